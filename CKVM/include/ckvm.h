@@ -1,0 +1,103 @@
+// CKVM: what Swift cannot import from <linux/kvm.h> by itself.
+//
+// The KVM_* ioctl request numbers are function-like macros (_IOW, _IOR, ...)
+// that Swift does not import, and errno is a thread-local macro. Each wrapper
+// below is one line around one syscall or ioctl: no logic lives in C. Names
+// are prefixed ckvm_ so a search finds every kernel entry point.
+#ifndef CKVM_H
+#define CKVM_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/kvm.h>
+
+// ---- libc: errno, fds, mappings, threads ----------------------------------
+
+/// errno is a macro over a thread-local; Swift cannot read it directly.
+static inline int ckvm_errno(void) { return errno; }
+/// open(2) with O_CLOEXEC always set: no fd of ours leaks into a child.
+static inline int ckvm_open(const char *path, int flags) { return open(path, flags | O_CLOEXEC); }
+/// close(2).
+static inline int ckvm_close(int fd) { return close(fd); }
+/// mmap(2) of a shared read/write mapping of an fd (kvm_run) or anonymous memory (fd = -1).
+static inline void *ckvm_mmap_shared(int fd, size_t len) {
+    return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | (fd < 0 ? MAP_ANONYMOUS : 0), fd, 0);
+}
+/// MAP_FAILED is a cast macro.
+static inline int ckvm_mmap_failed(void *p) { return p == MAP_FAILED; }
+/// munmap(2).
+static inline int ckvm_munmap(void *p, size_t len) { return munmap(p, len); }
+/// pthread_self(3): the vCPU thread to kick out of KVM_RUN.
+static inline unsigned long ckvm_thread_self(void) { return (unsigned long)pthread_self(); }
+/// pthread_kill(3): interrupts a thread blocked in KVM_RUN (returns an error number, not -1).
+static inline int ckvm_thread_kill(unsigned long thread, int sig) { return pthread_kill((pthread_t)thread, sig); }
+/// The signal used to kick vCPU threads out of KVM_RUN.
+static inline int ckvm_kick_signal(void) { return SIGUSR1; }
+/// Installs a no-op handler for the kick signal *without* SA_RESTART, so KVM_RUN returns EINTR.
+int ckvm_install_kick_handler(void);
+
+// ---- /dev/kvm (system fd) -------------------------------------------------
+
+/// KVM_GET_API_VERSION: 12 on every kernel since 2.6.22.
+static inline int ckvm_get_api_version(int kvm) { return ioctl(kvm, KVM_GET_API_VERSION, 0); }
+/// KVM_CHECK_EXTENSION on the system fd or, where the kernel supports it, a VM fd.
+static inline int ckvm_check_extension(int fd, long cap) { return ioctl(fd, KVM_CHECK_EXTENSION, cap); }
+/// KVM_CREATE_VM: returns a new VM fd.
+static inline int ckvm_create_vm(int kvm, unsigned long type) { return ioctl(kvm, KVM_CREATE_VM, type); }
+/// KVM_GET_VCPU_MMAP_SIZE: size of the kvm_run mapping of each vCPU fd.
+static inline int ckvm_get_vcpu_mmap_size(int kvm) { return ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0); }
+
+// ---- VM fd -----------------------------------------------------------------
+
+/// KVM_SET_USER_MEMORY_REGION.
+static inline int ckvm_set_user_memory_region(int vm, const struct kvm_userspace_memory_region *r) {
+    return ioctl(vm, KVM_SET_USER_MEMORY_REGION, r);
+}
+/// KVM_CREATE_VCPU: returns a new vCPU fd.
+static inline int ckvm_create_vcpu(int vm, unsigned long id) { return ioctl(vm, KVM_CREATE_VCPU, id); }
+
+// ---- vCPU fd ---------------------------------------------------------------
+
+/// KVM_RUN.
+static inline int ckvm_run(int vcpu) { return ioctl(vcpu, KVM_RUN, 0); }
+/// KVM_SET_GUEST_DEBUG: replaces the vCPU's whole debug state.
+static inline int ckvm_set_guest_debug(int vcpu, const struct kvm_guest_debug *d) {
+    return ioctl(vcpu, KVM_SET_GUEST_DEBUG, d);
+}
+
+#if defined(__x86_64__)
+/// KVM_GET_REGS.
+static inline int ckvm_get_regs(int vcpu, struct kvm_regs *r) { return ioctl(vcpu, KVM_GET_REGS, r); }
+/// KVM_SET_REGS.
+static inline int ckvm_set_regs(int vcpu, const struct kvm_regs *r) { return ioctl(vcpu, KVM_SET_REGS, r); }
+/// KVM_GET_SREGS.
+static inline int ckvm_get_sregs(int vcpu, struct kvm_sregs *s) { return ioctl(vcpu, KVM_GET_SREGS, s); }
+/// KVM_SET_SREGS.
+static inline int ckvm_set_sregs(int vcpu, const struct kvm_sregs *s) { return ioctl(vcpu, KVM_SET_SREGS, s); }
+/// KVM_KVMCLOCK_CTRL: tells the guest its clock was paused (no soft-lockup reports).
+static inline int ckvm_kvmclock_ctrl(int vcpu) { return ioctl(vcpu, KVM_KVMCLOCK_CTRL, 0); }
+#endif
+
+#if defined(__aarch64__)
+/// KVM_ARM_PREFERRED_TARGET (VM fd).
+static inline int ckvm_arm_preferred_target(int vm, struct kvm_vcpu_init *i) {
+    return ioctl(vm, KVM_ARM_PREFERRED_TARGET, i);
+}
+/// KVM_ARM_VCPU_INIT.
+static inline int ckvm_arm_vcpu_init(int vcpu, const struct kvm_vcpu_init *i) {
+    return ioctl(vcpu, KVM_ARM_VCPU_INIT, i);
+}
+/// KVM_GET_ONE_REG.
+static inline int ckvm_get_one_reg(int vcpu, const struct kvm_one_reg *r) { return ioctl(vcpu, KVM_GET_ONE_REG, r); }
+/// KVM_SET_ONE_REG.
+static inline int ckvm_set_one_reg(int vcpu, const struct kvm_one_reg *r) { return ioctl(vcpu, KVM_SET_ONE_REG, r); }
+#endif
+
+#endif

@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "kvmdbg",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "KVMDebugCore", targets: ["KVMDebugCore"]),
+        .library(name: "KVMDebugFake", targets: ["KVMDebugFake"]),
+        .library(name: "KVMDebug", targets: ["KVMDebug"]),
+        .executable(name: "kvmdbg", targets: ["kvmdbg"]),
+        .executable(name: "host-vmm", targets: ["host-vmm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The only C in the project: one thin wrapper per ioctl over <linux/kvm.h>.
+        .target(name: "CKVM", path: "CKVM"),
+        // Embedded-Swift-clean core: model, per-vCPU tables, encoders, decoders,
+        // backend protocol, debugger loop, KVM backend, built-in guests.
+        .target(
+            name: "KVMDebugCore",
+            dependencies: ["CKVM"],
+            swiftSettings: [.enableExperimentalFeature("StrictMemorySafety")]
+        ),
+        // Pure-Swift fake backend: KVM's ABI checks plus a tiny interpreter per arch.
+        .target(name: "KVMDebugFake", dependencies: ["KVMDebugCore"]),
+        // Full-Swift conveniences: ELF, JSON, probe, run orchestration.
+        .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
+        .executableTarget(
+            name: "kvmdbg",
+            dependencies: [
+                "KVMDebug",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "host-vmm",
+            dependencies: ["KVMDebugCore", "CKVM"],
+            path: "examples/host-vmm"
+        ),
+        .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore"]),
+        .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
+        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "CKVM"]),
+    ]
+)

@@ -1,0 +1,110 @@
+/// The built-in tiny guests, one per arch and mode.
+///
+/// `counter`: a loop that increments a register, stores it to the 8-byte word
+/// `counter`, loads the 8-byte word `data`, and jumps back. Every instruction here
+/// is one the fake backend's interpreters model.
+public enum BuiltinGuests {
+    /// Initial value of the `data` word (a recognisable pattern).
+    public static let dataPattern: UInt64 = 0x1122_3344_5566_7788
+
+    /// The names of all built-in guests.
+    public static let names = ["counter"]
+
+    /// Every built-in guest variant (name, arch, mode).
+    public static var all: [Guest] {
+        [counterX86(.long), counterX86(.real), counterArm64()]
+    }
+
+    /// Looks up a built-in guest; `mode` nil picks the arch's default (x86 long, arm64 el1).
+    public static func guest(named name: String, arch: Arch, mode: CPUMode? = nil) throws(DebugError) -> Guest {
+        guard name == "counter" else {
+            throw .badImage(reason: "no built-in guest '\(name)'; built-in guests: \(names.joined(separator: ", "))")
+        }
+        switch arch {
+        case .x86_64:
+            let m = mode ?? .long
+            guard m == .real || m == .long else { throw .unsupported(reason: "x86_64 guests run in --mode real or long") }
+            return counterX86(m)
+        case .arm64:
+            guard mode == nil || mode == .el1 else { throw .unsupported(reason: "arm64 guests run at EL1 with the MMU off (--mode el1)") }
+            return counterArm64()
+        }
+    }
+
+    /// x86 counter at 0x1000, `counter` at 0x2000, `data` at 0x2008.
+    public static func counterX86(_ mode: CPUMode) -> Guest {
+        let code: [UInt8]
+        let offsets: (loop: UInt64, store: UInt64, load: UInt64, jump: UInt64)
+        let sizes: (loop: UInt64, store: UInt64, load: UInt64)
+        if mode == .real {
+            code = [
+                0x31, 0xC0,              // 1000 entry: xor ax, ax
+                0x40,                    // 1002 loop:  inc ax
+                0xA3, 0x00, 0x20,        // 1003 store: mov [0x2000], ax
+                0x8B, 0x1E, 0x08, 0x20,  // 1006 load:  mov bx, [0x2008]
+                0xEB, 0xF6,              // 100a        jmp loop
+            ]
+            offsets = (2, 3, 6, 10)
+            sizes = (1, 3, 4)
+        } else {
+            code = [
+                0x48, 0x31, 0xC0,                               // 1000 entry: xor rax, rax
+                0x48, 0xFF, 0xC0,                               // 1003 loop:  inc rax
+                0x48, 0x89, 0x04, 0x25, 0x00, 0x20, 0x00, 0x00, // 1006 store: mov [0x2000], rax
+                0x48, 0x8B, 0x1C, 0x25, 0x08, 0x20, 0x00, 0x00, // 100e load:  mov rbx, [0x2008]
+                0xEB, 0xEB,                                     // 1016        jmp loop
+            ]
+            offsets = (3, 6, 14, 22)
+            sizes = (3, 8, 8)
+        }
+        let base: UInt64 = 0x1000
+        return Guest(
+            name: "counter", arch: .x86_64, mode: mode,
+            memoryBase: 0, memorySize: 0x20_0000, loadAddress: base, image: code,
+            data: [GuestData(address: 0x2000, bytes: littleEndianBytes(0)),
+                   GuestData(address: 0x2008, bytes: littleEndianBytes(dataPattern))],
+            entry: base,
+            symbols: [
+                GuestSymbol(name: "entry", address: base, size: offsets.loop),
+                GuestSymbol(name: "loop", address: base + offsets.loop, size: sizes.loop),
+                GuestSymbol(name: "store", address: base + offsets.store, size: sizes.store),
+                GuestSymbol(name: "load", address: base + offsets.load, size: sizes.load),
+                GuestSymbol(name: "jump", address: base + offsets.jump, size: 2),
+                GuestSymbol(name: "counter", address: 0x2000, size: 8),
+                GuestSymbol(name: "data", address: 0x2008, size: 8),
+            ],
+            summary: "loop: increment, store to counter, load data, jump back (\(mode == .real ? "16-bit real mode" : "64-bit long mode"))")
+    }
+
+    /// arm64 counter at 0x10000 (EL1, MMU off), `counter` at 0x11000, `data` at 0x11008.
+    public static func counterArm64() -> Guest {
+        let words: [UInt32] = [
+            0xD280_0000, // 10000 entry: movz x0, #0
+            0xD282_0001, // 10004        movz x1, #0x1000
+            0xF2A0_0021, // 10008        movk x1, #0x1, lsl #16
+            0x9100_0400, // 1000c loop:  add x0, x0, #1
+            0xF900_0020, // 10010 store: str x0, [x1]
+            0xF940_0422, // 10014 load:  ldr x2, [x1, #8]
+            0x17FF_FFFD, // 10018        b loop
+        ]
+        var code: [UInt8] = []
+        for w in words { code += littleEndianBytes(UInt64(w), count: 4) }
+        let base: UInt64 = 0x10000
+        return Guest(
+            name: "counter", arch: .arm64, mode: .el1,
+            memoryBase: base, memorySize: 0x20000, loadAddress: base, image: code,
+            data: [GuestData(address: 0x11000, bytes: littleEndianBytes(0)),
+                   GuestData(address: 0x11008, bytes: littleEndianBytes(dataPattern))],
+            entry: base,
+            symbols: [
+                GuestSymbol(name: "entry", address: base, size: 12),
+                GuestSymbol(name: "loop", address: base + 0xC, size: 4),
+                GuestSymbol(name: "store", address: base + 0x10, size: 4),
+                GuestSymbol(name: "load", address: base + 0x14, size: 4),
+                GuestSymbol(name: "jump", address: base + 0x18, size: 4),
+                GuestSymbol(name: "counter", address: 0x11000, size: 8),
+                GuestSymbol(name: "data", address: 0x11008, size: 8),
+            ],
+            summary: "loop: increment, store to counter, load data, branch back (EL1, MMU off)")
+    }
+}

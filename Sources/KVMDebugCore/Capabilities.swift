@@ -1,0 +1,80 @@
+/// The `KVM_CAP_*` numbers kvmdbg asks about (include/uapi/linux/kvm.h).
+public enum Capability: Int32, Sendable, CaseIterable {
+    /// KVM_CAP_SET_GUEST_DEBUG (23): KVM_SET_GUEST_DEBUG exists.
+    case setGuestDebug = 23
+    /// KVM_CAP_MAX_VCPUS (66).
+    case maxVCPUs = 66
+    /// KVM_CAP_NR_VCPUS (9): recommended vCPU count.
+    case recommendedVCPUs = 9
+    /// KVM_CAP_GUEST_DEBUG_HW_BPS (119): arm64 hardware breakpoints.
+    case guestDebugHardwareBreakpoints = 119
+    /// KVM_CAP_GUEST_DEBUG_HW_WPS (120): arm64 hardware watchpoints.
+    case guestDebugHardwareWatchpoints = 120
+    /// KVM_CAP_SET_GUEST_DEBUG2 (195): returns the supported control mask.
+    case setGuestDebug2 = 195
+    /// KVM_CAP_DEBUGREGS (50): x86 KVM_GET/SET_DEBUGREGS.
+    case debugRegisters = 50
+    /// KVM_CAP_ADJUST_CLOCK (39): x86 kvmclock present (KVM_KVMCLOCK_CTRL needs it).
+    case adjustClock = 39
+
+    /// The C name.
+    public var name: String {
+        switch self {
+        case .setGuestDebug: return "KVM_CAP_SET_GUEST_DEBUG"
+        case .maxVCPUs: return "KVM_CAP_MAX_VCPUS"
+        case .recommendedVCPUs: return "KVM_CAP_NR_VCPUS"
+        case .guestDebugHardwareBreakpoints: return "KVM_CAP_GUEST_DEBUG_HW_BPS"
+        case .guestDebugHardwareWatchpoints: return "KVM_CAP_GUEST_DEBUG_HW_WPS"
+        case .setGuestDebug2: return "KVM_CAP_SET_GUEST_DEBUG2"
+        case .debugRegisters: return "KVM_CAP_DEBUGREGS"
+        case .adjustClock: return "KVM_CAP_ADJUST_CLOCK"
+        }
+    }
+}
+
+/// What a backend can do for guest debugging, probed from the kernel (on the VM fd
+/// where possible: some VM types report fewer slots than the system fd).
+public struct Capabilities: Sendable, Hashable {
+    public var arch: Arch
+    /// KVM_CAP_SET_GUEST_DEBUG.
+    public var setGuestDebug: Bool
+    /// KVM_CAP_SET_GUEST_DEBUG2, decoded; nil when the kernel does not report it.
+    public var supportedControl: GuestDebugControl?
+    /// Hardware comparators per vCPU: arm64 from HW_BPS/HW_WPS; x86 DR0-DR3.
+    public var slots: SlotCapacity
+    /// arm64 KVM_CAP_GUEST_DEBUG_HW_BPS / _WPS as reported (0 on x86).
+    public var reportedHardwareBreakpoints: Int
+    public var reportedHardwareWatchpoints: Int
+    /// KVM_CAP_MAX_VCPUS.
+    public var maxVCPUs: Int
+    /// Which backend answered: "kvm" or "fake".
+    public var backend: String
+    /// Free-form facts about the host (e.g. "PVM" for kvm_pvm).
+    public var notes: [String]
+
+    public init(arch: Arch, setGuestDebug: Bool, supportedControl: GuestDebugControl?, slots: SlotCapacity,
+                reportedHardwareBreakpoints: Int, reportedHardwareWatchpoints: Int, maxVCPUs: Int,
+                backend: String, notes: [String] = []) {
+        self.arch = arch
+        self.setGuestDebug = setGuestDebug
+        self.supportedControl = supportedControl
+        self.slots = slots
+        self.reportedHardwareBreakpoints = reportedHardwareBreakpoints
+        self.reportedHardwareWatchpoints = reportedHardwareWatchpoints
+        self.maxVCPUs = maxVCPUs
+        self.backend = backend
+        self.notes = notes
+    }
+
+    /// True when SET_GUEST_DEBUG2 advertises `flag` (or, without that cap, for the base flags).
+    public func supports(_ flag: GuestDebugControl) -> Bool {
+        if let mask = supportedControl { return mask.contains(flag) }
+        // Kernels without SET_GUEST_DEBUG2 still know ENABLE/SINGLESTEP and the USE_* bits.
+        let base: GuestDebugControl
+        switch arch {
+        case .x86_64: base = [.enable, .singleStep, .x86UseSoftwareBreakpoints, .x86UseHardwareBreakpoints]
+        case .arm64: base = [.enable, .singleStep, .arm64UseSoftwareBreakpoints, .arm64UseHardware]
+        }
+        return setGuestDebug && base.contains(flag)
+    }
+}
