@@ -65,6 +65,13 @@ static inline int ckvm_create_vcpu(int vm, unsigned long id) { return ioctl(vm, 
 
 // ---- vCPU fd ---------------------------------------------------------------
 
+/// kvm_run.immediate_exit: read by KVM at entry, written by a kicking thread, so atomic.
+static inline void ckvm_set_immediate_exit(struct kvm_run *run, uint8_t v) {
+    __atomic_store_n(&run->immediate_exit, v, __ATOMIC_SEQ_CST);
+}
+/// __builtin___clear_cache: makes code patched through the host mapping visible to
+/// the guest's instruction fetch (needed on arm64; a no-op on x86).
+static inline void ckvm_clear_cache(void *start, void *end) { __builtin___clear_cache((char *)start, (char *)end); }
 /// KVM_RUN.
 static inline int ckvm_run(int vcpu) { return ioctl(vcpu, KVM_RUN, 0); }
 /// KVM_SET_GUEST_DEBUG: replaces the vCPU's whole debug state.

@@ -1,1 +1,167 @@
 import KVMDebugCore
+import Synchronization
+
+/// A pure-Swift stand-in for `/dev/kvm`: KVM's ABI checks for KVM_SET_GUEST_DEBUG
+/// plus a tiny interpreter per architecture whose debug exits follow the
+/// architecture's rules (Intel SDM DR6/DR7; Arm ARM DBGBCR/DBGWCR), so kvmdbg's
+/// encoders are checked against the architecture rather than against themselves.
+///
+/// Threading: guest memory and the call trace are locked; each vCPU's state belongs
+/// to the thread that runs it (as with KVM's vCPU fds); `kick` works from any thread.
+public final class FakeBackend: DebugBackend, @unchecked Sendable {
+    public let arch: Arch
+    public let vcpuCount: Int
+    public var capabilities: Capabilities
+    /// If set, `run` returns `.interrupted` after this many instructions (a test
+    /// safety net); nil runs until an exit or a kick.
+    public var maxInstructionsPerRun: Int?
+    /// The guest this VM was built from.
+    public let guest: Guest
+
+    private let memory: FakeMemory
+    private let vcpus: [FakeVCPU]
+    private let calls = Mutex<[FakeCall]>([])
+
+    /// Builds a VM with `vcpus` vCPUs, all at `guest.entry`, and the guest's RAM loaded.
+    ///
+    /// `hardwareBreakpoints`/`hardwareWatchpoints` are arm64's HW_BPS/HW_WPS
+    /// (default 6/4, as measured on the QEMU lane); x86 always has DR0-DR3.
+    public init(guest: Guest, vcpus: Int = 1, hardwareBreakpoints: Int = 6, hardwareWatchpoints: Int = 4) throws(DebugError) {
+        try guest.validate()
+        let maxVCPUs = guest.arch == .x86_64 ? 1024 : 512
+        guard vcpus >= 1, vcpus <= maxVCPUs else {
+            throw .unsupported(reason: "the fake backend runs 1...\(maxVCPUs) vCPUs for \(guest.arch.name), not \(vcpus)")
+        }
+        switch guest.arch {
+        case .x86_64:
+            guard guest.mode == .real || guest.mode == .long else {
+                throw .unsupported(reason: "x86_64 guests run in real or long mode, not \(guest.mode.name)")
+            }
+            capabilities = Capabilities(
+                arch: .x86_64, setGuestDebug: true, supportedControl: .x86ValidMask, slots: .x86,
+                reportedHardwareBreakpoints: 0, reportedHardwareWatchpoints: 0, maxVCPUs: maxVCPUs,
+                backend: "fake", notes: ["fake: models VMX hardware debug (RF honoured, data breakpoints fire)"])
+        case .arm64:
+            guard guest.mode == .el1 else {
+                throw .unsupported(reason: "arm64 guests run at EL1 (mode el1), not \(guest.mode.name)")
+            }
+            guard (0...16).contains(hardwareBreakpoints), (0...16).contains(hardwareWatchpoints) else {
+                throw .unsupported(reason: "arm64 has 0...16 breakpoint and watchpoint slots (KVM_ARM_MAX_DBG_REGS), not \(hardwareBreakpoints)/\(hardwareWatchpoints)")
+            }
+            capabilities = Capabilities(
+                arch: .arm64, setGuestDebug: true, supportedControl: .arm64ValidMask,
+                slots: SlotCapacity(breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints),
+                reportedHardwareBreakpoints: hardwareBreakpoints, reportedHardwareWatchpoints: hardwareWatchpoints,
+                maxVCPUs: maxVCPUs, backend: "fake", notes: ["fake: models QEMU's Armv8 debug (FAR = max(access, watched start))"])
+        }
+        self.guest = guest
+        arch = guest.arch
+        vcpuCount = vcpus
+        memory = FakeMemory(guest: guest)
+        self.vcpus = (0..<vcpus).map { i -> FakeVCPU in
+            let cpu: any FakeCPU = guest.arch == .x86_64
+                ? FakeX86CPU(index: i, mode: guest.mode, entry: guest.entry)
+                : FakeArm64CPU(index: i, entry: guest.entry, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints)
+            return FakeVCPU(index: i, cpu: cpu)
+        }
+    }
+
+    private func vcpu(_ index: Int) throws(DebugError) -> FakeVCPU {
+        guard index >= 0, index < vcpus.count else { throw .noSuchVCPU(index: index, count: vcpus.count) }
+        return vcpus[index]
+    }
+
+    private func record(_ call: FakeCall) {
+        calls.withLock { $0.append(call) }
+    }
+
+    // MARK: DebugBackend
+
+    public func setGuestDebug(_ state: GuestDebugState, vcpu index: Int) throws(DebugError) {
+        let v = try vcpu(index)
+        record(.setGuestDebug(vcpu: index, state: state))
+        try v.cpu.install(state)
+        v.installed = state
+    }
+
+    public func run(vcpu index: Int) throws(DebugError) -> VCPUExit {
+        let v = try vcpu(index)
+        record(.run(vcpu: index))
+        var budget = FakeRunBudget(limit: maxInstructionsPerRun, kick: v.kick)
+        return try v.cpu.run(memory: memory, budget: &budget)
+    }
+
+    public func programCounter(vcpu index: Int) throws(DebugError) -> UInt64 {
+        let v = try vcpu(index)
+        record(.getRegisters(vcpu: index))
+        return v.cpu.programCounter
+    }
+
+    public func setProgramCounter(_ pc: UInt64, vcpu index: Int) throws(DebugError) {
+        let v = try vcpu(index)
+        record(.setRegisters(vcpu: index))
+        v.cpu.setProgramCounter(pc)
+    }
+
+    public func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] {
+        guard let bytes = memory.read(address, count) else {
+            throw .badGuestAddress(address: address, length: UInt64(max(count, 0)))
+        }
+        return bytes
+    }
+
+    public func writeMemory(_ address: UInt64, _ bytes: [UInt8]) throws(DebugError) {
+        // The interpreters fetch from this same memory, so no I-cache maintenance is needed.
+        guard memory.write(address, bytes) else {
+            throw .badGuestAddress(address: address, length: UInt64(bytes.count))
+        }
+    }
+
+    public func kick(vcpu index: Int) {
+        guard index >= 0, index < vcpus.count else { return }
+        vcpus[index].kick.raise()
+    }
+
+    // MARK: Inspection for tests
+
+    /// Every ioctl issued so far, in order (memory access is mmap, not an ioctl).
+    public var trace: [FakeCall] { calls.withLock { $0 } }
+
+    /// How many KVM_SET_GUEST_DEBUG calls were issued (including failed ones).
+    public var setGuestDebugCount: Int {
+        calls.withLock { calls in
+            calls.reduce(0) { n, call in
+                if case .setGuestDebug = call { return n + 1 }
+                return n
+            }
+        }
+    }
+
+    /// Forgets the recorded calls.
+    public func clearTrace() { calls.withLock { $0.removeAll() } }
+
+    /// The last state KVM_SET_GUEST_DEBUG accepted on `vcpu`, exactly as passed; nil if none.
+    public func installedState(vcpu index: Int) -> GuestDebugState? {
+        guard index >= 0, index < vcpus.count else { return nil }
+        return vcpus[index].installed
+    }
+
+    /// Reads a register without recording an ioctl (an inspection aid).
+    ///
+    /// x86: rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8...r15, rip, rflags (without
+    /// KVM's hidden TF). arm64: x0...x30, sp, pc, pstate. nil for other names or vCPUs.
+    public func register(_ name: String, vcpu index: Int) -> UInt64? {
+        guard index >= 0, index < vcpus.count else { return nil }
+        return vcpus[index].cpu.register(name)
+    }
+
+    /// Writes a register, recorded as KVM_SET_REGS / KVM_SET_ONE_REG with KVM's side
+    /// effects (on x86 it re-evaluates the single-step TF). False for unknown names or vCPUs.
+    @discardableResult
+    public func setRegister(_ name: String, _ value: UInt64, vcpu index: Int) -> Bool {
+        guard index >= 0, index < vcpus.count else { return false }
+        guard vcpus[index].cpu.register(name) != nil else { return false }
+        record(.setRegisters(vcpu: index))
+        return vcpus[index].cpu.setRegister(name, value)
+    }
+}

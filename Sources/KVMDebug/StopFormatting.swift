@@ -1,0 +1,106 @@
+import KVMDebugCore
+
+/// Turns stops and run ends into JSON lines and human text, with symbol names.
+public struct StopFormatter: Sendable {
+    public var symbols: [GuestSymbol]
+    public var backend: String
+
+    public init(symbols: [GuestSymbol], backend: String) {
+        self.symbols = symbols
+        self.backend = backend
+    }
+
+    /// `loop`, `store+2`, or nil when no code symbol is near.
+    public func symbolize(_ a: UInt64) -> String? {
+        var best: GuestSymbol? = nil
+        for s in symbols where s.address <= a {
+            let within = s.size == 0 ? a == s.address : a < s.address &+ s.size
+            if within, best == nil || s.address > best!.address { best = s }
+        }
+        guard let b = best else { return nil }
+        return a == b.address ? b.name : "\(b.name)+\(a - b.address)"
+    }
+
+    /// The JSON stop event: `event`, `vcpu`, `reason`, `pc`, `address` (watchpoints), `slot`,
+    /// then the raw arch fields and every hit when the exit carried several.
+    public func json(_ s: Stop) -> JSONObject {
+        var o = JSONObject()
+        o["event"] = .string("stop")
+        o["vcpu"] = .int(s.vcpu)
+        o["reason"] = .string(s.reason.name)
+        o["pc"] = .hex(s.pc)
+        if let sym = symbolize(s.pc) { o["symbol"] = .string(sym) }
+        let h = s.primary
+        if let a = h.address { o["address"] = .hex(a) }
+        if let slot = h.slot { o["slot"] = .int(slot) }
+        if let p = h.point { o["point"] = .string(pointName(p)) }
+        if let w = h.accessWasWrite { o["access"] = .string(w ? "write" : "read") }
+        switch s.exit {
+        case .x86(let exception, _, let dr6, let dr7):
+            o["exception"] = .int(Int(exception))
+            o["dr6"] = .hex(dr6)
+            o["dr7"] = .hex(dr7)
+        case .arm64(let esr, let far, _):
+            o["esr"] = .hex(esr)
+            o["ec"] = .hex((esr >> 26) & 0x3F)
+            o["far"] = .hex(far)
+        }
+        if s.hits.count > 1 {
+            o["hits"] = .array(s.hits.map { hit in
+                var x = JSONObject()
+                x["reason"] = .string(hit.reason.name)
+                if let slot = hit.slot { x["slot"] = .int(slot) }
+                if let a = hit.address { x["address"] = .hex(a) }
+                if let p = hit.point { x["point"] = .string(pointName(p)) }
+                return .object(x)
+            })
+        }
+        return o
+    }
+
+    /// The JSON end event.
+    public func json(_ e: RunEnd) -> JSONObject {
+        var o = JSONObject()
+        o["event"] = .string("end")
+        o["stops"] = .int(e.stops)
+        o["reason"] = .string(e.reason)
+        o["backend"] = .string(backend)
+        o["setGuestDebugCalls"] = .int(e.setGuestDebugCalls)
+        if let d = e.detail { o["detail"] = .string(d) }
+        return o
+    }
+
+    /// One human line per stop.
+    public func text(_ s: Stop) -> String {
+        var line = "vCPU \(s.vcpu) \(s.reason.name) at \(hex(s.pc))"
+        if let sym = symbolize(s.pc) { line += " <\(sym)>" }
+        let h = s.primary
+        if h.reason == .watchpoint, let a = h.address {
+            line += ": data \(hex(a))"
+            if let sym = symbolize(a) { line += " <\(sym)>" }
+            if let w = h.accessWasWrite { line += " (\(w ? "write" : "read"))" }
+        }
+        if let slot = h.slot { line += " slot \(slot)" }
+        if s.hits.count > 1 { line += " [also: " + s.hits.dropFirst().map(\.reason.name).joined(separator: ", ") + "]" }
+        switch s.exit {
+        case .x86(let exc, _, let dr6, let dr7):
+            line += exc == 3 ? "  (#BP)" : "  (#DB dr6=\(hex(dr6)) dr7=\(hex(dr7)))"
+        case .arm64(let esr, let far, _):
+            line += "  (esr=\(hex(esr)) far=\(hex(far)))"
+        }
+        return line
+    }
+
+    public func text(_ e: RunEnd) -> String {
+        "end: \(e.reason) after \(e.stops) stop\(e.stops == 1 ? "" : "s") on \(backend) backend, \(e.setGuestDebugCalls) KVM_SET_GUEST_DEBUG call\(e.setGuestDebugCalls == 1 ? "" : "s")" + (e.detail.map { " (\($0))" } ?? "")
+    }
+
+    public func pointName(_ p: DebugPoint) -> String {
+        func at(_ a: UInt64) -> String { symbolize(a).map { "\(hex(a)) <\($0)>" } ?? hex(a) }
+        switch p {
+        case .hardware(let a): return "break \(at(a))"
+        case .software(let a): return "sw-break \(at(a))"
+        case .watch(let a, let l, let k): return "watch \(at(a)):\(l):\(k.shortName)"
+        }
+    }
+}

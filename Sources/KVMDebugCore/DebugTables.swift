@@ -1,0 +1,191 @@
+/// Per-vCPU debug tables with a global layer that fans out to every vCPU.
+///
+/// This is the answer to "how does this work for SMP?": each vCPU owns its table
+/// and its hardware slots; a global point is checked against *every* vCPU's
+/// slots before anything changes (all-or-nothing), and a change only marks the
+/// affected vCPUs dirty. The debug state a vCPU gets is always rebuilt in full
+/// from its own table, because KVM_SET_GUEST_DEBUG replaces the whole state.
+public struct DebugTables: Sendable {
+    public let arch: Arch
+    /// Points armed on every vCPU, in insertion order.
+    public private(set) var global: [DebugPoint] = []
+    /// Points armed on one vCPU only, per vCPU, in insertion order.
+    public private(set) var local: [[DebugPoint]]
+    /// Hardware comparators per vCPU (vCPUs may differ, e.g. a VM type that reports fewer).
+    public private(set) var capacity: [SlotCapacity]
+    /// The encoded hardware registers per vCPU, always in step with the tables.
+    public private(set) var encoded: [EncodedDebugRegisters]
+    /// vCPUs whose tables changed since they last took their state (`markSynced`).
+    public private(set) var dirty: [Bool]
+
+    /// Empty tables for `vcpuCount` vCPUs, each with `capacity` comparators.
+    public init(arch: Arch, vcpuCount: Int, capacity: SlotCapacity) {
+        self.arch = arch
+        local = [[DebugPoint]](repeating: [], count: vcpuCount)
+        self.capacity = [SlotCapacity](repeating: capacity, count: vcpuCount)
+        let empty: EncodedDebugRegisters
+        switch arch {
+        case .x86_64: empty = EncodedDebugRegisters(registers: .x86(X86DebugRegisters()), slots: [])
+        case .arm64: empty = EncodedDebugRegisters(registers: .arm64(Arm64DebugRegisters()), slots: [])
+        }
+        encoded = [EncodedDebugRegisters](repeating: empty, count: vcpuCount)
+        dirty = [Bool](repeating: false, count: vcpuCount)
+    }
+
+    public var vcpuCount: Int { local.count }
+
+    /// Every point armed on `vcpu`: the global layer first, then its own.
+    public func points(on vcpu: Int) -> [DebugPoint] { global + local[vcpu] }
+
+    /// True if `point` is armed on `vcpu` (globally or locally).
+    public func isArmed(_ point: DebugPoint, on vcpu: Int) -> Bool {
+        global.contains(point) || local[vcpu].contains(point)
+    }
+
+    /// All software breakpoint addresses armed anywhere (memory is shared, so one patch serves all).
+    public var softwareBreakpoints: [UInt64] {
+        var out: [UInt64] = []
+        for p in global { if case .software(let a) = p, !out.contains(a) { out.append(a) } }
+        for t in local { for p in t { if case .software(let a) = p, !out.contains(a) { out.append(a) } } }
+        return out
+    }
+
+    /// Changes one vCPU's comparator count (re-checks its current points; all-or-nothing).
+    public mutating func setCapacity(_ c: SlotCapacity, vcpu: Int) throws(DebugError) {
+        try checkVCPU(vcpu)
+        let enc = try DebugEncoder.encode(points(on: vcpu), arch: arch, capacity: c, vcpu: vcpu)
+        capacity[vcpu] = c
+        commit(vcpu, enc)
+    }
+
+    /// Arms `point` on `target`. Fails whole, changing nothing, if it does not fit on any
+    /// one targeted vCPU (the error names that vCPU and its limit).
+    public mutating func insert(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError) {
+        try DebugEncoder.validate(point, arch: arch)
+        let hadSoftware = !softwareBreakpoints.isEmpty
+        let targets = try vcpus(of: target)
+        switch target {
+        case .all:
+            if global.contains(point) { throw .alreadyArmed(point: point, target: target) }
+        case .vcpu(let v):
+            if local[v].contains(point) || global.contains(point) { throw .alreadyArmed(point: point, target: target) }
+        }
+        // Trial-encode every target first: nothing is committed unless all fit.
+        var staged: [(Int, EncodedDebugRegisters)] = []
+        for v in targets {
+            var pts = points(on: v)
+            // A global insert subsumes an identical local point on that vCPU.
+            if case .all = target, let i = pts.lastIndex(of: point) { pts.remove(at: i) }
+            pts.append(point)
+            staged.append((v, try DebugEncoder.encode(pts, arch: arch, capacity: capacity[v], vcpu: v)))
+        }
+        switch target {
+        case .all:
+            for v in 0..<vcpuCount { local[v].removeAll { $0 == point } }
+            global.append(point)
+        case .vcpu(let v):
+            local[v].append(point)
+        }
+        for (v, enc) in staged { commit(v, enc) }
+        softwareLayerChanged(from: hadSoftware)
+    }
+
+    /// Removes exactly `point` (same address, length and kind) from `target`.
+    public mutating func remove(_ point: DebugPoint, from target: VCPUTarget) throws(DebugError) {
+        let hadSoftware = !softwareBreakpoints.isEmpty
+        switch target {
+        case .all:
+            guard let i = global.firstIndex(of: point) else { throw .notArmed(point: point, target: target) }
+            global.remove(at: i)
+        case .vcpu(let v):
+            try checkVCPU(v)
+            guard let i = local[v].firstIndex(of: point) else { throw .notArmed(point: point, target: target) }
+            local[v].remove(at: i)
+        }
+        for v in try vcpus(of: target) {
+            // Removing never needs more slots, so re-encoding cannot fail.
+            if let enc = try? DebugEncoder.encode(points(on: v), arch: arch, capacity: capacity[v], vcpu: v) {
+                commit(v, enc)
+            }
+        }
+        softwareLayerChanged(from: hadSoftware)
+    }
+
+    /// Removes every point from every vCPU.
+    public mutating func removeAll() {
+        let hadSoftware = !softwareBreakpoints.isEmpty
+        global.removeAll()
+        for v in 0..<vcpuCount {
+            local[v].removeAll()
+            if let enc = try? DebugEncoder.encode([], arch: arch, capacity: capacity[v], vcpu: v) { commit(v, enc) }
+        }
+        softwareLayerChanged(from: hadSoftware)
+    }
+
+    /// The hardware registers for `vcpu` with one point left out: used to step over
+    /// the breakpoint the vCPU is sitting on while every other point stays armed.
+    public func encoded(for vcpu: Int, without point: DebugPoint?) -> EncodedDebugRegisters {
+        guard let point, point.usesHardwareSlot else { return encoded[vcpu] }
+        var pts = points(on: vcpu)
+        pts.removeAll { $0 == point }
+        return (try? DebugEncoder.encode(pts, arch: arch, capacity: capacity[vcpu], vcpu: vcpu)) ?? encoded[vcpu]
+    }
+
+    /// Records that `vcpu` took its current state.
+    public mutating func markSynced(_ vcpu: Int) { dirty[vcpu] = false }
+
+    /// Forces `vcpu` to take its state again before it next runs.
+    public mutating func markDirty(_ vcpu: Int) { dirty[vcpu] = true }
+
+    /// The whole `struct kvm_guest_debug` for `vcpu`, rebuilt from its table.
+    ///
+    /// - `stepping`: add SINGLESTEP (every other point stays armed).
+    /// - `without`: leave this one point out (stepping over the breakpoint the vCPU sits on).
+    /// - `blockIRQ`: add x86 BLOCKIRQ while stepping (only when SET_GUEST_DEBUG2 advertises it).
+    public func guestDebugState(for vcpu: Int, stepping: Bool, without point: DebugPoint? = nil,
+                                blockIRQ: Bool = false) -> GuestDebugState {
+        let enc = encoded(for: vcpu, without: point)
+        let software = !softwareBreakpoints.isEmpty
+        if !stepping && !software && enc.slots.isEmpty { return .disabled(arch) }
+        var control: GuestDebugControl = [.enable]
+        if stepping { control.insert(.singleStep) }
+        switch arch {
+        case .x86_64:
+            // USE_HW_BP even with no slot in use: the host DR7 then fully replaces the
+            // guest's, so the guest's own DRs cannot produce exits we would misread.
+            control.insert(.x86UseHardwareBreakpoints)
+            if software { control.insert(.x86UseSoftwareBreakpoints) }
+            if stepping && blockIRQ { control.insert(.x86BlockIRQ) }
+        case .arm64:
+            control.insert(.arm64UseHardware)
+            if software { control.insert(.arm64UseSoftwareBreakpoints) }
+        }
+        return GuestDebugState(control: control, registers: enc.registers)
+    }
+
+    private mutating func commit(_ v: Int, _ enc: EncodedDebugRegisters) {
+        dirty[v] = true
+        encoded[v] = enc
+    }
+
+    /// Software breakpoints live in shared memory, so every vCPU must intercept
+    /// #BP / BRK once the first one is patched in, and stop when the last goes.
+    private mutating func softwareLayerChanged(from had: Bool) {
+        if had != !softwareBreakpoints.isEmpty {
+            for v in 0..<vcpuCount { dirty[v] = true }
+        }
+    }
+
+    private func checkVCPU(_ v: Int) throws(DebugError) {
+        if v < 0 || v >= vcpuCount { throw .noSuchVCPU(index: v, count: vcpuCount) }
+    }
+
+    private func vcpus(of target: VCPUTarget) throws(DebugError) -> [Int] {
+        switch target {
+        case .all: return Array(0..<vcpuCount)
+        case .vcpu(let v):
+            try checkVCPU(v)
+            return [v]
+        }
+    }
+}

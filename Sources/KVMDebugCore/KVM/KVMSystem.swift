@@ -1,0 +1,92 @@
+import CKVM
+
+/// An open `/dev/kvm`: the system-level fd. Closes it on deinit.
+public final class KVMSystem {
+    public let fd: Int32
+
+    /// Opens `/dev/kvm` (or `path`) read/write. Throws `.deviceMissing` / `.permissionDenied`
+    /// with what to do, and refuses an API version other than 12.
+    public init(path: String = "/dev/kvm") throws(DebugError) {
+        fd = try Sys.open(path, readWrite: true)
+        let v = ckvm_get_api_version(fd)
+        if v != 12 {
+            Sys.close(fd)
+            throw .capabilityMissing(capability: "KVM API version 12", detail: "\(path) reports \(v)")
+        }
+    }
+
+    deinit { Sys.close(fd) }
+
+    /// Asks the kernel about a capability. The corresponding ioctl is `KVM_CHECK_EXTENSION`.
+    public func check(_ cap: Capability) -> Int { Int(max(0, Sys.checkExtension(fd, cap))) }
+
+    /// Size of each vCPU's kvm_run mapping. The corresponding ioctl is `KVM_GET_VCPU_MMAP_SIZE`.
+    public func vcpuMmapSize() throws(DebugError) -> Int {
+        Int(try Sys.check(ckvm_get_vcpu_mmap_size(fd), "KVM_GET_VCPU_MMAP_SIZE"))
+    }
+
+    /// Creates a VM. The corresponding ioctl is `KVM_CREATE_VM`.
+    public func createVM() throws(DebugError) -> KVMVM {
+        let vm = try Sys.check(ckvm_create_vm(fd, 0), "KVM_CREATE_VM")
+        return KVMVM(owning: vm)
+    }
+}
+
+/// A VM fd. Owns it (closes on deinit) unless created with `borrowing`.
+public final class KVMVM {
+    public let fd: Int32
+    private let owns: Bool
+
+    init(owning fd: Int32) {
+        self.fd = fd
+        owns = true
+    }
+
+    /// Wraps a VM fd a host VMM owns; kvmdbg never closes it. The VMM keeps it open
+    /// for as long as this object lives.
+    public init(borrowing fd: Int32) {
+        self.fd = fd
+        owns = false
+    }
+
+    deinit { if owns { Sys.close(fd) } }
+
+    /// KVM_CHECK_EXTENSION on the VM fd (some VM types report fewer slots than /dev/kvm).
+    /// Returns nil when the kernel refuses the ioctl on VM fds.
+    public func check(_ cap: Capability) -> Int? {
+        let r = Sys.checkExtension(fd, cap)
+        return r < 0 ? nil : Int(r)
+    }
+
+    /// Adds guest RAM. The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
+    public func setUserMemoryRegion(slot: UInt32, guestAddress: UInt64, size: UInt64,
+                                    host: UnsafeMutableRawPointer) throws(DebugError) {
+        var r = kvm_userspace_memory_region()
+        r.slot = slot
+        r.flags = 0
+        r.guest_phys_addr = guestAddress
+        r.memory_size = size
+        r.userspace_addr = UInt64(UInt(bitPattern: host))
+        _ = try Sys.check(ckvm_set_user_memory_region(fd, &r), "KVM_SET_USER_MEMORY_REGION")
+    }
+
+    /// Creates vCPU `id` and maps its kvm_run. The corresponding ioctl is `KVM_CREATE_VCPU`.
+    public func createVCPU(id: Int, mmapSize: Int) throws(DebugError) -> KVMVCPU {
+        let v = try Sys.check(ckvm_create_vcpu(fd, UInt(id)), "KVM_CREATE_VCPU")
+        do {
+            return try KVMVCPU(fd: v, ownsFD: true, mmapSize: mmapSize)
+        } catch {
+            Sys.close(v)
+            throw error
+        }
+    }
+
+    #if arch(arm64)
+    /// The preferred CPU target for KVM_ARM_VCPU_INIT. The corresponding ioctl is `KVM_ARM_PREFERRED_TARGET`.
+    public func preferredTarget() throws(DebugError) -> kvm_vcpu_init {
+        var i = kvm_vcpu_init()
+        _ = try Sys.check(ckvm_arm_preferred_target(fd, &i), "KVM_ARM_PREFERRED_TARGET")
+        return i
+    }
+    #endif
+}

@@ -1,0 +1,165 @@
+import KVMDebugCore
+
+/// An arm64 vCPU under KVM: registers, the installed `kvm_guest_debug`, and how
+/// KVM routes debug exceptions to userspace around the interpreter.
+///
+/// Any non-zero `guest_debug` sets MDCR_EL2.TDE, so every debug exception (BRK,
+/// breakpoint, watchpoint, step) exits to the host. Exit syndromes are the ones
+/// measured on the arm64 lane (shared arm64-lane NOTES).
+final class FakeArm64CPU: FakeCPU {
+    /// ESR_EL2 of the exits: EC << 26 | IL (bit 25) | ISS.
+    static let esrBreakpoint: UInt64 = 0xC200_0022   // EC 0x30, IFSC 0x22
+    static let esrSoftwareStep: UInt64 = 0xCB00_0022 // EC 0x32, ISV, EX 0, IFSC 0x22 (measured)
+    static let esrWatchpoint: UInt64 = 0xD200_0022   // EC 0x34, DFSC 0x22; WnR is bit 6
+    static let esrBRK: UInt64 = 0xF200_0000          // EC 0x3C, ISS = imm16
+
+    let index: Int
+    let breakpointSlots: Int
+    let watchpointSlots: Int
+    var registers = FakeArm64Registers()
+
+    /// `vcpu->guest_debug`: the control word, or empty when ENABLE was clear.
+    private var control: GuestDebugControl = []
+    /// The comparators in effect: the host's with USE_HW, else the guest's own (all off).
+    private var debugUnit = FakeArm64DebugUnit.reset
+    /// `run->debug.arch.far`: written only by watchpoint exits, stale otherwise.
+    private var lastFAR: UInt64 = 0
+    /// An MMIO access userspace has not completed yet (KVM finishes it on the next KVM_RUN).
+    private var pendingMMIO: (rt: Int, size: Int, isLoad: Bool)?
+    /// A step exception owed by an access completed at the start of the last KVM_RUN
+    /// (KVM's "active-pending" step state).
+    private var stepOwed = false
+
+    init(index: Int, entry: UInt64, breakpoints: Int, watchpoints: Int) {
+        self.index = index
+        breakpointSlots = breakpoints
+        watchpointSlots = watchpoints
+        registers.pc = entry
+        // Boot convention: X0 = vCPU index, so an SMP guest can tell its vCPUs apart.
+        registers.x[0] = UInt64(index)
+    }
+
+    var programCounter: UInt64 { registers.pc }
+
+    func setProgramCounter(_ pc: UInt64) { registers.pc = pc }
+
+    func register(_ name: String) -> UInt64? {
+        switch name {
+        case "sp": return registers.sp
+        case "pc": return registers.pc
+        case "pstate": return registers.pstate
+        default:
+            guard name.first == "x", let n = Int(name.dropFirst()), (0...30).contains(n),
+                  name == "x\(n)" else { return nil }
+            return registers.x[n]
+        }
+    }
+
+    func setRegister(_ name: String, _ value: UInt64) -> Bool {
+        switch name {
+        case "sp": registers.sp = value
+        case "pc": registers.pc = value
+        case "pstate": registers.pstate = value
+        default:
+            guard name.first == "x", let n = Int(name.dropFirst()), (0...30).contains(n),
+                  name == "x\(n)" else { return false }
+            registers.x[n] = value
+        }
+        return true
+    }
+
+    func install(_ state: GuestDebugState) throws(DebugError) {
+        guard case .arm64(let regs) = state.registers else {
+            throw .unsupported(reason: "x86 debug registers passed to an arm64 vCPU")
+        }
+        // guest.c: control bits outside KVM_GUESTDBG_VALID_MASK fail with EINVAL, nothing changed.
+        guard state.control.rawValue & ~GuestDebugControl.arm64ValidMask.rawValue == 0 else {
+            throw kvmError("KVM_SET_GUEST_DEBUG", FakeErrno.einval)
+        }
+        if state.control.contains(.enable) {
+            control = state.control
+        } else {
+            // Debugging off: all flags and the pending-step state go.
+            control = []
+            stepOwed = false
+        }
+        debugUnit = control.contains(.arm64UseHardware)
+            ? FakeArm64DebugUnit(bcr: regs.bcr, bvr: regs.bvr, wcr: regs.wcr, wvr: regs.wvr,
+                                 breakpoints: breakpointSlots, watchpoints: watchpointSlots)
+            : .reset
+        if !control.contains(.singleStep) { stepOwed = false }
+    }
+
+    func run(memory: FakeMemory, budget: inout FakeRunBudget) throws(DebugError) -> VCPUExit {
+        // KVM completes an MMIO access first (kvm_handle_mmio_return), even with
+        // immediate_exit, and advances whatever PC is current by 4 (the lane's gotcha 1).
+        if let p = pendingMMIO {
+            pendingMMIO = nil
+            // No kvm_run.mmio.data in this API: loads from unbacked memory read 0.
+            if p.isLoad { registers.write(p.rt, 0) }
+            registers.pc &+= 4
+            stepOwed = control.contains(.singleStep)
+        }
+        if budget.kick.consume() { return .interrupted }
+        if stepOwed {
+            stepOwed = false
+            return .debug(.arm64(esr: Self.esrSoftwareStep, far: lastFAR, pc: registers.pc))
+        }
+        while !budget.exhausted() {
+            if let exit = try step(memory: memory, budget: &budget) { return exit }
+        }
+        return .interrupted
+    }
+
+    /// One instruction with the checks in architectural priority order; nil = keep running.
+    private func step(memory: FakeMemory, budget: inout FakeRunBudget) throws(DebugError) -> VCPUExit? {
+        let pc = registers.pc
+        guard pc & 3 == 0 else {
+            throw .unsupported(reason: "PC \(hex(pc)) on vCPU \(index) is not 4-byte aligned: the guest would take a PC alignment fault through a vector table the fake does not model")
+        }
+        // Fetching from unbacked IPA: a stage-2 abort KVM reports as MMIO (it ranks above breakpoints).
+        guard let word = memory.load(pc, size: 4) else {
+            return .mmio(address: pc, isWrite: false, length: 4, pc: pc)
+        }
+        let hardware = control.contains(.arm64UseHardware)
+        // 1. Breakpoints are taken before the instruction, also while stepping.
+        if hardware, debugUnit.breakpointHit(pc: pc) != nil {
+            return .debug(.arm64(esr: Self.esrBreakpoint, far: lastFAR, pc: pc))
+        }
+        let insn = try FakeArm64Interpreter.decode(UInt32(word), pc: pc)
+        // 2. BRK: with TDE set it goes to the host whether or not USE_SW_BP is set.
+        if case .brk(let imm) = insn {
+            if control.contains(.enable) {
+                return .debug(.arm64(esr: Self.esrBRK | UInt64(imm), far: lastFAR, pc: pc))
+            }
+            throw .unsupported(reason: "brk #\(imm) at \(hex(pc)) on vCPU \(index) with guest debugging off: the guest's own vector would run, which the fake does not model")
+        }
+        // 3. Watchpoints are taken before the access: memory unchanged, PC = the access.
+        if let access = FakeArm64Interpreter.access(insn, registers: registers) {
+            if hardware, let far = debugUnit.watchpointHit(access) {
+                lastFAR = far
+                return .debug(.arm64(esr: Self.esrWatchpoint | (access.isWrite ? 1 << 6 : 0), far: far, pc: pc))
+            }
+            // With the MMU off data accesses are Device memory: unaligned ones fault.
+            guard access.address % UInt64(access.size) == 0 else {
+                throw .unsupported(reason: "\(access.size)-byte access to \(hex(access.address)) at \(hex(pc)) on vCPU \(index) is unaligned: with the MMU off the guest takes an alignment fault the fake does not model")
+            }
+            if !memory.contains(access.address, access.size) {
+                if case .loadStore(_, let isLoad, _, _, let rt) = insn {
+                    pendingMMIO = (rt, access.size, isLoad)
+                }
+                return .mmio(address: access.address, isWrite: access.isWrite, length: access.size, pc: pc)
+            }
+        }
+        // 4. Execute.
+        FakeArm64Interpreter.execute(insn, registers: &registers, memory: memory, vcpu: index)
+        budget.retired()
+        // KVM would block in WFI until an interrupt; the fake ends the run instead.
+        if case .wfi = insn { return .halt(pc: registers.pc) }
+        // 5. The step exception after one retired instruction.
+        if control.contains(.singleStep) {
+            return .debug(.arm64(esr: Self.esrSoftwareStep, far: lastFAR, pc: registers.pc))
+        }
+        return nil
+    }
+}

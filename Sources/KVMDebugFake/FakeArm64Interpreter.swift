@@ -1,0 +1,156 @@
+import KVMDebugCore
+
+/// The A64 instruction subset the fake executes at EL1 with the MMU off.
+///
+/// Anything else is `DebugError.unsupportedInstruction` with the 4 bytes.
+///
+/// | Encoding (mask → value)        | Instruction                                   |
+/// |--------------------------------|-----------------------------------------------|
+/// | D503201F                       | NOP                                           |
+/// | D503207F                       | WFI (the fake's `.halt`)                      |
+/// | FFE0001F → D4200000            | BRK #imm16 (handled by the CPU)               |
+/// | FFFFFC1F → D65F0000            | RET Xn                                        |
+/// | FFFFFFE0 → D53800A0            | MRS Xt, MPIDR_EL1                             |
+/// | 1F800000 → 12800000            | MOVN/MOVZ/MOVK, 32/64-bit, hw shift           |
+/// | 1F800000 → 11000000            | ADD/ADDS/SUB/SUBS (imm), LSL #12; CMP/CMN    |
+/// | 7FE0FFE0 → 2A0003E0            | MOV Wd/Xd, Wm/Xm (ORR with XZR, no shift)     |
+/// | 7C000000 → 14000000            | B, BL                                         |
+/// | FF000010 → 54000000            | B.cond (all 16 conditions)                    |
+/// | 7E000000 → 34000000            | CBZ, CBNZ (32/64-bit)                         |
+/// | 3F000000 → 39000000, opc 00/01 | STR/LDR (unsigned imm) B, H, W, X; zero-extend |
+enum FakeArm64Interpreter {
+    enum Instruction: Sendable, Hashable {
+        case nop
+        case wfi
+        case brk(imm: UInt16)
+        case ret(rn: Int)
+        case readMPIDR(rt: Int)
+        /// opc 0 = MOVN, 2 = MOVZ, 3 = MOVK.
+        case moveWide(is64: Bool, opc: UInt32, shift: UInt64, imm: UInt64, rd: Int)
+        case addSubImmediate(is64: Bool, subtract: Bool, setFlags: Bool, imm: UInt64, rn: Int, rd: Int)
+        case moveRegister(is64: Bool, rm: Int, rd: Int)
+        case branch(offset: Int64, link: Bool)
+        case branchConditional(cond: UInt32, offset: Int64)
+        case compareBranch(is64: Bool, nonZero: Bool, rt: Int, offset: Int64)
+        case loadStore(size: Int, isLoad: Bool, offset: UInt64, rn: Int, rt: Int)
+    }
+
+    private static func signExtend(_ v: UInt32, bits: Int) -> Int64 {
+        let shift = 64 - bits
+        return (Int64(v) << Int64(shift)) >> Int64(shift)
+    }
+
+    static func decode(_ w: UInt32, pc: UInt64) throws(DebugError) -> Instruction {
+        let rd = Int(w & 31), rn = Int((w >> 5) & 31)
+        let is64 = w >> 31 == 1
+        if w == 0xD503_201F { return .nop }
+        if w == 0xD503_207F { return .wfi }
+        if w & 0xFFE0_001F == 0xD420_0000 { return .brk(imm: UInt16((w >> 5) & 0xFFFF)) }
+        if w & 0xFFFF_FC1F == 0xD65F_0000 { return .ret(rn: rn) }
+        if w & 0xFFFF_FFE0 == 0xD538_00A0 { return .readMPIDR(rt: rd) }
+        if w & 0x1F80_0000 == 0x1280_0000 {
+            let opc = (w >> 29) & 3, hw = UInt64((w >> 21) & 3)
+            if opc != 1 && (is64 || hw < 2) {
+                return .moveWide(is64: is64, opc: opc, shift: hw * 16, imm: UInt64((w >> 5) & 0xFFFF), rd: rd)
+            }
+        }
+        if w & 0x1F80_0000 == 0x1100_0000 {
+            let imm = UInt64((w >> 10) & 0xFFF) << ((w >> 22) & 1 == 1 ? 12 : 0)
+            return .addSubImmediate(is64: is64, subtract: (w >> 30) & 1 == 1, setFlags: (w >> 29) & 1 == 1,
+                                    imm: imm, rn: rn, rd: rd)
+        }
+        if w & 0x7FE0_FFE0 == 0x2A00_03E0 { return .moveRegister(is64: is64, rm: Int((w >> 16) & 31), rd: rd) }
+        if w & 0x7C00_0000 == 0x1400_0000 {
+            return .branch(offset: signExtend(w & 0x03FF_FFFF, bits: 26) * 4, link: is64)
+        }
+        if w & 0xFF00_0010 == 0x5400_0000 {
+            return .branchConditional(cond: w & 0xF, offset: signExtend((w >> 5) & 0x7FFFF, bits: 19) * 4)
+        }
+        if w & 0x7E00_0000 == 0x3400_0000 {
+            return .compareBranch(is64: is64, nonZero: (w >> 24) & 1 == 1, rt: rd,
+                                  offset: signExtend((w >> 5) & 0x7FFFF, bits: 19) * 4)
+        }
+        if w & 0x3F00_0000 == 0x3900_0000 {
+            let opc = (w >> 22) & 3, size = Int(w >> 30)
+            if opc <= 1 {
+                return .loadStore(size: 1 << size, isLoad: opc == 1, offset: UInt64((w >> 10) & 0xFFF) << UInt64(size),
+                                  rn: rn, rt: rd)
+            }
+        }
+        throw .unsupportedInstruction(pc: pc, arch: .arm64, bytes: littleEndianBytes(UInt64(w), count: 4))
+    }
+
+    /// The data access of a load/store, or nil.
+    static func access(_ insn: Instruction, registers r: FakeArm64Registers) -> FakeAccess? {
+        guard case .loadStore(let size, let isLoad, let offset, let rn, _) = insn else { return nil }
+        return FakeAccess(address: r.readSP(rn) &+ offset, size: size, isWrite: !isLoad)
+    }
+
+    /// AddWithCarry() of the Arm ARM: the result and NZCV.
+    private static func addWithCarry(_ x: UInt64, _ y: UInt64, carry: Bool, is64: Bool)
+        -> (result: UInt64, n: Bool, z: Bool, c: Bool, v: Bool) {
+        let cin: UInt64 = carry ? 1 : 0
+        if is64 {
+            let (s1, o1) = x.addingReportingOverflow(y)
+            let (s2, o2) = s1.addingReportingOverflow(cin)
+            let v = ((x ^ s2) & (y ^ s2)) >> 63 == 1
+            return (s2, s2 >> 63 == 1, s2 == 0, o1 || o2, v)
+        }
+        let a = x & 0xFFFF_FFFF, b = y & 0xFFFF_FFFF
+        let sum = a + b + cin
+        let r = sum & 0xFFFF_FFFF
+        let v = ((a ^ r) & (b ^ r)) >> 31 & 1 == 1
+        return (r, r >> 31 == 1, r == 0, sum >> 32 != 0, v)
+    }
+
+    /// Executes a non-BRK instruction whose access (if any) is in RAM; sets PC.
+    /// `vcpu` is the KVM vCPU id, for MPIDR_EL1.
+    static func execute(_ insn: Instruction, registers r: inout FakeArm64Registers, memory: FakeMemory, vcpu: Int) {
+        let pc = r.pc
+        var next = pc &+ 4
+        switch insn {
+        case .nop, .wfi, .brk:
+            break
+        case .ret(let rn):
+            next = r.read(rn)
+        case .readMPIDR(let rt):
+            // KVM's reset_mpidr: Aff0 = id[3:0], Aff1 = id[11:4], Aff2 = id[19:12]; bit 31 RES1.
+            let id = UInt64(vcpu)
+            r.write(rt, (1 << 31) | (id & 0xF) | ((id >> 4) & 0xFF) << 8 | ((id >> 12) & 0xFF) << 16)
+        case .moveWide(let is64, let opc, let shift, let imm, let rd):
+            let value: UInt64
+            switch opc {
+            case 0: value = ~(imm << shift)
+            case 2: value = imm << shift
+            default: value = (r.read(rd) & ~(0xFFFF << shift)) | (imm << shift)
+            }
+            r.write(rd, value, is64: is64)
+        case .addSubImmediate(let is64, let subtract, let setFlags, let imm, let rn, let rd):
+            let sum = addWithCarry(r.readSP(rn), subtract ? ~imm : imm, carry: subtract, is64: is64)
+            if setFlags {
+                r.setFlags(n: sum.n, z: sum.z, c: sum.c, v: sum.v)
+                r.write(rd, sum.result, is64: is64)
+            } else {
+                r.writeSP(rd, sum.result, is64: is64)
+            }
+        case .moveRegister(let is64, let rm, let rd):
+            r.write(rd, r.read(rm), is64: is64)
+        case .branch(let offset, let link):
+            if link { r.write(30, pc &+ 4) }
+            next = pc &+ UInt64(bitPattern: offset)
+        case .branchConditional(let cond, let offset):
+            if r.conditionHolds(cond) { next = pc &+ UInt64(bitPattern: offset) }
+        case .compareBranch(let is64, let nonZero, let rt, let offset):
+            let v = is64 ? r.read(rt) : r.read(rt) & 0xFFFF_FFFF
+            if (v != 0) == nonZero { next = pc &+ UInt64(bitPattern: offset) }
+        case .loadStore(let size, let isLoad, let offset, let rn, let rt):
+            let address = r.readSP(rn) &+ offset
+            if isLoad {
+                r.write(rt, memory.load(address, size: size) ?? 0)
+            } else {
+                memory.store(address, size: size, r.read(rt))
+            }
+        }
+        r.pc = next
+    }
+}

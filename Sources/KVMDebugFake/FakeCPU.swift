@@ -1,0 +1,31 @@
+import KVMDebugCore
+
+/// One vCPU's architectural state plus the KVM debug state installed on it.
+///
+/// Only the thread that owns the vCPU calls these (KVM's vCPU ioctls are per-thread
+/// too); shared guest memory is passed in and locks itself.
+protocol FakeCPU: AnyObject {
+    /// The program counter as KVM_GET_REGS / KVM_GET_ONE_REG returns it (RIP or PC).
+    var programCounter: UInt64 { get }
+    /// KVM_SET_REGS / KVM_SET_ONE_REG of the program counter, with KVM's side effects.
+    func setProgramCounter(_ pc: UInt64)
+    /// A register by its lowercase name, nil for names this arch lacks.
+    func register(_ name: String) -> UInt64?
+    /// Writes a register (a KVM_SET_REGS / KVM_SET_ONE_REG); false for unknown names.
+    func setRegister(_ name: String, _ value: UInt64) -> Bool
+    /// KVM_SET_GUEST_DEBUG: KVM's checks, then the whole state replaced.
+    func install(_ state: GuestDebugState) throws(DebugError)
+    /// KVM_RUN: interprets until an exit, the budget runs out, or a kick.
+    func run(memory: FakeMemory, budget: inout FakeRunBudget) throws(DebugError) -> VCPUExit
+}
+
+/// `DebugError` for a KVM ioctl failing with errno.
+func kvmError(_ call: String, _ errno: Int32) -> DebugError {
+    .system(call: call, errno: errno)
+}
+
+/// The errno values KVM_SET_GUEST_DEBUG returns (no Glibc import needed for two numbers).
+enum FakeErrno {
+    static let einval: Int32 = 22
+    static let ebusy: Int32 = 16
+}

@@ -1,0 +1,189 @@
+import KVMDebugCore
+
+/// An x86 vCPU under KVM: registers, the installed `kvm_guest_debug`, and KVM's
+/// handling of #DB/#BP, TF and VM entry around the interpreter.
+///
+/// Debug exceptions follow the hardware (Intel SDM vol. 3 ch. 18), which this
+/// machine's PVM host does not fully: PVM ignores RF and never fires data
+/// breakpoints (see shared x86-lane NOTES); the fake models real VMX/SVM.
+final class FakeX86CPU: FakeCPU {
+    /// DR6 bits that read as 1 (KVM's DR6_ACTIVE_LOW).
+    static let dr6ActiveLow: UInt64 = 0xFFFF_0FF0
+    /// DR6.BS: the single-step trap.
+    static let dr6SingleStep: UInt64 = 1 << 14
+    /// VMX exit reason of a failed VM entry for invalid guest state (bit 31 | 33).
+    static let invalidGuestState: UInt64 = 0x8000_0021
+
+    let index: Int
+    let mode: CPUMode
+    var registers = FakeX86Registers()
+
+    /// `vcpu->guest_debug`: the control word, or empty when ENABLE was clear.
+    private var control: GuestDebugControl = []
+    /// The DRs in effect: the host's with USE_HW_BP, else the guest's own (all off).
+    private var debugUnit = FakeX86DebugUnit.reset
+    /// KVM's `singlestep_rip`, captured at KVM_SET_GUEST_DEBUG time.
+    private var singleStepRIP: UInt64 = 0
+    /// The TF KVM put in the real RFLAGS (hidden from KVM_GET_REGS).
+    private var trapFlag = false
+    /// An exception queued by INJECT_DB/INJECT_BP (vector).
+    private var pendingException: UInt32?
+    /// dr6/dr7 of the last #DB exit: `kvm_run` keeps them, so #BP exits report them stale.
+    private var lastDR6: UInt64 = 0
+    private var lastDR7: UInt64 = 0
+    /// An MMIO access userspace has not completed yet (KVM finishes it on the next KVM_RUN).
+    private var pendingMMIO: (instruction: FakeX86Interpreter.Instruction, isLoad: Bool)?
+    /// A step trap owed by an instruction completed at the start of the last KVM_RUN.
+    private var stepOwed = false
+
+    init(index: Int, mode: CPUMode, entry: UInt64) {
+        self.index = index
+        self.mode = mode
+        registers.rip = entry
+        // Boot convention: RDI = vCPU index, so an SMP guest can tell its vCPUs apart.
+        registers.gpr[7] = UInt64(index)
+    }
+
+    /// The linear address of RIP: CS.base is 0 in real mode and flat in long mode.
+    private func linear(_ rip: UInt64) -> UInt64 { mode == .real ? rip & 0xFFFF : rip }
+
+    var programCounter: UInt64 { registers.rip }
+
+    func setProgramCounter(_ pc: UInt64) {
+        registers.rip = pc
+        setRegistersSideEffects()
+    }
+
+    func register(_ name: String) -> UInt64? {
+        switch name {
+        case "rip": return registers.rip
+        case "rflags": return registers.rflags
+        default:
+            guard let i = FakeX86Registers.names.firstIndex(of: name) else { return nil }
+            return registers.gpr[i]
+        }
+    }
+
+    func setRegister(_ name: String, _ value: UInt64) -> Bool {
+        switch name {
+        case "rip": registers.rip = value
+        case "rflags": registers.rflags = value | FakeX86Registers.flagFixed
+        default:
+            guard let i = FakeX86Registers.names.firstIndex(of: name) else { return false }
+            registers.gpr[i] = value
+        }
+        setRegistersSideEffects()
+        return true
+    }
+
+    /// KVM_SET_REGS ends in `__kvm_set_rflags`, which keeps KVM's TF only while the
+    /// linear RIP still equals `singlestep_rip`: change RIP (or just call SET_REGS
+    /// after a step) without re-issuing SET_GUEST_DEBUG and stepping stops.
+    private func setRegistersSideEffects() {
+        trapFlag = control.contains(.singleStep) && linear(registers.rip) == singleStepRIP
+    }
+
+    func install(_ state: GuestDebugState) throws(DebugError) {
+        guard case .x86(let regs) = state.registers else {
+            throw .unsupported(reason: "arm64 debug registers passed to an x86_64 vCPU")
+        }
+        let c = state.control
+        // Injection is queued before the ENABLE check, and a pending exception makes
+        // the whole call fail with nothing changed (x86.c kvm_arch_vcpu_ioctl_set_guest_debug).
+        if c.contains(.x86InjectDebugException) || c.contains(.x86InjectBreakpoint) {
+            guard pendingException == nil else { throw kvmError("KVM_SET_GUEST_DEBUG", FakeErrno.ebusy) }
+            pendingException = c.contains(.x86InjectDebugException) ? 1 : 3
+        }
+        // x86 KVM does not reject unknown control bits; it stores them.
+        control = c.contains(.enable) ? c : []
+        debugUnit = control.contains(.x86UseHardwareBreakpoints)
+            ? FakeX86DebugUnit(address: Array(regs.address.prefix(4)), dr7: regs.dr7)
+            : .reset
+        if control.contains(.singleStep) { singleStepRIP = linear(registers.rip) }
+        trapFlag = control.contains(.singleStep)
+        stepOwed = stepOwed && trapFlag
+    }
+
+    func run(memory: FakeMemory, budget: inout FakeRunBudget) throws(DebugError) -> VCPUExit {
+        // KVM completes an MMIO access before it looks at immediate_exit.
+        if let (insn, isLoad) = pendingMMIO {
+            pendingMMIO = nil
+            if isLoad, case .mov(.register(let dst), _) = insn.operation {
+                // No kvm_run.mmio.data in this API: loads from unbacked memory read 0.
+                registers.write(dst, size: insn.size, 0, mode: mode)
+            }
+            registers.rip = insn.next
+            registers.rflags &= ~FakeX86Registers.flagResume
+            stepOwed = trapFlag
+        }
+        if budget.kick.consume() { return .interrupted }
+        if debugUnit.dr7 >> 32 != 0 {
+            // VMX checks GUEST_DR7[63:32] == 0 at VM entry; KVM never validated it.
+            return .failEntry(reason: Self.invalidGuestState)
+        }
+        if let vector = pendingException {
+            pendingException = nil
+            throw .unsupported(reason: "KVM_GUESTDBG_INJECT_\(vector == 1 ? "DB" : "BP") queued \(vector == 1 ? "#DB" : "#BP") for vCPU \(index), but the fake backend's guests have no IDT to deliver it to")
+        }
+        if stepOwed {
+            stepOwed = false
+            return debugExit(pc: linear(registers.rip), bits: Self.dr6SingleStep)
+        }
+        if registers.rflags & FakeX86Registers.flagTrap != 0 {
+            throw .unsupported(reason: "guest RFLAGS.TF is set on vCPU \(index): the guest would take #DB through an IDT the fake does not model; use KVM_GUESTDBG_SINGLESTEP")
+        }
+        while !budget.exhausted() {
+            if let exit = try step(memory: memory, budget: &budget) { return exit }
+        }
+        return .interrupted
+    }
+
+    /// One instruction with the checks in hardware order; nil = keep running.
+    private func step(memory: FakeMemory, budget: inout FakeRunBudget) throws(DebugError) -> VCPUExit? {
+        let pc = linear(registers.rip)
+        let hardware = control.contains(.x86UseHardwareBreakpoints)
+        // 1. Execute breakpoints are faults, taken before the instruction unless RF is set.
+        if hardware && registers.rflags & FakeX86Registers.flagResume == 0 {
+            let bits = debugUnit.executeHits(at: pc)
+            if bits != 0 { return debugExit(pc: pc, bits: bits) }
+        }
+        let bytes = memory.fetch(pc, upTo: 15)
+        guard let insn = try FakeX86Interpreter.decode(bytes, rip: registers.rip, pc: pc, mode: mode) else {
+            // Fetching code from unbacked memory: KVM's emulator fails (measured on PVM).
+            return .internalError(suberror: 1)
+        }
+        // 2. int3: KVM intercepts #BP only with ENABLE and USE_SW_BP; pc is the int3.
+        if case .int3 = insn.operation {
+            if control.contains(.x86UseSoftwareBreakpoints) {
+                return .debug(.x86(exception: 3, pc: pc, dr6: lastDR6, dr7: lastDR7))
+            }
+            throw .unsupported(reason: "int3 at \(hex(pc)) on vCPU \(index) without KVM_GUESTDBG_USE_SW_BP: the guest would take #BP through an IDT the fake does not model")
+        }
+        // An access to unbacked memory exits to userspace before it is done.
+        if let access = insn.access, !memory.contains(access.address, access.size) {
+            pendingMMIO = (insn, !access.isWrite)
+            return .mmio(address: access.address, isWrite: access.isWrite, length: access.size, pc: pc)
+        }
+        // 3. Execute; RF clears once an instruction completes.
+        FakeX86Interpreter.execute(insn, registers: &registers, memory: memory, mode: mode)
+        registers.rflags &= ~FakeX86Registers.flagResume
+        budget.retired()
+        let next = linear(registers.rip)
+        // 5 before 4: KVM's emulated hlt overwrites a pending step exit (the TODO in kvm_emulate_halt).
+        if case .hlt = insn.operation { return .halt(pc: next) }
+        // 4. Traps after the instruction: data breakpoints and the single step, in one exit.
+        var bits: UInt64 = 0
+        if hardware, let access = insn.access { bits |= debugUnit.dataHits(access) }
+        if trapFlag { bits |= Self.dr6SingleStep }
+        guard bits != 0 else { return nil }
+        // An execute breakpoint on the next instruction is reported with the trap (measured B0|B2).
+        if hardware { bits |= debugUnit.executeHits(at: next) }
+        return debugExit(pc: next, bits: bits)
+    }
+
+    private func debugExit(pc: UInt64, bits: UInt64) -> VCPUExit {
+        lastDR6 = Self.dr6ActiveLow | bits
+        lastDR7 = debugUnit.reportedDR7
+        return .debug(.x86(exception: 1, pc: pc, dr6: lastDR6, dr7: lastDR7))
+    }
+}

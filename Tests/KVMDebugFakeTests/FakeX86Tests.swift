@@ -1,0 +1,300 @@
+import KVMDebugCore
+import KVMDebugFake
+import Testing
+
+/// x86 behaviour of the fake, judged by Intel SDM DR6/DR7 rules and KVM's ABI.
+/// Built-in counter, long mode: 1000 xor, 1003 loop: inc, 1006 store (8 B to 0x2000),
+/// 100e load (8 B from 0x2008), 1016 jmp loop. Real mode: 1000 xor, 1002 inc,
+/// 1003 store (2 B), 1006 load (2 B), 100a jmp.
+@Suite struct FakeX86Tests {
+    let dr6Fixed: UInt64 = 0xFFFF_0FF0
+    let bs: UInt64 = 1 << 14
+
+    @Test func counterSingleStepsInLongMode() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        #expect(try b.programCounter(vcpu: 0) == 0x1000)
+        #expect(b.register("rflags", vcpu: 0) == 0x2)
+        try b.setGuestDebug(x86State(ENABLE | SINGLESTEP), vcpu: 0)
+        var pcs: [UInt64] = []
+        for _ in 0..<7 {
+            let e = try #require(x86Debug(try b.run(vcpu: 0)))
+            #expect(e.exception == 1)
+            #expect(e.dr6 == 0xFFFF_4FF0)
+            pcs.append(e.pc)
+        }
+        #expect(pcs == [0x1003, 0x1006, 0x100E, 0x1016, 0x1003, 0x1006, 0x100E])
+        #expect(try b.word(0x2000) == 2)
+        #expect(b.register("rax", vcpu: 0) == 2)
+        #expect(b.register("rbx", vcpu: 0) == BuiltinGuests.dataPattern)
+    }
+
+    @Test func counterSingleStepsInRealMode() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.real))
+        try b.setGuestDebug(x86State(ENABLE | SINGLESTEP), vcpu: 0)
+        var pcs: [UInt64] = []
+        for _ in 0..<7 { pcs.append(try #require(x86Debug(try b.run(vcpu: 0))).pc) }
+        #expect(pcs == [0x1002, 0x1003, 0x1006, 0x100A, 0x1002, 0x1003, 0x1006])
+        #expect(try b.word(0x2000) == 2)
+        // mov bx, [0x2008] loads 16 bits.
+        #expect(b.register("rbx", vcpu: 0) == 0x7788)
+    }
+
+    @Test func executeBreakpointRefiresWithoutRFAndPassesWithRF() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        // DR0 = loop, G0 (QEMU's DR7 0x402 style), R/W0 = 00, LEN0 = 00.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x1003, 0, 0, 0], dr7: 0x402), vcpu: 0)
+        var e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.exception == 1 && e.pc == 0x1003 && e.dr6 == dr6Fixed | 0x1 && e.dr7 == 0x402)
+        #expect(b.register("rax", vcpu: 0) == 0)
+        // KVM does not set RF: re-entering re-hits at once, nothing executed.
+        e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.pc == 0x1003 && e.dr6 == dr6Fixed | 0x1)
+        #expect(b.register("rax", vcpu: 0) == 0)
+        // RF set through KVM_SET_REGS suppresses the check once (hardware behaviour).
+        let rflags = try #require(b.register("rflags", vcpu: 0))
+        #expect(b.setRegister("rflags", rflags | 0x1_0000, vcpu: 0))
+        e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.pc == 0x1003)
+        #expect(b.register("rax", vcpu: 0) == 1)
+        #expect(try b.word(0x2000) == 1)
+        #expect(b.register("rflags", vcpu: 0)! & 0x1_0000 == 0)
+    }
+
+    @Test func localEnableWorksLikeGlobalAndDisabledSlotDoesNot() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.real))
+        // L3 (bit 6) with DR3 = loop.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0, 0, 0, 0x1002], dr7: 0x440), vcpu: 0)
+        let e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.pc == 0x1002 && e.dr6 == dr6Fixed | 0x8)
+        // DR3 still holds the address but no L3/G3: runs freely.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0, 0, 0, 0x1002], dr7: 0x400), vcpu: 0)
+        b.maxInstructionsPerRun = 100
+        #expect(try b.run(vcpu: 0) == .interrupted)
+    }
+
+    @Test(arguments: [CPUMode.long, .real])
+    func writeWatchTrapsAfterTheStore(mode: CPUMode) throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(mode))
+        // DR1 = counter, G1 (bit 3), R/W1 = 01 (bits 21:20), LEN1 = 11 = 4 bytes (bits 23:22).
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0, 0x2000, 0, 0], dr7: 0xD0_0408), vcpu: 0)
+        let e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.exception == 1)
+        #expect(e.pc == (mode == .long ? 0x100E : 0x1006))
+        #expect(e.dr6 == dr6Fixed | 0x2)
+        #expect(e.dr7 == 0xD0_0408)
+        #expect(try b.word(0x2000) == 1)
+        // Next lap: the same store fires again with the memory updated.
+        let again = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(again.pc == e.pc && again.dr6 == dr6Fixed | 0x2)
+        #expect(try b.word(0x2000) == 2)
+    }
+
+    @Test func eightByteWatchIgnoresLowAddressBits() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        // DR0 = 0x2004 with LEN0 = 10 (8 bytes) watches 0x2000..0x2007; R/W0 = 01; G0.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x2004, 0, 0, 0], dr7: 0x9_0402), vcpu: 0)
+        let e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.pc == 0x100E && e.dr6 == dr6Fixed | 0x1)
+    }
+
+    @Test func nonOverlappingWriteWatchDoesNotFire() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        // 4-byte write watch at 0x2010: the 8-byte store to 0x2000 does not reach it.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x2010, 0, 0, 0], dr7: 0xD_0402), vcpu: 0)
+        b.maxInstructionsPerRun = 200
+        #expect(try b.run(vcpu: 0) == .interrupted)
+        #expect(try b.word(0x2000) > 10)
+    }
+
+    @Test func accessWatchFiresOnLoadWriteOnlyDoesNot() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        // DR2 = data, G2 (bit 5), R/W2 = 11 (bits 25:24), LEN2 = 11 (bits 27:26).
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0, 0, 0x2008, 0], dr7: 0xF00_0420), vcpu: 0)
+        let e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.pc == 0x1016 && e.dr6 == dr6Fixed | 0x4)
+        #expect(b.register("rbx", vcpu: 0) == BuiltinGuests.dataPattern)
+
+        let w = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        // Same slot with R/W2 = 01 (write): the guest only reads `data`.
+        try w.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0, 0, 0x2008, 0], dr7: 0xD00_0420), vcpu: 0)
+        w.maxInstructionsPerRun = 200
+        #expect(try w.run(vcpu: 0) == .interrupted)
+    }
+
+    @Test func ioConditionNeverFiresOnMemory() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        // R/W0 = 10 (I/O) on the counter.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x2000, 0, 0, 0], dr7: 0xE_0402), vcpu: 0)
+        b.maxInstructionsPerRun = 100
+        #expect(try b.run(vcpu: 0) == .interrupted)
+    }
+
+    @Test func stepAndWatchComeInOneExit() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        try b.setGuestDebug(x86State(ENABLE | SINGLESTEP | X86_USE_HW_BP, dr: [0, 0x2000, 0, 0], dr7: 0xD0_0408), vcpu: 0)
+        #expect(try #require(x86Debug(try b.run(vcpu: 0))).dr6 == dr6Fixed | bs)   // xor
+        #expect(try #require(x86Debug(try b.run(vcpu: 0))).dr6 == dr6Fixed | bs)   // inc
+        let e = try #require(x86Debug(try b.run(vcpu: 0)))                          // store
+        #expect(e.pc == 0x100E && e.dr6 == dr6Fixed | bs | 0x2)
+    }
+
+    @Test func dataTrapReportsExecuteBreakpointOnNextInstruction() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        // DR0 exec at load (0x100e), DR2 write watch on counter: one exit with B0|B2 (measured).
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x100E, 0, 0x2000, 0], dr7: 0xD00_0402 | 0x20), vcpu: 0)
+        let e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.pc == 0x100E && e.dr6 == dr6Fixed | 0x5)
+        // The execute breakpoint is still a fault on the next entry.
+        let f = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(f.pc == 0x100E && f.dr6 == dr6Fixed | 0x1)
+    }
+
+    @Test func dr7HighBitsFailVMEntry() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        // KVM accepts the ioctl; VM entry then fails (invalid guest state).
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x1003, 0, 0, 0], dr7: 0x1_0000_0402), vcpu: 0)
+        #expect(try b.run(vcpu: 0) == .failEntry(reason: 0x8000_0021))
+        // Without USE_HW_BP the guest's own DR7 is loaded, so entry succeeds.
+        try b.setGuestDebug(x86State(ENABLE, dr: [0x1003, 0, 0, 0], dr7: 0x1_0000_0402), vcpu: 0)
+        b.maxInstructionsPerRun = 10
+        #expect(try b.run(vcpu: 0) == .interrupted)
+    }
+
+    @Test func int3NeedsUseSoftwareBreakpointsAndReportsStaleDR6() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        // A #DB exit first, so dr6/dr7 in kvm_run hold something.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x1003, 0, 0, 0], dr7: 0x402), vcpu: 0)
+        _ = try b.run(vcpu: 0)
+        try b.writeMemory(0x1006, [0xCC])
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_SW_BP), vcpu: 0)
+        let e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.exception == 3 && e.pc == 0x1006)
+        #expect(e.dr6 == dr6Fixed | 0x1 && e.dr7 == 0x402)   // stale, from the #DB exit
+        // Without USE_SW_BP the guest would take #BP itself.
+        try b.setGuestDebug(x86State(ENABLE), vcpu: 0)
+        let error = thrownError { () throws(DebugError) in try b.run(vcpu: 0) }
+        guard case .unsupported(let reason) = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(reason.contains("USE_SW_BP"))
+    }
+
+    @Test func injectQueuesOnceThenEBUSY() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        try b.setGuestDebug(x86State(X86_INJECT_BP), vcpu: 0)
+        let busy = thrownError { () throws(DebugError) in try b.setGuestDebug(x86State(ENABLE | X86_INJECT_DB), vcpu: 0) }
+        #expect(busy == .system(call: "KVM_SET_GUEST_DEBUG", errno: 16))
+        #expect(b.installedState(vcpu: 0) == x86State(X86_INJECT_BP))
+        guard case .unsupported = thrownError({ () throws(DebugError) in try b.run(vcpu: 0) }) else {
+            Issue.record("delivery of an injected #BP should be unsupported")
+            return
+        }
+    }
+
+    @Test func unknownControlBitsAreAcceptedAndRecorded() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        let s = x86State(ENABLE | SINGLESTEP | 0x20_0000)
+        try b.setGuestDebug(s, vcpu: 0)
+        #expect(b.installedState(vcpu: 0) == s)
+        #expect(try #require(x86Debug(try b.run(vcpu: 0))).pc == 0x1003)
+    }
+
+    @Test func eachCallReplacesTheWholeState() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x1003, 0, 0, 0], dr7: 0x402), vcpu: 0)
+        #expect(try #require(x86Debug(try b.run(vcpu: 0))).pc == 0x1003)
+        // Same registers, USE_HW_BP dropped: the guest's own (empty) DRs are back.
+        try b.setGuestDebug(x86State(ENABLE | SINGLESTEP, dr: [0x1003, 0, 0, 0], dr7: 0x402), vcpu: 0)
+        for expected: UInt64 in [0x1006, 0x100E, 0x1016, 0x1003, 0x1006] {
+            let e = try #require(x86Debug(try b.run(vcpu: 0)))
+            #expect(e.pc == expected && e.dr6 == dr6Fixed | bs)
+        }
+        // ENABLE clear: everything off, even with USE_HW_BP and SINGLESTEP.
+        try b.setGuestDebug(x86State(SINGLESTEP | X86_USE_HW_BP, dr: [0x1003, 0, 0, 0], dr7: 0x402), vcpu: 0)
+        b.maxInstructionsPerRun = 100
+        #expect(try b.run(vcpu: 0) == .interrupted)
+    }
+
+    @Test func setRegsAfterAStepDropsKVMsTrapFlag() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        try b.setGuestDebug(x86State(ENABLE | SINGLESTEP), vcpu: 0)
+        #expect(try #require(x86Debug(try b.run(vcpu: 0))).pc == 0x1003)
+        // KVM_SET_REGS re-derives TF from singlestep_rip (captured at SET_GUEST_DEBUG, 0x1000).
+        #expect(b.setRegister("rcx", 7, vcpu: 0))
+        b.maxInstructionsPerRun = 50
+        #expect(try b.run(vcpu: 0) == .interrupted)
+        // Re-issuing SET_GUEST_DEBUG captures the current RIP and steps again.
+        try b.setGuestDebug(x86State(ENABLE | SINGLESTEP), vcpu: 0)
+        let pc = try b.programCounter(vcpu: 0)
+        let e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.dr6 == dr6Fixed | bs && e.pc != pc)
+    }
+
+    @Test func interpreterSubsetLoopWithCompareAndBranch() throws {
+        // mov ecx,5; xor rax,rax; l: add rax,3; dec rcx; jne l; hlt
+        let code: [UInt8] = [0xB9, 0x05, 0, 0, 0, 0x48, 0x31, 0xC0, 0x48, 0x83, 0xC0, 0x03,
+                             0x48, 0xFF, 0xC9, 0x75, 0xF7, 0xF4]
+        let b = try FakeBackend(guest: x86Guest(.long, code))
+        #expect(try b.run(vcpu: 0) == .halt(pc: 0x1012))
+        #expect(b.register("rax", vcpu: 0) == 15)
+        #expect(b.register("rcx", vcpu: 0) == 0)
+    }
+
+    @Test func interpreterSizedMovesAndImmediates() throws {
+        let code: [UInt8] = [
+            0x48, 0xB8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, // mov rax, 0x1122334455667788
+            0x88, 0x04, 0x25, 0x00, 0x30, 0x00, 0x00,                   // mov [0x3000], al
+            0x66, 0x89, 0x04, 0x25, 0x08, 0x30, 0x00, 0x00,             // mov [0x3008], ax
+            0x89, 0x04, 0x25, 0x10, 0x30, 0x00, 0x00,                   // mov [0x3010], eax
+            0x8B, 0x14, 0x25, 0x10, 0x30, 0x00, 0x00,                   // mov edx, [0x3010]
+            0x41, 0xB0, 0x7F,                                           // mov r8b, 0x7f
+            0x4C, 0x89, 0xC6,                                           // mov rsi, r8
+            0x39, 0xD0,                                                 // cmp eax, edx
+            0x74, 0x01,                                                 // je +1 (skip the int3)
+            0xCC,
+            0xF4,                                                       // hlt
+        ]
+        let b = try FakeBackend(guest: x86Guest(.long, code))
+        #expect(try b.run(vcpu: 0) == .halt(pc: 0x1000 + UInt64(code.count)))
+        #expect(try b.word(0x3000) == 0x88)
+        #expect(try b.word(0x3008) == 0x7788)
+        #expect(try b.word(0x3010) == 0x5566_7788)
+        #expect(b.register("rdx", vcpu: 0) == 0x5566_7788)
+        #expect(b.register("rsi", vcpu: 0) == 0x7F)
+    }
+
+    @Test func realModeHighByteRegisters() throws {
+        // mov ah, 0x12; mov al, 0x34; mov [0x3000], ax; hlt
+        let b = try FakeBackend(guest: x86Guest(.real, [0xB4, 0x12, 0xB0, 0x34, 0xA3, 0x00, 0x30, 0xF4]))
+        #expect(try b.run(vcpu: 0) == .halt(pc: 0x1008))
+        #expect(try b.word(0x3000) == 0x1234)
+    }
+
+    @Test func dataWatchOnByteStore() throws {
+        // mov [0x3003], al; mov [0x3004], al; hlt
+        let code: [UInt8] = [0x88, 0x04, 0x25, 0x03, 0x30, 0, 0, 0x88, 0x04, 0x25, 0x04, 0x30, 0, 0, 0xF4]
+        let b = try FakeBackend(guest: x86Guest(.long, code))
+        // DR0 = 0x3002 LEN0 = 01 (2 bytes, covers 3002-3003) write; DR1 = 0x3000 LEN1 = 11 (3000-3003) write.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x3002, 0x3000, 0, 0], dr7: 0xD5_040A), vcpu: 0)
+        let e = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(e.pc == 0x1007 && e.dr6 == dr6Fixed | 0x3)
+        // The byte at 0x3004 is outside both ranges.
+        #expect(try b.run(vcpu: 0) == .halt(pc: 0x100F))
+    }
+
+    @Test func unbackedStoreIsMMIOAndCompletesOnNextRun() throws {
+        // mov [0x300000], rax; hlt   (RAM ends at 0x200000)
+        let b = try FakeBackend(guest: x86Guest(.long, [0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x30, 0x00, 0xF4]))
+        #expect(try b.run(vcpu: 0) == .mmio(address: 0x30_0000, isWrite: true, length: 8, pc: 0x1000))
+        #expect(try b.programCounter(vcpu: 0) == 0x1000)
+        #expect(try b.run(vcpu: 0) == .halt(pc: 0x1009))
+    }
+
+    @Test func unsupportedInstructionNamesPcAndBytes() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        try b.writeMemory(0x1003, [0x0F, 0x0B])   // ud2
+        let error = thrownError { () throws(DebugError) in try b.run(vcpu: 0) }
+        #expect(error == .unsupportedInstruction(pc: 0x1003, arch: .x86_64,
+                                                 bytes: [0x0F, 0x0B, 0xC0, 0x48, 0x89, 0x04, 0x25, 0x00]))
+        #expect(error?.message.contains("unsupported instruction at pc 0x1003") == true)
+        #expect(error?.message.contains("0f 0b") == true)
+    }
+}
