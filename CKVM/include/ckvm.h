@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -40,6 +41,16 @@ static inline unsigned long ckvm_thread_self(void) { return (unsigned long)pthre
 static inline int ckvm_thread_kill(unsigned long thread, int sig) { return pthread_kill((pthread_t)thread, sig); }
 /// The signal used to kick vCPU threads out of KVM_RUN.
 static inline int ckvm_kick_signal(void) { return SIGUSR1; }
+/// sigtimedwait(2) with a zero timeout on the kick signal: takes one pending kick off
+/// the thread (a kick that arrived while the thread had it blocked would otherwise make
+/// every later KVM_RUN return EINTR at once). Returns the signal number, or -1.
+static inline int ckvm_take_pending_kick(void) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    struct timespec zero = {0, 0};
+    return sigtimedwait(&s, NULL, &zero);
+}
 /// Installs a no-op handler for the kick signal *without* SA_RESTART, so KVM_RUN returns EINTR.
 int ckvm_install_kick_handler(void);
 
@@ -74,6 +85,14 @@ static inline void ckvm_set_immediate_exit(struct kvm_run *run, uint8_t v) {
 static inline void ckvm_clear_cache(void *start, void *end) { __builtin___clear_cache((char *)start, (char *)end); }
 /// KVM_RUN.
 static inline int ckvm_run(int vcpu) { return ioctl(vcpu, KVM_RUN, 0); }
+/// KVM_SET_SIGNAL_MASK: the signal mask in force *while inside KVM_RUN*. `blocked` is a
+/// kernel sigset (bit n-1 = signal n); the kernel's sigset is 8 bytes on x86_64 and arm64.
+static inline int ckvm_set_signal_mask(int vcpu, uint64_t blocked) {
+    union { struct kvm_signal_mask m; uint8_t bytes[sizeof(struct kvm_signal_mask) + 8]; } a;
+    a.m.len = 8;
+    __builtin_memcpy(a.m.sigset, &blocked, 8);
+    return ioctl(vcpu, KVM_SET_SIGNAL_MASK, &a.m);
+}
 /// KVM_SET_GUEST_DEBUG: replaces the vCPU's whole debug state.
 static inline int ckvm_set_guest_debug(int vcpu, const struct kvm_guest_debug *d) {
     return ioctl(vcpu, KVM_SET_GUEST_DEBUG, d);

@@ -82,6 +82,7 @@ public enum FeatureProbe {
             return ProbeResult(feature: f, works: false, detail: "trapped once, then \(end.reason): continuing past it failed")
         }
         let seen = stops.first.map { "got \($0.reason.name) at \(hex($0.pc))" } ?? "no stop"
-        return ProbeResult(feature: f, works: false, detail: "\(seen) (\(end.reason) after \(timeout) s): never trapped")
+        let how = end.reason == "timeout" ? "timeout after \(timeout) s" : "run ended: \(end.reason)\(end.detail.map { ", " + $0 } ?? "")"
+        return ProbeResult(feature: f, works: false, detail: "\(seen) (\(how)): never trapped")
     }
 }

@@ -1,5 +1,4 @@
 import KVMDebugCore
-import Synchronization
 
 /// A pure-Swift stand-in for `/dev/kvm`: KVM's ABI checks for KVM_SET_GUEST_DEBUG
 /// plus a tiny interpreter per architecture whose debug exits follow the
@@ -20,7 +19,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
 
     private let memory: FakeMemory
     private let vcpus: [FakeVCPU]
-    private let calls = Mutex<[FakeCall]>([])
+    private let calls = FakeLock<[FakeCall]>([])
 
     /// Builds a VM with `vcpus` vCPUs, all at `guest.entry`, and the guest's RAM loaded.
     ///

@@ -1,19 +1,18 @@
 import KVMDebugCore
-import Synchronization
 
 /// Guest RAM shared by all vCPUs: `[base, base+size)`, one lock around every access.
 ///
-/// vCPUs may run on separate threads, so every access takes the mutex; a guest's
+/// vCPUs may run on separate threads, so every access takes the lock; a guest's
 /// own accesses are still single instructions, so no wider atomicity is needed.
 final class FakeMemory: Sendable {
     let base: UInt64
     let size: UInt64
-    private let bytes: Mutex<[UInt8]>
+    private let bytes: FakeLock<[UInt8]>
 
     init(base: UInt64, size: UInt64) {
         self.base = base
         self.size = size
-        bytes = Mutex([UInt8](repeating: 0, count: Int(size)))
+        bytes = FakeLock([UInt8](repeating: 0, count: Int(size)))
     }
 
     /// The guest RAM of `guest` with its image and data placed (KVM's user memory region after loading).

@@ -288,6 +288,22 @@ import Testing
         #expect(try b.run(vcpu: 0) == .halt(pc: 0x1009))
     }
 
+    @Test func steppingOverHltReportsTheHalt() throws {
+        // nop; hlt; nop
+        let b = try FakeBackend(guest: x86Guest(.long, [0x90, 0xF4, 0x90]))
+        try b.setGuestDebug(x86State(ENABLE | SINGLESTEP), vcpu: 0)
+        #expect(try #require(x86Debug(try b.run(vcpu: 0))).pc == 0x1001)
+        // KVM's emulated hlt overwrites the pending step exit (the TODO in kvm_emulate_halt).
+        #expect(try b.run(vcpu: 0) == .halt(pc: 0x1002))
+        #expect(try #require(x86Debug(try b.run(vcpu: 0))).pc == 0x1003)
+    }
+
+    @Test func fetchOutsideRAMIsAnEmulationFailure() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        try b.setProgramCounter(0x30_0000, vcpu: 0)
+        #expect(try b.run(vcpu: 0) == .internalError(suberror: 1))
+    }
+
     @Test func unsupportedInstructionNamesPcAndBytes() throws {
         let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
         try b.writeMemory(0x1003, [0x0F, 0x0B])   // ud2

@@ -74,6 +74,9 @@ public final class KVMVM {
     public func createVCPU(id: Int, mmapSize: Int) throws(DebugError) -> KVMVCPU {
         let v = try Sys.check(ckvm_create_vcpu(fd, UInt(id)), "KVM_CREATE_VCPU")
         do {
+            // While in KVM_RUN only the kick signal is deliverable, whatever the calling
+            // thread's own mask (pooled threads often block everything): a kick always lands.
+            _ = try Sys.check(ckvm_set_signal_mask(v, ~(UInt64(1) << UInt64(ckvm_kick_signal() - 1))), "KVM_SET_SIGNAL_MASK")
             return try KVMVCPU(fd: v, ownsFD: true, mmapSize: mmapSize)
         } catch {
             Sys.close(v)

@@ -77,6 +77,8 @@ public final class KVMVCPU {
         runningThread.store(UInt(ckvm_thread_self()), ordering: .sequentiallyConsistent)
         let r = ckvm_run(fd)
         let e = ckvm_errno()
+        // Out of KVM_RUN: no more signals to this thread (it may be a pooled thread that exits).
+        runningThread.store(0, ordering: .sequentiallyConsistent)
         if r < 0 {
             if e == EINTR || e == EAGAIN { return consumeKick() }
             throw .system(call: "KVM_RUN", errno: e)
@@ -115,6 +117,7 @@ public final class KVMVCPU {
     /// kick arrived meanwhile.
     private func consumeKick() -> RawExit {
         _ = pendingKicks.exchange(0, ordering: .sequentiallyConsistent)
+        while ckvm_take_pending_kick() > 0 {}
         // SAFETY: the mapping lives as long as self.
         unsafe ckvm_set_immediate_exit(run, 0)
         if pendingKicks.load(ordering: .sequentiallyConsistent) > 0 { unsafe ckvm_set_immediate_exit(run, 1) }
