@@ -138,12 +138,14 @@ import Testing
         #expect(e.pc == 0x100E && e.dr6 == dr6Fixed | bs | 0x2)
     }
 
-    @Test func dataTrapReportsExecuteBreakpointOnNextInstruction() throws {
+    @Test func dataTrapAndExecuteBreakpointOnNextInstructionAreSeparateExits() throws {
         let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
-        // DR0 exec at load (0x100e), DR2 write watch on counter: one exit with B0|B2 (measured).
+        // DR0 exec at load (0x100e), DR2 write watch on counter. The execute breakpoint is a
+        // fault of the next instruction: its own exit, as on silicon and on this host's KVM
+        // (QEMU's TCG model folds it into the trap as B0|B2; see the x86 lane notes).
         try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0x100E, 0, 0x2000, 0], dr7: 0xD00_0402 | 0x20), vcpu: 0)
         let e = try #require(x86Debug(try b.run(vcpu: 0)))
-        #expect(e.pc == 0x100E && e.dr6 == dr6Fixed | 0x5)
+        #expect(e.pc == 0x100E && e.dr6 == dr6Fixed | 0x4)
         // The execute breakpoint is still a fault on the next entry.
         let f = try #require(x86Debug(try b.run(vcpu: 0)))
         #expect(f.pc == 0x100E && f.dr6 == dr6Fixed | 0x1)
