@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "KVMDebug", targets: ["KVMDebug"]),
         .executable(name: "kvmdbg", targets: ["kvmdbg"]),
         .executable(name: "host-vmm", targets: ["host-vmm"]),
+        .executable(name: "kvmdbg-bench", targets: ["kvmdbg-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,6 +36,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "CKVM"]),
         .executableTarget(
             name: "host-vmm",
             dependencies: ["KVMDebugCore", "CKVM"],

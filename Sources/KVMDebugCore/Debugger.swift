@@ -30,6 +30,8 @@ public final class Debugger<Backend: DebugBackend> {
     public var blockInterruptsWhileStepping = true
 
     private var installed: [GuestDebugState?]
+    /// What `installed` was built from, so an unchanged vCPU skips even rebuilding it.
+    private var installedKey: [InstalledKey?]
     private var installedLayout: [EncodedDebugRegisters]
     private var lastStop: [Stop?]
     /// x86: KVM re-applies TF only while RIP equals the RIP it saw at the last
@@ -44,6 +46,7 @@ public final class Debugger<Backend: DebugBackend> {
         tables = DebugTables(arch: backend.arch, vcpuCount: n, capacity: backend.capabilities.slots)
         setGuestDebugCalls = [Int](repeating: 0, count: n)
         installed = [GuestDebugState?](repeating: nil, count: n)
+        installedKey = [InstalledKey?](repeating: nil, count: n)
         installedLayout = tables.encoded
         lastStop = [Stop?](repeating: nil, count: n)
         pcWritten = [Bool](repeating: false, count: n)
@@ -212,14 +215,19 @@ public final class Debugger<Backend: DebugBackend> {
     /// Installs the vCPU's state if it differs from what it has, runs once, decodes.
     private func runOnce(_ vcpu: Int, stepping: Bool, without: DebugPoint?) throws(DebugError) -> RunEvent {
         let blockIRQ = blockInterruptsWhileStepping && backend.capabilities.supports(.x86BlockIRQ)
-        let state = tables.guestDebugState(for: vcpu, stepping: stepping, without: without, blockIRQ: blockIRQ)
-        if tables.dirty[vcpu] || installed[vcpu] != state || (pcWritten[vcpu] && stepping) {
-            try backend.setGuestDebug(state, vcpu: vcpu)
-            setGuestDebugCalls[vcpu] += 1
-            installed[vcpu] = state
-            installedLayout[vcpu] = tables.encoded(for: vcpu, without: without)
+        let key = InstalledKey(stepping: stepping, without: without, blockIRQ: blockIRQ)
+        let unchanged = !tables.dirty[vcpu] && installedKey[vcpu] == key
+        if !unchanged || (pcWritten[vcpu] && stepping) {
+            let state = tables.guestDebugState(for: vcpu, stepping: stepping, without: without, blockIRQ: blockIRQ)
+            if tables.dirty[vcpu] || installed[vcpu] != state || (pcWritten[vcpu] && stepping) {
+                try backend.setGuestDebug(state, vcpu: vcpu)
+                setGuestDebugCalls[vcpu] += 1
+                installed[vcpu] = state
+                installedLayout[vcpu] = tables.encoded(for: vcpu, without: without)
+                pcWritten[vcpu] = false
+            }
+            installedKey[vcpu] = key
             tables.markSynced(vcpu)
-            pcWritten[vcpu] = false
         }
         lastStop[vcpu] = nil
         let exit = try backend.run(vcpu: vcpu)
@@ -272,6 +280,13 @@ public final class Debugger<Backend: DebugBackend> {
         }
         return out
     }
+}
+
+/// The inputs a vCPU's installed debug state was built from.
+struct InstalledKey: Sendable, Hashable {
+    var stepping: Bool
+    var without: DebugPoint?
+    var blockIRQ: Bool
 }
 
 /// Original bytes under a software breakpoint.
