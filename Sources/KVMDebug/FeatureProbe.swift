@@ -73,7 +73,7 @@ public enum FeatureProbe {
             expect = .watchpoint
         }
         var stops: [Stop] = []
-        let end = try runner.run(plan) { rec in if case .stop(let s) = rec { stops.append(s) } }
+        let end = try runner.run(plan) { rec in if case .stop(let s) = rec { stops.append(s.stop) } }
         let good = stops.filter { $0.reason == expect && (expectPC == nil || $0.pc == expectPC) }
         if good.count == 2 {
             return ProbeResult(feature: f, works: true, detail: "2 of 2 stops: \(expect.name) at \(hex(good[0].pc))")

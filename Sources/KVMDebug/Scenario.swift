@@ -71,7 +71,7 @@ public struct Scenario: Sendable {
     public func record<B: DebugBackend>(on backend: B, guest g: Guest) throws(DebugError) -> ScenarioResult {
         let runner = GuestRunner(debugger: Debugger(backend: backend))
         var stops: [StopSignature] = []
-        let end = try runner.run(plan(for: g)) { rec in if case .stop(let s) = rec { stops.append(StopSignature(s)) } }
+        let end = try runner.run(plan(for: g)) { rec in if case .stop(let s) = rec { stops.append(StopSignature(s.stop)) } }
         return ScenarioResult(stops: stops, end: end.reason, setGuestDebugCalls: end.setGuestDebugCalls)
     }
 

@@ -58,6 +58,17 @@ public struct StopFormatter: Sendable {
         return o
     }
 
+    /// The JSON stop event of an all-stop round: the stop plus `stopped` (every vCPU held)
+    /// and `allStopUs` (first exit to all stopped) when there are several vCPUs.
+    public func json(_ r: RoundStop) -> JSONObject {
+        var o = json(r.stop)
+        if r.stopped.count > 1 {
+            o["stopped"] = .array(r.stopped.map { .int($0) })
+            if let us = r.allStopMicroseconds { o["allStopUs"] = .int(Int(us.rounded())) }
+        }
+        return o
+    }
+
     /// The JSON end event.
     public func json(_ e: RunEnd) -> JSONObject {
         var o = JSONObject()
@@ -67,6 +78,14 @@ public struct StopFormatter: Sendable {
         o["backend"] = .string(backend)
         o["setGuestDebugCalls"] = .int(e.setGuestDebugCalls)
         if let d = e.detail { o["detail"] = .string(d) }
+        let l = e.allStopLatenciesMicroseconds
+        if !l.isEmpty {
+            var x = JSONObject()
+            x["rounds"] = .int(l.count)
+            x["meanUs"] = .int(Int((l.reduce(0, +) / Double(l.count)).rounded()))
+            x["maxUs"] = .int(Int((l.max() ?? 0).rounded()))
+            o["allStopLatency"] = .object(x)
+        }
         return o
     }
 
@@ -87,6 +106,14 @@ public struct StopFormatter: Sendable {
             line += exc == 3 ? "  (#BP)" : "  (#DB dr6=\(hex(dr6)) dr7=\(hex(dr7)))"
         case .arm64(let esr, let far, _):
             line += "  (esr=\(hex(esr)) far=\(hex(far)))"
+        }
+        return line
+    }
+
+    public func text(_ r: RoundStop) -> String {
+        var line = text(r.stop)
+        if r.stopped.count > 1, let us = r.allStopMicroseconds {
+            line += "  [all \(r.stopped.count) vCPUs stopped in \(Int(us.rounded())) us]"
         }
         return line
     }

@@ -3,32 +3,53 @@
 /// `counter`: a loop that increments a register, stores it to the 8-byte word
 /// `counter`, loads the 8-byte word `data`, and jumps back. Every instruction here
 /// is one the fake backend's interpreters model.
+///
+/// `smp-counter`: the same loop for several vCPUs, each storing to its own 8-byte
+/// word `counters + 8 * index` (the index is the boot convention's x86 RDI /
+/// arm64 X0). `counter` is vCPU 0's word; `loop`, `store`, `load` and `jump` sit
+/// at the same addresses as in `counter` except in real mode, where `shl di, 3`
+/// moves them.
 public enum BuiltinGuests {
     /// Initial value of the `data` word (a recognisable pattern).
     public static let dataPattern: UInt64 = 0x1122_3344_5566_7788
 
     /// The names of all built-in guests.
-    public static let names = ["counter"]
+    public static let names = ["counter", "smp-counter"]
+
+    /// vCPUs whose words fit in `smp-counter`'s `counters` array (KVM's x86
+    /// KVM_MAX_VCPUS default; arm64's is 512).
+    public static let smpCounterMaxVCPUs = 1024
 
     /// Every built-in guest variant (name, arch, mode).
     public static var all: [Guest] {
-        [counterX86(.long), counterX86(.real), counterArm64()]
+        [counterX86(.long), counterX86(.real), counterArm64(),
+         smpCounterX86(.long), smpCounterX86(.real), smpCounterArm64()]
     }
 
     /// Looks up a built-in guest; `mode` nil picks the arch's default (x86 long, arm64 el1).
     public static func guest(named name: String, arch: Arch, mode: CPUMode? = nil) throws(DebugError) -> Guest {
-        guard name == "counter" else {
+        guard name == "counter" || name == "smp-counter" else {
             throw .badImage(reason: "no built-in guest '\(name)'; built-in guests: \(names.joined(separator: ", "))")
         }
+        let smp = name == "smp-counter"
         switch arch {
         case .x86_64:
             let m = mode ?? .long
             guard m == .real || m == .long else { throw .unsupported(reason: "x86_64 guests run in --mode real or long") }
-            return counterX86(m)
+            return smp ? smpCounterX86(m) : counterX86(m)
         case .arm64:
             guard mode == nil || mode == .el1 else { throw .unsupported(reason: "arm64 guests run at EL1 with the MMU off (--mode el1)") }
-            return counterArm64()
+            return smp ? smpCounterArm64() : counterArm64()
         }
+    }
+
+    /// The address of vCPU `vcpu`'s word in a guest's `counters` array; nil when the
+    /// guest has no `counters` symbol or the index is outside the array.
+    public static func counterAddress(of vcpu: Int, in guest: Guest) -> UInt64? {
+        guard vcpu >= 0, let counters = guest.symbol("counters") else { return nil }
+        let offset = UInt64(vcpu) &* 8
+        guard offset < counters.size else { return nil }
+        return counters.address &+ offset
     }
 
     /// x86 counter at 0x1000, `counter` at 0x2000, `data` at 0x2008.
@@ -106,5 +127,92 @@ public enum BuiltinGuests {
                 GuestSymbol(name: "data", address: 0x11008, size: 8),
             ],
             summary: "loop: increment, store to counter, load data, branch back (EL1, MMU off)")
+    }
+
+    /// x86 smp-counter at 0x1000; vCPU i's word at 0x3000 + 8 * i (`counters`,
+    /// 8 KiB, below the long-mode tables at the top of RAM), `data` at 0x2008.
+    public static func smpCounterX86(_ mode: CPUMode) -> Guest {
+        let code: [UInt8]
+        let offsets: (loop: UInt64, store: UInt64, load: UInt64, jump: UInt64)
+        let sizes: (loop: UInt64, store: UInt64, load: UInt64)
+        if mode == .real {
+            code = [
+                0x31, 0xC0,              // 1000 entry: xor ax, ax
+                0xC1, 0xE7, 0x03,        // 1002        shl di, 3
+                0x40,                    // 1005 loop:  inc ax
+                0x89, 0x85, 0x00, 0x30,  // 1006 store: mov [di+0x3000], ax
+                0x8B, 0x1E, 0x08, 0x20,  // 100a load:  mov bx, [0x2008]
+                0xEB, 0xF5,              // 100e        jmp loop
+            ]
+            offsets = (5, 6, 10, 14)
+            sizes = (1, 4, 4)
+        } else {
+            code = [
+                0x48, 0x31, 0xC0,                               // 1000 entry: xor rax, rax
+                0x48, 0xFF, 0xC0,                               // 1003 loop:  inc rax
+                0x48, 0x89, 0x04, 0xFD, 0x00, 0x30, 0x00, 0x00, // 1006 store: mov [rdi*8+0x3000], rax
+                0x48, 0x8B, 0x1C, 0x25, 0x08, 0x20, 0x00, 0x00, // 100e load:  mov rbx, [0x2008]
+                0xEB, 0xEB,                                     // 1016        jmp loop
+            ]
+            offsets = (3, 6, 14, 22)
+            sizes = (3, 8, 8)
+        }
+        let base: UInt64 = 0x1000
+        let counters: UInt64 = 0x3000
+        let countersSize = UInt64(smpCounterMaxVCPUs) * 8
+        return Guest(
+            name: "smp-counter", arch: .x86_64, mode: mode,
+            memoryBase: 0, memorySize: 0x20_0000, loadAddress: base, image: code,
+            data: [GuestData(address: 0x2008, bytes: littleEndianBytes(dataPattern)),
+                   GuestData(address: counters, bytes: [UInt8](repeating: 0, count: Int(countersSize)))],
+            entry: base,
+            symbols: [
+                GuestSymbol(name: "entry", address: base, size: offsets.loop),
+                GuestSymbol(name: "loop", address: base + offsets.loop, size: sizes.loop),
+                GuestSymbol(name: "store", address: base + offsets.store, size: sizes.store),
+                GuestSymbol(name: "load", address: base + offsets.load, size: sizes.load),
+                GuestSymbol(name: "jump", address: base + offsets.jump, size: 2),
+                GuestSymbol(name: "counter", address: counters, size: 8),
+                GuestSymbol(name: "counters", address: counters, size: countersSize),
+                GuestSymbol(name: "data", address: 0x2008, size: 8),
+            ],
+            summary: "per-vCPU loop: increment, store to counters[vCPU index], load data, jump back (\(mode == .real ? "16-bit real mode" : "64-bit long mode"))")
+    }
+
+    /// arm64 smp-counter at 0x10000 (EL1, MMU off); vCPU i's word at 0x12000 + 8 * i
+    /// (`counters`, 8 KiB), `data` at 0x11008. X0 = vCPU index at entry; X5 counts
+    /// (zero from KVM_ARM_VCPU_INIT's reset), so the loop keeps `counter`'s addresses.
+    public static func smpCounterArm64() -> Guest {
+        let words: [UInt32] = [
+            0xD282_0001, // 10000 entry: movz x1, #0x1000
+            0xF2A0_0021, // 10004        movk x1, #0x1, lsl #16    (x1 = 0x11000)
+            0x8B00_0C24, // 10008        add x4, x1, x0, lsl #3    (x4 = 0x11000 + 8 * index)
+            0x9100_04A5, // 1000c loop:  add x5, x5, #1
+            0xF908_0085, // 10010 store: str x5, [x4, #0x1000]     (0x12000 + 8 * index)
+            0xF940_0422, // 10014 load:  ldr x2, [x1, #8]
+            0x17FF_FFFD, // 10018        b loop
+        ]
+        var code: [UInt8] = []
+        for w in words { code += littleEndianBytes(UInt64(w), count: 4) }
+        let base: UInt64 = 0x10000
+        let counters: UInt64 = 0x12000
+        let countersSize = UInt64(smpCounterMaxVCPUs) * 8
+        return Guest(
+            name: "smp-counter", arch: .arm64, mode: .el1,
+            memoryBase: base, memorySize: 0x20000, loadAddress: base, image: code,
+            data: [GuestData(address: 0x11008, bytes: littleEndianBytes(dataPattern)),
+                   GuestData(address: counters, bytes: [UInt8](repeating: 0, count: Int(countersSize)))],
+            entry: base,
+            symbols: [
+                GuestSymbol(name: "entry", address: base, size: 12),
+                GuestSymbol(name: "loop", address: base + 0xC, size: 4),
+                GuestSymbol(name: "store", address: base + 0x10, size: 4),
+                GuestSymbol(name: "load", address: base + 0x14, size: 4),
+                GuestSymbol(name: "jump", address: base + 0x18, size: 4),
+                GuestSymbol(name: "counter", address: counters, size: 8),
+                GuestSymbol(name: "counters", address: counters, size: countersSize),
+                GuestSymbol(name: "data", address: 0x11008, size: 8),
+            ],
+            summary: "per-vCPU loop: increment, store to counters[vCPU index], load data, branch back (EL1, MMU off)")
     }
 }

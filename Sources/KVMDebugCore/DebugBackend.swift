@@ -25,6 +25,13 @@ public protocol DebugBackend: AnyObject {
     func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8]
     /// Writes guest memory (and makes it visible to the guest's instruction fetch).
     func writeMemory(_ address: UInt64, _ bytes: [UInt8]) throws(DebugError)
+    /// Tells the guest it was held stopped (x86 KVM_KVMCLOCK_CTRL); errors are ignored.
+    func guestPaused(vcpu: Int)
     /// Brings the vCPU out of `run` soon (immediate_exit + signal); safe from any thread.
     func kick(vcpu: Int)
+}
+
+extension DebugBackend {
+    /// Tells the guest on `vcpu` it was held stopped; a no-op unless the backend overrides it.
+    public func guestPaused(vcpu: Int) {}
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// How to resume a stopped vCPU.
 public enum ResumeMode: Sendable, Hashable {
     /// Run until the next debug stop or exit.
@@ -17,40 +19,46 @@ public enum RunEvent: Sendable, Hashable {
 /// The debugger core: per-vCPU tables, lazy state sync, stop decoding and
 /// continuing past breakpoints, over any `DebugBackend`.
 ///
+/// Threads: table changes (`insert`, `remove`) may come from a controlling thread
+/// while vCPUs run; `resume(vcpu:)` runs on that vCPU's own thread. A change only
+/// marks the affected vCPUs dirty; each vCPU takes its new state itself, right
+/// before it next enters the guest, and only when the state really changed.
+///
 /// Continuing past an execute breakpoint (x86 #DB fault, arm64 EC 0x30) or an arm64
 /// watchpoint (taken before the access) disarms just that point, single-steps one
 /// instruction with every other point still armed, and re-arms. This is portable:
 /// RFLAGS.RF is ignored by some KVM flavours (PVM), and arm64 has no equivalent.
-public final class Debugger<Backend: DebugBackend> {
+public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     public let backend: Backend
-    public private(set) var tables: DebugTables
-    /// KVM_SET_GUEST_DEBUG calls issued, per vCPU.
-    public private(set) var setGuestDebugCalls: [Int]
     /// Use x86 BLOCKIRQ while stepping when the kernel advertises it.
-    public var blockInterruptsWhileStepping = true
+    public var blockInterruptsWhileStepping: Bool {
+        get { blockIRQ.load(ordering: .relaxed) }
+        set { blockIRQ.store(newValue, ordering: .relaxed) }
+    }
 
-    private var installed: [GuestDebugState?]
-    /// What `installed` was built from, so an unchanged vCPU skips even rebuilding it.
-    private var installedKey: [InstalledKey?]
-    private var installedLayout: [EncodedDebugRegisters]
-    private var lastStop: [Stop?]
-    /// x86: KVM re-applies TF only while RIP equals the RIP it saw at the last
-    /// KVM_SET_GUEST_DEBUG, so a register write that moves the pc forces a re-sync.
-    private var pcWritten: [Bool]
+    private let lock = DebugLock()
+    /// Guarded by `lock`.
+    private var _tables: DebugTables
     private var patches: [SoftwarePatch] = []
     private var readWatchValues: [ReadWatchValue] = []
+    /// Per-vCPU state, each touched only by the thread running that vCPU.
+    private let vcpus: [VCPUDebugState]
+    private let blockIRQ = Atomic<Bool>(true)
 
     public init(backend: Backend) {
         self.backend = backend
         let n = backend.vcpuCount
-        tables = DebugTables(arch: backend.arch, vcpuCount: n, capacity: backend.capabilities.slots)
-        setGuestDebugCalls = [Int](repeating: 0, count: n)
-        installed = [GuestDebugState?](repeating: nil, count: n)
-        installedKey = [InstalledKey?](repeating: nil, count: n)
-        installedLayout = tables.encoded
-        lastStop = [Stop?](repeating: nil, count: n)
-        pcWritten = [Bool](repeating: false, count: n)
+        _tables = DebugTables(arch: backend.arch, vcpuCount: n, capacity: backend.capabilities.slots)
+        var states: [VCPUDebugState] = []
+        for v in 0..<n { states.append(VCPUDebugState(arch: backend.arch, layout: _tables.encoded[v])) }
+        vcpus = states
     }
+
+    /// A snapshot of the debug tables.
+    public var tables: DebugTables { lock.withLock { _tables } }
+
+    /// KVM_SET_GUEST_DEBUG calls issued, per vCPU.
+    public var setGuestDebugCalls: [Int] { vcpus.map { $0.setGuestDebugCalls.load(ordering: .relaxed) } }
 
     /// Total KVM_SET_GUEST_DEBUG calls over all vCPUs.
     public var totalSetGuestDebugCalls: Int { setGuestDebugCalls.reduce(0, +) }
@@ -60,100 +68,134 @@ public final class Debugger<Backend: DebugBackend> {
     /// Arms `point` on one vCPU or all; all-or-nothing over the targeted vCPUs.
     /// Software breakpoints are patched into guest memory here (0xCC / brk #0).
     public func insert(_ point: DebugPoint, on target: VCPUTarget = .all) throws(DebugError) {
-        var newPatch: SoftwarePatch? = nil
-        if case .software(let a) = point, !isPatched(a) {
-            let insn = softwareBreakpointInstruction
-            let original = try backend.readMemory(a, count: insn.count)
-            newPatch = SoftwarePatch(address: a, original: original)
-        }
-        try tables.insert(point, on: target)
-        if let p = newPatch {
-            do {
-                try backend.writeMemory(p.address, softwareBreakpointInstruction)
-            } catch {
-                try? tables.remove(point, from: target)  // undo: nothing half-applied
-                throw error
+        try lock.withLock { () throws(DebugError) in
+            var newPatch: SoftwarePatch? = nil
+            if case .software(let a) = point, !isPatched(a) {
+                let original = try backend.readMemory(a, count: softwareBreakpointInstruction.count)
+                newPatch = SoftwarePatch(address: a, original: original)
             }
-            patches.append(p)
-        }
-        if case .watch(let a, let l, .read) = point, backend.arch == .x86_64 {
-            let v = (try? backend.readMemory(a, count: Int(l))) ?? []
-            readWatchValues.append(ReadWatchValue(point: point, value: v))
+            try _tables.insert(point, on: target)
+            if let p = newPatch {
+                do throws(DebugError) {
+                    try backend.writeMemory(p.address, softwareBreakpointInstruction)
+                } catch {
+                    try? _tables.remove(point, from: target)  // undo: nothing half-applied
+                    throw error
+                }
+                patches.append(p)
+            }
+            if case .watch(let a, let l, .read) = point, backend.arch == .x86_64,
+               !readWatchValues.contains(where: { $0.point == point }) {
+                let v = (try? backend.readMemory(a, count: Int(l))) ?? []
+                readWatchValues.append(ReadWatchValue(point: point, value: v))
+            }
         }
     }
 
     /// Removes exactly `point` from `target`; unpatches memory when no vCPU uses it any more.
     public func remove(_ point: DebugPoint, from target: VCPUTarget = .all) throws(DebugError) {
-        try tables.remove(point, from: target)
-        if case .software(let a) = point, !tables.softwareBreakpoints.contains(a),
-           let i = patches.firstIndex(where: { $0.address == a }) {
-            try backend.writeMemory(a, patches[i].original)
-            patches.remove(at: i)
-        }
-        if case .watch = point, !anyVCPUArms(point) {
-            readWatchValues.removeAll { $0.point == point }
+        try lock.withLock { () throws(DebugError) in
+            try _tables.remove(point, from: target)
+            if case .software(let a) = point, !_tables.softwareBreakpoints.contains(a),
+               let i = patches.firstIndex(where: { $0.address == a }) {
+                try backend.writeMemory(a, patches[i].original)
+                patches.remove(at: i)
+            }
+            if case .watch = point, !anyVCPUArms(point) {
+                readWatchValues.removeAll { $0.point == point }
+            }
         }
     }
 
     /// Sets a vCPU's pc (and remembers to re-issue the debug state, see `pcWritten`).
     public func setProgramCounter(_ pc: UInt64, vcpu: Int) throws(DebugError) {
         try backend.setProgramCounter(pc, vcpu: vcpu)
-        pcWritten[vcpu] = true
+        vcpus[vcpu].pcWritten = true
     }
 
     /// The last stop reported for `vcpu`, if it has not run since.
-    public func lastStop(of vcpu: Int) -> Stop? { lastStop[vcpu] }
+    public func lastStop(of vcpu: Int) -> Stop? { vcpus[vcpu].lastStop }
 
     /// Reads guest memory as the guest sees it: software breakpoints are hidden.
     public func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] {
-        var bytes = try backend.readMemory(address, count: count)
-        for p in patches {
-            for (i, b) in p.original.enumerated() {
-                let a = p.address &+ UInt64(i)
-                if a >= address && a < address &+ UInt64(count) { bytes[Int(a &- address)] = b }
+        try lock.withLock { () throws(DebugError) in
+            var bytes = try backend.readMemory(address, count: count)
+            for p in patches {
+                for (i, b) in p.original.enumerated() {
+                    let a = p.address &+ UInt64(i)
+                    if a >= address && a < address &+ UInt64(count) { bytes[Int(a &- address)] = b }
+                }
             }
+            return bytes
         }
-        return bytes
+    }
+
+    /// Tells every vCPU's guest that it was held stopped (x86 KVM_KVMCLOCK_CTRL where the
+    /// backend offers it), so a real guest does not report soft lockups after a long stop.
+    public func notifyGuestPaused() {
+        for v in 0..<backend.vcpuCount { backend.guestPaused(vcpu: v) }
     }
 
     // MARK: - Running
 
+    /// True when `vcpu` sits on a point it must step over before it can go on.
+    public func needsStepOver(vcpu: Int) -> Bool {
+        (try? pointToStepOver(vcpu)) ?? nil != nil
+    }
+
+    /// Steps `vcpu` past the breakpoint or (arm64) watchpoint it sits on, if any, with
+    /// every other point armed. Returns nil when the vCPU is ready to continue, or the
+    /// event that interrupted the step-over (another point tripped, or an exit).
+    ///
+    /// Under all-stop, callers do this while the other vCPUs are held, because a
+    /// software breakpoint is briefly unpatched from shared memory meanwhile.
+    public func stepOverPending(vcpu: Int) throws(DebugError) -> RunEvent? {
+        try checkVCPU(vcpu)
+        guard let over = try pointToStepOver(vcpu) else { return nil }
+        let event = try stepOver(over, vcpu: vcpu)
+        switch event {
+        case .exit(.interrupted):
+            // Kicked before the step retired: still sitting on the point.
+            return event
+        case .exit:
+            return finish(vcpu, event)
+        case .stop(var s):
+            // Stepping over one point can trip another (a watchpoint, a step+data exit).
+            s.hits.removeAll { $0.reason == .singleStep }
+            if !s.hits.isEmpty { return finish(vcpu, .stop(s)) }
+            vcpus[vcpu].lastStop = nil
+            return nil
+        }
+    }
+
     /// Resumes `vcpu` until the next stop or exit, syncing its debug state first if
     /// (and only if) it changed. Runs on the vCPU's own thread.
     public func resume(vcpu: Int, mode: ResumeMode) throws(DebugError) -> RunEvent {
-        if vcpu < 0 || vcpu >= backend.vcpuCount { throw .noSuchVCPU(index: vcpu, count: backend.vcpuCount) }
-        if let over = try pointToStepOver(vcpu) {
-            let event = try stepOver(over, vcpu: vcpu)
-            switch event {
-            case .exit:
-                return finish(vcpu, event)
-            case .stop(var s):
-                if mode == .step { return finish(vcpu, event) }
-                // Stepping over one point can trip another (a watchpoint, a step+data exit).
-                s.hits.removeAll { $0.reason == .singleStep }
-                if !s.hits.isEmpty { return finish(vcpu, .stop(s)) }
-                lastStop[vcpu] = nil
-            }
+        try checkVCPU(vcpu)
+        if mode == .step, let over = try pointToStepOver(vcpu) {
+            // The user's step *is* the step-over.
+            return finish(vcpu, try stepOver(over, vcpu: vcpu))
         }
+        if let e = try stepOverPending(vcpu: vcpu) { return e }
         while true {
             let event = try runOnce(vcpu, stepping: mode == .step, without: nil)
             guard case .stop(let s) = event else { return finish(vcpu, event) }
             if let kept = try filter(s, mode: mode) { return finish(vcpu, .stop(kept)) }
             // Swallowed (a filtered read-watch write, or a software breakpoint owned by
             // another vCPU): step over it transparently and go on.
-            lastStop[vcpu] = s
-            if let over = try pointToStepOver(vcpu) {
-                let e = try stepOver(over, vcpu: vcpu)
-                if case .exit = e { return finish(vcpu, e) }
-            }
-            lastStop[vcpu] = nil
+            vcpus[vcpu].lastStop = s
+            if let e = try stepOverPending(vcpu: vcpu) { return e }
         }
     }
 
     // MARK: - Internals
 
+    private func checkVCPU(_ vcpu: Int) throws(DebugError) {
+        if vcpu < 0 || vcpu >= backend.vcpuCount { throw .noSuchVCPU(index: vcpu, count: backend.vcpuCount) }
+    }
+
     private func finish(_ vcpu: Int, _ event: RunEvent) -> RunEvent {
-        if case .stop(let s) = event { lastStop[vcpu] = s } else { lastStop[vcpu] = nil }
+        if case .stop(let s) = event { vcpus[vcpu].lastStop = s } else { vcpus[vcpu].lastStop = nil }
         return event
     }
 
@@ -164,79 +206,95 @@ public final class Debugger<Backend: DebugBackend> {
         }
     }
 
+    /// Caller holds `lock`.
     private func isPatched(_ a: UInt64) -> Bool { patches.contains { $0.address == a } }
 
+    /// Caller holds `lock`.
     private func anyVCPUArms(_ p: DebugPoint) -> Bool {
-        for v in 0..<tables.vcpuCount where tables.isArmed(p, on: v) { return true }
+        for v in 0..<_tables.vcpuCount where _tables.isArmed(p, on: v) { return true }
         return false
     }
 
     /// The point the vCPU is sitting on and must step over before it can go on, if any.
     private func pointToStepOver(_ vcpu: Int) throws(DebugError) -> DebugPoint? {
-        guard let s = lastStop[vcpu] else { return nil }
-        if pcWritten[vcpu] {
+        let st = vcpus[vcpu]
+        guard let s = st.lastStop else { return nil }
+        if st.pcWritten {
             let pc = try backend.programCounter(vcpu: vcpu)
             if pc != s.pc { return nil }
         }
-        for hit in s.hits {
-            guard let p = hit.point else { continue }
-            switch hit.reason {
-            case .hardwareBreakpoint:
-                if tables.isArmed(p, on: vcpu) { return p }
-            case .softwareBreakpoint:
-                if isPatched(p.address) { return p }
-            case .watchpoint:
-                // arm64 takes watchpoints before the access; x86 traps after it.
-                if backend.arch == .arm64 && tables.isArmed(p, on: vcpu) { return p }
-            default:
-                break
+        return lock.withLock { () -> DebugPoint? in
+            for hit in s.hits {
+                guard let p = hit.point else { continue }
+                switch hit.reason {
+                case .hardwareBreakpoint:
+                    if _tables.isArmed(p, on: vcpu) { return p }
+                case .softwareBreakpoint:
+                    if isPatched(p.address) { return p }
+                case .watchpoint:
+                    // arm64 takes watchpoints before the access; x86 traps after it.
+                    if backend.arch == .arm64 && _tables.isArmed(p, on: vcpu) { return p }
+                default:
+                    break
+                }
             }
+            return nil
         }
-        return nil
     }
 
     /// Retires one instruction with `point` disarmed and every other point armed.
     private func stepOver(_ point: DebugPoint, vcpu: Int) throws(DebugError) -> RunEvent {
-        if case .software(let a) = point, let p = patches.first(where: { $0.address == a }) {
-            try backend.writeMemory(a, p.original)
-            let event: RunEvent
-            do {
-                event = try runOnce(vcpu, stepping: true, without: nil)
-            } catch {
-                try? backend.writeMemory(a, softwareBreakpointInstruction)
-                throw error
+        if case .software(let a) = point {
+            let original = lock.withLock { patches.first(where: { $0.address == a })?.original }
+            if let original {
+                try backend.writeMemory(a, original)
+                let event: RunEvent
+                do throws(DebugError) {
+                    event = try runOnce(vcpu, stepping: true, without: nil)
+                } catch {
+                    try? backend.writeMemory(a, softwareBreakpointInstruction)
+                    throw error
+                }
+                try backend.writeMemory(a, softwareBreakpointInstruction)
+                return event
             }
-            try backend.writeMemory(a, softwareBreakpointInstruction)
-            return event
         }
         return try runOnce(vcpu, stepping: true, without: point)
     }
 
     /// Installs the vCPU's state if it differs from what it has, runs once, decodes.
     private func runOnce(_ vcpu: Int, stepping: Bool, without: DebugPoint?) throws(DebugError) -> RunEvent {
+        let st = vcpus[vcpu]
         let blockIRQ = blockInterruptsWhileStepping && backend.capabilities.supports(.x86BlockIRQ)
         let key = InstalledKey(stepping: stepping, without: without, blockIRQ: blockIRQ)
-        let unchanged = !tables.dirty[vcpu] && installedKey[vcpu] == key
-        if !unchanged || (pcWritten[vcpu] && stepping) {
-            let state = tables.guestDebugState(for: vcpu, stepping: stepping, without: without, blockIRQ: blockIRQ)
-            if tables.dirty[vcpu] || installed[vcpu] != state || (pcWritten[vcpu] && stepping) {
-                try backend.setGuestDebug(state, vcpu: vcpu)
-                setGuestDebugCalls[vcpu] += 1
-                installed[vcpu] = state
-                installedLayout[vcpu] = tables.encoded(for: vcpu, without: without)
-                pcWritten[vcpu] = false
-            }
-            installedKey[vcpu] = key
-            tables.markSynced(vcpu)
+        // x86: KVM re-applies TF only while RIP equals the RIP it saw at the last
+        // KVM_SET_GUEST_DEBUG, so a pc write forces a re-issue before a step.
+        let forced = st.pcWritten && stepping
+        let sync: (GuestDebugState, EncodedDebugRegisters)? = lock.withLock {
+            if !_tables.dirty[vcpu] && st.installedKey == key && !forced { return nil }
+            let state = _tables.guestDebugState(for: vcpu, stepping: stepping, without: without, blockIRQ: blockIRQ)
+            let layout = _tables.encoded(for: vcpu, without: without)
+            _tables.markSynced(vcpu)
+            return (state, layout)
         }
-        lastStop[vcpu] = nil
+        if let (state, layout) = sync {
+            if state != st.installed || forced {
+                try backend.setGuestDebug(state, vcpu: vcpu)
+                st.setGuestDebugCalls.add(1, ordering: .relaxed)
+                st.installed = state
+                st.pcWritten = false
+            }
+            st.layout = layout
+            st.installedKey = key
+        }
+        st.lastStop = nil
         let exit = try backend.run(vcpu: vcpu)
         guard case .debug(let d) = exit else { return .exit(exit) }
         return .stop(decode(d, vcpu: vcpu))
     }
 
     private func decode(_ d: DebugExit, vcpu: Int) -> Stop {
-        let slots = installedLayout[vcpu].slots
+        let slots = vcpus[vcpu].layout.slots
         var hits: [StopHit]
         switch d {
         case .x86(let exception, let pc, let dr6, _):
@@ -244,9 +302,9 @@ public final class Debugger<Backend: DebugBackend> {
         case .arm64(let esr, let far, let pc):
             hits = Arm64DebugEncoding.decode(esr: esr, far: far, pc: pc, slots: slots)
         }
-        for i in hits.indices where hits[i].reason == .softwareBreakpoint {
-            // A BRK/int3 we did not patch in is the guest's own.
-            if !isPatched(d.pc) { hits[i].point = nil }
+        let patched = lock.withLock { isPatched(d.pc) }
+        for i in hits.indices where hits[i].reason == .softwareBreakpoint && !patched {
+            hits[i].point = nil  // a BRK/int3 we did not patch in is the guest's own
         }
         return Stop(vcpu: vcpu, pc: d.pc, hits: hits, exit: d)
     }
@@ -259,16 +317,18 @@ public final class Debugger<Backend: DebugBackend> {
             switch hit.reason {
             case .softwareBreakpoint:
                 // Patched for another vCPU (memory is shared): not this vCPU's stop.
-                if let p = hit.point, !tables.isArmed(p, on: s.vcpu) { continue }
+                if let p = hit.point, !lock.withLock({ _tables.isArmed(p, on: s.vcpu) }) { continue }
             case .watchpoint:
                 if let p = hit.point, case .watch(let a, let l, .read) = p, backend.arch == .x86_64 {
                     // x86 has no read-only watchpoint: an access hit whose bytes changed was a write.
                     let now = try backend.readMemory(a, count: Int(l))
-                    if let i = readWatchValues.firstIndex(where: { $0.point == p }) {
+                    let changed = lock.withLock { () -> Bool in
+                        guard let i = readWatchValues.firstIndex(where: { $0.point == p }) else { return false }
                         let changed = readWatchValues[i].value != now
                         readWatchValues[i].value = now
-                        if changed { continue }
+                        return changed
                     }
+                    if changed { continue }
                 }
             default:
                 break
@@ -279,6 +339,26 @@ public final class Debugger<Backend: DebugBackend> {
             return mode == .step ? Stop(vcpu: s.vcpu, pc: s.pc, hits: [StopHit(reason: .singleStep)], exit: s.exit) : nil
         }
         return out
+    }
+}
+
+/// One vCPU's debugger-side state: touched only by the thread running that vCPU
+/// (or by the controller while the vCPU is stopped).
+final class VCPUDebugState: @unchecked Sendable {
+    /// What the vCPU has installed. KVM starts every vCPU with debugging off.
+    var installed: GuestDebugState
+    /// What `installed` was built from, so an unchanged vCPU skips even rebuilding it.
+    var installedKey: InstalledKey?
+    /// The slot layout of `installed`, to decode stops against what really ran.
+    var layout: EncodedDebugRegisters
+    var lastStop: Stop?
+    /// The pc was written since the last KVM_SET_GUEST_DEBUG (x86 TF rule).
+    var pcWritten = false
+    let setGuestDebugCalls = Atomic<Int>(0)
+
+    init(arch: Arch, layout: EncodedDebugRegisters) {
+        installed = .disabled(arch)
+        self.layout = layout
     }
 }
 

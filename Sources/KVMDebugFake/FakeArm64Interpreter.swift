@@ -13,6 +13,8 @@ import KVMDebugCore
 /// | FFFFFFE0 → D53800A0            | MRS Xt, MPIDR_EL1                             |
 /// | 1F800000 → 12800000            | MOVN/MOVZ/MOVK, 32/64-bit, hw shift           |
 /// | 1F800000 → 11000000            | ADD/ADDS/SUB/SUBS (imm), LSL #12; CMP/CMN    |
+/// | 1FE00000 → 0B000000            | ADD/ADDS/SUB/SUBS (shifted reg), LSL only;    |
+/// |                                | CMP/CMN/NEG; reg 31 = XZR; LSR/ASR unsupported |
 /// | 7FE0FFE0 → 2A0003E0            | MOV Wd/Xd, Wm/Xm (ORR with XZR, no shift)     |
 /// | 7C000000 → 14000000            | B, BL                                         |
 /// | FF000010 → 54000000            | B.cond (all 16 conditions)                    |
@@ -28,6 +30,8 @@ enum FakeArm64Interpreter {
         /// opc 0 = MOVN, 2 = MOVZ, 3 = MOVK.
         case moveWide(is64: Bool, opc: UInt32, shift: UInt64, imm: UInt64, rd: Int)
         case addSubImmediate(is64: Bool, subtract: Bool, setFlags: Bool, imm: UInt64, rn: Int, rd: Int)
+        /// Rd = Rn ± (Rm LSL amount); register 31 is XZR throughout.
+        case addSubShiftedRegister(is64: Bool, subtract: Bool, setFlags: Bool, rm: Int, amount: UInt64, rn: Int, rd: Int)
         case moveRegister(is64: Bool, rm: Int, rd: Int)
         case branch(offset: Int64, link: Bool)
         case branchConditional(cond: UInt32, offset: Int64)
@@ -58,6 +62,14 @@ enum FakeArm64Interpreter {
             let imm = UInt64((w >> 10) & 0xFFF) << ((w >> 22) & 1 == 1 ? 12 : 0)
             return .addSubImmediate(is64: is64, subtract: (w >> 30) & 1 == 1, setFlags: (w >> 29) & 1 == 1,
                                     imm: imm, rn: rn, rd: rd)
+        }
+        if w & 0x1FE0_0000 == 0x0B00_0000 {
+            // shift (bits 23:22) = 00 is LSL; imm6 >= 32 is unallocated for 32-bit.
+            let amount = UInt64((w >> 10) & 63)
+            if is64 || amount < 32 {
+                return .addSubShiftedRegister(is64: is64, subtract: (w >> 30) & 1 == 1, setFlags: (w >> 29) & 1 == 1,
+                                              rm: Int((w >> 16) & 31), amount: amount, rn: rn, rd: rd)
+            }
         }
         if w & 0x7FE0_FFE0 == 0x2A00_03E0 { return .moveRegister(is64: is64, rm: Int((w >> 16) & 31), rd: rd) }
         if w & 0x7C00_0000 == 0x1400_0000 {
@@ -133,6 +145,11 @@ enum FakeArm64Interpreter {
             } else {
                 r.writeSP(rd, sum.result, is64: is64)
             }
+        case .addSubShiftedRegister(let is64, let subtract, let setFlags, let rm, let amount, let rn, let rd):
+            let operand = r.read(rm) << amount
+            let sum = addWithCarry(r.read(rn), subtract ? ~operand : operand, carry: subtract, is64: is64)
+            if setFlags { r.setFlags(n: sum.n, z: sum.z, c: sum.c, v: sum.v) }
+            r.write(rd, sum.result, is64: is64)
         case .moveRegister(let is64, let rm, let rd):
             r.write(rd, r.read(rm), is64: is64)
         case .branch(let offset, let link):

@@ -148,7 +148,7 @@ final class FakeX86CPU: FakeCPU {
             if bits != 0 { return debugExit(pc: pc, bits: bits) }
         }
         let bytes = memory.fetch(pc, upTo: 15)
-        guard let insn = try FakeX86Interpreter.decode(bytes, rip: registers.rip, pc: pc, mode: mode) else {
+        guard let insn = try FakeX86Interpreter.decode(bytes, rip: registers.rip, pc: pc, mode: mode, registers: registers) else {
             // Fetching code from unbacked memory: KVM's emulator fails (measured on PVM).
             return .internalError(suberror: 1)
         }

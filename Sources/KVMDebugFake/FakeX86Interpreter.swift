@@ -16,6 +16,8 @@ import KVMDebugCore
 /// | 83 /0 /5 /7 ib     | add/sub/cmp r/m, imm8 (sign-ext.) | mod = 11 only; sets ZF                 |
 /// | 40+r / 48+r        | inc/dec r16/r32                   | real mode only (REX in long mode)      |
 /// | FF /0, FF /1       | inc/dec r/m                       | mod = 11 only; sets ZF                 |
+/// | C1 /4 ib           | shl r/m16/32/64, imm8             | mod = 11 only; count masked to 5 bits  |
+/// |                    |                                   | (6 with REX.W); ZF only, none if 0     |
 /// | 88 / 89 /r         | mov r/m8, r8 / mov r/m, r         | register or memory operand             |
 /// | 8A / 8B /r         | mov r8, r/m8 / mov r, r/m         | register or memory operand             |
 /// | A0-A3              | mov al/ax/eax/rax <-> [moffs]     | moffs16 (real) / moffs64 (long)        |
@@ -23,9 +25,16 @@ import KVMDebugCore
 /// | EB cb, E9 cw/cd    | jmp rel8 / rel16 / rel32          |                                        |
 /// | 74 cb, 75 cb       | je / jne (jz / jnz) rel8          | tests ZF only                          |
 ///
-/// Memory operands: real mode mod=00 rm=110 disp16; long mode mod=00 rm=100 with
-/// SIB 0x25 (absolute disp32, sign-extended) or mod=00 rm=101 (RIP + disp32).
-/// Only ZF is computed: je/jne are the only branches that read flags.
+/// Memory operands (the effective address is resolved at decode time, from the
+/// registers of that moment):
+/// - real mode: every 16-bit form of SDM vol. 2 table 2-1: mod=00 [bx+si] [bx+di]
+///   [bp+si] [bp+di] [si] [di] disp16 [bx]; mod=01/10 the same bases (rm=110 is
+///   [bp]) + disp8 (sign-extended) / disp16; wrapped to 16 bits, DS = SS = base 0;
+/// - long mode: mod=00 rm=101 (RIP + disp32), or mod=00 rm=100 with a SIB byte whose
+///   base is 101 (no base): [index*scale + disp32], disp32 sign-extended, index any
+///   of 16 registers with REX.X (index 100 without REX.X = none: absolute disp32).
+/// Only ZF is computed (also by shl: CF/OF/SF/PF are not modelled): je/jne are the
+/// only branches that read flags.
 enum FakeX86Interpreter {
     enum ALU: Sendable, Hashable { case add, sub, xor, cmp }
 
@@ -42,6 +51,8 @@ enum FakeX86Interpreter {
         case mov(destination: Operand, source: Operand)
         case alu(ALU, destination: FakeX86Register, source: Operand)
         case incDec(FakeX86Register, delta: UInt64)
+        /// shl by a count already masked to the operand size (0 = no effect, flags kept).
+        case shiftLeft(FakeX86Register, count: UInt64)
         case jump(target: UInt64)
         case jumpIfZero(Bool, target: UInt64)
     }
@@ -74,9 +85,11 @@ enum FakeX86Interpreter {
 
     /// Decodes the instruction in `bytes` (fetched at `rip`). Returns nil when the
     /// instruction runs past the fetched bytes (end of RAM: KVM's emulation failure).
-    static func decode(_ bytes: [UInt8], rip: UInt64, pc: UInt64, mode: CPUMode) throws(DebugError) -> Instruction? {
+    /// Memory operands are resolved with `registers` (the vCPU's, right before execution).
+    static func decode(_ bytes: [UInt8], rip: UInt64, pc: UInt64, mode: CPUMode,
+                       registers: FakeX86Registers) throws(DebugError) -> Instruction? {
         do throws(Failure) {
-            return try decodeOrFail(bytes, rip: rip, mode: mode)
+            return try decodeOrFail(bytes, rip: rip, mode: mode, registers: registers)
         } catch {
             switch error {
             case .truncated: return nil
@@ -85,7 +98,8 @@ enum FakeX86Interpreter {
         }
     }
 
-    private static func decodeOrFail(_ bytes: [UInt8], rip: UInt64, mode: CPUMode) throws(Failure) -> Instruction {
+    private static func decodeOrFail(_ bytes: [UInt8], rip: UInt64, mode: CPUMode,
+                                     registers: FakeX86Registers) throws(Failure) -> Instruction {
         var i = 0
         func byte() throws(Failure) -> UInt8 {
             guard i < bytes.count else { throw .truncated }
@@ -133,15 +147,24 @@ enum FakeX86Interpreter {
             let mod = m >> 6, rm = Int(m & 7)
             let reg = Int((m >> 3) & 7) | (rexR ? 8 : 0)
             if mod == 3 { return (reg, .register(register(rm | (rexB ? 8 : 0), size: size))) }
-            guard mod == 0 else { throw .unsupported }
             if !long {
-                guard rm == 6 else { throw .unsupported }
-                return (reg, .memory(try little(2)))
+                if mod == 0 && rm == 6 { return (reg, .memory(try little(2))) }
+                // SDM vol. 2 table 2-1: BX, BP (base), SI, DI (index); rm = 110 is [bp] here.
+                let bx = registers.gpr[3], bp = registers.gpr[5], si = registers.gpr[6], di = registers.gpr[7]
+                let bases: [UInt64] = [bx &+ si, bx &+ di, bp &+ si, bp &+ di, si, di, bp, bx]
+                var address = bases[rm]
+                if mod == 1 { address &+= signExtend(UInt64(try byte()), bytes: 1) }
+                if mod == 2 { address &+= try little(2) }
+                return (reg, .memory(address & 0xFFFF))
             }
+            guard mod == 0 else { throw .unsupported }
             if rm == 4 {
                 let sib = try byte()
-                guard sib & 0x3F == 0x25, !rexX else { throw .unsupported }
-                return (reg, .memory(signExtend(try little(4), bytes: 4)))
+                // Base 101 with mod 00: no base, disp32. Index 100 without REX.X: no index.
+                guard sib & 7 == 5 else { throw .unsupported }
+                let index = Int((sib >> 3) & 7) | (rexX ? 8 : 0)
+                let scaled = index == 4 ? 0 : registers.gpr[index] << UInt64(sib >> 6)
+                return (reg, .memory(scaled &+ signExtend(try little(4), bytes: 4)))
             }
             if rm == 5 {
                 let disp = signExtend(try little(4), bytes: 4)
@@ -190,6 +213,11 @@ enum FakeX86Interpreter {
             let (reg, rm) = try modRM(size: size)
             guard case .register(let dst) = rm, reg & 7 <= 1 else { throw .unsupported }
             return done(size, .incDec(dst, delta: reg & 7 == 0 ? 1 : ~0))
+        case 0xC1:
+            let (reg, rm) = try modRM(size: size)
+            guard case .register(let dst) = rm, reg & 7 == 4 else { throw .unsupported }
+            let count = UInt64(try byte()) & (size == 8 ? 63 : 31)
+            return done(size, .shiftLeft(dst, count: count))
         case 0x88, 0x89:
             let s = opcode == 0x88 ? 1 : size
             let (reg, rm) = try modRM(size: s)
@@ -259,6 +287,12 @@ enum FakeX86Interpreter {
             if alu != .cmp { r.write(dst, size: size, result, mode: mode) }
         case .incDec(let reg, let delta):
             let result = r.read(reg, size: size) &+ delta
+            r.setZeroFlag(result, size: size)
+            r.write(reg, size: size, result, mode: mode)
+        case .shiftLeft(let reg, let count):
+            guard count != 0 else { break }
+            // A count >= a 16-bit operand's width (16...31) shifts everything out.
+            let result = r.read(reg, size: size) << count
             r.setZeroFlag(result, size: size)
             r.write(reg, size: size, result, mode: mode)
         case .jump(let target):

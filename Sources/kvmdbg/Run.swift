@@ -34,6 +34,9 @@ struct Run: ParsableCommand {
     @Option(help: "x86_64 CPU mode: real or long (default long).")
     var mode: String?
 
+    @Option(help: "Number of vCPUs, each on its own thread (all-stop: one stop halts them all). Up to KVM_CAP_MAX_VCPUS.")
+    var vcpus: Int = 1
+
     @Option(help: "kvm, fake or auto (KVM when usable and the guest's arch matches the host).")
     var backend: BackendKind = .auto
 
@@ -61,6 +64,7 @@ struct Run: ParsableCommand {
         if (guest == nil) == (image == nil) { throw ValidationError("give exactly one of --guest NAME or --image FILE") }
         if let a = arch, Arch(name: a) == nil { throw ValidationError("unknown --arch '\(a)': use x86_64 or arm64") }
         if let m = mode, CPUMode(name: m) == nil { throw ValidationError("unknown --mode '\(m)': use real or long (x86_64) or el1 (arm64)") }
+        if vcpus < 1 { throw ValidationError("--vcpus must be at least 1") }
         if step < 0 { throw ValidationError("--step must be 0 or more") }
         if maxStops < 1 { throw ValidationError("--max-stops must be at least 1") }
         if !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
@@ -100,16 +104,16 @@ struct Run: ParsableCommand {
             FileHandle.standardError.write("kvmdbg: backend \(backendName): \(decision.why)\n".data(using: .utf8)!)
         } else {
             emitLine("backend: \(backendName) (\(decision.why))")
-            emitLine("guest:   \(g.name) \(g.arch.name) mode \(g.mode.name), entry \(hex(g.entry))")
+            emitLine("guest:   \(g.name) \(g.arch.name) mode \(g.mode.name), entry \(hex(g.entry)), \(vcpus) vCPU\(vcpus == 1 ? "" : "s")")
         }
         if decision.kind == .kvm { warnAboutBrokenFeatures(plan, arch: g.arch) }
 
         let formatter = StopFormatter(symbols: g.symbols, backend: backendName)
         do {
             if decision.kind == .kvm {
-                try execute(KVMBackend(guest: g), plan: plan, formatter: formatter)
+                try execute(KVMBackend(guest: g, vcpus: vcpus), plan: plan, formatter: formatter)
             } else {
-                try execute(FakeBackend(guest: g), plan: plan, formatter: formatter)
+                try execute(FakeBackend(guest: g, vcpus: vcpus), plan: plan, formatter: formatter)
             }
         } catch { fail(error.message) }
     }

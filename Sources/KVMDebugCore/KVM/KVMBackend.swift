@@ -165,6 +165,14 @@ public final class KVMBackend: DebugBackend {
 
     public func kick(vcpu: Int) { vcpus[vcpu].kick() }
 
+    /// x86: KVM_KVMCLOCK_CTRL, so the guest does not report soft lockups after a long
+    /// stop. EINVAL (a guest without kvmclock, like the built-in ones) is ignored.
+    public func guestPaused(vcpu: Int) {
+        #if arch(x86_64)
+        _ = vcpus[vcpu].kvmclockPaused()
+        #endif
+    }
+
     // MARK: Boot
 
     private static func boot(_ v: KVMVCPU, index: Int, guest: Guest, vm: KVMVM, memory: GuestMemory) throws(DebugError) {
