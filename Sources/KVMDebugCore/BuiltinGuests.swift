@@ -163,8 +163,8 @@ public enum BuiltinGuests {
         return Guest(
             name: "smp-counter", arch: .x86_64, mode: mode,
             memoryBase: 0, memorySize: 0x20_0000, loadAddress: base, image: code,
-            data: [GuestData(address: 0x2008, bytes: littleEndianBytes(dataPattern)),
-                   GuestData(address: counters, bytes: [UInt8](repeating: 0, count: Int(countersSize)))],
+            // `counters` needs no data: guest RAM starts zeroed (anonymous mmap / the fake's RAM).
+            data: [GuestData(address: 0x2008, bytes: littleEndianBytes(dataPattern))],
             entry: base,
             symbols: [
                 GuestSymbol(name: "entry", address: base, size: offsets.loop),
@@ -200,8 +200,8 @@ public enum BuiltinGuests {
         return Guest(
             name: "smp-counter", arch: .arm64, mode: .el1,
             memoryBase: base, memorySize: 0x20000, loadAddress: base, image: code,
-            data: [GuestData(address: 0x11008, bytes: littleEndianBytes(dataPattern)),
-                   GuestData(address: counters, bytes: [UInt8](repeating: 0, count: Int(countersSize)))],
+            // `counters` needs no data: guest RAM starts zeroed (anonymous mmap / the fake's RAM).
+            data: [GuestData(address: 0x11008, bytes: littleEndianBytes(dataPattern))],
             entry: base,
             symbols: [
                 GuestSymbol(name: "entry", address: base, size: 12),

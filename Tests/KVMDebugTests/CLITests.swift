@@ -85,8 +85,8 @@ func runProcess(_ path: String, _ arguments: [String], environment: [String: Str
     let tag = UUID().uuidString
     let outURL = dir.appendingPathComponent("kvmdbg-test-\(tag).out")
     let errURL = dir.appendingPathComponent("kvmdbg-test-\(tag).err")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     defer {
         try? FileManager.default.removeItem(at: outURL)
         try? FileManager.default.removeItem(at: errURL)

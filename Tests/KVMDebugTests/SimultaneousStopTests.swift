@@ -1,0 +1,94 @@
+import Foundation
+import Synchronization
+import Testing
+import KVMDebug
+import KVMDebugCore
+
+/// A backend whose vCPUs follow a script, so "two vCPUs hit at once" is exact rather
+/// than a race: each `run` returns the next scripted exit, or blocks like a busy
+/// guest until kicked (then returns `.interrupted`).
+final class ScriptedBackend: DebugBackend, @unchecked Sendable {
+    let arch = Arch.x86_64
+    let vcpuCount: Int
+    let capabilities = Capabilities(arch: .x86_64, setGuestDebug: true, supportedControl: .x86ValidMask, slots: .x86,
+                                    reportedHardwareBreakpoints: 0, reportedHardwareWatchpoints: 0, maxVCPUs: 64, backend: "scripted")
+    private let lock = NSCondition()
+    private var scripts: [[VCPUExit?]]  // nil = run until kicked
+    private var kicked: [Bool]
+    private var stepping: [Bool]
+    private(set) var runs: [Int]
+
+    init(scripts: [[VCPUExit?]]) {
+        self.scripts = scripts
+        vcpuCount = scripts.count
+        kicked = [Bool](repeating: false, count: scripts.count)
+        stepping = kicked
+        runs = [Int](repeating: 0, count: scripts.count)
+    }
+
+    func setGuestDebug(_ state: GuestDebugState, vcpu: Int) throws(DebugError) {
+        lock.lock()
+        stepping[vcpu] = state.control.contains(.singleStep)
+        lock.unlock()
+    }
+
+    func run(vcpu: Int) throws(DebugError) -> VCPUExit {
+        lock.lock()
+        defer { lock.unlock() }
+        runs[vcpu] += 1
+        // A scripted exit happens "at the same moment" as any kick: the kick stays pending.
+        if !scripts[vcpu].isEmpty, let next = scripts[vcpu].removeFirst() { return next }
+        if kicked[vcpu] { kicked[vcpu] = false; return .interrupted }
+        if stepping[vcpu] { return .debug(.x86(exception: 1, pc: 0x1006, dr6: 0xFFFF_4FF0, dr7: 0x400)) }
+        while !kicked[vcpu] { lock.wait() }
+        kicked[vcpu] = false
+        return .interrupted
+    }
+
+    func programCounter(vcpu: Int) throws(DebugError) -> UInt64 { 0x1003 }
+    func setProgramCounter(_ pc: UInt64, vcpu: Int) throws(DebugError) {}
+    func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] { [UInt8](repeating: 0, count: count) }
+    func writeMemory(_ address: UInt64, _ bytes: [UInt8]) throws(DebugError) {}
+    func guestPaused(vcpu: Int) {}
+    func kick(vcpu: Int) {
+        lock.lock()
+        kicked[vcpu] = true
+        lock.broadcast()
+        lock.unlock()
+    }
+}
+
+@Suite struct SimultaneousStopTests {
+    /// A #DB exit for DR0 (B0) at `pc`, as KVM reports an execute breakpoint.
+    static func hit(_ pc: UInt64) -> VCPUExit { .debug(.x86(exception: 1, pc: pc, dr6: 0xFFFF_0FF1, dr7: 0x401)) }
+
+    @Test func twoVCPUsHittingAtOnceAreBothReported() throws {
+        // vCPUs 1 and 2 both exit with a breakpoint at once; 0 and 3 run until kicked.
+        let b = ScriptedBackend(scripts: [[nil], [Self.hit(0x1003)], [Self.hit(0x1003)], [nil]])
+        let d = Debugger(backend: b)
+        try d.insert(.hardware(address: 0x1003), on: .all)
+        var stops: [RoundStop] = []
+        var plan = RunPlan()
+        plan.maxStops = 2
+        plan.timeout = 5
+        let end = try GuestRunner(debugger: d).run(plan) { if case .stop(let s) = $0 { stops.append(s) } }
+        #expect(end.reason == "max-stops")
+        try #require(stops.count == 2)
+        #expect(stops.map(\.stop.vcpu) == [1, 2])
+        #expect(stops.allSatisfy { $0.stopped == [0, 1, 2, 3] && $0.stop.reason == .hardwareBreakpoint })
+        // Both were reported from the same all-stop round.
+        #expect(stops[0].allStopMicroseconds == stops[1].allStopMicroseconds)
+    }
+
+    @Test func interruptStopsEveryVCPUAndEndsCleanly() throws {
+        let b = ScriptedBackend(scripts: [[nil], [nil], [nil]])
+        let runner = GuestRunner(debugger: Debugger(backend: b))
+        var plan = RunPlan()
+        plan.timeout = 30
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { runner.interrupt() }
+        let start = Date()
+        let end = try runner.run(plan) { _ in }
+        #expect(end.reason == "interrupted" && end.stops == 0)
+        #expect(Date().timeIntervalSince(start) < 5)
+    }
+}
