@@ -247,7 +247,8 @@ private final class Watchdog: @unchecked Sendable {
         b.clearTrace()
         let s = try #require(stopOf(try d.resume(vcpu: 0, mode: .step)))
         #expect(d.setGuestDebugCalls == [2], "the state is the same, but KVM must see it again after KVM_SET_REGS moved RIP")
-        #expect(b.shape.first == "sgd+ss" && b.shape.last == "run")
+        // (KVM_GET_REGS may come first: the Debugger checks whether the pc still sits on the stop.)
+        #expect(b.shape.filter { $0 != "getregs" } == ["sgd+ss", "run"], "\(b.shape)")
         #expect(s.reason == .singleStep && s.pc == 0x1003, "one instruction (jmp loop) from the new pc")
         #expect(b.register("rax", vcpu: 0) == 1, "inc ran once before, nothing since")
         // And it does not repeat for the following step.
@@ -511,8 +512,9 @@ private final class Watchdog: @unchecked Sendable {
 
 // MARK: - Points that meet at one instruction, and stops found while stepping over
 
-/// Found while writing these tests: the Debugger steps over only one point at a time, and
-/// the stop a step-over produces does not go through `filter`. See each test.
+/// Found while writing these tests: the Debugger steps over only one point at a time (two
+/// points that fire at one instruction re-trigger each other forever), and the stop a
+/// step-over produces does not go through `filter` (x86 read-watch value check).
 @Suite struct DebuggerStepOverInteractionTests {
     /// Runs `n` continues and returns (reason, counter word) at each stop.
     private func run<B: DebugBackend>(_ d: Debugger<B>, _ n: Int, counter: UInt64) throws -> [(StopReason, UInt64)] {
@@ -572,6 +574,19 @@ private final class Watchdog: @unchecked Sendable {
         #expect(reasons == Array(repeating: "hw-breakpoint@0x1006", count: 4), "counter is never read: \(reasons)")
     }
 
+    /// The same in step mode: the user's step *is* the step-over of the breakpoint, and the
+    /// write it makes must not come back as a read-watchpoint hit.
+    @Test func x86ReadWatchHitDuringASteppedStepOverIsFiltered() throws {
+        let d = Debugger(backend: try FakeBackend(guest: BuiltinGuests.counterX86(.long)))
+        try d.insert(.hardware(address: 0x1006))
+        try d.insert(.watch(address: 0x2000, length: 8, kind: .read))
+        let first = try #require(stopOf(try d.resume(vcpu: 0, mode: .continue)))
+        #expect(first.reason == .hardwareBreakpoint && first.pc == 0x1006)
+        let step = try #require(stopOf(try d.resume(vcpu: 0, mode: .step)))
+        #expect(step.pc == 0x100e)
+        #expect(step.hits.map(\.reason) == [.singleStep], "the store wrote counter; a read watch must not fire: \(step.hits)")
+    }
+
     /// vCPU 0 runs into an int3 patched for vCPU 1 only (memory is shared): the Debugger
     /// swallows it and steps over it. A watchpoint of vCPU 0 that fires in that very step
     /// must still be reported, not dropped.
@@ -626,9 +641,11 @@ private final class Watchdog: @unchecked Sendable {
         #expect(d.setGuestDebugCalls == [2])
     }
 
-    /// Documents the pitfall on this host: after KVM_SET_REGS moves RIP, a SINGLESTEP
-    /// installed earlier no longer steps (KVM only re-applies TF at singlestep_rip).
-    @Test func kvmDropsTFAfterSetRegsMovesRIP() throws {
+    /// The raw pitfall on this host's KVM: after KVM_SET_REGS moves RIP away from the RIP
+    /// SINGLESTEP was installed at, does the next KVM_RUN still step? x86.c
+    /// (`__kvm_set_rflags`) drops TF on VMX/SVM; PVM was measured to keep it. Either way
+    /// the Debugger re-issues the state (previous test), so both are fine for kvmdbg.
+    @Test func tfAfterSetRegsMovesRIPMatchesThisHostsFlavour() throws {
         let b = try KVMBackend(guest: BuiltinGuests.counterX86(.long))
         try b.setGuestDebug(GuestDebugState(control: [.enable, .singleStep], registers: .x86(X86DebugRegisters())), vcpu: 0)
         let first = try b.run(vcpu: 0)
@@ -639,7 +656,15 @@ private final class Watchdog: @unchecked Sendable {
         let dog = Watchdog(b, seconds: 0.3)
         let second = try b.run(vcpu: 0)
         dog.cancel()
-        #expect(second == .interrupted, "TF was not dropped here: \(second); the re-issue is still required by the ABI")
+        if KVMHost.availability.isPVM {
+            guard case .debug(let e) = second else {
+                Issue.record("PVM used to keep TF after KVM_SET_REGS (measured); now: \(second)")
+                return
+            }
+            #expect(e.pc == 0x1003, "one step (jmp loop) from the new RIP")
+        } else {
+            #expect(second == .interrupted, "x86.c drops TF when RIP != singlestep_rip; got \(second)")
+        }
     }
 
     @Test(KVMHost.requiring(.executeBreakpoint))

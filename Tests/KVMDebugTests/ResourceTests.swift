@@ -22,7 +22,7 @@ struct ResourceSnapshot: Equatable, CustomStringConvertible {
         for e in entries {
             if let t = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + e) { targets.append(t) }
         }
-        let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
+        let maps = readProcFile("/proc/self/maps")
         let lines = maps.split(separator: "\n")
         var onPath: [String: Int] = [:]
         for p in paths { onPath[p] = targets.filter { $0 == p }.count }
@@ -36,6 +36,22 @@ struct ResourceSnapshot: Equatable, CustomStringConvertible {
     var description: String {
         "kvm fds \(kvmFDs), kvm_run mappings \(vcpuMappings), shared anonymous mappings \(sharedAnonymousMappings), fds on paths \(fdsOnPath)"
     }
+}
+
+/// A /proc file read with read(2) to the end (procfs reports size 0, so helpers that
+/// trust st_size read nothing).
+func readProcFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        out += buffer[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// Runs `body` and checks that nothing KVM-related was left open or mapped.
@@ -97,7 +113,7 @@ private func thrown<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
     @Test(.enabled(if: getuid() != 0, "running as root: root opens any file whatever its mode, so EACCES cannot be provoked"))
     func unreadableDeviceIsPermissionDenied() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-test-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: url.path, contents: Data(), attributes: [.posixPermissions: 0o000])
+        _ = FileManager.default.createFile(atPath: url.path, contents: Data(), attributes: [.posixPermissions: 0o000])
         defer { try? FileManager.default.removeItem(at: url) }
         expectNoLeak("KVMSystem(path: mode 000 file)") {
             #expect(thrown { () throws(DebugError) in try KVMSystem(path: url.path) } == .permissionDenied(path: url.path))
@@ -106,8 +122,39 @@ private func thrown<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
     }
 
     /// A file that is not /dev/kvm: KVM_GET_API_VERSION fails, the fd must be closed once.
-    /// Runs in a child process (this test binary, filtered to `WrongDeviceChild`): a
-    /// double close in this process could close another running test's fd.
+    /// Runs the `WrongDeviceChild` suite of this test binary in a child process (a double
+    /// close in this process could close another running test's fd) under
+    /// `strace -ff -e trace=close`: a successful close(N) followed, on the same thread, by
+    /// close(N) = EBADF is a double close, which in a threaded program closes whatever
+    /// another thread opened as N in between.
+    @Test(.enabled(if: straceUsable, "needs a working strace (ptrace) to see close(2) calls"))
+    func wrongDeviceClosesItsFDOnce() throws {
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-strace-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try runProcess(straceExecutable, ["-ff", "-e", "trace=close", "-o", dir.appendingPathComponent("t").path,
+                                                  exe, "--testing-library", "swift-testing", "--filter", "WrongDeviceChild"],
+                               environment: [wrongDeviceChildVariable: "1", "KVMDBG_TEST_WRONG_DEVICE_ITERATIONS": "50"],
+                               timeout: 60)
+        #expect(r.lines.contains { $0.hasPrefix("wrong-device-child:") }, "the child did not run its test: \(r)")
+        var doubles: [String] = []
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) {
+            let lines = readProcFile(dir.appendingPathComponent(file).path).split(separator: "\n")
+            var lastOK: Substring? = nil
+            for line in lines {
+                guard line.hasPrefix("close(") else { continue }
+                let call = line.prefix { $0 != ")" }
+                if line.contains("= 0") { lastOK = call; continue }
+                if line.contains("EBADF"), call == lastOK { doubles.append("\(file): \(call))") }
+                lastOK = nil
+            }
+        }
+        #expect(doubles.count == 0, "KVMSystem(path: \"/dev/null\") closed its fd twice \(doubles.count) times in 50+1 attempts (explicit close before throwing, then deinit), e.g. \(doubles.prefix(2))")
+    }
+
+    /// The child alone: typed error, no fd left open on /dev/null, and a watcher thread
+    /// that never sees its own fd closed under it (a weak, timing-dependent check).
     @Test func wrongDeviceFailsCleanlyInAChildProcess() throws {
         let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let r = try runProcess(exe, ["--testing-library", "swift-testing", "--filter", "WrongDeviceChild"],
@@ -117,6 +164,22 @@ private func thrown<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
         #expect(r.status == 0, "the child reported a problem: \(marker ?? "")\n\(r)")
     }
 }
+
+/// strace, if it is installed and may trace here.
+let straceExecutable = ["/usr/bin/strace", "/bin/strace", "/usr/local/bin/strace"].first {
+    FileManager.default.isExecutableFile(atPath: $0)
+} ?? "strace"
+let straceUsable: Bool = {
+    guard FileManager.default.isExecutableFile(atPath: straceExecutable) else { return false }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: straceExecutable)
+    p.arguments = ["-o", "/dev/null", "-e", "trace=none", "/bin/true"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return false }
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}()
 
 /// The environment variable that enables `WrongDeviceChild` in the child process.
 let wrongDeviceChildVariable = "KVMDBG_TEST_WRONG_DEVICE_CHILD"
@@ -166,7 +229,7 @@ struct WrongDeviceChild {
             }
         }
         watcher.start()
-        let iterations = 5000
+        let iterations = Int(ProcessInfo.processInfo.environment["KVMDBG_TEST_WRONG_DEVICE_ITERATIONS"] ?? "") ?? 5000
         var wrongErrors = 0
         for _ in 0..<iterations {
             if case .capabilityMissing? = thrown({ () throws(DebugError) in try KVMSystem(path: "/dev/null") }) {} else { wrongErrors += 1 }
