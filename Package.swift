@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "kvmdbg", targets: ["kvmdbg"]),
         .executable(name: "host-vmm", targets: ["host-vmm"]),
         .executable(name: "kvmdbg-bench", targets: ["kvmdbg-bench"]),
+        .executable(name: "kvmdbg-conformance", targets: ["kvmdbg-conformance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,6 +38,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "CKVM"]),
+        // The arm64 lane's prediction: ConformanceScenarios.arm64 on the fake backend.
+        .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
         .executableTarget(
             name: "host-vmm",
             dependencies: ["KVMDebugCore", "CKVM"],

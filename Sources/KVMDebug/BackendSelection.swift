@@ -50,7 +50,7 @@ public func decideBackend(_ requested: BackendKind, guestArch: Arch, kvm: KVMAva
     case .kvm:
         if let e = kvm.error { throw e }
         if Arch.host != guestArch {
-            throw .unsupported(reason: "a \(guestArch.name) guest cannot run on KVM on this \(Arch.host?.name ?? "unknown") host; use --backend fake")
+            throw .unsupported(reason: "an \(guestArch.name) guest cannot run on KVM on this \(Arch.host?.name ?? "unknown") host; use --backend fake")
         }
         return BackendDecision(kind: .kvm, why: kvm.detail)
     case .auto:

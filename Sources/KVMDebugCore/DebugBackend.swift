@@ -29,6 +29,11 @@ public protocol DebugBackend: AnyObject {
     func guestPaused(vcpu: Int)
     /// Brings the vCPU out of `run` soon (immediate_exit + signal); safe from any thread.
     func kick(vcpu: Int)
+    /// Reads an arm64 register beyond the pc (KVM_GET_ONE_REG). Default: `.unsupported`
+    /// (see `Arm64RegisterAccess.swift`); needed to hand a guest's own BRK back to it.
+    func arm64Register(_ register: Arm64Register, vcpu: Int) throws(DebugError) -> UInt64
+    /// Writes an arm64 register beyond the pc (KVM_SET_ONE_REG). Default: `.unsupported`.
+    func setArm64Register(_ register: Arm64Register, _ value: UInt64, vcpu: Int) throws(DebugError)
 }
 
 extension DebugBackend {

@@ -124,10 +124,10 @@ public struct DebugTables: Sendable {
 
     /// The hardware registers for `vcpu` with one point left out: used to step over
     /// the breakpoint the vCPU is sitting on while every other point stays armed.
-    public func encoded(for vcpu: Int, without point: DebugPoint?) -> EncodedDebugRegisters {
-        guard let point, point.usesHardwareSlot else { return encoded[vcpu] }
+    public func encoded(for vcpu: Int, without left: [DebugPoint]) -> EncodedDebugRegisters {
+        guard left.contains(where: { $0.usesHardwareSlot }) else { return encoded[vcpu] }
         var pts = points(on: vcpu)
-        pts.removeAll { $0 == point }
+        pts.removeAll { left.contains($0) }
         return (try? DebugEncoder.encode(pts, arch: arch, capacity: capacity[vcpu], vcpu: vcpu)) ?? encoded[vcpu]
     }
 
@@ -140,11 +140,11 @@ public struct DebugTables: Sendable {
     /// The whole `struct kvm_guest_debug` for `vcpu`, rebuilt from its table.
     ///
     /// - `stepping`: add SINGLESTEP (every other point stays armed).
-    /// - `without`: leave this one point out (stepping over the breakpoint the vCPU sits on).
+    /// - `without`: leave these points out (stepping over what the vCPU sits on).
     /// - `blockIRQ`: add x86 BLOCKIRQ while stepping (only when SET_GUEST_DEBUG2 advertises it).
-    public func guestDebugState(for vcpu: Int, stepping: Bool, without point: DebugPoint? = nil,
+    public func guestDebugState(for vcpu: Int, stepping: Bool, without left: [DebugPoint] = [],
                                 blockIRQ: Bool = false) -> GuestDebugState {
-        let enc = encoded(for: vcpu, without: point)
+        let enc = encoded(for: vcpu, without: left)
         let software = !softwareBreakpoints.isEmpty
         if !stepping && !software && enc.slots.isEmpty { return .disabled(arch) }
         var control: GuestDebugControl = [.enable]

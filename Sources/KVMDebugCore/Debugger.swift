@@ -44,6 +44,14 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// Per-vCPU state, each touched only by the thread running that vCPU.
     private let vcpus: [VCPUDebugState]
     private let blockIRQ = Atomic<Bool>(true)
+    private let foreignPolicy = Atomic<UInt8>(ForeignBreakpointPolicy.report.rawValue)
+
+    /// What resuming does with a BRK the guest ran that kvmdbg did not plant (opt-in;
+    /// arm64 only, where TDE routes every guest BRK to the host and there is no INJECT flag).
+    public var foreignBreakpointPolicy: ForeignBreakpointPolicy {
+        get { ForeignBreakpointPolicy(rawValue: foreignPolicy.load(ordering: .relaxed)) ?? .report }
+        set { foreignPolicy.store(newValue.rawValue, ordering: .relaxed) }
+    }
 
     public init(backend: Backend) {
         self.backend = backend
@@ -140,10 +148,10 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
 
     /// True when `vcpu` sits on a point it must step over before it can go on.
     public func needsStepOver(vcpu: Int) -> Bool {
-        (try? pointToStepOver(vcpu)) ?? nil != nil
+        !((try? pointsToStepOver(vcpu)) ?? []).isEmpty
     }
 
-    /// Steps `vcpu` past the breakpoint or (arm64) watchpoint it sits on, if any, with
+    /// Steps `vcpu` past the breakpoints or (arm64) watchpoint it sits on, if any, with
     /// every other point armed. Returns nil when the vCPU is ready to continue, or the
     /// event that interrupted the step-over (another point tripped, or an exit).
     ///
@@ -151,18 +159,20 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// software breakpoint is briefly unpatched from shared memory meanwhile.
     public func stepOverPending(vcpu: Int) throws(DebugError) -> RunEvent? {
         try checkVCPU(vcpu)
-        guard let over = try pointToStepOver(vcpu) else { return nil }
+        let over = try pointsToStepOver(vcpu)
+        if over.isEmpty { return nil }
         let event = try stepOver(over, vcpu: vcpu)
         switch event {
         case .exit(.interrupted):
-            // Kicked before the step retired: still sitting on the point.
+            // Kicked before the step retired: still sitting on the points.
             return event
         case .exit:
             return finish(vcpu, event)
         case .stop(var s):
-            // Stepping over one point can trip another (a watchpoint, a step+data exit).
+            // Stepping over can trip another point (a watchpoint, a step+data exit); it
+            // goes through the same filter as any stop (x86 read-watch emulation).
             s.hits.removeAll { $0.reason == .singleStep }
-            if !s.hits.isEmpty { return finish(vcpu, .stop(s)) }
+            if !s.hits.isEmpty, let kept = try filter(s, mode: .continue) { return finish(vcpu, .stop(kept)) }
             vcpus[vcpu].lastStop = nil
             return nil
         }
@@ -172,13 +182,19 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// (and only if) it changed. Runs on the vCPU's own thread.
     public func resume(vcpu: Int, mode: ResumeMode) throws(DebugError) -> RunEvent {
         try checkVCPU(vcpu)
-        if mode == .step, let over = try pointToStepOver(vcpu) {
-            // The user's step *is* the step-over.
-            return finish(vcpu, try stepOver(over, vcpu: vcpu))
+        try handBackForeignBreakpoint(vcpu)
+        if mode == .step {
+            let over = try pointsToStepOver(vcpu)
+            if !over.isEmpty {
+                // The user's step *is* the step-over.
+                let event = try stepOver(over, vcpu: vcpu)
+                guard case .stop(let s) = event else { return finish(vcpu, event) }
+                return finish(vcpu, .stop(try filter(s, mode: .step) ?? s))
+            }
         }
         if let e = try stepOverPending(vcpu: vcpu) { return e }
         while true {
-            let event = try runOnce(vcpu, stepping: mode == .step, without: nil)
+            let event = try runOnce(vcpu, stepping: mode == .step, without: [])
             guard case .stop(let s) = event else { return finish(vcpu, event) }
             if let kept = try filter(s, mode: mode) { return finish(vcpu, .stop(kept)) }
             // Swallowed (a filtered read-watch write, or a software breakpoint owned by
@@ -192,6 +208,21 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
 
     private func checkVCPU(_ vcpu: Int) throws(DebugError) {
         if vcpu < 0 || vcpu >= backend.vcpuCount { throw .noSuchVCPU(index: vcpu, count: backend.vcpuCount) }
+    }
+
+    /// With `.handBackToGuest`: when `vcpu` sits on a BRK it reported but kvmdbg did not
+    /// plant (and its pc was not moved since), takes that exception into the guest's EL1
+    /// vector now (`Arm64ExceptionDelivery`), so resuming runs the guest's own handler.
+    private func handBackForeignBreakpoint(_ vcpu: Int) throws(DebugError) {
+        guard foreignBreakpointPolicy == .handBackToGuest, backend.arch == .arm64 else { return }
+        let st = vcpus[vcpu]
+        guard let s = st.lastStop, case .arm64(let esr, _, let pc) = s.exit,
+              Arm64DebugEncoding.esrClass(esr) == Arm64DebugEncoding.ecBRK64,
+              s.hits.contains(where: { $0.reason == .softwareBreakpoint && $0.point == nil }) else { return }
+        if st.pcWritten, try backend.programCounter(vcpu: vcpu) != pc { return }
+        try Arm64ExceptionDelivery.deliver(esr: esr, pc: pc, vcpu: vcpu, on: backend)
+        st.lastStop = nil
+        st.pcWritten = true
     }
 
     private func finish(_ vcpu: Int, _ event: RunEvent) -> RunEvent {
@@ -215,55 +246,60 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         return false
     }
 
-    /// The point the vCPU is sitting on and must step over before it can go on, if any.
-    private func pointToStepOver(_ vcpu: Int) throws(DebugError) -> DebugPoint? {
+    /// What the vCPU must step over before it can go on: nothing unless its last stop
+    /// was a breakpoint, or an arm64 watchpoint (taken before the access), and it has not
+    /// moved since. Then every execute breakpoint at that pc (hardware and software:
+    /// several can sit on one instruction, and stepping over one would re-fire the next
+    /// forever) plus the watchpoints that fired.
+    private func pointsToStepOver(_ vcpu: Int) throws(DebugError) -> [DebugPoint] {
         let st = vcpus[vcpu]
-        guard let s = st.lastStop else { return nil }
+        guard let s = st.lastStop else { return [] }
         if st.pcWritten {
             let pc = try backend.programCounter(vcpu: vcpu)
-            if pc != s.pc { return nil }
+            if pc != s.pc { return [] }
         }
-        return lock.withLock { () -> DebugPoint? in
+        return lock.withLock { () -> [DebugPoint] in
+            var fired: [DebugPoint] = []
+            var sitting = false
             for hit in s.hits {
-                guard let p = hit.point else { continue }
                 switch hit.reason {
-                case .hardwareBreakpoint:
-                    if _tables.isArmed(p, on: vcpu) { return p }
-                case .softwareBreakpoint:
-                    if isPatched(p.address) { return p }
+                case .hardwareBreakpoint, .softwareBreakpoint:
+                    sitting = true
                 case .watchpoint:
                     // arm64 takes watchpoints before the access; x86 traps after it.
-                    if backend.arch == .arm64 && _tables.isArmed(p, on: vcpu) { return p }
+                    if backend.arch == .arm64, let p = hit.point, _tables.isArmed(p, on: vcpu) {
+                        fired.append(p)
+                        sitting = true
+                    }
                 default:
                     break
                 }
             }
-            return nil
+            guard sitting else { return [] }
+            var out = fired
+            for p in _tables.points(on: vcpu) where p == .hardware(address: s.pc) && !out.contains(p) { out.append(p) }
+            if isPatched(s.pc) { out.append(.software(address: s.pc)) }
+            return out
         }
     }
 
-    /// Retires one instruction with `point` disarmed and every other point armed.
-    private func stepOver(_ point: DebugPoint, vcpu: Int) throws(DebugError) -> RunEvent {
-        if case .software(let a) = point {
-            let original = lock.withLock { patches.first(where: { $0.address == a })?.original }
-            if let original {
-                try backend.writeMemory(a, original)
-                let event: RunEvent
-                do throws(DebugError) {
-                    event = try runOnce(vcpu, stepping: true, without: nil)
-                } catch {
-                    try? backend.writeMemory(a, softwareBreakpointInstruction)
-                    throw error
-                }
-                try backend.writeMemory(a, softwareBreakpointInstruction)
-                return event
+    /// Retires one instruction with `points` disarmed (software ones unpatched) and every
+    /// other point armed, then re-patches.
+    private func stepOver(_ points: [DebugPoint], vcpu: Int) throws(DebugError) -> RunEvent {
+        var restored: [SoftwarePatch] = []
+        for p in points {
+            guard case .software(let a) = p else { continue }
+            if let patch = lock.withLock({ patches.first(where: { $0.address == a }) }) {
+                try backend.writeMemory(a, patch.original)
+                restored.append(patch)
             }
         }
-        return try runOnce(vcpu, stepping: true, without: point)
+        defer { for r in restored { try? backend.writeMemory(r.address, softwareBreakpointInstruction) } }
+        return try runOnce(vcpu, stepping: true, without: points)
     }
 
     /// Installs the vCPU's state if it differs from what it has, runs once, decodes.
-    private func runOnce(_ vcpu: Int, stepping: Bool, without: DebugPoint?) throws(DebugError) -> RunEvent {
+    private func runOnce(_ vcpu: Int, stepping: Bool, without: [DebugPoint]) throws(DebugError) -> RunEvent {
         let st = vcpus[vcpu]
         let blockIRQ = blockInterruptsWhileStepping && backend.capabilities.supports(.x86BlockIRQ)
         let key = InstalledKey(stepping: stepping, without: without, blockIRQ: blockIRQ)
@@ -342,6 +378,17 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     }
 }
 
+/// What resuming a vCPU does with a BRK the guest itself ran (one kvmdbg did not plant).
+public enum ForeignBreakpointPolicy: UInt8, Sendable, Hashable {
+    /// Report it as a `sw-breakpoint` stop with no point; resuming re-runs the BRK, so it
+    /// is reported again (the default, unchanged behaviour).
+    case report = 0
+    /// Report it once; resuming hands it to the guest: ESR_EL1/ELR_EL1/SPSR_EL1 set, PSTATE =
+    /// EL1h with DAIF masked, PC = VBAR_EL1 + 0x200 (or + 0x0 / + 0x400 from EL1t / EL0).
+    /// arm64 only; needs a backend with `arm64Register` / `setArm64Register`.
+    case handBackToGuest = 1
+}
+
 /// One vCPU's debugger-side state: touched only by the thread running that vCPU
 /// (or by the controller while the vCPU is stopped).
 final class VCPUDebugState: @unchecked Sendable {
@@ -365,7 +412,7 @@ final class VCPUDebugState: @unchecked Sendable {
 /// The inputs a vCPU's installed debug state was built from.
 struct InstalledKey: Sendable, Hashable {
     var stepping: Bool
-    var without: DebugPoint?
+    var without: [DebugPoint]
     var blockIRQ: Bool
 }
 

@@ -49,6 +49,7 @@ final class FakeArm64CPU: FakeCPU {
         case "pc": return registers.pc
         case "pstate": return registers.pstate
         default:
+            if let sr = FakeArm64SystemRegister(name: name) { return registers.read(sr) }
             guard name.first == "x", let n = Int(name.dropFirst()), (0...30).contains(n),
                   name == "x\(n)" else { return nil }
             return registers.x[n]
@@ -61,6 +62,10 @@ final class FakeArm64CPU: FakeCPU {
         case "pc": registers.pc = value
         case "pstate": registers.pstate = value
         default:
+            if let sr = FakeArm64SystemRegister(name: name) {
+                registers.write(sr, value)
+                return true
+            }
             guard name.first == "x", let n = Int(name.dropFirst()), (0...30).contains(n),
                   name == "x\(n)" else { return false }
             registers.x[n] = value
@@ -111,6 +116,25 @@ final class FakeArm64CPU: FakeCPU {
         return .interrupted
     }
 
+    /// A synchronous exception taken to EL1 from the current PSTATE: ESR_EL1, ELR_EL1 = PC,
+    /// SPSR_EL1 = PSTATE, PSTATE = EL1h with DAIF masked (NZCV kept), PC = VBAR_EL1 +
+    /// 0x0 (from EL1t), 0x200 (EL1h) or 0x400 (EL0, AArch64).
+    private func takeExceptionToEL1(esr: UInt64) throws(DebugError) {
+        let offset: UInt64
+        switch registers.pstate & 0x1F {
+        case 0b00100: offset = 0
+        case 0b00101: offset = 0x200
+        case 0b00000: offset = 0x400
+        default:
+            throw .unsupported(reason: "exception from PSTATE mode \(hex(registers.pstate & 0x1F)) on vCPU \(index): the fake models EL0t, EL1t and EL1h only")
+        }
+        registers.write(.esrEL1, esr)
+        registers.write(.elrEL1, registers.pc)
+        registers.write(.spsrEL1, registers.pstate)
+        registers.pstate = (registers.pstate & 0xF000_0000) | 0x3C5
+        registers.pc = (registers.read(.vbarEL1) & ~0x7FF) &+ offset
+    }
+
     /// One instruction with the checks in architectural priority order; nil = keep running.
     private func step(memory: FakeMemory, budget: inout FakeRunBudget) throws(DebugError) -> VCPUExit? {
         let pc = registers.pc
@@ -132,7 +156,10 @@ final class FakeArm64CPU: FakeCPU {
             if control.contains(.enable) {
                 return .debug(.arm64(esr: Self.esrBRK | UInt64(imm), far: lastFAR, pc: pc))
             }
-            throw .unsupported(reason: "brk #\(imm) at \(hex(pc)) on vCPU \(index) with guest debugging off: the guest's own vector would run, which the fake does not model")
+            // Debugging off: the guest takes its own BRK at EL1 (AArch64.TakeException).
+            try takeExceptionToEL1(esr: Self.esrBRK | UInt64(imm))
+            budget.retired()
+            return nil
         }
         // 3. Watchpoints are taken before the access: memory unchanged, PC = the access.
         if let access = FakeArm64Interpreter.access(insn, registers: registers) {

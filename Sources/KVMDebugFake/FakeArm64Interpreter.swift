@@ -11,6 +11,10 @@ import KVMDebugCore
 /// | FFE0001F → D4200000            | BRK #imm16 (handled by the CPU)               |
 /// | FFFFFC1F → D65F0000            | RET Xn                                        |
 /// | FFFFFFE0 → D53800A0            | MRS Xt, MPIDR_EL1                             |
+/// | FFD00000 → D5100000, L = 1     | MRS Xt, ELR/SPSR/ESR/FAR/VBAR_EL1             |
+/// | FFD00000 → D5100000, L = 0     | MSR ELR/SPSR/ESR/FAR/VBAR_EL1, Xt             |
+/// | D5033FDF                       | ISB (no effect: the fake has no pipeline)     |
+/// | D69F03E0                       | ERET: PC = ELR_EL1, PSTATE = SPSR_EL1 (no SS model) |
 /// | 1F800000 → 12800000            | MOVN/MOVZ/MOVK, 32/64-bit, hw shift           |
 /// | 1F800000 → 11000000            | ADD/ADDS/SUB/SUBS (imm), LSL #12; CMP/CMN    |
 /// | 1FE00000 → 0B000000            | ADD/ADDS/SUB/SUBS (shifted reg), LSL only;    |
@@ -27,6 +31,10 @@ enum FakeArm64Interpreter {
         case brk(imm: UInt16)
         case ret(rn: Int)
         case readMPIDR(rt: Int)
+        case readSystemRegister(FakeArm64SystemRegister, rt: Int)
+        case writeSystemRegister(FakeArm64SystemRegister, rt: Int)
+        case isb
+        case eret
         /// opc 0 = MOVN, 2 = MOVZ, 3 = MOVK.
         case moveWide(is64: Bool, opc: UInt32, shift: UInt64, imm: UInt64, rd: Int)
         case addSubImmediate(is64: Bool, subtract: Bool, setFlags: Bool, imm: UInt64, rn: Int, rd: Int)
@@ -52,6 +60,11 @@ enum FakeArm64Interpreter {
         if w & 0xFFE0_001F == 0xD420_0000 { return .brk(imm: UInt16((w >> 5) & 0xFFFF)) }
         if w & 0xFFFF_FC1F == 0xD65F_0000 { return .ret(rn: rn) }
         if w & 0xFFFF_FFE0 == 0xD538_00A0 { return .readMPIDR(rt: rd) }
+        if w == 0xD503_3FDF { return .isb }
+        if w == 0xD69F_03E0 { return .eret }
+        if w & 0xFFD0_0000 == 0xD510_0000, let r = FakeArm64SystemRegister(encoding: (w >> 5) & 0x7FFF) {
+            return (w >> 21) & 1 == 1 ? .readSystemRegister(r, rt: rd) : .writeSystemRegister(r, rt: rd)
+        }
         if w & 0x1F80_0000 == 0x1280_0000 {
             let opc = (w >> 29) & 3, hw = UInt64((w >> 21) & 3)
             if opc != 1 && (is64 || hw < 2) {
@@ -121,8 +134,15 @@ enum FakeArm64Interpreter {
         let pc = r.pc
         var next = pc &+ 4
         switch insn {
-        case .nop, .wfi, .brk:
+        case .nop, .wfi, .brk, .isb:
             break
+        case .readSystemRegister(let sr, let rt):
+            r.write(rt, r.read(sr))
+        case .writeSystemRegister(let sr, let rt):
+            r.write(sr, r.read(rt))
+        case .eret:
+            next = r.read(.elrEL1)
+            r.pstate = r.read(.spsrEL1)
         case .ret(let rn):
             next = r.read(rn)
         case .readMPIDR(let rt):

@@ -1,9 +1,12 @@
-/// The arm64 registers the fake models: X0-X30, SP (SP_EL1), PC and PSTATE.
+/// The arm64 registers the fake models: X0-X30, SP (SP_EL1), PC and PSTATE, plus the
+/// EL1 exception registers a guest's own vector table uses (ELR_EL1, SPSR_EL1,
+/// ESR_EL1, FAR_EL1, VBAR_EL1), zero after reset (VBAR_EL1 is UNKNOWN
+/// architecturally; guests set it before relying on it).
 ///
 /// Register number 31 is XZR or SP depending on the instruction, so reads and
 /// writes say which one they mean.
 struct FakeArm64Registers: Sendable, Hashable {
-    static let names = (0...30).map { "x\($0)" } + ["sp", "pc", "pstate"]
+    static let names = (0...30).map { "x\($0)" } + ["sp", "pc", "pstate"] + FakeArm64SystemRegister.allCases.map(\.name)
     /// KVM_ARM_VCPU_INIT's reset PSTATE: EL1h with D, A, I, F masked.
     static let resetPSTATE: UInt64 = 0x3C5
 
@@ -11,6 +14,11 @@ struct FakeArm64Registers: Sendable, Hashable {
     var sp: UInt64 = 0
     var pc: UInt64 = 0
     var pstate: UInt64 = resetPSTATE
+    /// The EL1 system registers, by `FakeArm64SystemRegister`.
+    var system = [UInt64](repeating: 0, count: FakeArm64SystemRegister.allCases.count)
+
+    func read(_ r: FakeArm64SystemRegister) -> UInt64 { system[r.rawValue] }
+    mutating func write(_ r: FakeArm64SystemRegister, _ value: UInt64) { system[r.rawValue] = value }
 
     /// Xn, with 31 = XZR.
     func read(_ n: Int) -> UInt64 { n == 31 ? 0 : x[n] }
@@ -57,5 +65,42 @@ struct FakeArm64Registers: Sendable, Hashable {
         default: result = true
         }
         return cond & 1 == 1 && cond != 0xF ? !result : result
+    }
+}
+
+/// The EL1 system registers the fake models (MRS/MSR), with their A64 encodings
+/// o0:op1:CRn:CRm:op2 = instruction bits [19:5] (op0 = 2 + o0).
+enum FakeArm64SystemRegister: Int, Sendable, Hashable, CaseIterable {
+    case elrEL1, spsrEL1, esrEL1, farEL1, vbarEL1
+
+    /// (3, 0, 4, 0, 1), (3, 0, 4, 0, 0), (3, 0, 5, 2, 0), (3, 0, 6, 0, 0), (3, 0, 12, 0, 0).
+    var encoding: UInt32 {
+        switch self {
+        case .elrEL1: return 0x4201
+        case .spsrEL1: return 0x4200
+        case .esrEL1: return 0x4290
+        case .farEL1: return 0x4300
+        case .vbarEL1: return 0x4600
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .elrEL1: return "elr_el1"
+        case .spsrEL1: return "spsr_el1"
+        case .esrEL1: return "esr_el1"
+        case .farEL1: return "far_el1"
+        case .vbarEL1: return "vbar_el1"
+        }
+    }
+
+    init?(encoding: UInt32) {
+        guard let r = Self.allCases.first(where: { $0.encoding == encoding }) else { return nil }
+        self = r
+    }
+
+    init?(name: String) {
+        guard let r = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = r
     }
 }

@@ -102,6 +102,26 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         v.cpu.setProgramCounter(pc)
     }
 
+    /// KVM_GET_ONE_REG of an arm64 register (recorded as a register read).
+    public func arm64Register(_ register: Arm64Register, vcpu index: Int) throws(DebugError) -> UInt64 {
+        let v = try vcpu(index)
+        guard arch == .arm64, let value = v.cpu.register(register.name) else {
+            throw kvmError("KVM_GET_ONE_REG(\(register.name))", FakeErrno.einval)
+        }
+        record(.getRegisters(vcpu: index))
+        return value
+    }
+
+    /// KVM_SET_ONE_REG of an arm64 register (recorded as a register write).
+    public func setArm64Register(_ register: Arm64Register, _ value: UInt64, vcpu index: Int) throws(DebugError) {
+        let v = try vcpu(index)
+        guard arch == .arm64, v.cpu.register(register.name) != nil else {
+            throw kvmError("KVM_SET_ONE_REG(\(register.name))", FakeErrno.einval)
+        }
+        record(.setRegisters(vcpu: index))
+        _ = v.cpu.setRegister(register.name, value)
+    }
+
     public func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] {
         guard let bytes = memory.read(address, count) else {
             throw .badGuestAddress(address: address, length: UInt64(max(count, 0)))

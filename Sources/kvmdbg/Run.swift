@@ -86,6 +86,9 @@ struct Run: ParsableCommand {
             }
         } catch { fail(error.message) }
 
+        let decision: BackendDecision
+        do { decision = try decideBackend(backend, guestArch: g.arch) } catch { fail(error.message) }
+
         var plan = RunPlan()
         plan.steps = step
         plan.maxStops = maxStops
@@ -94,14 +97,29 @@ struct Run: ParsableCommand {
             plan.points = try breaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .hardware, symbols: g.symbols) }
                 + swBreaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .software, symbols: g.symbols) }
                 + watches.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .watch, symbols: g.symbols) }
-            for p in plan.points { try DebugEncoder.validate(p.point, arch: g.arch) }
+            // Trial-arm on empty tables before any backend is opened: alignment, lengths,
+            // vCPU indices and slot counts fail here, with nothing printed but the error.
+            let capacity: SlotCapacity
+            switch (g.arch, decision.kind) {
+            case (.x86_64, _): capacity = .x86
+            case (.arm64, .kvm): capacity = try KVMBackend.capabilities().slots
+            case (.arm64, _): capacity = try FakeBackend(guest: g).capabilities.slots
+            }
+            var trial = DebugTables(arch: g.arch, vcpuCount: vcpus, capacity: capacity)
+            for p in plan.points { try trial.insert(p.point, on: p.target) }
         } catch { fail(error.message) }
 
-        let decision: BackendDecision
-        do { decision = try decideBackend(backend, guestArch: g.arch) } catch { fail(error.message) }
         let backendName = decision.kind == .kvm ? "kvm" : "fake"
         if output.json {
-            FileHandle.standardError.write("kvmdbg: backend \(backendName): \(decision.why)\n".data(using: .utf8)!)
+            var o = JSONObject()
+            o["event"] = .string("start")
+            o["backend"] = .string(backendName)
+            o["why"] = .string(decision.why)
+            o["guest"] = .string(g.name)
+            o["arch"] = .string(g.arch.name)
+            o["mode"] = .string(g.mode.name)
+            o["vcpus"] = .int(vcpus)
+            emitLine(o.serialized)
         } else {
             emitLine("backend: \(backendName) (\(decision.why))")
             emitLine("guest:   \(g.name) \(g.arch.name) mode \(g.mode.name), entry \(hex(g.entry)), \(vcpus) vCPU\(vcpus == 1 ? "" : "s")")

@@ -109,7 +109,7 @@ import Testing
         guard case .x86(let r) = full.registers else { Issue.record("not x86"); return }
         #expect(r.dr7 & 0xFF == 0b0101)  // both slots enabled while stepping
         // Stepping over `a` leaves only `w` armed, in a whole new state.
-        guard case .x86(let r2) = t.guestDebugState(for: 0, stepping: true, without: a).registers else { return }
+        guard case .x86(let r2) = t.guestDebugState(for: 0, stepping: true, without: [a]).registers else { return }
         #expect(r2.dr7 & 0xFF == 0b0001 && r2.address[0] == 0x2000)
         #expect(t.guestDebugState(for: 0, stepping: false) != full)
         t.removeAll()

@@ -58,8 +58,13 @@ struct ToolResult: CustomStringConvertible {
 
     var description: String { "exit \(status)\(timedOut ? " (killed: timeout)" : "")\nstdout:\n\(stdout)stderr:\n\(stderr)" }
 
-    /// Every stdout line parsed as a JSON object (records an issue for a line that is not one).
+    /// Every stdout line parsed as a JSON object (records an issue for a line that is not
+    /// one), without `run`'s leading `{"event":"start",...}` line.
     func json(sourceLocation: SourceLocation = #_sourceLocation) -> [[String: Any]] {
+        allJSON(sourceLocation: sourceLocation).filter { $0["event"] as? String != "start" }
+    }
+
+    func allJSON(sourceLocation: SourceLocation = #_sourceLocation) -> [[String: Any]] {
         lines.compactMap { line in
             guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
                 Issue.record("stdout line is not a JSON object: \(line)", sourceLocation: sourceLocation)

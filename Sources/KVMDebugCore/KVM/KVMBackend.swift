@@ -20,7 +20,7 @@ public final class KVMBackend: DebugBackend {
     public init(guest: Guest, vcpus count: Int = 1, path: String = "/dev/kvm") throws(DebugError) {
         try guest.validate()
         guard let host = Arch.host, host == guest.arch else {
-            throw .unsupported(reason: "a \(guest.arch.name) guest cannot run on KVM on this \(Arch.host?.name ?? "unknown") host; use --backend fake")
+            throw .unsupported(reason: "an \(guest.arch.name) guest cannot run on KVM on this \(Arch.host?.name ?? "unknown") host; use --backend fake")
         }
         _ = ckvm_install_kick_handler()
         let sys = try KVMSystem(path: path)
@@ -152,6 +152,24 @@ public final class KVMBackend: DebugBackend {
         try vcpus[vcpu].setRegisters(r)
         #elseif arch(arm64)
         try vcpus[vcpu].setOneRegister(Arm64Registers.pc, pc)
+        #endif
+    }
+
+    /// KVM_GET_ONE_REG with `register.kvmID` (arm64 hosts only).
+    public func arm64Register(_ register: Arm64Register, vcpu: Int) throws(DebugError) -> UInt64 {
+        #if arch(arm64)
+        return try vcpus[vcpu].oneRegister(register.kvmID)
+        #else
+        throw .unsupported(reason: "arm64 register \(register.name) on a non-arm64 host")
+        #endif
+    }
+
+    /// KVM_SET_ONE_REG with `register.kvmID` (arm64 hosts only).
+    public func setArm64Register(_ register: Arm64Register, _ value: UInt64, vcpu: Int) throws(DebugError) {
+        #if arch(arm64)
+        try vcpus[vcpu].setOneRegister(register.kvmID, value)
+        #else
+        throw .unsupported(reason: "arm64 register \(register.name) on a non-arm64 host")
         #endif
     }
 

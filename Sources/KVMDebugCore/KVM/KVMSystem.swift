@@ -7,12 +7,14 @@ public final class KVMSystem {
     /// Opens `/dev/kvm` (or `path`) read/write. Throws `.deviceMissing` / `.permissionDenied`
     /// with what to do, and refuses an API version other than 12.
     public init(path: String = "/dev/kvm") throws(DebugError) {
-        fd = try Sys.open(path, readWrite: true)
-        let v = ckvm_get_api_version(fd)
+        // Checked on a local fd: once `self.fd` is set, deinit owns the close.
+        let candidate = try Sys.open(path, readWrite: true)
+        let v = ckvm_get_api_version(candidate)
         if v != 12 {
-            Sys.close(fd)
-            throw .capabilityMissing(capability: "KVM API version 12", detail: "\(path) reports \(v)")
+            Sys.close(candidate)
+            throw .capabilityMissing(capability: "KVM API version 12", detail: "\(path) reports \(v) (is it really /dev/kvm?)")
         }
+        fd = candidate
     }
 
     deinit { Sys.close(fd) }
