@@ -74,7 +74,16 @@ struct FakeArm64DebugUnit: Sendable, Hashable {
         return out
     }
 
-    /// The FAR of the lowest watchpoint slot that `access` fires, if any.
+    /// The FAR of the watchpoint slot that `access` fires, if any; when several fire,
+    /// the highest-numbered one.
+    ///
+    /// Which of several matching watchpoints the FAR reports is not fixed by the
+    /// architecture. Real KVM under QEMU (the arm64 lane, scenario
+    /// slots/watch-four-overlap: one 8-byte store over slots 0 and 1 reports FAR = slot
+    /// 1's first byte) reports the highest: KVM's hyp code restores DBGWCR/DBGWVR from
+    /// the highest index down to 0 (debug-sr.h `restore_debug` falls through from case
+    /// 15), each write re-appends that slot to QEMU's watchpoint list, and QEMU reports
+    /// the first list entry that matches.
     ///
     /// Needs E = 1, an EL1-enabling PAC, the LSC bit for the access type (bit 0 load,
     /// bit 1 store) and WT = 0 (a linked watchpoint needs a context match the fake does
@@ -83,7 +92,7 @@ struct FakeArm64DebugUnit: Sendable, Hashable {
     func watchpointHit(_ access: FakeAccess) -> UInt64? {
         let address = access.address & Self.addressMask
         let probe = FakeAccess(address: address, size: access.size, isWrite: access.isWrite)
-        for i in 0..<watchpoints {
+        for i in (0..<watchpoints).reversed() {
             let c = Self.at(wcr, i)
             let lsc = Self.field(c, 3, 2)
             guard c & 1 == 1, Self.matchesNonSecureEL1(c), Self.field(c, 20, 1) == 0,
