@@ -51,7 +51,7 @@ enum SMPBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
     }
 
-    @Test(arguments: backends, [2, 8, 64])
+    @Test(arguments: backends, [1, 2, 4, 8, 64])
     func allStopHoldsEveryVCPU(_ b: SMPBackend, _ n: Int) throws {
         try withDebugger(b, vcpus: n) { h in
             var rounds = 0

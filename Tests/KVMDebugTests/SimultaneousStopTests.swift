@@ -17,6 +17,7 @@ final class ScriptedBackend: DebugBackend, @unchecked Sendable {
     private var kicked: [Bool]
     private var stepping: [Bool]
     private(set) var runs: [Int]
+    private(set) var pausedNotices: [Int] = []
 
     init(scripts: [[VCPUExit?]]) {
         self.scripts = scripts
@@ -49,7 +50,11 @@ final class ScriptedBackend: DebugBackend, @unchecked Sendable {
     func setProgramCounter(_ pc: UInt64, vcpu: Int) throws(DebugError) {}
     func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] { [UInt8](repeating: 0, count: count) }
     func writeMemory(_ address: UInt64, _ bytes: [UInt8]) throws(DebugError) {}
-    func guestPaused(vcpu: Int) {}
+    func guestPaused(vcpu: Int) {
+        lock.lock()
+        pausedNotices.append(vcpu)
+        lock.unlock()
+    }
     func kick(vcpu: Int) {
         lock.lock()
         kicked[vcpu] = true
@@ -78,6 +83,25 @@ final class ScriptedBackend: DebugBackend, @unchecked Sendable {
         #expect(stops.allSatisfy { $0.stopped == [0, 1, 2, 3] && $0.stop.reason == .hardwareBreakpoint })
         // Both were reported from the same all-stop round.
         #expect(stops[0].allStopMicroseconds == stops[1].allStopMicroseconds)
+    }
+
+    @Test func aStopHeldLongTellsEveryGuestItsClockPaused() throws {
+        let b = ScriptedBackend(scripts: [[Self.hit(0x1003)], [nil]])
+        let d = Debugger(backend: b)
+        try d.insert(.hardware(address: 0x1003), on: .all)
+        var plan = RunPlan()
+        plan.maxStops = 1
+        plan.timeout = 5
+        plan.pausedNotifyAfter = 0.05
+        // The stop is "held for a person" longer than the threshold: every vCPU is told.
+        _ = try GuestRunner(debugger: d).run(plan) { if case .stop = $0 { Thread.sleep(forTimeInterval: 0.1) } }
+        #expect(b.pausedNotices.sorted() == [0, 1])
+        // A stop that is reported and resumed at once tells nobody.
+        let quick = ScriptedBackend(scripts: [[Self.hit(0x1003)], [nil]])
+        let dq = Debugger(backend: quick)
+        try dq.insert(.hardware(address: 0x1003), on: .all)
+        _ = try GuestRunner(debugger: dq).run(plan) { _ in }
+        #expect(quick.pausedNotices.isEmpty)
     }
 
     @Test func interruptStopsEveryVCPUAndEndsCleanly() throws {
