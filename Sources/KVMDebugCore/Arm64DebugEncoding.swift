@@ -144,14 +144,7 @@ public enum Arm64DebugEncoding {
             if a & 3 != 0 { throw .misaligned(address: a, alignment: 4, what: "arm64 breakpoint") }
             return [WatchPiece(address: a, length: 4)]
         case .watch(let a, let len, _):
-            if len == 0 {
-                throw .unencodableWatch(address: a, length: len, arch: .arm64,
-                                        reason: "a watchpoint needs a length of at least 1 byte")
-            }
-            if len - 1 > UInt64.max - a {
-                throw .unencodableWatch(address: a, length: len, arch: .arm64,
-                                        reason: "the range wraps past the top of the address space; it must end at or below 0xffffffffffffffff")
-            }
+            try WatchPiece.checkRange(address: a, length: len, arch: .arm64)
             let split = splitBlocks(address: a, length: len, limit: maxSlots)
             if split.total > UInt64(maxSlots) {
                 throw .unencodableWatch(

@@ -28,6 +28,21 @@ public struct SlotUse: Sendable, Hashable {
     }
 }
 
+extension WatchPiece {
+    /// Rejects what no register of either architecture can watch: an empty range, or one
+    /// that wraps past the top of the address space.
+    static func checkRange(address a: UInt64, length len: UInt64, arch: Arch) throws(DebugError) {
+        if len == 0 {
+            throw .unencodableWatch(address: a, length: len, arch: arch,
+                                    reason: "a watchpoint needs a length of at least 1 byte")
+        }
+        if len - 1 > UInt64.max - a {
+            throw .unencodableWatch(address: a, length: len, arch: arch,
+                                    reason: "the range wraps past the top of the address space; it must end at or below 0xffffffffffffffff")
+        }
+    }
+}
+
 /// The result of encoding one vCPU's hardware points: the registers plus which slot serves what.
 ///
 /// The layout is kept with the state that was installed, so a stop is decoded

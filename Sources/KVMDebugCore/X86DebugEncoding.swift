@@ -166,14 +166,7 @@ public enum X86DebugEncoding {
         case .software: return []
         case .hardware(let a): return [WatchPiece(address: a, length: 1)]
         case .watch(let a, let len, _):
-            if len == 0 {
-                throw .unencodableWatch(address: a, length: len, arch: .x86_64,
-                                        reason: "a watchpoint needs a length of at least 1 byte")
-            }
-            if len - 1 > UInt64.max - a {
-                throw .unencodableWatch(address: a, length: len, arch: .x86_64,
-                                        reason: "the range wraps past the top of the address space; it must end at or below 0xffffffffffffffff")
-            }
+            try WatchPiece.checkRange(address: a, length: len, arch: .x86_64)
             let split = splitNatural(address: a, length: len, limit: slotCount)
             if split.total > UInt64(slotCount) {
                 throw .unencodableWatch(
