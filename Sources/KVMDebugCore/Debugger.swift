@@ -277,6 +277,9 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             }
             guard sitting else { return [] }
             var out = fired
+            if st.steppedOverAt == s.pc {
+                for p in st.steppedOver where !out.contains(p) && _tables.isArmed(p, on: vcpu) { out.append(p) }
+            }
             for p in _tables.points(on: vcpu) where p == .hardware(address: s.pc) && !out.contains(p) { out.append(p) }
             if isPatched(s.pc) { out.append(.software(address: s.pc)) }
             return out
@@ -286,6 +289,20 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// Retires one instruction with `points` disarmed (software ones unpatched) and every
     /// other point armed, then re-patches.
     private func stepOver(_ points: [DebugPoint], vcpu: Int) throws(DebugError) -> RunEvent {
+        let st = vcpus[vcpu]
+        let at = st.lastStop?.pc
+        let event = try stepOverOnce(points, vcpu: vcpu)
+        if case .stop(let s) = event, s.pc == at {
+            st.steppedOverAt = at
+            st.steppedOver = points
+        } else {
+            st.steppedOverAt = nil
+            st.steppedOver = []
+        }
+        return event
+    }
+
+    private func stepOverOnce(_ points: [DebugPoint], vcpu: Int) throws(DebugError) -> RunEvent {
         var restored: [SoftwarePatch] = []
         for p in points {
             guard case .software(let a) = p else { continue }
@@ -399,6 +416,12 @@ final class VCPUDebugState: @unchecked Sendable {
     /// The slot layout of `installed`, to decode stops against what really ran.
     var layout: EncodedDebugRegisters
     var lastStop: Stop?
+    /// Where the last step-over started and what it disarmed. If it stopped again at the
+    /// same pc without retiring the instruction (one arm64 store hitting two watchpoints:
+    /// KVM reports one per exit), the next step-over disarms those too, so every point is
+    /// reported once and the vCPU still makes progress.
+    var steppedOverAt: UInt64?
+    var steppedOver: [DebugPoint] = []
     /// The pc was written since the last KVM_SET_GUEST_DEBUG (x86 TF rule).
     var pcWritten = false
     let setGuestDebugCalls = Atomic<Int>(0)

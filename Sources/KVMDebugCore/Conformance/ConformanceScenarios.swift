@@ -142,6 +142,10 @@ public enum ConformanceScenarios {
             // Handed back: the guest's vector runs (breakpoint on it), returns past the BRK.
             ConformanceScenario(name: "brk/guest-own-handed-back", guest: own, points: [hw(ConformanceGuests.ownBRKHandler)],
                                 maxStops: 5, foreignBreakpoints: .handBackToGuest, report: regs),
+            // Stepping from the entry onto the guest's BRK, into its handler (handed back),
+            // and over its ERET (SPSR_EL1.SS = 0: the step ends right at the return address).
+            ConformanceScenario(name: "brk/step-through-guest-handler", guest: own, steps: 14, maxStops: 20,
+                                foreignBreakpoints: .handBackToGuest, report: regs),
             // Handed back with no stop in the handler, next to a BRK kvmdbg planted.
             ConformanceScenario(name: "brk/guest-own-and-planted", guest: own, points: [sw(ConformanceGuests.ownBRK + 4)],
                                 maxStops: 6, foreignBreakpoints: .handBackToGuest, report: regs),
