@@ -253,8 +253,16 @@ public enum X86DebugEncoding {
             return [StopHit(reason: .softwareBreakpoint, point: .software(address: pc))]
         case debugException:
             var hits: [StopHit] = []
+            // A trap exit (single step, or a data breakpoint) reports the previous
+            // instruction. An execute-breakpoint B bit in it belongs to the *next*
+            // instruction, which has not run: that fault is raised again on re-entry
+            // (RF is clear). QEMU's model folds such bits into the trap (BS|B0, B0|B2);
+            // silicon and PVM report them in their own exit. Dropping them here makes
+            // every flavour report the breakpoint once, in its own stop.
+            let trap = dr6 & dr6BS != 0 || slots.contains { $0.kind == .debugRegister && $0.point.isWatch && dr6 & dr6Breakpoint($0.slot) != 0 }
             for i in 0..<slotCount where dr6 & dr6Breakpoint(i) != 0 {
                 guard let use = slots.first(where: { $0.kind == .debugRegister && $0.slot == i }) else { continue }
+                if trap && !use.point.isWatch { continue }
                 let hit: StopHit
                 if use.point.isWatch {
                     hit = StopHit(reason: .watchpoint, point: use.point, slot: i, address: use.address)

@@ -407,13 +407,25 @@ struct X86EncodingTests {
     }
 
     @Test func twoBreakpointBitsGiveTwoHits() throws {
-        let watch = DebugPoint.watch(address: 0x2000, length: 8, kind: .write)
-        let slots = try encodeX86([.hardware(address: 0x1000), .hardware(address: 0x1100), watch]).slots
-        let hits = X86DebugEncoding.decode(exception: 1, pc: 0x1000, dr6: 0xffff_0ff0 | 0b101, slots: slots)
+        let slots = try encodeX86([.hardware(address: 0x1000), .hardware(address: 0x1100)]).slots
+        let hits = X86DebugEncoding.decode(exception: 1, pc: 0x1000, dr6: 0xffff_0ff0 | 0b11, slots: slots)
         #expect(hits == [
             StopHit(reason: .hardwareBreakpoint, point: .hardware(address: 0x1000), slot: 0),
-            StopHit(reason: .watchpoint, point: watch, slot: 2, address: 0x2000),
+            StopHit(reason: .hardwareBreakpoint, point: .hardware(address: 0x1100), slot: 1),
         ])
+    }
+
+    /// QEMU folds an execute breakpoint on the next instruction into a data trap's exit
+    /// (B0|B2, measured in the x86 lane). That breakpoint has not fired yet: it faults
+    /// again on re-entry, so the trap's stop reports only the watchpoint.
+    @Test func executeBitInADataTrapIsLeftForItsOwnExit() throws {
+        let watch = DebugPoint.watch(address: 0x2000, length: 8, kind: .write)
+        let slots = try encodeX86([.hardware(address: 0x100e), .hardware(address: 0x1100), watch]).slots
+        let hits = X86DebugEncoding.decode(exception: 1, pc: 0x100e, dr6: 0xffff_0ff0 | 0b101, slots: slots)
+        #expect(hits == [StopHit(reason: .watchpoint, point: watch, slot: 2, address: 0x2000)])
+        // Likewise in a single-step trap (BS|B0): only the step is reported.
+        let step = X86DebugEncoding.decode(exception: 1, pc: 0x100e, dr6: 0xffff_4ff0 | 0b1, slots: slots)
+        #expect(step == [StopHit(reason: .singleStep)])
     }
 
     @Test func singleStepPlusWatch() throws {
