@@ -198,7 +198,8 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
         running[v] = true
         cond.broadcast()
         while running[v] { cond.wait() }
-        let r = reports.removeLast()
+        // Only v ran; take its report (every round drains all reports before it ends).
+        let r = reports.remove(at: reports.lastIndex { $0.vcpu == v } ?? reports.count - 1)
         cond.unlock()
         return try r.result.get()
     }
@@ -237,7 +238,7 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
             case .success(let e):
                 events.append((r.vcpu, e))
             }
-            if !running.contains(true) { break }
+            if !running.contains(true) && reports.isEmpty { break }
         }
         roundActive = false
         // First vCPU's exit to the last vCPU out of KVM_RUN, as each thread stamped them.

@@ -19,8 +19,14 @@ final class ScriptedBackend: DebugBackend, @unchecked Sendable {
     private(set) var runs: [Int]
     private(set) var pausedNotices: [Int] = []
 
-    init(scripts: [[VCPUExit?]]) {
+    /// vCPUs that all must be inside `run` before any of them returns its scripted
+    /// exit: "at once" made exact, whatever the thread start-up order.
+    private let together: Set<Int>
+    private var entered: Set<Int> = []
+
+    init(scripts: [[VCPUExit?]], together: Set<Int> = []) {
         self.scripts = scripts
+        self.together = together
         vcpuCount = scripts.count
         kicked = [Bool](repeating: false, count: scripts.count)
         stepping = kicked
@@ -37,6 +43,11 @@ final class ScriptedBackend: DebugBackend, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         runs[vcpu] += 1
+        if together.contains(vcpu) {
+            entered.insert(vcpu)
+            lock.broadcast()
+            while !together.isSubset(of: entered) { lock.wait() }
+        }
         // A scripted exit happens "at the same moment" as any kick: the kick stays pending.
         if !scripts[vcpu].isEmpty, let next = scripts[vcpu].removeFirst() { return next }
         if kicked[vcpu] { kicked[vcpu] = false; return .interrupted }
@@ -69,13 +80,13 @@ final class ScriptedBackend: DebugBackend, @unchecked Sendable {
 
     @Test func twoVCPUsHittingAtOnceAreBothReported() throws {
         // vCPUs 1 and 2 both exit with a breakpoint at once; 0 and 3 run until kicked.
-        let b = ScriptedBackend(scripts: [[nil], [Self.hit(0x1003)], [Self.hit(0x1003)], [nil]])
+        let b = ScriptedBackend(scripts: [[nil], [Self.hit(0x1003)], [Self.hit(0x1003)], [nil]], together: [1, 2])
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1003), on: .all)
         var stops: [RoundStop] = []
         var plan = RunPlan()
         plan.maxStops = 2
-        plan.timeout = 5
+        plan.timeout = 30
         let end = try GuestRunner(debugger: d).run(plan) { if case .stop(let s) = $0 { stops.append(s) } }
         #expect(end.reason == "max-stops")
         try #require(stops.count == 2)
