@@ -68,7 +68,6 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
     private struct Report {
         var vcpu: Int
         var result: Result<RunEvent, DebugError>
-        var stepOver: Bool
         var at: UInt64
     }
 
@@ -271,9 +270,7 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
             }
             let at = Self.now()
             cond.lock()
-            var isStepOver = false
-            if case .stepOver = c { isStepOver = true }
-            reports.append(Report(vcpu: v, result: result, stepOver: isStepOver, at: at))
+            reports.append(Report(vcpu: v, result: result, at: at))
             running[v] = false
             if roundActive && firstExit == nil && !Self.isInterrupted(result) {
                 firstExit = at
