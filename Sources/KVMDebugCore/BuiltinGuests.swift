@@ -78,22 +78,10 @@ public enum BuiltinGuests {
             offsets = (3, 6, 14, 22)
             sizes = (3, 8, 8)
         }
-        let base: UInt64 = 0x1000
-        return Guest(
-            name: "counter", arch: .x86_64, mode: mode,
-            memoryBase: 0, memorySize: 0x20_0000, loadAddress: base, image: code,
-            data: [GuestData(address: 0x2000, bytes: littleEndianBytes(0)),
-                   GuestData(address: 0x2008, bytes: littleEndianBytes(dataPattern))],
-            entry: base,
-            symbols: [
-                GuestSymbol(name: "entry", address: base, size: offsets.loop),
-                GuestSymbol(name: "loop", address: base + offsets.loop, size: sizes.loop),
-                GuestSymbol(name: "store", address: base + offsets.store, size: sizes.store),
-                GuestSymbol(name: "load", address: base + offsets.load, size: sizes.load),
-                GuestSymbol(name: "jump", address: base + offsets.jump, size: 2),
-                GuestSymbol(name: "counter", address: 0x2000, size: 8),
-                GuestSymbol(name: "data", address: 0x2008, size: 8),
-            ],
+        return loopGuest(
+            name: "counter", arch: .x86_64, mode: mode, memoryBase: 0, memorySize: 0x20_0000,
+            code: code, base: 0x1000, offsets: offsets, sizes: sizes, jumpSize: 2,
+            counters: 0x2000, countersSize: nil, data: 0x2008,
             summary: "loop: increment, store to counter, load data, jump back (\(mode == .real ? "16-bit real mode" : "64-bit long mode"))")
     }
 
@@ -108,24 +96,10 @@ public enum BuiltinGuests {
             0xF940_0422, // 10014 load:  ldr x2, [x1, #8]
             0x17FF_FFFD, // 10018        b loop
         ]
-        var code: [UInt8] = []
-        for w in words { code += littleEndianBytes(UInt64(w), count: 4) }
-        let base: UInt64 = 0x10000
-        return Guest(
-            name: "counter", arch: .arm64, mode: .el1,
-            memoryBase: base, memorySize: 0x20000, loadAddress: base, image: code,
-            data: [GuestData(address: 0x11000, bytes: littleEndianBytes(0)),
-                   GuestData(address: 0x11008, bytes: littleEndianBytes(dataPattern))],
-            entry: base,
-            symbols: [
-                GuestSymbol(name: "entry", address: base, size: 12),
-                GuestSymbol(name: "loop", address: base + 0xC, size: 4),
-                GuestSymbol(name: "store", address: base + 0x10, size: 4),
-                GuestSymbol(name: "load", address: base + 0x14, size: 4),
-                GuestSymbol(name: "jump", address: base + 0x18, size: 4),
-                GuestSymbol(name: "counter", address: 0x11000, size: 8),
-                GuestSymbol(name: "data", address: 0x11008, size: 8),
-            ],
+        return loopGuest(
+            name: "counter", arch: .arm64, mode: .el1, memoryBase: 0x10000, memorySize: 0x20000,
+            code: a64(words), base: 0x10000, offsets: (0xC, 0x10, 0x14, 0x18), sizes: (4, 4, 4), jumpSize: 4,
+            counters: 0x11000, countersSize: nil, data: 0x11008,
             summary: "loop: increment, store to counter, load data, branch back (EL1, MMU off)")
     }
 
@@ -157,25 +131,10 @@ public enum BuiltinGuests {
             offsets = (3, 6, 14, 22)
             sizes = (3, 8, 8)
         }
-        let base: UInt64 = 0x1000
-        let counters: UInt64 = 0x3000
-        let countersSize = UInt64(smpCounterMaxVCPUs) * 8
-        return Guest(
-            name: "smp-counter", arch: .x86_64, mode: mode,
-            memoryBase: 0, memorySize: 0x20_0000, loadAddress: base, image: code,
-            // `counters` needs no data: guest RAM starts zeroed (anonymous mmap / the fake's RAM).
-            data: [GuestData(address: 0x2008, bytes: littleEndianBytes(dataPattern))],
-            entry: base,
-            symbols: [
-                GuestSymbol(name: "entry", address: base, size: offsets.loop),
-                GuestSymbol(name: "loop", address: base + offsets.loop, size: sizes.loop),
-                GuestSymbol(name: "store", address: base + offsets.store, size: sizes.store),
-                GuestSymbol(name: "load", address: base + offsets.load, size: sizes.load),
-                GuestSymbol(name: "jump", address: base + offsets.jump, size: 2),
-                GuestSymbol(name: "counter", address: counters, size: 8),
-                GuestSymbol(name: "counters", address: counters, size: countersSize),
-                GuestSymbol(name: "data", address: 0x2008, size: 8),
-            ],
+        return loopGuest(
+            name: "smp-counter", arch: .x86_64, mode: mode, memoryBase: 0, memorySize: 0x20_0000,
+            code: code, base: 0x1000, offsets: offsets, sizes: sizes, jumpSize: 2,
+            counters: 0x3000, countersSize: UInt64(smpCounterMaxVCPUs) * 8, data: 0x2008,
             summary: "per-vCPU loop: increment, store to counters[vCPU index], load data, jump back (\(mode == .real ? "16-bit real mode" : "64-bit long mode"))")
     }
 
@@ -192,27 +151,44 @@ public enum BuiltinGuests {
             0xF940_0422, // 10014 load:  ldr x2, [x1, #8]
             0x17FF_FFFD, // 10018        b loop
         ]
+        return loopGuest(
+            name: "smp-counter", arch: .arm64, mode: .el1, memoryBase: 0x10000, memorySize: 0x20000,
+            code: a64(words), base: 0x10000, offsets: (0xC, 0x10, 0x14, 0x18), sizes: (4, 4, 4), jumpSize: 4,
+            counters: 0x12000, countersSize: UInt64(smpCounterMaxVCPUs) * 8, data: 0x11008,
+            summary: "per-vCPU loop: increment, store to counters[vCPU index], load data, branch back (EL1, MMU off)")
+    }
+
+    /// A64 instruction words as little-endian bytes.
+    private static func a64(_ words: [UInt32]) -> [UInt8] {
         var code: [UInt8] = []
         for w in words { code += littleEndianBytes(UInt64(w), count: 4) }
-        let base: UInt64 = 0x10000
-        let counters: UInt64 = 0x12000
-        let countersSize = UInt64(smpCounterMaxVCPUs) * 8
-        return Guest(
-            name: "smp-counter", arch: .arm64, mode: .el1,
-            memoryBase: base, memorySize: 0x20000, loadAddress: base, image: code,
-            // `counters` needs no data: guest RAM starts zeroed (anonymous mmap / the fake's RAM).
-            data: [GuestData(address: 0x11008, bytes: littleEndianBytes(dataPattern))],
-            entry: base,
-            symbols: [
-                GuestSymbol(name: "entry", address: base, size: 12),
-                GuestSymbol(name: "loop", address: base + 0xC, size: 4),
-                GuestSymbol(name: "store", address: base + 0x10, size: 4),
-                GuestSymbol(name: "load", address: base + 0x14, size: 4),
-                GuestSymbol(name: "jump", address: base + 0x18, size: 4),
-                GuestSymbol(name: "counter", address: counters, size: 8),
-                GuestSymbol(name: "counters", address: counters, size: countersSize),
-                GuestSymbol(name: "data", address: 0x11008, size: 8),
-            ],
-            summary: "per-vCPU loop: increment, store to counters[vCPU index], load data, branch back (EL1, MMU off)")
+        return code
+    }
+
+    /// The shape every built-in loop guest shares: code at `base` (= entry) with
+    /// `loop`/`store`/`load`/`jump` at `offsets`, the 8-byte `data` word holding
+    /// `dataPattern`, and `counter` (plus, for SMP guests, the per-vCPU `counters` array
+    /// it starts; left zero, as guest RAM starts zeroed).
+    private static func loopGuest(
+        name: String, arch: Arch, mode: CPUMode, memoryBase: UInt64, memorySize: UInt64,
+        code: [UInt8], base: UInt64, offsets: (loop: UInt64, store: UInt64, load: UInt64, jump: UInt64),
+        sizes: (loop: UInt64, store: UInt64, load: UInt64), jumpSize: UInt64,
+        counters: UInt64, countersSize: UInt64?, data: UInt64, summary: String
+    ) -> Guest {
+        var initial: [GuestData] = []
+        if countersSize == nil { initial.append(GuestData(address: counters, bytes: littleEndianBytes(0))) }
+        initial.append(GuestData(address: data, bytes: littleEndianBytes(dataPattern)))
+        var symbols = [
+            GuestSymbol(name: "entry", address: base, size: offsets.loop),
+            GuestSymbol(name: "loop", address: base + offsets.loop, size: sizes.loop),
+            GuestSymbol(name: "store", address: base + offsets.store, size: sizes.store),
+            GuestSymbol(name: "load", address: base + offsets.load, size: sizes.load),
+            GuestSymbol(name: "jump", address: base + offsets.jump, size: jumpSize),
+            GuestSymbol(name: "counter", address: counters, size: 8),
+        ]
+        if let countersSize { symbols.append(GuestSymbol(name: "counters", address: counters, size: countersSize)) }
+        symbols.append(GuestSymbol(name: "data", address: data, size: 8))
+        return Guest(name: name, arch: arch, mode: mode, memoryBase: memoryBase, memorySize: memorySize,
+                     loadAddress: base, image: code, data: initial, entry: base, symbols: symbols, summary: summary)
     }
 }

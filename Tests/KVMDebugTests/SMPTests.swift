@@ -16,7 +16,6 @@ enum SMPBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 @Suite(.serialized) struct SMPTests {
     func guest() throws -> Guest { try BuiltinGuests.guest(named: "smp-counter", arch: .x86_64, mode: .long) }
 
-    func counterAddress(_ g: Guest, _ v: Int) -> UInt64 { (g.symbol("counters") ?? g.symbol("counter")!).address + UInt64(8 * v) }
 
     /// Runs `body` with a Debugger over the chosen backend.
     func withDebugger<R>(_ b: SMPBackend, vcpus: Int, _ body: (any SMPHarness) throws -> R) throws -> R {
@@ -149,8 +148,8 @@ struct Harness<B: DebugBackend>: SMPHarness, @unchecked Sendable {
     func insert(_ p: DebugPoint, on t: VCPUTarget) throws { try debugger.insert(p, on: t) }
     func remove(_ p: DebugPoint, from t: VCPUTarget) throws { try debugger.remove(p, from: t) }
     func counter(of v: Int) -> UInt64 {
-        let base = (guest.symbol("counters") ?? guest.symbol("counter")!).address
-        return littleEndianValue((try? debugger.readMemory(base + UInt64(8 * v), count: 8)) ?? [])
+        guard let a = BuiltinGuests.counterAddress(of: v, in: guest) else { return 0 }
+        return littleEndianValue((try? debugger.readMemory(a, count: 8)) ?? [])
     }
     func runRaw(points: [(String, PointSpec.Kind)], maxStops: Int, timeout: Double, onStop: (RoundStop) throws -> Void) throws -> RunEnd {
         var plan = RunPlan()
