@@ -1,7 +1,6 @@
 // Size and offset pins: the Swift side reads these structs field by field, so a
 // header that changes them must fail the build here, not corrupt a debug state.
 #include "ckvm.h"
-#include <string.h>
 
 _Static_assert(offsetof(struct kvm_guest_debug, arch) == 8, "kvm_guest_debug.arch offset");
 #if defined(__x86_64__)
@@ -13,13 +12,3 @@ _Static_assert(sizeof(struct kvm_debug_exit_arch) == 16, "arm64 kvm_debug_exit_a
 #endif
 _Static_assert(offsetof(struct kvm_run, exit_reason) == 8, "kvm_run.exit_reason");
 _Static_assert(offsetof(struct kvm_run, debug) == 32, "kvm_run exit union at 32");
-
-static void ckvm_kick_handler(int sig) { (void)sig; }
-
-int ckvm_install_kick_handler(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = ckvm_kick_handler; // no SA_RESTART: KVM_RUN must return EINTR
-    sigemptyset(&sa.sa_mask);
-    return sigaction(SIGUSR1, &sa, NULL);
-}

@@ -2,8 +2,9 @@
 //
 // The KVM_* ioctl request numbers are function-like macros (_IOW, _IOR, ...)
 // that Swift does not import, and errno is a thread-local macro. Each wrapper
-// below is one line around one syscall or ioctl: no logic lives in C. Names
-// are prefixed ckvm_ so a search finds every kernel entry point.
+// below is one line around one syscall or ioctl: no logic and no choices live in
+// C (flags, signals and retries are decided in Swift, Sources/KVMDebugCore/KVM/
+// Syscalls.swift). Names are prefixed ckvm_ so a search finds every kernel entry point.
 #ifndef CKVM_H
 #define CKVM_H
 
@@ -23,36 +24,22 @@
 
 /// errno is a macro over a thread-local; Swift cannot read it directly.
 static inline int ckvm_errno(void) { return errno; }
-/// open(2) with O_CLOEXEC always set: no fd of ours leaks into a child.
-static inline int ckvm_open(const char *path, int flags) { return open(path, flags | O_CLOEXEC); }
+/// open(2): a variadic C function, which Swift cannot call.
+static inline int ckvm_open(const char *path, int flags) { return open(path, flags); }
 /// close(2).
 static inline int ckvm_close(int fd) { return close(fd); }
-/// mmap(2) of a shared read/write mapping of an fd (kvm_run) or anonymous memory (fd = -1).
-static inline void *ckvm_mmap_shared(int fd, size_t len) {
-    return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | (fd < 0 ? MAP_ANONYMOUS : 0), fd, 0);
+/// mmap(2).
+static inline void *ckvm_mmap(void *addr, size_t len, int prot, int flags, int fd, long off) {
+    return mmap(addr, len, prot, flags, fd, off);
 }
 /// MAP_FAILED is a cast macro.
 static inline int ckvm_mmap_failed(void *p) { return p == MAP_FAILED; }
 /// munmap(2).
 static inline int ckvm_munmap(void *p, size_t len) { return munmap(p, len); }
-/// pthread_self(3): the vCPU thread to kick out of KVM_RUN.
+/// pthread_self(3), as an integer (pthread_t is opaque to Swift's importer on some libcs).
 static inline unsigned long ckvm_thread_self(void) { return (unsigned long)pthread_self(); }
-/// pthread_kill(3): interrupts a thread blocked in KVM_RUN (returns an error number, not -1).
+/// pthread_kill(3) (returns an error number, not -1).
 static inline int ckvm_thread_kill(unsigned long thread, int sig) { return pthread_kill((pthread_t)thread, sig); }
-/// The signal used to kick vCPU threads out of KVM_RUN.
-static inline int ckvm_kick_signal(void) { return SIGUSR1; }
-/// sigtimedwait(2) with a zero timeout on the kick signal: takes one pending kick off
-/// the thread (a kick that arrived while the thread had it blocked would otherwise make
-/// every later KVM_RUN return EINTR at once). Returns the signal number, or -1.
-static inline int ckvm_take_pending_kick(void) {
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGUSR1);
-    struct timespec zero = {0, 0};
-    return sigtimedwait(&s, NULL, &zero);
-}
-/// Installs a no-op handler for the kick signal *without* SA_RESTART, so KVM_RUN returns EINTR.
-int ckvm_install_kick_handler(void);
 
 // ---- /dev/kvm (system fd) -------------------------------------------------
 

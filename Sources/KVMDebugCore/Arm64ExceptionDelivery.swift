@@ -37,18 +37,18 @@ public enum Arm64ExceptionDelivery {
         return (esr & 0xFFFF_FFFF, pc, spsr, newPSTATE, (vbar & ~0x7FF) &+ offset)
     }
 
-    /// Reads PSTATE and VBAR_EL1 of `vcpu`, then writes the exception entry state
-    /// computed by `synchronousToEL1`. Returns the new pc (the vector entry).
+    /// Reads the vCPU's registers, then writes the exception entry state computed by
+    /// `synchronousToEL1` back in one register-file write. Returns the new pc (the vector entry).
     @discardableResult
     public static func deliver<B: DebugBackend>(esr: UInt64, pc: UInt64, vcpu: Int, on backend: B) throws(DebugError) -> UInt64 {
-        let pstate = try backend.arm64Register(.pstate, vcpu: vcpu)
-        let vbar = try backend.arm64Register(.vbarEL1, vcpu: vcpu)
-        let e = try synchronousToEL1(esr: esr, pc: pc, pstate: pstate, vbar: vbar)
-        try backend.setArm64Register(.esrEL1, e.esr, vcpu: vcpu)
-        try backend.setArm64Register(.elrEL1, e.elr, vcpu: vcpu)
-        try backend.setArm64Register(.spsrEL1, e.spsr, vcpu: vcpu)
-        try backend.setArm64Register(.pstate, e.pstate, vcpu: vcpu)
-        try backend.setProgramCounter(e.pc, vcpu: vcpu)
+        var r = try backend.arm64Registers(vcpu: vcpu)
+        let e = try synchronousToEL1(esr: esr, pc: pc, pstate: r.pstate, vbar: r.vbarEL1)
+        r.esrEL1 = e.esr
+        r.elrEL1 = e.elr
+        r.spsrEL1 = e.spsr
+        r.pstate = e.pstate
+        r.pc = e.pc
+        try backend.setRegisters(.arm64(r), vcpu: vcpu)
         return e.pc
     }
 }

@@ -17,26 +17,45 @@ public protocol DebugBackend: AnyObject {
     /// Enters the guest until the next exit. The corresponding ioctl is `KVM_RUN`;
     /// EINTR is returned as `.interrupted`, never retried.
     func run(vcpu: Int) throws(DebugError) -> VCPUExit
-    /// Reads the vCPU's program counter (RIP, or PC via KVM_GET_ONE_REG).
+    /// Reads the vCPU's whole register file. x86: `KVM_GET_REGS` + `KVM_GET_SREGS`;
+    /// arm64: `KVM_GET_ONE_REG` per register.
+    func registers(vcpu: Int) throws(DebugError) -> RegisterFile
+    /// Writes the vCPU's register file back. x86: `KVM_SET_REGS`, plus `KVM_SET_SREGS`
+    /// when a special register changed; arm64: `KVM_SET_ONE_REG` per changed register.
+    func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError)
+    /// Reads the program counter alone, the one register every arm64 debug exit needs
+    /// (one `KVM_GET_ONE_REG` instead of the whole file). Default: `registers(vcpu:).pc`.
     func programCounter(vcpu: Int) throws(DebugError) -> UInt64
-    /// Writes the vCPU's program counter (KVM_SET_REGS / KVM_SET_ONE_REG).
-    func setProgramCounter(_ pc: UInt64, vcpu: Int) throws(DebugError)
     /// Reads guest memory.
     func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8]
     /// Writes guest memory (and makes it visible to the guest's instruction fetch).
     func writeMemory(_ address: UInt64, _ bytes: [UInt8]) throws(DebugError)
     /// Tells the guest it was held stopped (x86 KVM_KVMCLOCK_CTRL); errors are ignored.
     func guestPaused(vcpu: Int)
-    /// Brings the vCPU out of `run` soon (immediate_exit + signal); safe from any thread.
+    /// Brings the vCPU out of `run` soon (immediate_exit + the backend's kick); safe from any thread.
     func kick(vcpu: Int)
-    /// Reads an arm64 register beyond the pc (KVM_GET_ONE_REG). Default: `.unsupported`
-    /// (see `Arm64RegisterAccess.swift`); needed to hand a guest's own BRK back to it.
-    func arm64Register(_ register: Arm64Register, vcpu: Int) throws(DebugError) -> UInt64
-    /// Writes an arm64 register beyond the pc (KVM_SET_ONE_REG). Default: `.unsupported`.
-    func setArm64Register(_ register: Arm64Register, _ value: UInt64, vcpu: Int) throws(DebugError)
 }
 
 extension DebugBackend {
     /// Tells the guest on `vcpu` it was held stopped; a no-op unless the backend overrides it.
     public func guestPaused(vcpu: Int) {}
+
+    public func programCounter(vcpu: Int) throws(DebugError) -> UInt64 {
+        try registers(vcpu: vcpu).pc
+    }
+
+    /// Writes the program counter: the register file read, changed and written back.
+    public func setProgramCounter(_ pc: UInt64, vcpu: Int) throws(DebugError) {
+        var file = try registers(vcpu: vcpu)
+        file.pc = pc
+        try setRegisters(file, vcpu: vcpu)
+    }
+
+    /// The register file of an arm64 backend; `.unsupported` on x86.
+    public func arm64Registers(vcpu: Int) throws(DebugError) -> Arm64RegisterFile {
+        guard case .arm64(let r) = try registers(vcpu: vcpu) else {
+            throw .unsupported(reason: "arm64 registers asked of an \(arch.name) vCPU")
+        }
+        return r
+    }
 }

@@ -43,6 +43,30 @@ final class FakeArm64CPU: FakeCPU {
 
     func setProgramCounter(_ pc: UInt64) { registers.pc = pc }
 
+    /// The stack pointer not in use (the interpreter's `sp` is the current one).
+    private var otherSP: UInt64 = 0
+
+    var registerFile: RegisterFile {
+        var f = Arm64RegisterFile()
+        f.x = registers.x
+        f.pc = registers.pc
+        f.pstate = registers.pstate
+        f.currentSP = registers.sp
+        f.inactiveSP = otherSP
+        for sr in FakeArm64SystemRegister.allCases { f[sr.kvmRegister] = registers.read(sr) }
+        return .arm64(f)
+    }
+
+    func setRegisterFile(_ file: RegisterFile) throws(DebugError) {
+        guard case .arm64(let f) = file else { throw .unsupported(reason: "x86 registers passed to an arm64 vCPU") }
+        registers.x = f.x
+        registers.pc = f.pc
+        registers.pstate = f.pstate
+        registers.sp = f.currentSP
+        otherSP = f.inactiveSP
+        for sr in FakeArm64SystemRegister.allCases { registers.write(sr, f[sr.kvmRegister]) }
+    }
+
     func register(_ name: String) -> UInt64? {
         switch name {
         case "sp": return registers.sp

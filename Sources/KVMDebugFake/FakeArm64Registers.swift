@@ -1,3 +1,5 @@
+import KVMDebugCore
+
 /// The arm64 registers the fake models: X0-X30, SP (SP_EL1), PC and PSTATE, plus the
 /// EL1 exception registers a guest's own vector table uses (ELR_EL1, SPSR_EL1,
 /// ESR_EL1, FAR_EL1, VBAR_EL1), zero after reset (VBAR_EL1 is UNKNOWN
@@ -71,9 +73,10 @@ struct FakeArm64Registers: Sendable, Hashable {
 /// The EL1 system registers the fake models (MRS/MSR), with their A64 encodings
 /// o0:op1:CRn:CRm:op2 = instruction bits [19:5] (op0 = 2 + o0).
 enum FakeArm64SystemRegister: Int, Sendable, Hashable, CaseIterable {
-    case elrEL1, spsrEL1, esrEL1, farEL1, vbarEL1
+    case elrEL1, spsrEL1, esrEL1, farEL1, vbarEL1, sctlrEL1, tcrEL1, ttbr0EL1, ttbr1EL1
 
-    /// (3, 0, 4, 0, 1), (3, 0, 4, 0, 0), (3, 0, 5, 2, 0), (3, 0, 6, 0, 0), (3, 0, 12, 0, 0).
+    /// (3, 0, 4, 0, 1), (3, 0, 4, 0, 0), (3, 0, 5, 2, 0), (3, 0, 6, 0, 0), (3, 0, 12, 0, 0),
+    /// (3, 0, 1, 0, 0), (3, 0, 2, 0, 2), (3, 0, 2, 0, 0), (3, 0, 2, 0, 1).
     var encoding: UInt32 {
         switch self {
         case .elrEL1: return 0x4201
@@ -81,18 +84,29 @@ enum FakeArm64SystemRegister: Int, Sendable, Hashable, CaseIterable {
         case .esrEL1: return 0x4290
         case .farEL1: return 0x4300
         case .vbarEL1: return 0x4600
+        case .sctlrEL1: return 0x4080
+        case .tcrEL1: return 0x4102
+        case .ttbr0EL1: return 0x4100
+        case .ttbr1EL1: return 0x4101
         }
     }
 
-    var name: String {
+    /// The same register as KVM_{GET,SET}_ONE_REG names it.
+    var kvmRegister: Arm64Register {
         switch self {
-        case .elrEL1: return "elr_el1"
-        case .spsrEL1: return "spsr_el1"
-        case .esrEL1: return "esr_el1"
-        case .farEL1: return "far_el1"
-        case .vbarEL1: return "vbar_el1"
+        case .elrEL1: return .elrEL1
+        case .spsrEL1: return .spsrEL1
+        case .esrEL1: return .esrEL1
+        case .farEL1: return .farEL1
+        case .vbarEL1: return .vbarEL1
+        case .sctlrEL1: return .sctlrEL1
+        case .tcrEL1: return .tcrEL1
+        case .ttbr0EL1: return .ttbr0EL1
+        case .ttbr1EL1: return .ttbr1EL1
         }
     }
+
+    var name: String { kvmRegister.name }
 
     init?(encoding: UInt32) {
         guard let r = Self.allCases.first(where: { $0.encoding == encoding }) else { return nil }

@@ -59,7 +59,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         memory = FakeMemory(guest: guest)
         self.vcpus = (0..<vcpus).map { i -> FakeVCPU in
             let cpu: any FakeCPU = guest.arch == .x86_64
-                ? FakeX86CPU(index: i, mode: guest.mode, entry: guest.entry)
+                ? FakeX86CPU(index: i, mode: guest.mode, entry: guest.entry, pageTables: X86Boot.tablesBase(for: guest))
                 : FakeArm64CPU(index: i, entry: guest.entry, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints)
             return FakeVCPU(index: i, cpu: cpu)
         }
@@ -96,30 +96,17 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         return v.cpu.programCounter
     }
 
-    public func setProgramCounter(_ pc: UInt64, vcpu index: Int) throws(DebugError) {
+    public func registers(vcpu index: Int) throws(DebugError) -> RegisterFile {
         let v = try vcpu(index)
-        record(.setRegisters(vcpu: index))
-        v.cpu.setProgramCounter(pc)
-    }
-
-    /// KVM_GET_ONE_REG of an arm64 register (recorded as a register read).
-    public func arm64Register(_ register: Arm64Register, vcpu index: Int) throws(DebugError) -> UInt64 {
-        let v = try vcpu(index)
-        guard arch == .arm64, let value = v.cpu.register(register.name) else {
-            throw kvmError("KVM_GET_ONE_REG(\(register.name))", FakeErrno.einval)
-        }
         record(.getRegisters(vcpu: index))
-        return value
+        return v.cpu.registerFile
     }
 
-    /// KVM_SET_ONE_REG of an arm64 register (recorded as a register write).
-    public func setArm64Register(_ register: Arm64Register, _ value: UInt64, vcpu index: Int) throws(DebugError) {
+    public func setRegisters(_ file: RegisterFile, vcpu index: Int) throws(DebugError) {
         let v = try vcpu(index)
-        guard arch == .arm64, v.cpu.register(register.name) != nil else {
-            throw kvmError("KVM_SET_ONE_REG(\(register.name))", FakeErrno.einval)
-        }
+        guard file.arch == arch else { throw kvmError("KVM_SET_REGS", FakeErrno.einval) }
         record(.setRegisters(vcpu: index))
-        _ = v.cpu.setRegister(register.name, value)
+        try v.cpu.setRegisterFile(file)
     }
 
     public func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] {

@@ -13,6 +13,10 @@ protocol FakeCPU: AnyObject {
     func register(_ name: String) -> UInt64?
     /// Writes a register (a KVM_SET_REGS / KVM_SET_ONE_REG); false for unknown names.
     func setRegister(_ name: String, _ value: UInt64) -> Bool
+    /// KVM_GET_REGS + KVM_GET_SREGS / KVM_GET_ONE_REG of every register.
+    var registerFile: RegisterFile { get }
+    /// KVM_SET_REGS (+ SREGS) / KVM_SET_ONE_REG, with KVM's side effects.
+    func setRegisterFile(_ file: RegisterFile) throws(DebugError)
     /// KVM_SET_GUEST_DEBUG: KVM's checks, then the whole state replaced.
     func install(_ state: GuestDebugState) throws(DebugError)
     /// KVM_RUN: interprets until an exit, the budget runs out, or a kick.

@@ -36,10 +36,25 @@ final class FakeX86CPU: FakeCPU {
     /// A step trap owed by an instruction completed at the start of the last KVM_RUN.
     private var stepOwed = false
 
-    init(index: Int, mode: CPUMode, entry: UInt64) {
+    /// Segments, control registers and EFER as kvmdbg's boot code leaves them (X86Boot):
+    /// the interpreter does not use them, KVM_GET_SREGS reports them.
+    private var special = X86RegisterFile()
+
+    init(index: Int, mode: CPUMode, entry: UInt64, pageTables: UInt64 = 0) {
         self.index = index
         self.mode = mode
         registers.rip = entry
+        if mode == .long {
+            special.cs = X86Segment(selector: 8, base: 0, limit: 0xFFFF_FFFF)
+            let data = X86Segment(selector: 16, base: 0, limit: 0xFFFF_FFFF)
+            special.ss = data; special.ds = data; special.es = data; special.fs = data; special.gs = data
+            special.cr0 = 0x8005_0033
+            special.cr3 = pageTables
+            special.cr4 = 0x20
+            special.efer = 0x500
+        } else {
+            special.cr0 = 0x6000_0010  // the reset value KVM reports (CD|NW|ET)
+        }
         // Boot convention: RDI = vCPU index, so an SMP guest can tell its vCPUs apart.
         registers.gpr[7] = UInt64(index)
     }
@@ -74,6 +89,23 @@ final class FakeX86CPU: FakeCPU {
         }
         setRegistersSideEffects()
         return true
+    }
+
+    var registerFile: RegisterFile {
+        var f = special
+        f.generalRegisters = registers.gpr
+        f.rip = registers.rip
+        f.rflags = registers.rflags
+        return .x86_64(f)
+    }
+
+    func setRegisterFile(_ file: RegisterFile) throws(DebugError) {
+        guard case .x86_64(let f) = file else { throw .unsupported(reason: "arm64 registers passed to an x86_64 vCPU") }
+        special = f
+        registers.gpr = f.generalRegisters
+        registers.rip = f.rip
+        registers.rflags = f.rflags | FakeX86Registers.flagFixed
+        setRegistersSideEffects()
     }
 
     /// KVM_SET_REGS ends in `__kvm_set_rflags`, which keeps KVM's TF only while the

@@ -38,7 +38,7 @@ final class RawVCPU {
     init(fd: Int32, mmapSize: Int) {
         self.fd = fd
         size = mmapSize
-        run = ckvm_mmap_shared(fd, mmapSize)!.bindMemory(to: kvm_run.self, capacity: 1)
+        run = ckvm_mmap(nil, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)!.bindMemory(to: kvm_run.self, capacity: 1)
     }
     deinit { _ = ckvm_munmap(run, size) }
 

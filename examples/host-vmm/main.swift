@@ -28,7 +28,7 @@ if kvm < 0 {
 let vm = ckvm_create_vm(kvm, 0)
 if vm < 0 { die("KVM_CREATE_VM") }
 let memSize = 0x10000
-guard let mem = ckvm_mmap_shared(-1, memSize), ckvm_mmap_failed(mem) == 0 else { die("mmap") }
+guard let mem = ckvm_mmap(nil, memSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0), ckvm_mmap_failed(mem) == 0 else { die("mmap") }
 // 16-bit real mode: inc ax; mov [0x2000], ax; jmp back.
 let code: [UInt8] = [0x40, 0xA3, 0x00, 0x20, 0xEB, 0xFA]
 for (i, b) in code.enumerated() { mem.storeBytes(of: b, toByteOffset: 0x1000 + i, as: UInt8.self) }

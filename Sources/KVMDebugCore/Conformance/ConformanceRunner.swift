@@ -113,7 +113,10 @@ public enum ConformanceRunner {
             }
         }
         var result = "end=\(end) stops=\(stops)"
-        for r in s.report { result += " \(r.name)=\(hex(try backend.arm64Register(r, vcpu: 0)))" }
+        if !s.report.isEmpty {
+            let file = try backend.arm64Registers(vcpu: 0)
+            for r in s.report { result += " \(r.name)=\(hex(file[r]))" }
+        }
         emit(result)
     }
 

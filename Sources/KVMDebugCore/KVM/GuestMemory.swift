@@ -43,7 +43,7 @@ struct GuestMemory {
             if let p = r.pointer(address, bytes.count) {
                 for (i, b) in bytes.enumerated() { unsafe p.storeBytes(of: b, toByteOffset: i, as: UInt8.self) }
                 // Patched code must reach the guest's instruction fetch (arm64 I-cache).
-                unsafe ckvm_clear_cache(p, p + bytes.count)
+                unsafe Sys.clearInstructionCache(p, count: bytes.count)
                 return
             }
         }

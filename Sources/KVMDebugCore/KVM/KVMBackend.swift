@@ -17,13 +17,13 @@ public final class KVMBackend: DebugBackend {
 
     /// Creates a VM with `vcpus` vCPUs, loads `guest` and puts every vCPU at its entry
     /// (x86: real or long mode as the guest says; arm64: EL1, MMU off).
-    public init(guest: Guest, vcpus count: Int = 1, path: String = "/dev/kvm") throws(DebugError) {
+    public init(guest: Guest, vcpus count: Int = 1, path: String = "/dev/kvm", system shared: KVMSystem? = nil) throws(DebugError) {
         try guest.validate()
         guard let host = Arch.host, host == guest.arch else {
             throw .unsupported(reason: "an \(guest.arch.name) guest cannot run on KVM on this \(Arch.host?.name ?? "unknown") host; use --backend fake")
         }
-        _ = ckvm_install_kick_handler()
-        let sys = try KVMSystem(path: path)
+        let sys: KVMSystem
+        if let shared { sys = shared } else { sys = try KVMSystem(path: path) }
         if sys.check(.setGuestDebug) == 0 {
             throw .capabilityMissing(capability: "KVM_CAP_SET_GUEST_DEBUG", detail: "this kernel cannot debug guests")
         }
@@ -63,17 +63,22 @@ public final class KVMBackend: DebugBackend {
     /// Adopts a host VMM's vCPU fds and guest memory. kvmdbg never closes those fds or
     /// unmaps that memory; the VMM must keep them alive while this object lives.
     /// `vmFD` (optional) lets capabilities be probed on the VM fd.
+    ///
+    /// `kick` says how kvmdbg brings the VMM's vCPU threads out of KVM_RUN: by default it
+    /// owns SIGUSR1 (handler installed, `KVM_SET_SIGNAL_MASK` set on each adopted fd); a
+    /// VMM that uses SIGUSR1 itself picks another signal or supplies its own kick (`KVMKick`).
     public init(adopting vcpuFDs: [Int32], memory regions: [GuestMemoryRegion], vmFD: Int32? = nil,
-                path: String = "/dev/kvm") throws(DebugError) {
+                path: String = "/dev/kvm", kick: KVMKick = .default) throws(DebugError) {
         guard let host = Arch.host else { throw .unsupported(reason: "KVM guest debug needs an x86_64 or arm64 host") }
-        _ = ckvm_install_kick_handler()
         let sys = try KVMSystem(path: path)
         let vm = vmFD.map { KVMVM(borrowing: $0) }
         arch = host
         capabilities = KVMBackend.probe(system: sys, vm: vm, arch: host)
         let mmapSize = try sys.vcpuMmapSize()
         var built: [KVMVCPU] = []
-        for fd in vcpuFDs { built.append(try KVMVCPU(borrowing: fd, mmapSize: mmapSize)) }
+        for (i, fd) in vcpuFDs.enumerated() {
+            built.append(try KVMVCPU(borrowing: fd, mmapSize: mmapSize, kick: kick, index: i))
+        }
         vcpus = built
         memory = GuestMemory(regions: regions)
         system = sys
@@ -117,60 +122,55 @@ public final class KVMBackend: DebugBackend {
     }
 
     public func run(vcpu: Int) throws(DebugError) -> VCPUExit {
-        let v = vcpus[vcpu]
-        switch try v.runOnce() {
-        case .debugX86(let exception, let pc, let dr6, let dr7):
-            return .debug(.x86(exception: exception, pc: pc, dr6: dr6, dr7: dr7))
-        case .debugArm64(let esr, let far):
-            return .debug(.arm64(esr: esr, far: far, pc: try programCounter(vcpu: vcpu)))
-        case .interrupted:
-            return .interrupted
-        case .other(let e):
-            switch e {
-            case .halt: return .halt(pc: try programCounter(vcpu: vcpu))
-            case .io(let port, let w, let size, _): return .io(port: port, isWrite: w, size: size, pc: try programCounter(vcpu: vcpu))
-            case .mmio(let a, let w, let l, _): return .mmio(address: a, isWrite: w, length: l, pc: try programCounter(vcpu: vcpu))
-            default: return e
-            }
-        }
+        try vcpus[vcpu].runOnce()
     }
 
     public func programCounter(vcpu: Int) throws(DebugError) -> UInt64 {
+        try vcpus[vcpu].programCounter()
+    }
+
+    public func registers(vcpu: Int) throws(DebugError) -> RegisterFile {
         #if arch(x86_64)
-        return try vcpus[vcpu].registers().rip
+        let v = vcpus[vcpu]
+        return .x86_64(X86RegisterFile(kvm: try v.registers(), try v.specialRegisters()))
         #elseif arch(arm64)
-        return try vcpus[vcpu].oneRegister(Arm64Registers.pc)
+        var r = Arm64RegisterFile()
+        for id in Arm64RegisterFile.all { r[id] = try vcpus[vcpu].oneRegister(id) }
+        return .arm64(r)
         #else
         throw .unsupported(reason: "unsupported host")
         #endif
     }
 
-    public func setProgramCounter(_ pc: UInt64, vcpu: Int) throws(DebugError) {
-        #if arch(x86_64)
-        var r = try vcpus[vcpu].registers()
-        r.rip = pc
-        try vcpus[vcpu].setRegisters(r)
-        #elseif arch(arm64)
-        try vcpus[vcpu].setOneRegister(Arm64Registers.pc, pc)
-        #endif
-    }
-
-    /// KVM_GET_ONE_REG with `register.kvmID` (arm64 hosts only).
-    public func arm64Register(_ register: Arm64Register, vcpu: Int) throws(DebugError) -> UInt64 {
-        #if arch(arm64)
-        return try vcpus[vcpu].oneRegister(register.kvmID)
-        #else
-        throw .unsupported(reason: "arm64 register \(register.name) on a non-arm64 host")
-        #endif
-    }
-
-    /// KVM_SET_ONE_REG with `register.kvmID` (arm64 hosts only).
-    public func setArm64Register(_ register: Arm64Register, _ value: UInt64, vcpu: Int) throws(DebugError) {
-        #if arch(arm64)
-        try vcpus[vcpu].setOneRegister(register.kvmID, value)
-        #else
-        throw .unsupported(reason: "arm64 register \(register.name) on a non-arm64 host")
-        #endif
+    /// Writes back what differs from the vCPU's current registers: x86 KVM_SET_REGS, and
+    /// KVM_SET_SREGS only when a special register changed; arm64 one KVM_SET_ONE_REG per
+    /// changed register.
+    public func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError) {
+        let v = vcpus[vcpu]
+        switch file {
+        case .x86_64(let f):
+            #if arch(x86_64)
+            var regs = try v.registers()
+            f.store(into: &regs)
+            try v.setRegisters(regs)
+            var sregs = try v.specialRegisters()
+            if X86RegisterFile(kvm: regs, sregs) != f {
+                f.store(into: &sregs)
+                try v.setSpecialRegisters(sregs)
+            }
+            #else
+            throw .unsupported(reason: "x86 registers on a non-x86 host")
+            #endif
+        case .arm64(let f):
+            #if arch(arm64)
+            for id in Arm64RegisterFile.all {
+                let now = try v.oneRegister(id)
+                if now != f[id] { try v.setOneRegister(id, f[id]) }
+            }
+            #else
+            throw .unsupported(reason: "arm64 registers on a non-arm64 host")
+            #endif
+        }
     }
 
     public func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] {

@@ -9,7 +9,7 @@ public final class KVMSystem {
     public init(path: String = "/dev/kvm") throws(DebugError) {
         // Checked on a local fd: once `self.fd` is set, deinit owns the close.
         let candidate = try Sys.open(path, readWrite: true)
-        let v = ckvm_get_api_version(candidate)
+        let v = Sys.apiVersion(candidate)
         if v != 12 {
             Sys.close(candidate)
             throw .capabilityMissing(capability: "KVM API version 12", detail: "\(path) reports \(v) (is it really /dev/kvm?)")
@@ -24,12 +24,12 @@ public final class KVMSystem {
 
     /// Size of each vCPU's kvm_run mapping. The corresponding ioctl is `KVM_GET_VCPU_MMAP_SIZE`.
     public func vcpuMmapSize() throws(DebugError) -> Int {
-        Int(try Sys.check(ckvm_get_vcpu_mmap_size(fd), "KVM_GET_VCPU_MMAP_SIZE"))
+        try Sys.vcpuMmapSize(fd)
     }
 
     /// Creates a VM. The corresponding ioctl is `KVM_CREATE_VM`.
     public func createVM() throws(DebugError) -> KVMVM {
-        let vm = try Sys.check(ckvm_create_vm(fd, 0), "KVM_CREATE_VM")
+        let vm = try Sys.createVM(fd)
         return KVMVM(owning: vm)
     }
 }
@@ -69,17 +69,17 @@ public final class KVMVM {
         r.guest_phys_addr = guestAddress
         r.memory_size = size
         r.userspace_addr = UInt64(UInt(bitPattern: host))
-        _ = try Sys.check(ckvm_set_user_memory_region(fd, &r), "KVM_SET_USER_MEMORY_REGION")
+        try Sys.setUserMemoryRegion(fd, &r)
     }
 
     /// Creates vCPU `id` and maps its kvm_run. The corresponding ioctl is `KVM_CREATE_VCPU`.
-    public func createVCPU(id: Int, mmapSize: Int) throws(DebugError) -> KVMVCPU {
-        let v = try Sys.check(ckvm_create_vcpu(fd, UInt(id)), "KVM_CREATE_VCPU")
+    /// With a kick signal, `KVM_SET_SIGNAL_MASK` makes it the only signal deliverable
+    /// inside KVM_RUN, whatever the calling thread's own mask (pooled threads often
+    /// block everything): a kick always lands.
+    public func createVCPU(id: Int, mmapSize: Int, kick: KVMKick = .default) throws(DebugError) -> KVMVCPU {
+        let v = try Sys.createVCPU(fd, id: id)
         do {
-            // While in KVM_RUN only the kick signal is deliverable, whatever the calling
-            // thread's own mask (pooled threads often block everything): a kick always lands.
-            _ = try Sys.check(ckvm_set_signal_mask(v, ~(UInt64(1) << UInt64(ckvm_kick_signal() - 1))), "KVM_SET_SIGNAL_MASK")
-            return try KVMVCPU(fd: v, ownsFD: true, mmapSize: mmapSize)
+            return try KVMVCPU(fd: v, ownsFD: true, mmapSize: mmapSize, kick: kick, index: id)
         } catch {
             Sys.close(v)
             throw error
@@ -89,9 +89,7 @@ public final class KVMVM {
     #if arch(arm64)
     /// The preferred CPU target for KVM_ARM_VCPU_INIT. The corresponding ioctl is `KVM_ARM_PREFERRED_TARGET`.
     public func preferredTarget() throws(DebugError) -> kvm_vcpu_init {
-        var i = kvm_vcpu_init()
-        _ = try Sys.check(ckvm_arm_preferred_target(fd, &i), "KVM_ARM_PREFERRED_TARGET")
-        return i
+        try Sys.armPreferredTarget(fd)
     }
     #endif
 }

@@ -11,24 +11,36 @@ public final class KVMVCPU {
     private let ownsFD: Bool
     private let run: UnsafeMutablePointer<kvm_run>
     private let mmapSize: Int
+    private let kickWith: KVMKick
+    /// The index `kick` passes to a custom kick.
+    let index: Int
     /// The thread that last entered KVM_RUN, for `kick` (read from other threads).
     private let runningThread = Atomic<UInt>(0)
     /// Kicks not yet consumed by an interrupted KVM_RUN: a kick is never lost, even
     /// when it lands between two KVM_RUN calls.
     private let pendingKicks = Atomic<Int>(0)
 
-    init(fd: Int32, ownsFD: Bool, mmapSize: Int) throws(DebugError) {
+    init(fd: Int32, ownsFD: Bool, mmapSize: Int, kick: KVMKick, index: Int = 0) throws(DebugError) {
         self.fd = fd
         self.ownsFD = ownsFD
         self.mmapSize = mmapSize
+        self.kickWith = kick
+        self.index = index
+        if let s = kick.signal {
+            if !Sys.installKickHandler(s) { throw .system(call: "sigaction(kick signal \(s))", errno: Sys.errno) }
+            try Sys.setSignalMask(fd, blocked: Sys.onlyDeliverable(s))
+        }
         let p = try Sys.mapShared(fd: fd, length: mmapSize)
         // SAFETY: the kernel's kvm_run page is at least sizeof(struct kvm_run).
         run = unsafe p.bindMemory(to: kvm_run.self, capacity: 1)
     }
 
-    /// Uses a vCPU fd a host VMM owns. `mmapSize` is `KVM_GET_VCPU_MMAP_SIZE`.
-    public convenience init(borrowing fd: Int32, mmapSize: Int) throws(DebugError) {
-        try self.init(fd: fd, ownsFD: false, mmapSize: mmapSize)
+    /// Uses a vCPU fd a host VMM owns. `mmapSize` is `KVM_GET_VCPU_MMAP_SIZE`. With
+    /// `.signal(n)` kvmdbg installs a handler for n and sets the fd's
+    /// `KVM_SET_SIGNAL_MASK` to let only n in during KVM_RUN; with `.custom` it touches
+    /// neither (see `KVMKick`).
+    public convenience init(borrowing fd: Int32, mmapSize: Int, kick: KVMKick = .default, index: Int = 0) throws(DebugError) {
+        try self.init(fd: fd, ownsFD: false, mmapSize: mmapSize, kick: kick, index: index)
     }
 
     deinit {
@@ -58,7 +70,7 @@ public final class KVMVCPU {
             throw .unsupported(reason: "arm64 debug registers on a non-arm64 host")
             #endif
         }
-        _ = try Sys.check(ckvm_set_guest_debug(fd, &d), "KVM_SET_GUEST_DEBUG")
+        try Sys.setGuestDebug(fd, &d)
     }
 
     /// Copies 16 values into a C array imported as a tuple.
@@ -71,12 +83,13 @@ public final class KVMVCPU {
         }
     }
 
-    /// Enters the guest. The corresponding ioctl is `KVM_RUN`. EINTR (a kick) returns
-    /// `.interrupted`; it is never retried here. `pc` fills the arm64 debug exit.
-    public func runOnce() throws(DebugError) -> RawExit {
-        runningThread.store(UInt(ckvm_thread_self()), ordering: .sequentiallyConsistent)
-        let r = ckvm_run(fd)
-        let e = ckvm_errno()
+    /// Enters the guest and returns the exit, read from `kvm_run` in this one place. The
+    /// corresponding ioctl is `KVM_RUN`. EINTR/EAGAIN (a kick) and KVM_EXIT_INTR return
+    /// `.interrupted`; never retried here. Where `kvm_run` carries no pc (arm64 debug
+    /// exits, halt, I/O, MMIO) it is read with one register ioctl.
+    public func runOnce() throws(DebugError) -> VCPUExit {
+        runningThread.store(Sys.currentThread(), ordering: .sequentiallyConsistent)
+        let (r, e) = Sys.run(fd)
         // Out of KVM_RUN: no more signals to this thread (it may be a pooled thread that exits).
         runningThread.store(0, ordering: .sequentiallyConsistent)
         if r < 0 {
@@ -84,121 +97,95 @@ public final class KVMVCPU {
             throw .system(call: "KVM_RUN", errno: e)
         }
         let reason = unsafe run.pointee.exit_reason
-        if Int32(reason) == KVM_EXIT_INTR { return consumeKick() }
         switch Int32(reason) {
+        case KVM_EXIT_INTR: return consumeKick()
         case KVM_EXIT_DEBUG:
             #if arch(x86_64)
             let a = unsafe run.pointee.debug.arch
-            return .debugX86(exception: a.exception, pc: a.pc, dr6: a.dr6, dr7: a.dr7)
+            return .debug(.x86(exception: a.exception, pc: a.pc, dr6: a.dr6, dr7: a.dr7))
             #elseif arch(arm64)
             let a = unsafe run.pointee.debug.arch
             let high = (unsafe run.pointee.flags) & 1 != 0 ? UInt64(a.hsr_high) << 32 : 0
-            return .debugArm64(esr: UInt64(a.hsr) | high, far: a.far)
+            return .debug(.arm64(esr: UInt64(a.hsr) | high, far: a.far, pc: try programCounter()))
             #else
-            return .other(.unknown(reason: reason))
+            return .unknown(reason: reason)
             #endif
-        case KVM_EXIT_HLT: return .other(.halt(pc: 0))
+        case KVM_EXIT_HLT: return .halt(pc: try programCounter())
         case KVM_EXIT_IO:
             let io = unsafe run.pointee.io
-            return .other(.io(port: io.port, isWrite: io.direction == KVM_EXIT_IO_OUT, size: Int(io.size), pc: 0))
+            return .io(port: io.port, isWrite: io.direction == KVM_EXIT_IO_OUT, size: Int(io.size), pc: try programCounter())
         case KVM_EXIT_MMIO:
             let m = unsafe run.pointee.mmio
-            return .other(.mmio(address: m.phys_addr, isWrite: m.is_write != 0, length: Int(m.len), pc: 0))
-        case KVM_EXIT_SHUTDOWN: return .other(.shutdown)
-        case KVM_EXIT_SYSTEM_EVENT: return .other(.systemEvent(type: unsafe run.pointee.system_event.type))
-        case KVM_EXIT_FAIL_ENTRY:
-            return .other(.failEntry(reason: unsafe run.pointee.fail_entry.hardware_entry_failure_reason))
-        case KVM_EXIT_INTERNAL_ERROR: return .other(.internalError(suberror: unsafe run.pointee.internal.suberror))
-        default: return .other(.unknown(reason: reason))
+            return .mmio(address: m.phys_addr, isWrite: m.is_write != 0, length: Int(m.len), pc: try programCounter())
+        case KVM_EXIT_SHUTDOWN: return .shutdown
+        case KVM_EXIT_SYSTEM_EVENT: return .systemEvent(type: unsafe run.pointee.system_event.type)
+        case KVM_EXIT_FAIL_ENTRY: return .failEntry(reason: unsafe run.pointee.fail_entry.hardware_entry_failure_reason)
+        case KVM_EXIT_INTERNAL_ERROR: return .internalError(suberror: unsafe run.pointee.internal.suberror)
+        default: return .unknown(reason: reason)
         }
     }
 
     /// Clears immediate_exit once a kick has been seen, re-arming it if another
     /// kick arrived meanwhile.
-    private func consumeKick() -> RawExit {
+    private func consumeKick() -> VCPUExit {
         _ = pendingKicks.exchange(0, ordering: .sequentiallyConsistent)
-        while ckvm_take_pending_kick() > 0 {}
-        // SAFETY: the mapping lives as long as self.
-        unsafe ckvm_set_immediate_exit(run, 0)
-        if pendingKicks.load(ordering: .sequentiallyConsistent) > 0 { unsafe ckvm_set_immediate_exit(run, 1) }
+        if let s = kickWith.signal { while Sys.takePendingSignal(s) {} }
+        unsafe Sys.setImmediateExit(run, 0)
+        if pendingKicks.load(ordering: .sequentiallyConsistent) > 0 { unsafe Sys.setImmediateExit(run, 1) }
         return .interrupted
     }
 
     /// Makes the next (or current) KVM_RUN return at once: sets kvm_run.immediate_exit,
-    /// then signals the thread inside KVM_RUN (handler installed without SA_RESTART).
-    /// Safe from any thread.
+    /// then signals the thread inside KVM_RUN, or calls the VMM's own kick. Safe from any thread.
     public func kick() {
         pendingKicks.add(1, ordering: .sequentiallyConsistent)
-        // SAFETY: a single atomic byte store into our own mapping; KVM reads it at entry.
-        unsafe ckvm_set_immediate_exit(run, 1)
-        let t = runningThread.load(ordering: .sequentiallyConsistent)
-        if t != 0 { _ = ckvm_thread_kill(UInt(t), ckvm_kick_signal()) }
+        unsafe Sys.setImmediateExit(run, 1)
+        switch kickWith {
+        case .signal(let s):
+            let t = runningThread.load(ordering: .sequentiallyConsistent)
+            if t != 0 { Sys.signal(thread: t, s) }
+        case .custom(let f):
+            f(index)
+        }
+    }
+
+    /// The program counter alone. x86: `KVM_GET_REGS`; arm64: `KVM_GET_ONE_REG` of PC.
+    public func programCounter() throws(DebugError) -> UInt64 {
+        #if arch(x86_64)
+        return try Sys.getRegs(fd).rip
+        #elseif arch(arm64)
+        return try Sys.getOneReg(fd, Arm64Register.pc.kvmID)
+        #else
+        throw .unsupported(reason: "unsupported host")
+        #endif
     }
 
     #if arch(x86_64)
     /// The corresponding ioctl is `KVM_GET_REGS`.
-    public func registers() throws(DebugError) -> kvm_regs {
-        var r = kvm_regs()
-        _ = try Sys.check(ckvm_get_regs(fd, &r), "KVM_GET_REGS")
-        return r
-    }
+    public func registers() throws(DebugError) -> kvm_regs { try Sys.getRegs(fd) }
 
     /// The corresponding ioctl is `KVM_SET_REGS`.
-    public func setRegisters(_ r: kvm_regs) throws(DebugError) {
-        var r = r
-        _ = try Sys.check(ckvm_set_regs(fd, &r), "KVM_SET_REGS")
-    }
+    public func setRegisters(_ r: kvm_regs) throws(DebugError) { try Sys.setRegs(fd, r) }
 
     /// The corresponding ioctl is `KVM_GET_SREGS`.
-    public func specialRegisters() throws(DebugError) -> kvm_sregs {
-        var s = kvm_sregs()
-        _ = try Sys.check(ckvm_get_sregs(fd, &s), "KVM_GET_SREGS")
-        return s
-    }
+    public func specialRegisters() throws(DebugError) -> kvm_sregs { try Sys.getSregs(fd) }
 
     /// The corresponding ioctl is `KVM_SET_SREGS`.
-    public func setSpecialRegisters(_ s: kvm_sregs) throws(DebugError) {
-        var s = s
-        _ = try Sys.check(ckvm_set_sregs(fd, &s), "KVM_SET_SREGS")
-    }
+    public func setSpecialRegisters(_ s: kvm_sregs) throws(DebugError) { try Sys.setSregs(fd, s) }
 
     /// Tells the guest its clock was paused. The corresponding ioctl is `KVM_KVMCLOCK_CTRL`;
     /// EINVAL (guest without kvmclock) is not an error for a debugger.
-    public func kvmclockPaused() -> Bool { ckvm_kvmclock_ctrl(fd) == 0 }
+    public func kvmclockPaused() -> Bool { Sys.kvmclockCtrl(fd) }
     #endif
 
     #if arch(arm64)
     /// Reads one register. The corresponding ioctl is `KVM_GET_ONE_REG`.
-    public func oneRegister(_ id: UInt64) throws(DebugError) -> UInt64 {
-        var value: UInt64 = 0
-        try unsafe withUnsafeMutablePointer(to: &value) { (p) throws(DebugError) in
-            var r = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p)))
-            _ = try Sys.check(ckvm_get_one_reg(fd, &r), "KVM_GET_ONE_REG")
-        }
-        return value
-    }
+    public func oneRegister(_ r: Arm64Register) throws(DebugError) -> UInt64 { try Sys.getOneReg(fd, r.kvmID) }
 
     /// Writes one register. The corresponding ioctl is `KVM_SET_ONE_REG`.
-    public func setOneRegister(_ id: UInt64, _ value: UInt64) throws(DebugError) {
-        var value = value
-        try unsafe withUnsafeMutablePointer(to: &value) { (p) throws(DebugError) in
-            var r = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p)))
-            _ = try Sys.check(ckvm_set_one_reg(fd, &r), "KVM_SET_ONE_REG")
-        }
-    }
+    public func setOneRegister(_ r: Arm64Register, _ value: UInt64) throws(DebugError) { try Sys.setOneReg(fd, r.kvmID, value) }
 
     /// Initialises the vCPU. The corresponding ioctl is `KVM_ARM_VCPU_INIT`.
-    public func armInit(_ i: kvm_vcpu_init) throws(DebugError) {
-        var i = i
-        _ = try Sys.check(ckvm_arm_vcpu_init(fd, &i), "KVM_ARM_VCPU_INIT")
-    }
+    public func armInit(_ i: kvm_vcpu_init) throws(DebugError) { try Sys.armVCPUInit(fd, i) }
     #endif
-}
-
-/// A KVM_RUN result before the backend adds the pc.
-public enum RawExit: Sendable {
-    case debugX86(exception: UInt32, pc: UInt64, dr6: UInt64, dr7: UInt64)
-    case debugArm64(esr: UInt64, far: UInt64)
-    case interrupted
-    case other(VCPUExit)
 }

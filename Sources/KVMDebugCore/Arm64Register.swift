@@ -1,17 +1,19 @@
-/// arm64 registers kvmdbg reads or writes beyond the pc: the ones needed to hand a
-/// guest's own BRK back to its EL1 vector (there is no arm64 INJECT flag), plus the
-/// general registers for checks.
+/// One arm64 register kvmdbg reads or writes, named by its `KVM_{GET,SET}_ONE_REG` id.
 ///
-/// `kvmID` is the `KVM_{GET,SET}_ONE_REG` id (Documentation/virt/kvm/api.rst, arm64):
+/// `kvmID` follows Documentation/virt/kvm/api.rst (arm64):
 /// - core registers: KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE |
-///   offsetof(struct kvm_regs, field) / 4. `struct kvm_regs` is user_pt_regs (x[31], sp,
-///   pc, pstate: 272 bytes), then sp_el1 (272), elr_el1 (280), spsr[5] (288; spsr[0] is
-///   SPSR_EL1);
+///   offsetof(struct kvm_regs, field) / 4. `struct kvm_regs` is user_pt_regs (x[31] at 0,
+///   sp 248, pc 256, pstate 264), then sp_el1 (272), elr_el1 (280), spsr[5] (288; spsr[0]
+///   is SPSR_EL1);
 /// - system registers: ARM64_SYS_REG(op0, op1, CRn, CRm, op2) = 0x6030_0000_0013_0000 |
-///   op0 << 14 | op1 << 11 | CRn << 7 | CRm << 3 | op2.
+///   op0 << 14 | op1 << 11 | CRn << 7 | CRm << 3 | op2 (encodings from the Arm ARM).
 public enum Arm64Register: Sendable, Hashable {
     /// X0...X30.
     case x(Int)
+    /// SP_EL0 (`user_pt_regs.sp`).
+    case spEL0
+    /// SP_EL1 (`kvm_regs.sp_el1`).
+    case spEL1
     case pc
     /// PSTATE (NZCV, DAIF, M[3:0] ...).
     case pstate
@@ -25,6 +27,14 @@ public enum Arm64Register: Sendable, Hashable {
     case farEL1
     /// VBAR_EL1: ARM64_SYS_REG(3, 0, 12, 0, 0).
     case vbarEL1
+    /// SCTLR_EL1: ARM64_SYS_REG(3, 0, 1, 0, 0) (M, bit 0: stage-1 MMU on).
+    case sctlrEL1
+    /// TCR_EL1: ARM64_SYS_REG(3, 0, 2, 0, 2) (T0SZ, T1SZ, TG0, TG1).
+    case tcrEL1
+    /// TTBR0_EL1: ARM64_SYS_REG(3, 0, 2, 0, 0).
+    case ttbr0EL1
+    /// TTBR1_EL1: ARM64_SYS_REG(3, 0, 2, 0, 1).
+    case ttbr1EL1
 
     static let core: UInt64 = 0x6030_0000_0010_0000
 
@@ -37,6 +47,8 @@ public enum Arm64Register: Sendable, Hashable {
     public var kvmID: UInt64 {
         switch self {
         case .x(let n): return Self.core | UInt64(n * 2)
+        case .spEL0: return Self.core | 0x3E
+        case .spEL1: return Self.core | 0x44
         case .pc: return Self.core | 0x40
         case .pstate: return Self.core | 0x42
         case .elrEL1: return Self.core | 0x46
@@ -44,13 +56,19 @@ public enum Arm64Register: Sendable, Hashable {
         case .esrEL1: return Self.systemRegisterID(op0: 3, op1: 0, crn: 5, crm: 2, op2: 0)
         case .farEL1: return Self.systemRegisterID(op0: 3, op1: 0, crn: 6, crm: 0, op2: 0)
         case .vbarEL1: return Self.systemRegisterID(op0: 3, op1: 0, crn: 12, crm: 0, op2: 0)
+        case .sctlrEL1: return Self.systemRegisterID(op0: 3, op1: 0, crn: 1, crm: 0, op2: 0)
+        case .tcrEL1: return Self.systemRegisterID(op0: 3, op1: 0, crn: 2, crm: 0, op2: 2)
+        case .ttbr0EL1: return Self.systemRegisterID(op0: 3, op1: 0, crn: 2, crm: 0, op2: 0)
+        case .ttbr1EL1: return Self.systemRegisterID(op0: 3, op1: 0, crn: 2, crm: 0, op2: 1)
         }
     }
 
-    /// Lowercase name: `x0`...`x30`, `pc`, `pstate`, `elr_el1`, `spsr_el1`, `esr_el1`, `far_el1`, `vbar_el1`.
+    /// Lowercase name: `x0`...`x30`, `sp_el0`, `sp_el1`, `pc`, `pstate`, `elr_el1`, ...
     public var name: String {
         switch self {
         case .x(let n): return "x\(n)"
+        case .spEL0: return "sp_el0"
+        case .spEL1: return "sp_el1"
         case .pc: return "pc"
         case .pstate: return "pstate"
         case .elrEL1: return "elr_el1"
@@ -58,18 +76,10 @@ public enum Arm64Register: Sendable, Hashable {
         case .esrEL1: return "esr_el1"
         case .farEL1: return "far_el1"
         case .vbarEL1: return "vbar_el1"
+        case .sctlrEL1: return "sctlr_el1"
+        case .tcrEL1: return "tcr_el1"
+        case .ttbr0EL1: return "ttbr0_el1"
+        case .ttbr1EL1: return "ttbr1_el1"
         }
-    }
-}
-
-extension DebugBackend {
-    /// Default for backends without arm64 register access (x86, host VMM adapters).
-    public func arm64Register(_ register: Arm64Register, vcpu: Int) throws(DebugError) -> UInt64 {
-        throw .unsupported(reason: "this backend cannot read arm64 register \(register.name)")
-    }
-
-    /// Default for backends without arm64 register access.
-    public func setArm64Register(_ register: Arm64Register, _ value: UInt64, vcpu: Int) throws(DebugError) {
-        throw .unsupported(reason: "this backend cannot write arm64 register \(register.name)")
     }
 }
