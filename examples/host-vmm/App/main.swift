@@ -62,6 +62,18 @@ do {
         print("host-vmm: FAIL: registers say pc \(hex(pc)), the stop said \(hex(store))")
         exit(1)
     }
+    // Interrupt a free-running guest: the kick reaches the vCPU thread inside KVM_RUN as SIGUSR2.
+    try session.remove(.hardware(address: store), from: .vcpu(0))
+    try session.start([.continue])
+    usleep(20_000)
+    session.interrupt()
+    let stopped = try session.wait()
+    let at = try session.registers(vcpu: 0).pc
+    guard stopped.interrupted, stopped.events.isEmpty, (0x1000..<0x1006).contains(at) else {
+        print("host-vmm: FAIL: interrupt: \(stopped.interrupted) \(stopped.events.map(\.event)) pc \(hex(at))")
+        exit(1)
+    }
+    print("host-vmm: interrupted the running guest through SIGUSR2 at pc \(hex(at))")
     session.close()
     print("host-vmm: OK: 3 breakpoint stops on the VMM's own vCPU fd (kick: SIGUSR2), \(session.stats.setGuestDebugCalls) KVM_SET_GUEST_DEBUG calls")
 } catch {
