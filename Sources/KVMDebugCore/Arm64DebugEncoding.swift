@@ -145,7 +145,7 @@ public enum Arm64DebugEncoding {
             return [WatchPiece(address: a, length: 4)]
         case .watch(let a, let len, _):
             try WatchPiece.checkRange(address: a, length: len, arch: .arm64)
-            let split = splitBlocks(address: a, length: len, limit: maxSlots)
+            let split = WatchSplitter.split(address: a, length: len, rule: .arm64, limit: maxSlots)
             if split.total > UInt64(maxSlots) {
                 throw .unencodableWatch(
                     address: a, length: len, arch: .arm64,
@@ -153,39 +153,6 @@ public enum Arm64DebugEncoding {
             }
             return split.pieces
         }
-    }
-
-    /// Greedy split. `total` is exact even for huge ranges (runs of 2 GiB blocks are
-    /// counted at once); `pieces` stops after limit+1 entries.
-    static func splitBlocks(address: UInt64, length: UInt64, limit: Int) -> (pieces: [WatchPiece], total: UInt64) {
-        var pieces: [WatchPiece] = []
-        var total: UInt64 = 0
-        var a = address
-        var r = length
-        while r > 0 {
-            if a & 7 == 0 && r >= 8 {
-                let alignLog = min(a.trailingZeroBitCount, Int(maxMask))
-                let fitLog = 63 - r.leadingZeroBitCount
-                let log = min(alignLog, fitLog)
-                let size = UInt64(1) << UInt64(log)
-                let count = log == Int(maxMask) ? r >> UInt64(log) : 1
-                var i: UInt64 = 0
-                while i < count && pieces.count <= limit {
-                    pieces.append(WatchPiece(address: a &+ i &* size, length: size))
-                    i += 1
-                }
-                total += count
-                a = a &+ count &* size
-                r -= count &* size
-            } else {
-                let n = min(8 - (a & 7), r)
-                if pieces.count <= limit { pieces.append(WatchPiece(address: a, length: n)) }
-                total += 1
-                a = a &+ n
-                r -= n
-            }
-        }
-        return (pieces, total)
     }
 
     // MARK: Encode
@@ -221,7 +188,7 @@ public enum Arm64DebugEncoding {
         for use in planned {
             switch use.point {
             case .watch(_, _, let kind):
-                // Pieces from splitBlocks are always expressible by one pair.
+                // Pieces from WatchSplitter are always expressible by one pair.
                 guard let pair = watchpointRegisters(for: use.piece, kind: kind) else { continue }
                 regs.wcr[nextWatch] = pair.control
                 regs.wvr[nextWatch] = pair.value
