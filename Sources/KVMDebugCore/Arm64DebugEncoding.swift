@@ -29,21 +29,39 @@ public enum Arm64DebugEncoding {
     /// Largest watch piece: MASK = 31 (2 GiB).
     public static let maxMask: UInt8 = 31
 
-    /// ESR exception classes (ESR_ELx.EC, bits 31:26) of debug exceptions.
-    /// Breakpoint from a lower EL (what the host sees for a guest): ESR_ELx_EC_BREAKPT_LOW.
-    public static let ecBreakpointLowerEL: UInt8 = 0x30
-    /// Breakpoint at the current EL (a guest's own handlers; never seen by the host).
-    public static let ecBreakpointCurrentEL: UInt8 = 0x31
-    /// Software step from a lower EL: ESR_ELx_EC_SOFTSTP_LOW.
-    public static let ecSoftwareStepLowerEL: UInt8 = 0x32
-    public static let ecSoftwareStepCurrentEL: UInt8 = 0x33
-    /// Watchpoint from a lower EL: ESR_ELx_EC_WATCHPT_LOW.
-    public static let ecWatchpointLowerEL: UInt8 = 0x34
-    public static let ecWatchpointCurrentEL: UInt8 = 0x35
-    /// BKPT from AArch32 state: ESR_ELx_EC_BKPT32.
-    public static let ecBKPT32: UInt8 = 0x38
-    /// BRK from AArch64 state: ESR_ELx_EC_BRK64.
-    public static let ecBRK64: UInt8 = 0x3C
+    /// The ESR exception classes (ESR_ELx.EC, bits 31:26) of debug exceptions.
+    public enum ExceptionClass: UInt8, Sendable {
+        /// Breakpoint from a lower EL (what the host sees for a guest): ESR_ELx_EC_BREAKPT_LOW.
+        case breakpointLowerEL = 0x30
+        /// Breakpoint at the current EL (a guest's own handlers; never seen by the host).
+        case breakpointCurrentEL = 0x31
+        /// Software step from a lower EL: ESR_ELx_EC_SOFTSTP_LOW.
+        case softwareStepLowerEL = 0x32
+        case softwareStepCurrentEL = 0x33
+        /// Watchpoint from a lower EL: ESR_ELx_EC_WATCHPT_LOW.
+        case watchpointLowerEL = 0x34
+        case watchpointCurrentEL = 0x35
+        /// BKPT from AArch32 state: ESR_ELx_EC_BKPT32.
+        case bkpt32 = 0x38
+        /// BRK from AArch64 state: ESR_ELx_EC_BRK64.
+        case brk64 = 0x3C
+    }
+
+    // The raw EC values, for comparing with `esrClass`.
+    public static let ecBreakpointLowerEL = ExceptionClass.breakpointLowerEL.rawValue
+    public static let ecBreakpointCurrentEL = ExceptionClass.breakpointCurrentEL.rawValue
+    public static let ecSoftwareStepLowerEL = ExceptionClass.softwareStepLowerEL.rawValue
+    public static let ecSoftwareStepCurrentEL = ExceptionClass.softwareStepCurrentEL.rawValue
+    public static let ecWatchpointLowerEL = ExceptionClass.watchpointLowerEL.rawValue
+    public static let ecWatchpointCurrentEL = ExceptionClass.watchpointCurrentEL.rawValue
+    public static let ecBKPT32 = ExceptionClass.bkpt32.rawValue
+    public static let ecBRK64 = ExceptionClass.brk64.rawValue
+
+    /// ESR_ELx.EC is bits 31:26.
+    public static let esrClassShift: UInt64 = 26
+    public static let esrClassMask: UInt64 = 0x3F
+    /// ESR_ELx.ISS is bits 24:0.
+    public static let esrISSMask: UInt64 = 0x1FF_FFFF
     /// ISS.WnR (bit 6) of a watchpoint ESR: 1 = the access was a write.
     public static let esrWnR: UInt64 = 1 << 6
 
@@ -79,12 +97,12 @@ public enum Arm64DebugEncoding {
 
     /// ESR.EC (bits 31:26) of an ESR value (hsr, or hsr | hsr_high << 32).
     public static func esrClass(_ esr: UInt64) -> UInt8 {
-        UInt8(truncatingIfNeeded: (esr >> 26) & 0x3F)
+        UInt8(truncatingIfNeeded: (esr >> esrClassShift) & esrClassMask)
     }
 
     /// ESR.ISS (bits 24:0); for BRK64 its low 16 bits are the BRK immediate.
     public static func esrISS(_ esr: UInt64) -> UInt32 {
-        UInt32(truncatingIfNeeded: esr & 0x1FF_FFFF)
+        UInt32(truncatingIfNeeded: esr & esrISSMask)
     }
 
     /// The (DBGWCR, DBGWVR) pair that watches exactly `piece`, or nil if one pair cannot:
@@ -221,24 +239,24 @@ public enum Arm64DebugEncoding {
     /// - EC 0x3C (BRK64), 0x38 (BKPT32): `.softwareBreakpoint` at pc.
     /// - anything else: `.unknown`.
     public static func decode(esr: UInt64, far: UInt64, pc: UInt64, slots: [SlotUse]) -> [StopHit] {
-        switch esrClass(esr) {
-        case ecBreakpointLowerEL:
+        switch ExceptionClass(rawValue: esrClass(esr)) {
+        case .breakpointLowerEL:
             let at = valueRegister(pc)
             if let use = slots.first(where: { $0.kind == .breakpoint && distance(at, $0) == 0 }) {
                 return [StopHit(reason: .hardwareBreakpoint, point: use.point, slot: use.slot)]
             }
             return [StopHit(reason: .hardwareBreakpoint)]
-        case ecSoftwareStepLowerEL:
+        case .softwareStepLowerEL:
             return [StopHit(reason: .singleStep)]
-        case ecWatchpointLowerEL:
+        case .watchpointLowerEL:
             let write = esr & esrWnR != 0
             if let use = watchSlot(for: far, in: slots) {
                 return [StopHit(reason: .watchpoint, point: use.point, slot: use.slot, address: far, accessWasWrite: write)]
             }
             return [StopHit(reason: .watchpoint, address: far, accessWasWrite: write)]
-        case ecBRK64, ecBKPT32:
+        case .brk64, .bkpt32:
             return [StopHit(reason: .softwareBreakpoint, point: .software(address: pc))]
-        default:
+        case .breakpointCurrentEL, .softwareStepCurrentEL, .watchpointCurrentEL, nil:
             return [StopHit(reason: .unknown)]
         }
     }
