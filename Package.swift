@@ -49,8 +49,10 @@ let package = Package(
             dependencies: ["KVMDebugCore", "HostVMM"],
             path: "examples/host-vmm/App"
         ),
-        .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore"]),
-        .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
-        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "CKVM"]),
+        // Helpers the three test targets share (thrownError, raw KVM flags, a bounded fake).
+        .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake"], path: "Tests/KVMTestSupport"),
+        .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMTestSupport"]),
+        .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMTestSupport"]),
+        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "CKVM", "KVMTestSupport"]),
     ]
 )

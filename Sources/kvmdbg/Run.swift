@@ -28,11 +28,16 @@ struct Run: ParsableCommand {
     @Option(help: "Entry point of --image: an address or an ELF symbol.")
     var entry: String?
 
-    @Option(help: "Guest architecture: x86_64 or arm64 (default: the host's).")
-    var arch: String?
+    @Option(name: .customLong("arch"), help: ArgumentHelp("Guest architecture: x86_64 or arm64 (default: the host's).", valueName: "arch"))
+    var archOption: Arch?
 
-    @Option(help: "x86_64 CPU mode: real or long (default long).")
-    var mode: String?
+    @Option(name: .customLong("mode"), help: ArgumentHelp("x86_64 CPU mode: real or long (default long).", valueName: "mode"))
+    var modeOption: CPUMode?
+
+    /// `--arch` by name, as `run()` reads it (it parses the name again).
+    var arch: String? { archOption?.name }
+    /// `--mode` by name, as `run()` reads it (it parses the name again).
+    var mode: String? { modeOption?.name }
 
     @Option(help: "Number of vCPUs, each on its own thread (all-stop: one stop halts them all). Up to KVM_CAP_MAX_VCPUS.")
     var vcpus: Int = 1
@@ -62,8 +67,6 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         if (guest == nil) == (image == nil) { throw ValidationError("give exactly one of --guest NAME or --image FILE") }
-        if let a = arch, Arch(name: a) == nil { throw ValidationError("unknown --arch '\(a)': use x86_64 or arm64") }
-        if let m = mode, CPUMode(name: m) == nil { throw ValidationError("unknown --mode '\(m)': use real or long (x86_64) or el1 (arm64)") }
         if vcpus < 1 { throw ValidationError("--vcpus must be at least 1") }
         if step < 0 { throw ValidationError("--step must be 0 or more") }
         if maxStops < 1 { throw ValidationError("--max-stops must be at least 1") }
