@@ -256,7 +256,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         guard foreignBreakpointPolicy == .handBackToGuest, backend.arch == .arm64 else { return }
         let st = vcpus[vcpu]
         guard let s = st.lastStop, case .arm64(let esr, _, let pc) = s.exit,
-              Arm64DebugEncoding.esrClass(esr) == Arm64DebugEncoding.ecBRK64,
+              Arm64DebugEncoding.ExceptionClass(rawValue: Arm64DebugEncoding.esrClass(esr)) == .brk64,
               s.hits.contains(where: { $0.reason == .softwareBreakpoint && $0.point == nil }) else { return }
         if st.pcWritten, try registers(vcpu: vcpu).pc != pc { return }
         st.registers = nil

@@ -19,7 +19,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
 
     private let memory: FakeMemory
     private let vcpus: [FakeVCPU]
-    private let calls = FakeLock<[FakeCall]>([])
+    private let calls = DebugLocked<[FakeCall]>([])
 
     /// Builds a VM with `vcpus` vCPUs, all at `guest.entry`, and the guest's RAM loaded.
     ///
@@ -31,19 +31,14 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         guard vcpus >= 1, vcpus <= maxVCPUs else {
             throw .unsupported(reason: "the fake backend runs 1...\(maxVCPUs) vCPUs for \(guest.arch.name), not \(vcpus)")
         }
+        try guest.arch.validate(mode: guest.mode)
         switch guest.arch {
         case .x86_64:
-            guard guest.mode == .real || guest.mode == .long else {
-                throw .unsupported(reason: "x86_64 guests run in real or long mode, not \(guest.mode.name)")
-            }
             capabilities = Capabilities(
                 arch: .x86_64, setGuestDebug: true, supportedControl: .x86ValidMask, slots: .x86,
                 reportedHardwareBreakpoints: 0, reportedHardwareWatchpoints: 0, maxVCPUs: maxVCPUs,
                 backend: "fake", notes: ["fake: models VMX hardware debug (RF honoured, data breakpoints fire)"])
         case .arm64:
-            guard guest.mode == .el1 else {
-                throw .unsupported(reason: "arm64 guests run at EL1 (mode el1), not \(guest.mode.name)")
-            }
             guard (0...16).contains(hardwareBreakpoints), (0...16).contains(hardwareWatchpoints) else {
                 throw .unsupported(reason: "arm64 has 0...16 breakpoint and watchpoint slots (KVM_ARM_MAX_DBG_REGS), not \(hardwareBreakpoints)/\(hardwareWatchpoints)")
             }

@@ -37,12 +37,6 @@ struct CLIError: Error {
     }
 }
 
-/// Prints `kvmdbg: error: <message>` and exits 1. Only for `Run.run()`, whose
-/// non-throwing catch blocks need a `Never`; everything else throws `CLIError`.
-func fail(_ message: String) -> Never {
-    CLIError(message).exit()
-}
-
 /// Prints one warning line to stderr.
 func warn(_ message: String) {
     FileHandle.standardError.write(("kvmdbg: warning: " + message + "\n").data(using: .utf8)!)

@@ -34,11 +34,6 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("mode"), help: ArgumentHelp("x86_64 CPU mode: real or long (default long).", valueName: "mode"))
     var modeOption: CPUMode?
 
-    /// `--arch` by name, as `run()` reads it (it parses the name again).
-    var arch: String? { archOption?.name }
-    /// `--mode` by name, as `run()` reads it (it parses the name again).
-    var mode: String? { modeOption?.name }
-
     @Option(help: "Number of vCPUs, each on its own thread (all-stop: one stop halts them all). Up to KVM_CAP_MAX_VCPUS.")
     var vcpus: Int = 1
 
@@ -75,23 +70,23 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let guestArch = arch.flatMap { Arch(name: $0) } ?? Arch.host ?? .x86_64
-        let cpuMode = mode.flatMap { CPUMode(name: $0) }
+        let guestArch = archOption ?? Arch.host ?? .x86_64
+        let cpuMode = modeOption
         let g: Guest
         do {
             if let name = guest {
                 g = try BuiltinGuests.guest(named: name, arch: guestArch, mode: cpuMode)
             } else {
-                let img = try ImageLoader.load(path: image!, arch: arch.flatMap { Arch(name: $0) }, loadAddress: loadAddress.flatMap(parseNumber))
+                let img = try ImageLoader.load(path: image!, arch: archOption, loadAddress: loadAddress.flatMap(parseNumber))
                 let e = try entry.map { (t) throws(DebugError) in try resolveAddress(t, symbols: img.symbols) }
                 let name = URL(fileURLWithPath: image!).lastPathComponent
                 g = try ImageLoader.guest(from: img, name: name, mode: cpuMode, entry: e)
             }
-        } catch { fail(error.message) }
+        } catch { throw CLIError(error.message) }
 
         let kvm = backend == .fake ? KVMAvailability.notProbed : KVMAvailability.probe()
         let decision: BackendDecision
-        do { decision = try decideBackend(backend, guestArch: g.arch, kvm: kvm) } catch { fail(error.message) }
+        do { decision = try decideBackend(backend, guestArch: g.arch, kvm: kvm) } catch { throw CLIError(error.message) }
 
         var plan = RunPlan()
         plan.steps = step
@@ -101,7 +96,7 @@ struct Run: ParsableCommand {
             plan.points = try breaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .hardware, symbols: g.symbols) }
                 + swBreaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .software, symbols: g.symbols) }
                 + watches.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .watch, symbols: g.symbols) }
-        } catch { fail(error.message) }
+        } catch { throw CLIError(error.message) }
 
         let backendName = decision.kind == .kvm ? "kvm" : "fake"
         let formatter = StopFormatter(symbols: g.symbols, backend: backendName)
@@ -113,7 +108,7 @@ struct Run: ParsableCommand {
                 try execute(FakeBackend(guest: g, vcpus: vcpus), guest: g, plan: plan, decision: decision,
                             kvm: kvm, formatter: formatter)
             }
-        } catch { fail(error.message) }
+        } catch { throw CLIError(error.message) }
     }
 
     /// Arms the plan's points once, on the real tables (alignment, lengths, vCPU indices

@@ -19,6 +19,7 @@ public final class KVMBackend: DebugBackend {
     /// (x86: real or long mode as the guest says; arm64: EL1, MMU off).
     public init(guest: Guest, vcpus count: Int = 1, path: String = "/dev/kvm", system shared: KVMSystem? = nil) throws(DebugError) {
         try guest.validate()
+        try guest.arch.validate(mode: guest.mode)
         guard let host = Arch.host, host == guest.arch else {
             throw .unsupported(reason: "an \(guest.arch.name) guest cannot run on KVM on this \(Arch.host?.name ?? "unknown") host; use --backend fake")
         }
