@@ -18,6 +18,8 @@ public struct ProbeResult: Sendable {
     public var works: Bool
     /// What was seen (the stop, a timeout, an error).
     public var detail: String
+    /// The probe could not run at all (an error setting it up): `works` says nothing then.
+    public var couldNotRun = false
 }
 
 /// A bounded functional self-test: kernels claim capabilities that nested
@@ -37,7 +39,7 @@ public enum FeatureProbe {
                 default: return try probe(f, backend: FakeBackend(guest: guest), guest: guest, timeout: timeout)
                 }
             } catch {
-                return ProbeResult(feature: f, works: false, detail: "error: \(error.message)")
+                return ProbeResult(feature: f, works: false, detail: "error: \(error.message)", couldNotRun: true)
             }
         }
     }

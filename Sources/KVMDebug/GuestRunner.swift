@@ -53,13 +53,8 @@ public enum RunRecord: Sendable {
 public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
     public let session: DebugSession<Backend>
     public var debugger: Debugger<Backend> { session.debugger }
-    private let why = Atomic<UInt8>(EndRequest.none.rawValue)
+    private let interrupted = Atomic<Bool>(false)
     private let n: Int
-
-    /// Why a run was asked to end from outside.
-    private enum EndRequest: UInt8 {
-        case none = 0, timeout = 1, interrupt = 2
-    }
 
     public init(session: DebugSession<Backend>) {
         self.session = session
@@ -76,10 +71,8 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
     }
 
     /// Asks a running `run` to end with reason `interrupted` (Ctrl-C); safe from any thread.
-    public func interrupt() { requestEnd(.interrupt) }
-
-    private func requestEnd(_ r: EndRequest) {
-        _ = why.compareExchange(expected: EndRequest.none.rawValue, desired: r.rawValue, ordering: .sequentiallyConsistent)
+    public func interrupt() {
+        interrupted.store(true, ordering: .sequentiallyConsistent)
         session.interrupt()
     }
 
@@ -88,13 +81,13 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
     public func run(_ plan: RunPlan, armPoints: Bool = true, emit: (RunRecord) -> Void) throws(DebugError) -> RunEnd {
         if armPoints { try arm(plan.points) }
         if plan.vcpu < 0 || plan.vcpu >= n { throw .noSuchVCPU(index: plan.vcpu, count: n) }
-        let deadline = DispatchWorkItem { [weak self] in self?.requestEnd(.timeout) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + plan.timeout, execute: deadline)
-        defer { deadline.cancel() }
-        return try drive(plan, emit: emit)
+        // The session's own timed wait, not a Dispatch timer: libdispatch traps when it
+        // cannot get its epoll fd, and a debugger must fail with a message instead.
+        let deadline = monotonicNanoseconds() &+ UInt64(plan.timeout * 1e9)
+        return try drive(plan, deadline: deadline, emit: emit)
     }
 
-    private func drive(_ plan: RunPlan, emit: (RunRecord) -> Void) throws(DebugError) -> RunEnd {
+    private func drive(_ plan: RunPlan, deadline: UInt64, emit: (RunRecord) -> Void) throws(DebugError) -> RunEnd {
         var stops = 0
         var latencies: [Double] = []
         // With points armed, stepping starts at the first stop; without, at the entry.
@@ -107,11 +100,9 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
             return e
         }
         func requested() -> RunEnd? {
-            switch EndRequest(rawValue: why.load(ordering: .sequentiallyConsistent)) ?? .none {
-            case .timeout: return end("timeout", "no end within \(plan.timeout) s")
-            case .interrupt: return end("interrupted")
-            case .none: return nil
-            }
+            if interrupted.load(ordering: .sequentiallyConsistent) { return end("interrupted") }
+            if monotonicNanoseconds() >= deadline { return end("timeout", "no end within \(plan.timeout) s") }
+            return nil
         }
         while true {
             if let m = plan.maxStops, stops >= m { return end("max-stops") }
@@ -119,12 +110,12 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
             if let e = requested() { return e }
             var actions = [ResumeMode?](repeating: nil, count: n)
             if let v = stepVCPU { actions[v] = .step } else { actions = actions.map { _ in .continue } }
-            let round = try session.resume(actions)
+            let round = try session.resume(actions, deadline: deadline)
             if round.interrupted && round.events.isEmpty, let e = requested() { return e }
             let latency = round.allStopNanoseconds.map { Double($0) / 1000 }
             if let l = latency { latencies.append(l) }
             let stopped = Array(0..<n)
-            let held = DispatchTime.now()
+            let held = monotonicNanoseconds()
             for e in round.events {
                 switch e.event {
                 case .stop(let s):
@@ -138,7 +129,7 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
                     return end(x.name, exitDetail(x, vcpu: e.vcpu))
                 }
             }
-            let heldSeconds = Double(DispatchTime.now().uptimeNanoseconds - held.uptimeNanoseconds) / 1e9
+            let heldSeconds = Double(monotonicNanoseconds() &- held) / 1e9
             if heldSeconds > plan.pausedNotifyAfter { debugger.notifyGuestPaused() }
         }
     }

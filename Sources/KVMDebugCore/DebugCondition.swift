@@ -15,7 +15,12 @@ final class DebugCondition: @unchecked Sendable {
         unsafe mutex.initialize(to: pthread_mutex_t())
         unsafe cond.initialize(to: pthread_cond_t())
         _ = unsafe pthread_mutex_init(mutex, nil)
-        _ = unsafe pthread_cond_init(cond, nil)
+        // Timed waits count on CLOCK_MONOTONIC: a wall-clock jump must not end a deadline early.
+        var attr = pthread_condattr_t()
+        _ = unsafe pthread_condattr_init(&attr)
+        _ = unsafe pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        _ = unsafe pthread_cond_init(cond, &attr)
+        _ = unsafe pthread_condattr_destroy(&attr)
     }
 
     deinit {
@@ -30,6 +35,11 @@ final class DebugCondition: @unchecked Sendable {
     /// Waits for a broadcast; the caller holds the lock and re-checks its predicate.
     func wait() { _ = unsafe pthread_cond_wait(cond, mutex) }
     func broadcast() { _ = unsafe pthread_cond_broadcast(cond) }
+    /// Waits for a broadcast or until CLOCK_MONOTONIC reaches `deadline` (nanoseconds).
+    func wait(until deadline: UInt64) {
+        var t = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        _ = unsafe pthread_cond_timedwait(cond, mutex, &t)
+    }
 
     @inline(__always)
     func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
@@ -71,8 +81,8 @@ final class DebugThread: @unchecked Sendable {
     func join() { _ = unsafe pthread_join(thread, nil) }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds.
-func monotonicNanoseconds() -> UInt64 {
+/// CLOCK_MONOTONIC in nanoseconds: the clock of session deadlines and latencies.
+public func monotonicNanoseconds() -> UInt64 {
     var t = timespec()
     _ = unsafe clock_gettime(CLOCK_MONOTONIC, &t)
     return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)

@@ -54,7 +54,7 @@ public enum DebugError: Error, Sendable, Equatable {
         case .permissionDenied(let path):
             return "permission denied opening \(path): add this user to the 'kvm' group or run as root, or use --backend fake"
         case .system(let call, let e):
-            return "\(call) failed: \(errnoName(e)) (errno \(e))"
+            return "\(call) failed: \(errnoName(e)) (errno \(e))" + systemHint(call: call, errno: e)
         case .unsupportedInstruction(let pc, let arch, let bytes):
             var b = ""
             for x in bytes { b += (b.isEmpty ? "" : " ") + hex2(x) }
@@ -114,5 +114,25 @@ public func errnoName(_ e: Int32) -> String {
     case 25: return "ENOTTY"
     case 95: return "EOPNOTSUPP"
     default: return "errno \(e)"
+    }
+}
+
+/// What to do about an ioctl or syscall failing with `e`: the part of a `.system`
+/// message after the errno. EFAULT and EBADF from kvmdbg's own calls are kvmdbg bugs.
+func systemHint(call: String, errno e: Int32) -> String {
+    switch e {
+    case 24: return ": too many open files; raise the limit (ulimit -n) or use fewer vCPUs"
+    case 12: return ": the host is out of memory for this VM; use fewer vCPUs or less guest RAM"
+    case 14, 9: return ": this is a kvmdbg bug (a bad pointer or fd passed to the kernel); please report it"
+    case 16: return call == "KVM_SET_GUEST_DEBUG"
+        ? ": an exception injection is still pending on this vCPU; run it once and retry"
+        : ": the vCPU or VM is busy (another thread may be using it)"
+    case 5: return ": the kernel reported an I/O error; the VM may be unusable, restart it"
+    case 22 where call == "KVM_SET_GUEST_DEBUG":
+        return ": the kernel rejected the debug state (a control bit or debug register value it does not support); run `kvmdbg caps` to see what it supports"
+    case 22 where call == "KVM_CREATE_VCPU":
+        return ": the kernel refused the vCPU; check --vcpus against `kvmdbg caps` (max vCPUs)"
+    case 1, 13: return ": permission denied; run as root or add this user to the 'kvm' group"
+    default: return ""
     }
 }

@@ -37,12 +37,14 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     public func start(_ actions: [ResumeMode?]) throws(DebugError) { try core.start(actions) }
 
     /// Blocks until the round is over and returns its events (at once if it already is).
-    public func wait() throws(DebugError) -> StopRound { try core.wait() }
+    /// With a `deadline` (CLOCK_MONOTONIC nanoseconds, `monotonicNanoseconds()`), a round
+    /// still running then is interrupted; its `timedOut` says so.
+    public func wait(deadline: UInt64? = nil) throws(DebugError) -> StopRound { try core.wait(deadline: deadline) }
 
     /// `start` then `wait`.
-    public func resume(_ actions: [ResumeMode?]) throws(DebugError) -> StopRound {
+    public func resume(_ actions: [ResumeMode?], deadline: UInt64? = nil) throws(DebugError) -> StopRound {
         try core.start(actions)
-        return try core.wait()
+        return try core.wait(deadline: deadline)
     }
 
     /// Every vCPU does `mode`.
@@ -138,6 +140,8 @@ public struct StopRound: Sendable {
     public var events: [VCPUEvent]
     /// `interrupt()` ended the round.
     public var interrupted: Bool
+    /// `wait(deadline:)` ended the round (then `interrupted` is true as well).
+    public var timedOut = false
     /// First vCPU's exit to the last vCPU out of KVM_RUN, nanoseconds (nil when one vCPU ran).
     public var allStopNanoseconds: UInt64?
 
@@ -285,10 +289,22 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         if !actions.contains(where: { $0 != nil }) { finishRound() }
     }
 
-    func wait() throws(DebugError) -> StopRound {
+    func wait(deadline: UInt64?) throws(DebugError) -> StopRound {
+        var timedOut = false
         let (taken, interrupted, failure, latency): ([Report], Bool, DebugError?, UInt64?) = cond.withLock {
             if !roundOpen { return ([], false, nil, nil) }
-            while !roundDone { cond.wait() }
+            while !roundDone {
+                guard let d = deadline else {
+                    cond.wait()
+                    continue
+                }
+                if !timedOut && monotonicNanoseconds() >= d {
+                    timedOut = true
+                    stopRequested = true
+                    for v in 0..<n where running[v] { debugger.backend.kick(vcpu: v) }
+                }
+                if timedOut { cond.wait() } else { cond.wait(until: d) }
+            }
             let taken = reports
             reports.removeAll()
             roundOpen = false
@@ -310,7 +326,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             if case .exit(.interrupted) = e { continue }
             events.append(VCPUEvent(vcpu: r.vcpu, event: e))
         }
-        let round = StopRound(events: events, interrupted: interrupted, allStopNanoseconds: latency)
+        var round = StopRound(events: events, interrupted: interrupted, allStopNanoseconds: latency)
+        round.timedOut = timedOut
         cond.withLock {
             stats.rounds += 1
             stats.stops += round.stops.count

@@ -117,6 +117,8 @@ struct Run: ParsableCommand {
     private func execute<B: DebugBackend>(_ backend: B, guest g: Guest, plan: RunPlan, decision: BackendDecision,
                                           kvm: KVMAvailability, formatter: StopFormatter) throws(DebugError) {
         let runner = GuestRunner(session: DebugSession(backend: backend))
+        // Ctrl-C stops every vCPU and ends the run cleanly (watched before any vCPU thread starts).
+        _ = SignalWatcher([SIGINT]) { _ in runner.interrupt() }
         try runner.arm(plan.points)
         if output.json {
             var o = JSONObject()
@@ -133,12 +135,6 @@ struct Run: ParsableCommand {
             emitLine("guest:   \(g.name) \(g.arch.name) mode \(g.mode.name), entry \(hex(g.entry)), \(vcpus) vCPU\(vcpus == 1 ? "" : "s")")
         }
         if decision.kind == .kvm { warnAboutBrokenFeatures(plan, arch: g.arch, system: kvm.system) }
-        // Ctrl-C stops every vCPU and ends the run cleanly.
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { runner.interrupt() }
-        source.resume()
-        defer { source.cancel() }
         let json = output.json
         _ = try runner.run(plan, armPoints: false) { rec in
             switch rec {
@@ -164,6 +160,10 @@ struct Run: ParsableCommand {
         var seen = Set<ProbedFeature>()
         wanted = wanted.filter { seen.insert($0).inserted }
         for r in FeatureProbe.run(backend: .kvm, arch: arch, features: wanted, timeout: 0.3, system: system) where !r.works {
+            if r.couldNotRun {
+                warn("could not probe whether \(r.feature.rawValue) works on this host's KVM (\(r.detail.dropFirst("error: ".count)))")
+                continue
+            }
             warn("\(r.feature.rawValue) does not work on this host's KVM (\(r.detail)); expect no such stops. Use --backend fake to exercise them.")
         }
     }
