@@ -28,25 +28,29 @@ let package = Package(
         ),
         // Pure-Swift fake backend: KVM's ABI checks plus a tiny interpreter per arch.
         .target(name: "KVMDebugFake", dependencies: ["KVMDebugCore"]),
+        // The scenario lists (one DebugScenario type), the conformance guests and runner:
+        // not shipped in the core, Embedded-Swift-clean for the arm64 lane.
+        .target(name: "KVMDebugConformance", dependencies: ["KVMDebugCore"]),
         // Full-Swift conveniences: ELF, JSON, probe, run orchestration.
-        .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
+        .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         .executableTarget(
             name: "kvmdbg",
             dependencies: [
                 "KVMDebug",
+                "KVMDebugConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "CKVM"]),
-        // The arm64 lane's prediction: ConformanceScenarios.arm64 on the fake backend.
-        .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
+        // The arm64 lane's prediction: DebugScenarios.arm64 on the fake backend.
+        .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         .executableTarget(
             name: "host-vmm",
             dependencies: ["KVMDebugCore", "CKVM"],
             path: "examples/host-vmm"
         ),
         .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore"]),
-        .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
-        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "CKVM"]),
+        .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
+        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "CKVM"]),
     ]
 )

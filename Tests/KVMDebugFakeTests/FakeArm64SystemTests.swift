@@ -1,3 +1,4 @@
+import KVMDebugConformance
 import KVMDebugCore
 import KVMDebugFake
 import Testing
