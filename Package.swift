@@ -28,20 +28,24 @@ let package = Package(
         ),
         // Pure-Swift fake backend: KVM's ABI checks plus a tiny interpreter per arch.
         .target(name: "KVMDebugFake", dependencies: ["KVMDebugCore"]),
+        // The scenario lists (one DebugScenario type), the conformance guests and runner:
+        // not shipped in the core, Embedded-Swift-clean for the arm64 lane.
+        .target(name: "KVMDebugConformance", dependencies: ["KVMDebugCore"]),
         // Full-Swift conveniences: ELF, JSON, probe, run orchestration.
-        .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
+        .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         .executableTarget(
             name: "kvmdbg",
             dependencies: [
                 "KVMDebug",
+                "KVMDebugConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The benchmark's baseline: the same ioctls in a plain C loop (not used by kvmdbg).
         .target(name: "KVMRawLoop"),
         .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMRawLoop"]),
-        // The arm64 lane's prediction: ConformanceScenarios.arm64 on the fake backend.
-        .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
+        // The arm64 lane's prediction: DebugScenarios.arm64 on the fake backend.
+        .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // examples/host-vmm: a VMM of its own (C) that hands its vCPU fd to kvmdbg.
         .target(name: "HostVMM", path: "examples/host-vmm/VMM"),
         .executableTarget(
@@ -52,7 +56,7 @@ let package = Package(
         // Helpers the three test targets share (thrownError, raw KVM flags, a bounded fake).
         .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake"], path: "Tests/KVMTestSupport"),
         .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMTestSupport"]),
-        .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMTestSupport"]),
-        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "CKVM", "KVMTestSupport"]),
+        .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "KVMTestSupport"]),
+        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "CKVM", "KVMTestSupport"]),
     ]
 )

@@ -1,16 +1,6 @@
 import KVMDebugCore
 import KVMDebugFake
 
-/// One guest-debug feature `caps --probe` tests for real.
-public enum ProbedFeature: String, Sendable, CaseIterable {
-    case singleStep = "single-step"
-    case executeBreakpoint = "hw-breakpoint"
-    case softwareBreakpoint = "sw-breakpoint"
-    case writeWatchpoint = "write-watchpoint"
-    case accessWatchpoint = "access-watchpoint"
-    case readWatchpoint = "read-watchpoint"
-}
-
 /// The outcome of probing one feature.
 public struct ProbeResult: Sendable {
     public var feature: ProbedFeature

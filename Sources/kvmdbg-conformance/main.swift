@@ -1,6 +1,6 @@
 // kvmdbg-conformance: the host-side prediction of the arm64 conformance lane.
 //
-// Runs `ConformanceScenarios.arm64` on the fake backend and prints the canonical
+// Runs `DebugScenarios.arm64` on the fake backend and prints the canonical
 // lines (see `ConformanceRunner`). scripts/arm64-lane diffs them, scenario by
 // scenario, against the same list run on real KVM inside QEMU (lanes/arm64).
 //
@@ -8,11 +8,12 @@
 // Exits 1 when any scenario ended in an error (its lines are still printed, so the lane
 // compares and fails it by name).
 import Glibc
+import KVMDebugConformance
 import KVMDebugCore
 import KVMDebugFake
 
 let args = Array(CommandLine.arguments.dropFirst())
-var scenarios = ConformanceScenarios.arm64
+var scenarios = DebugScenarios.arm64
 let prefixes = args.filter { !$0.hasPrefix("--") }
 if !prefixes.isEmpty { scenarios = scenarios.filter { s in prefixes.contains { s.name.hasPrefix($0) } } }
 if args.contains("--list") {

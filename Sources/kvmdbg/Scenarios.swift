@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KVMDebug
+import KVMDebugConformance
 import KVMDebugCore
 
 /// `kvmdbg scenarios`: runs the x86 lane's scenario list on one backend and prints one
@@ -33,12 +34,12 @@ struct Scenarios: ParsableCommand {
     }
 
     func run() throws {
-        let list = LaneScenario.x86.filter { filter == nil || $0.name.contains(filter!) }
+        let list = DebugScenarios.x86Lane.filter { filter == nil || $0.name.contains(filter!) }
         if list.isEmpty { throw CLIError("no scenario name contains '\(filter ?? "")'") }
         // On KVM, features are probed once; a scenario needing a broken one is skipped by name.
         var broken: [ProbedFeature: String] = [:]
         if backend == .kvm {
-            let needed = ProbedFeature.allCases.filter { f in list.contains { $0.scenario.needs.contains(f) } }
+            let needed = ProbedFeature.allCases.filter { f in list.contains { $0.needs.contains(f) } }
             for r in FeatureProbe.run(backend: .kvm, arch: .x86_64, features: needed) where !r.works {
                 broken[r.feature] = r.detail
             }
@@ -46,7 +47,7 @@ struct Scenarios: ParsableCommand {
         let t0 = Date()
         var ran = 0, skipped = 0, errors = 0
         for s in list {
-            if let f = s.scenario.needs.first(where: { broken[$0] != nil }) {
+            if let f = s.needs.first(where: { broken[$0] != nil }) {
                 skipped += 1
                 let reason = "\(f.rawValue)-broken"
                 if output.json {

@@ -1,3 +1,4 @@
+import KVMDebugConformance
 import KVMDebugCore
 import KVMTestSupport
 import KVMDebugFake
@@ -7,7 +8,7 @@ import Testing
 /// KVM against, checked by hand for a few scenarios.
 @Suite struct ConformanceRunnerTests {
     func lines(_ name: String) throws -> [String] {
-        let s = try #require(ConformanceScenarios.arm64.first { $0.name == name }, "no scenario \(name)")
+        let s = try #require(DebugScenarios.arm64.first { $0.name == name }, "no scenario \(name)")
         var out: [String] = []
         let ok = ConformanceRunner.run(s, emit: { out.append($0) }) { (g, n) throws(DebugError) -> FakeBackend in try boundedFake(g, vcpus: n) }
         #expect(ok)
@@ -20,21 +21,21 @@ import Testing
     func brk(_ pc: String) -> String { "vcpu=0 reason=sw-breakpoint pc=\(pc) addr=- ec=0x3c" }
 
     @Test func listIsWellFormed() {
-        let all = ConformanceScenarios.arm64
+        let all = DebugScenarios.arm64
         #expect(Set(all.map(\.name)).count == all.count, "scenario names are unique")
         #expect(all.allSatisfy { $0.arch == .arm64 && !$0.name.contains(" ") })
         #expect(all.filter { $0.name.hasPrefix("bas/") }.count == 3 * (8 + 7 + 5 + 1))
-        #expect(all.contains { $0.vcpus >= 2 && $0.points.contains { $0.1 == .vcpu(1) } })
+        #expect(all.contains { $0.vcpus >= 2 && $0.points.contains { $0.target == .vcpu(1) } })
     }
 
     @Test func everyScenarioEndsAsPlannedOnTheFake() {
         var out: [String] = []
-        let errors = ConformanceRunner.runAll(ConformanceScenarios.arm64, emit: { out.append($0) }) { (g, n) throws(DebugError) -> FakeBackend in try boundedFake(g, vcpus: n) }
+        let errors = ConformanceRunner.runAll(DebugScenarios.arm64, emit: { out.append($0) }) { (g, n) throws(DebugError) -> FakeBackend in try boundedFake(g, vcpus: n) }
         #expect(errors == 0)
-        #expect(out.first == "@@begin \(ConformanceScenarios.arm64.count)")
-        #expect(out.last == "@@end \(ConformanceScenarios.arm64.count)")
+        #expect(out.first == "@@begin \(DebugScenarios.arm64.count)")
+        #expect(out.last == "@@end \(DebugScenarios.arm64.count)")
         let ends = out.filter { $0.contains(" end=") }
-        #expect(ends.count == ConformanceScenarios.arm64.count - 1)  // all but probe/capabilities
+        #expect(ends.count == DebugScenarios.arm64.count - 1)  // all but probe/capabilities
         #expect(ends.allSatisfy { $0.contains("end=max-stops") || $0.contains("end=steps-done") }, "\(ends.filter { !$0.contains("end=max-stops") && !$0.contains("end=steps-done") })")
     }
 

@@ -1,3 +1,4 @@
+import KVMDebugConformance
 import KVMDebugCore
 import KVMTestSupport
 import KVMDebugFake

@@ -1,3 +1,4 @@
+import KVMDebugConformance
 import Testing
 import KVMDebug
 import KVMDebugCore
@@ -6,9 +7,9 @@ import KVMDebugCore
 /// sequence of (vCPU, reason, pc, address). Scenarios are grouped by the features
 /// they need; a group this host's KVM does not deliver (probed) is a named skip.
 @Suite(KVMHost.required) struct DifferentialTests {
-    static let all = Scenario.x86(mode: .long) + Scenario.x86(mode: .real)
+    static let all = DebugScenarios.x86(mode: .long) + DebugScenarios.x86(mode: .real)
 
-    static func group(_ f: (Scenario) -> Bool) -> [String] { all.filter(f).map(\.name) }
+    static func group(_ f: (DebugScenario) -> Bool) -> [String] { all.filter(f).map(\.name) }
     static let execution = group { !$0.needs.contains { [.softwareBreakpoint, .writeWatchpoint, .accessWatchpoint, .readWatchpoint].contains($0) } }
     static let software = group { $0.needs.contains(.softwareBreakpoint) }
     static let watching = group { $0.needs.contains { [.writeWatchpoint, .accessWatchpoint, .readWatchpoint].contains($0) } }

@@ -1,22 +1,23 @@
+import KVMDebugConformance
 import Testing
 import KVMDebug
 import KVMDebugCore
 
-/// The x86 lane's scenario list (LaneScenario.x86) on the fake backend: the prediction
+/// The x86 lane's scenario list (DebugScenarios.x86Lane) on the fake backend: the prediction
 /// scripts/x86-lane compares kvm_amd against, so its shape is pinned here; and, where
 /// this host's KVM delivers the features, the same lines on real KVM.
 @Suite struct LaneScenarioTests {
-    static let names = LaneScenario.x86.map(\.name)
+    static let names = DebugScenarios.x86Lane.map(\.name)
 
-    func run(_ name: String) throws -> (LaneScenario, LaneResult) {
-        let s = try #require(LaneScenario.x86.first { $0.name == name })
+    func run(_ name: String) throws -> (DebugScenario, ScenarioResult) {
+        let s = try #require(DebugScenarios.x86Lane.first { $0.name == name })
         return (s, try s.recordOnFake())
     }
 
     @Test func namesAreUniqueAndNoSoftwareBreakpoints() {
         #expect(Set(Self.names).count == Self.names.count)
-        #expect(!LaneScenario.x86.contains { $0.scenario.needs.contains(.softwareBreakpoint) })
-        #expect(!LaneScenario.x86.contains { !$0.scenario.swBreaks.isEmpty })
+        #expect(!DebugScenarios.x86Lane.contains { $0.needs.contains(.softwareBreakpoint) })
+        #expect(!DebugScenarios.x86Lane.contains { $0.points.contains { $0.kind == .software } })
     }
 
     @Test func watchWidthsReportTheSlotStartAfterTheStore() throws {
@@ -53,15 +54,15 @@ import KVMDebugCore
     }
 
     @Test func skipLineNamesTheReason() throws {
-        let s = try #require(LaneScenario.x86.first)
+        let s = try #require(DebugScenarios.x86Lane.first)
         #expect(s.skipLine("write-watchpoint-broken") == "scenario \(s.name) skip=write-watchpoint-broken")
     }
 
     /// On this host's KVM: the same line, for the scenarios whose features really trap
     /// here (this host's PVM has no data watchpoints; those run in scripts/x86-lane).
-    @Test(KVMHost.required, arguments: LaneScenario.x86.filter { KVMHost.works($0.scenario.needs) }.map(\.name))
+    @Test(KVMHost.required, arguments: DebugScenarios.x86Lane.filter { KVMHost.works($0.needs) }.map(\.name))
     func sameLineOnKVM(_ name: String) throws {
-        let s = try #require(LaneScenario.x86.first { $0.name == name })
+        let s = try #require(DebugScenarios.x86Lane.first { $0.name == name })
         let fake = try s.recordOnFake()
         let kvm = try s.recordOnKVM()
         #expect(s.canonicalLine(kvm) == s.canonicalLine(fake))

@@ -1,3 +1,5 @@
+import KVMDebugCore
+
 /// Runs conformance scenarios on any backend through `Debugger`, one vCPU at a time
 /// (no threads, so the order of stops is deterministic on every backend), and renders
 /// every stop as one canonical line:
@@ -24,7 +26,7 @@ public enum ConformanceRunner {
     /// Runs every scenario on a fresh backend from `make(guest, vcpus)`; emits prefixed
     /// lines as it goes. Returns how many scenarios ended in an error.
     @discardableResult
-    public static func runAll<B: DebugBackend>(_ scenarios: [ConformanceScenario], emit: (String) -> Void,
+    public static func runAll<B: DebugBackend>(_ scenarios: [DebugScenario], emit: (String) -> Void,
                                                make: (Guest, Int) throws(DebugError) -> B) -> Int {
         emit("@@begin \(scenarios.count)")
         var errors = 0
@@ -38,15 +40,17 @@ public enum ConformanceRunner {
 
     /// Runs one scenario; emits its stop lines and its result line. False on an error.
     @discardableResult
-    public static func run<B: DebugBackend>(_ s: ConformanceScenario, emit: (String) -> Void,
+    public static func run<B: DebugBackend>(_ s: DebugScenario, emit: (String) -> Void,
                                             make: (Guest, Int) throws(DebugError) -> B) -> Bool {
         do throws(DebugError) {
-            let backend = try make(s.guest, s.vcpus)
+            let guest = try s.makeGuest()
+            let points = try s.resolvedPoints(in: guest)
+            let backend = try make(guest, s.vcpus)
             switch s.kind {
             case .capabilities:
                 emit(line(backend.capabilities))
             case .run:
-                try runStops(s, backend: backend, emit: emit)
+                try runStops(s, points: points, backend: backend, emit: emit)
             }
             return true
         } catch {
@@ -55,11 +59,12 @@ public enum ConformanceRunner {
         }
     }
 
-    static func runStops<B: DebugBackend>(_ s: ConformanceScenario, backend: B, emit: (String) -> Void) throws(DebugError) {
+    static func runStops<B: DebugBackend>(_ s: DebugScenario, points: [(DebugPoint, VCPUTarget)], backend: B,
+                                          emit: (String) -> Void) throws(DebugError) {
         let d = Debugger(backend: backend)
         d.foreignBreakpointPolicy = s.foreignBreakpoints
-        try fill(s, d)
-        for (p, t) in s.points { try d.insert(p, on: t) }
+        try fill(s, points, d)
+        for (p, t) in points { try d.insert(p, on: t) }
         var order: [Int] = []
         if let o = s.order { order = o } else {
             var v = s.vcpus - 1
@@ -70,7 +75,7 @@ public enum ConformanceRunner {
         }
         var stops = 0
         var stepVCPU: Int? = nil
-        if s.steps > 0 && s.points.isEmpty { stepVCPU = 0 }
+        if s.steps > 0 && points.isEmpty { stepVCPU = 0 }
         var stepsDone = 0
         var end = ""
         rounds: while true {
@@ -112,10 +117,10 @@ public enum ConformanceRunner {
     }
 
     /// Filler points so the scenario's own points land in the highest slots.
-    static func fill<B: DebugBackend>(_ s: ConformanceScenario, _ d: Debugger<B>) throws(DebugError) {
+    static func fill<B: DebugBackend>(_ s: DebugScenario, _ points: [(DebugPoint, VCPUTarget)], _ d: Debugger<B>) throws(DebugError) {
         let caps = d.backend.capabilities.slots
         if s.fillBreakpointSlots {
-            let n = caps.breakpoints - maxPerVCPU(s) { p in
+            let n = caps.breakpoints - maxPerVCPU(points, vcpus: s.vcpus) { p in
                 if case .hardware = p { return 1 }
                 return 0
             }
@@ -126,7 +131,7 @@ public enum ConformanceRunner {
             }
         }
         if s.fillWatchpointSlots {
-            let n = caps.watchpoints - maxPerVCPU(s) { p in
+            let n = caps.watchpoints - maxPerVCPU(points, vcpus: s.vcpus) { p in
                 guard p.isWatch, let pieces = try? Arm64DebugEncoding.pieces(of: p) else { return 0 }
                 return pieces.count
             }
@@ -138,12 +143,12 @@ public enum ConformanceRunner {
         }
     }
 
-    /// The most slots `slots(point)` the scenario's points need on any one vCPU.
-    static func maxPerVCPU(_ s: ConformanceScenario, _ slots: (DebugPoint) -> Int) -> Int {
+    /// The most slots `slots(point)` the points need on any one of `vcpus` vCPUs.
+    static func maxPerVCPU(_ points: [(DebugPoint, VCPUTarget)], vcpus: Int, _ slots: (DebugPoint) -> Int) -> Int {
         var best = 0
-        for v in 0..<s.vcpus {
+        for v in 0..<vcpus {
             var n = 0
-            for (p, t) in s.points {
+            for (p, t) in points {
                 switch t {
                 case .all: n += slots(p)
                 case .vcpu(let i): if i == v { n += slots(p) }

@@ -1,3 +1,5 @@
+import KVMDebugCore
+
 /// A few A64 encodings, enough to write the conformance guests as data. Every one
 /// is an instruction the fake backend's interpreter models (FakeArm64Interpreter).
 enum A64 {
@@ -148,7 +150,7 @@ public enum ConformanceGuests {
         return out
     }()
 
-    /// `stride`: x1 = 0x11000, x3 = 0x12000; loop: x0 += 1; `strideAccesses`; b loop.
+    /// `stride`: x1 = 0x11000 (`page0`), x3 = 0x12000 (`page1`); loop: x0 += 1; `strideAccesses`; b loop.
     public static func stride() -> Guest {
         var w: [UInt32] = [A64.movz(1, 0x1000), A64.movk(1, 0x1, shift: 16),
                            A64.movz(3, 0x2000), A64.movk(3, 0x1, shift: 16),
@@ -160,7 +162,9 @@ public enum ConformanceGuests {
         }
         let loop = base + 0x14
         w.append(A64.b(from: base + UInt64(w.count) * 4, to: loop))
-        return guest("stride", w, symbols: [GuestSymbol(name: "loop", address: loop, size: 4)],
+        return guest("stride", w, symbols: [GuestSymbol(name: "loop", address: loop, size: 4),
+                                           GuestSymbol(name: "page0", address: 0x11000, size: 0x1000),
+                                           GuestSymbol(name: "page1", address: 0x12000, size: 0x10)],
                      summary: "8-byte stores to 0x11000, 0x11008, 0x11010, 0x11800, 0x11ff8, 0x12000, 0x12008; loads of 0x11800, 0x12008")
     }
 
@@ -204,7 +208,8 @@ public enum ConformanceGuests {
     /// Its BRK #0x42.
     public static let ownBRK: UInt64 = 0x10018
 
-    /// `own-brk`: a guest that uses BRK itself, with its own EL1 vector table.
+    /// `own-brk`: a guest that uses BRK itself, with its own EL1 vector table
+    /// (symbols `brk`, `handler`, and `unused`: code nothing executes).
     /// ```
     /// 10000        movz x1, #0x0800
     /// 10004        movk x1, #1, lsl #16
@@ -231,7 +236,8 @@ public enum ConformanceGuests {
         let handler: [UInt32] = [A64.add(6, 6, 1), A64.mrsELR(7), A64.add(7, 7, 4), A64.msrELR(7), A64.eret]
         return guest("own-brk", w, extra: [(ownBRKHandler, handler)],
                      symbols: [GuestSymbol(name: "brk", address: ownBRK, size: 4),
-                               GuestSymbol(name: "handler", address: ownBRKHandler, size: 4)],
+                               GuestSymbol(name: "handler", address: ownBRKHandler, size: 4),
+                               GuestSymbol(name: "unused", address: unusedCode, size: 4)],
                      summary: "the guest's own brk #0x42, handled by its EL1 vector at VBAR_EL1 + 0x200")
     }
 }

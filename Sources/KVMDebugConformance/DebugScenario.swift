@@ -1,0 +1,94 @@
+import KVMDebugCore
+
+/// One named debug scenario: a guest, the points to arm (by symbol, each on all vCPUs
+/// or one), and how far to run. The single scenario type behind every list: the arm64
+/// conformance lane (`ConformanceRunner`, fake backend on the host and real KVM in
+/// lanes/arm64), the x86 lane and `kvmdbg scenarios` (KVMDebug's `GuestRunner` view),
+/// and the differential tests.
+public struct DebugScenario: Sendable {
+    /// What a run does.
+    public enum Kind: Sendable, Hashable {
+        /// Arm the points, run, print each stop.
+        case run
+        /// Print the backend's capabilities (KVM_CAP_* probe) and nothing else.
+        case capabilities
+    }
+
+    /// How the x86 lane compares the stops of a run.
+    public enum Comparison: Sendable, Hashable {
+        /// Every (vCPU, reason, pc, address) in order.
+        case exact
+        /// SMP with a global point: which vCPU reaches it first is up to the host's
+        /// scheduler, so vCPUs print as `*`; reasons, pcs, addresses and the stopped
+        /// list (every vCPU, every round) are still compared.
+        case anyVCPU
+    }
+
+    public var name: String
+    public var arch: Arch
+    /// The x86 CPU mode (real or long); nil for the arch's default (x86 long, arm64 EL1).
+    public var mode: CPUMode?
+    public var kind: Kind
+    /// The guest each run starts from (a fresh VM per run).
+    public var guest: ScenarioGuest
+    public var vcpus: Int
+    /// Armed in this order: breakpoints and watch pieces take slots in insertion order.
+    public var points: [ScenarioPoint]
+    /// Before `points`, fill every breakpoint slot but one with breakpoints nothing
+    /// executes, so the first `.hardware` point lands in the highest slot the backend
+    /// reports (ConformanceRunner only).
+    public var fillBreakpointSlots: Bool
+    /// The same for watchpoint slots (filler watchpoints on data nothing accesses).
+    public var fillWatchpointSlots: Bool
+    /// Single-step this many instructions: from the entry (no points), else from the first stop.
+    public var steps: Int
+    /// End after this many stops.
+    public var maxStops: Int
+    /// vCPU order in each round (each resumed until its next stop); nil = highest index
+    /// first (ConformanceRunner only; GuestRunner runs every vCPU at once, all-stop).
+    public var order: [Int]?
+    /// What resuming does with a BRK the guest ran itself.
+    public var foreignBreakpoints: ForeignBreakpointPolicy
+    /// Registers of vCPU 0 printed on the result line (arm64 backends with register access).
+    public var report: [Arm64Register]
+    /// Features the scenario needs; a backend whose probe says one is broken skips it
+    /// (the first broken one names the skip).
+    public var needs: [ProbedFeature]
+    /// How the x86 lane compares its stops.
+    public var comparison: Comparison
+
+    public init(name: String, arch: Arch = .arm64, mode: CPUMode? = nil, kind: Kind = .run,
+                guest: ScenarioGuest = .counter, vcpus: Int = 1, points: [ScenarioPoint] = [],
+                fillBreakpointSlots: Bool = false, fillWatchpointSlots: Bool = false, steps: Int = 0,
+                maxStops: Int = 6, order: [Int]? = nil, foreignBreakpoints: ForeignBreakpointPolicy = .report,
+                report: [Arm64Register] = [], needs: [ProbedFeature] = [], comparison: Comparison = .exact) {
+        self.name = name
+        self.arch = arch
+        self.mode = mode
+        self.kind = kind
+        self.guest = guest
+        self.vcpus = vcpus
+        self.points = points
+        self.fillBreakpointSlots = fillBreakpointSlots
+        self.fillWatchpointSlots = fillWatchpointSlots
+        self.steps = steps
+        self.maxStops = maxStops
+        self.order = order
+        self.foreignBreakpoints = foreignBreakpoints
+        self.report = report
+        self.needs = needs
+        self.comparison = comparison
+    }
+
+    /// A fresh copy of the scenario's guest.
+    public func makeGuest() throws(DebugError) -> Guest {
+        try guest.make(arch: arch, mode: mode)
+    }
+
+    /// The points at their addresses in `g` (the scenario's guest), in arming order.
+    public func resolvedPoints(in g: Guest) throws(DebugError) -> [(DebugPoint, VCPUTarget)] {
+        var out: [(DebugPoint, VCPUTarget)] = []
+        for p in points { out.append((try p.resolved(in: g), p.target)) }
+        return out
+    }
+}
