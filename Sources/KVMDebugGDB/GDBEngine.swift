@@ -179,7 +179,11 @@ public final class GDBEngine<Target: GDBTarget> {
         var s = ""
         for b in p {
             if b >= 0x20 && b < 0x7F { s.unicodeScalars.append(Unicode.Scalar(b)) }
-            else { s += "\\x" + String(GDBHex.digits[Int(b >> 4)]) + String(GDBHex.digits[Int(b & 0xF)]) }
+            else {
+                s += "\\x"
+                s.unicodeScalars.append(Unicode.Scalar(GDBHex.digits[Int(b >> 4)]))
+                s.unicodeScalars.append(Unicode.Scalar(GDBHex.digits[Int(b & 0xF)]))
+            }
         }
         return s
     }
