@@ -144,3 +144,44 @@ func monitorOutput(_ h: Harness, _ command: String) throws -> String {
     }
     return text
 }
+
+@Suite struct PendingStopTests {
+    /// Two vCPUs hit breakpoints in one round: GDB hears of one; the next continue reports the
+    /// other at once, without running the guest (it would step past it and the hit would be lost).
+    @Test func aSecondStopOfTheSameRoundIsReportedOnTheNextContinue() throws {
+        let h = try Harness(vcpus: 2)
+        #expect(try h.reply("Z1,1003,1") == "OK")
+        #expect(try h.reply("Z1,1006,1") == "OK")
+        func hit(_ v: Int, _ pc: UInt64) -> VCPUEvent {
+            VCPUEvent(vcpu: v, event: .stop(Stop(vcpu: v, pc: pc,
+                hits: [StopHit(reason: .hardwareBreakpoint, point: .hardware(address: pc), slot: 0)],
+                exit: .x86(exception: 1, pc: pc, dr6: 0xFFFF0FF1, dr7: 0))))
+        }
+        let first = h.engine.finish(StopRound(events: [hit(0, 0x1003), hit(1, 0x1006)], interrupted: false))
+        let firstReply = Sent(first.flatMap { a -> [UInt8] in if case .send(let b) = a { return b }; return [] })
+        #expect(firstReply.packets.first?.hasPrefix("T05thread:1;hwbreak:;") == true)
+        let second = try h.reply("vCont;c")
+        #expect(second.hasPrefix("T05thread:2;hwbreak:;"))
+        #expect(h.resumes.isEmpty)  // reported without a round
+        #expect(try h.reply("qC") == "QC2")
+    }
+
+    @Test func aPendingStopWhosePointWasRemovedIsDropped() throws {
+        let h = try Harness(vcpus: 2)
+        #expect(try h.reply("Z1,1006,1") == "OK")
+        #expect(try h.reply("Z1,1003,1") == "OK")
+        let ev = VCPUEvent(vcpu: 1, event: .stop(Stop(vcpu: 1, pc: 0x1006,
+            hits: [StopHit(reason: .hardwareBreakpoint, point: .hardware(address: 0x1006), slot: 0)],
+            exit: .x86(exception: 1, pc: 0x1006, dr6: 0xFFFF0FF1, dr7: 0))))
+        let other = VCPUEvent(vcpu: 0, event: .stop(Stop(vcpu: 0, pc: 0x1003,
+            hits: [StopHit(reason: .hardwareBreakpoint, point: .hardware(address: 0x1003), slot: 1)],
+            exit: .x86(exception: 1, pc: 0x1003, dr6: 0xFFFF0FF2, dr7: 0))))
+        _ = h.engine.finish(StopRound(events: [other, ev], interrupted: false))
+        #expect(try h.reply("z1,1006,1") == "OK")
+        // The vCPU-1 stop is stale now: the continue really runs (and stops at 0x1003 again).
+        let r = try h.reply("vCont;c")
+        #expect(h.resumes.count == 1)
+        #expect(r.hasPrefix("T05thread:"))
+        #expect(!r.contains(leHex(0x1006)))
+    }
+}
