@@ -61,8 +61,9 @@ import KVMDebugFake
     @Test func hardwareBreakpointStopExpeditesRegisters() throws {
         let h = try Harness()
         #expect(try h.reply("Z1,1006,1") == "OK")
+        let rsp = try h.session.registers(vcpu: 0).sp
         let r = try h.reply("vCont;c")
-        #expect(r == "T05thread:1;hwbreak:;10:\(leHex(0x1006));7:\(leHex(0));6:\(leHex(0));11:02000000;")
+        #expect(r == "T05thread:1;hwbreak:;10:\(leHex(0x1006));7:\(leHex(rsp));6:\(leHex(0));11:02000000;")
         #expect(try h.reply("?") == r)
         #expect(h.resumes == [[.continue]])
     }
