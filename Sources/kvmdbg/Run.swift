@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import KVMDebug
 import KVMDebugCore
@@ -16,29 +15,7 @@ struct Run: ParsableCommand {
         reported only when the watched bytes did not change (GDB's rwatch method).
         """)
 
-    @Option(help: "A built-in guest (see `kvmdbg guests`).")
-    var guest: String?
-
-    @Option(help: "Your own code: a raw flat binary or an ELF file.")
-    var image: String?
-
-    @Option(name: .customLong("load-addr"), help: "Where a raw --image is loaded (default x86_64 0x1000, arm64 0x10000).")
-    var loadAddress: String?
-
-    @Option(help: "Entry point of --image: an address or an ELF symbol.")
-    var entry: String?
-
-    @Option(name: .customLong("arch"), help: ArgumentHelp("Guest architecture: x86_64 or arm64 (default: the host's).", valueName: "arch"))
-    var archOption: Arch?
-
-    @Option(name: .customLong("mode"), help: ArgumentHelp("x86_64 CPU mode: real or long (default long).", valueName: "mode"))
-    var modeOption: CPUMode?
-
-    @Option(help: "Number of vCPUs, each on its own thread (all-stop: one stop halts them all). Up to KVM_CAP_MAX_VCPUS.")
-    var vcpus: Int = 1
-
-    @Option(help: "kvm, fake or auto (KVM when usable and the guest's arch matches the host).")
-    var backend: BackendKind = .auto
+    @OptionGroup var guestOptions: GuestOptions
 
     @Option(name: .customLong("break"), help: "Hardware execute breakpoint (repeatable).")
     var breaks: [String] = []
@@ -61,32 +38,17 @@ struct Run: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        if (guest == nil) == (image == nil) { throw ValidationError("give exactly one of --guest NAME or --image FILE") }
-        if vcpus < 1 { throw ValidationError("--vcpus must be at least 1") }
         if step < 0 { throw ValidationError("--step must be 0 or more") }
         if maxStops < 1 { throw ValidationError("--max-stops must be at least 1") }
         if !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
-        if let l = loadAddress, parseNumber(l) == nil { throw ValidationError("bad --load-addr '\(l)': use 0x... or decimal") }
     }
 
     func run() throws {
-        let guestArch = archOption ?? Arch.host ?? .x86_64
-        let cpuMode = modeOption
         let g: Guest
-        do {
-            if let name = guest {
-                g = try BuiltinGuests.guest(named: name, arch: guestArch, mode: cpuMode)
-            } else {
-                let img = try ImageLoader.load(path: image!, arch: archOption, loadAddress: loadAddress.flatMap(parseNumber))
-                let e = try entry.map { (t) throws(DebugError) in try resolveAddress(t, symbols: img.symbols) }
-                let name = URL(fileURLWithPath: image!).lastPathComponent
-                g = try ImageLoader.guest(from: img, name: name, mode: cpuMode, entry: e)
-            }
-        } catch { throw CLIError(error.message) }
-
-        let kvm = backend == .fake ? KVMAvailability.notProbed : KVMAvailability.probe()
+        do { g = try guestOptions.buildGuest() } catch { throw CLIError(error.message) }
+        let kvm = guestOptions.kvmAvailability()
         let decision: BackendDecision
-        do { decision = try decideBackend(backend, guestArch: g.arch, kvm: kvm) } catch { throw CLIError(error.message) }
+        do { decision = try decideBackend(guestOptions.backend, guestArch: g.arch, kvm: kvm) } catch { throw CLIError(error.message) }
 
         var plan = RunPlan()
         plan.steps = step
@@ -102,10 +64,10 @@ struct Run: ParsableCommand {
         let formatter = StopFormatter(symbols: g.symbols, backend: backendName)
         do {
             if decision.kind == .kvm {
-                try execute(KVMBackend(guest: g, vcpus: vcpus, system: kvm.system), guest: g, plan: plan, decision: decision,
+                try execute(KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system), guest: g, plan: plan, decision: decision,
                             kvm: kvm, formatter: formatter)
             } else {
-                try execute(FakeBackend(guest: g, vcpus: vcpus), guest: g, plan: plan, decision: decision,
+                try execute(FakeBackend(guest: g, vcpus: guestOptions.vcpus), guest: g, plan: plan, decision: decision,
                             kvm: kvm, formatter: formatter)
             }
         } catch { throw CLIError(error.message) }
@@ -128,11 +90,10 @@ struct Run: ParsableCommand {
             o["guest"] = .string(g.name)
             o["arch"] = .string(g.arch.name)
             o["mode"] = .string(g.mode.name)
-            o["vcpus"] = .int(vcpus)
+            o["vcpus"] = .int(guestOptions.vcpus)
             emitLine(o.serialized)
         } else {
-            emitLine("backend: \(formatter.backend) (\(decision.why))")
-            emitLine("guest:   \(g.name) \(g.arch.name) mode \(g.mode.name), entry \(hex(g.entry)), \(vcpus) vCPU\(vcpus == 1 ? "" : "s")")
+            for line in guestOptions.banner(g, decision) { emitLine(line) }
         }
         if decision.kind == .kvm { warnAboutBrokenFeatures(plan, arch: g.arch, system: kvm.system) }
         let json = output.json

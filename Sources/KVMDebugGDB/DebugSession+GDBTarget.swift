@@ -1,0 +1,7 @@
+import KVMDebugCore
+
+/// The session is what the engine drives: every requirement of `GDBTarget` is DebugSession API.
+extension DebugSession: GDBTarget {
+    /// The round's end with no deadline (GDB rounds last until a stop or a ^C).
+    public func wait() throws(DebugError) -> StopRound { try wait(deadline: nil) }
+}
