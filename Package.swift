@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "HostVMM", path: "examples/host-vmm/VMM"),
         .executableTarget(
             name: "host-vmm",
-            dependencies: ["KVMDebugCore", "HostVMM"],
+            dependencies: ["KVMDebugCore", "KVMDebugGDB", "KVMDebugGDBServer", "HostVMM"],
             path: "examples/host-vmm/App"
         ),
         // Helpers the three test targets share (thrownError, raw KVM flags, a bounded fake).

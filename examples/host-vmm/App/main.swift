@@ -6,10 +6,21 @@
 // itself here, so kvmdbg gets SIGUSR2 (KVMKick.signal). kvmdbg only borrows the fds and
 // the mapping: it never closes or unmaps them.
 //
+// `host-vmm --gdb HOST:PORT` instead serves the VMM's vCPU to gdb through kvmdbg's GDB
+// server (KVMDebugGDB's engine over a DebugSession on the adopted fd), until gdb kills it.
+//
 // Exit status: 0 = the stops matched, 1 = mismatch or error, 77 = skipped (no usable /dev/kvm).
 import Glibc
 import HostVMM
 import KVMDebugCore
+import KVMDebugGDB
+import KVMDebugGDBServer
+
+/// One line straight to fd 1 with write(2): unbuffered, so a test reading a pipe sees it at once.
+@Sendable func say(_ text: String) {
+    let line = Array((text + "\n").utf8)
+    _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+}
 
 #if !arch(x86_64)
 print("host-vmm: skip: this example's VMM boots an x86 real-mode guest; host is not x86_64")
@@ -39,6 +50,18 @@ do {
         memory: [GuestMemoryRegion(guestAddress: 0, size: UInt64(machine.memory_size), host: mem)],
         vmFD: machine.vm, kick: .signal(SIGUSR2))
     let session = DebugSession(backend: backend)
+    if let i = CommandLine.arguments.firstIndex(of: "--gdb"), i + 1 < CommandLine.arguments.count {
+        // Serve GDB on the VMM's own vCPU fd: the same engine `kvmdbg gdbserver` uses.
+        let listener = try SocketListener(tcp: CommandLine.arguments[i + 1], allowNonLoopback: false)
+        say("host-vmm: gdb server on \(listener.address)")
+        let driver = GDBServerDriver(engine: GDBEngine(target: session), target: session, listener: listener,
+                                     say: { say("host-vmm: \($0)") })
+        let end = driver.run()
+        session.close()
+        say("host-vmm: gdb server ended (\(end))")
+        vmm_destroy(&machine)
+        exit(0)
+    }
     try session.insert(.hardware(address: store), on: .vcpu(0))
     var previous: UInt16? = nil
     for hit in 1...3 {
