@@ -136,15 +136,17 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
 
     private func exitDetail(_ e: VCPUExit, vcpu: Int) -> String? {
         let who = n > 1 ? "vCPU \(vcpu): " : ""
+        // Exits whose kvm_run carries no pc: the guest's last pc, read after the exit.
+        let last = (try? session.registers(vcpu: vcpu).pc).map { ", last pc \(hex($0))" } ?? ""
         switch e {
-        case .halt(let pc): return who + "guest halted at \(hex(pc))"
+        case .halt(let pc): return who + "guest halted at pc \(hex(pc))"
         case .io(let port, let w, let size, let pc): return who + "guest \(w ? "wrote" : "read") \(size) bytes at I/O port \(hex(UInt64(port))) (pc \(hex(pc)))"
         case .mmio(let a, let w, let l, let pc): return who + "guest \(w ? "wrote" : "read") \(l) bytes at unbacked address \(hex(a)) (pc \(hex(pc)))"
-        case .internalError(let s): return who + "KVM_EXIT_INTERNAL_ERROR suberror \(s)\(s == 1 ? " (emulation failure: e.g. a jump into the middle of an instruction)" : "")"
-        case .failEntry(let r): return who + "KVM_EXIT_FAIL_ENTRY hardware reason \(hex(r))"
-        case .shutdown: return who + "KVM_EXIT_SHUTDOWN (triple fault)"
-        case .systemEvent(let t): return who + "KVM_EXIT_SYSTEM_EVENT type \(t)"
-        case .unknown(let r): return who + "exit reason \(r)"
+        case .internalError(let s): return who + "KVM_EXIT_INTERNAL_ERROR suberror \(s)\(s == 1 ? " (emulation failure: e.g. a jump into the middle of an instruction)" : "")\(last)"
+        case .failEntry(let r): return who + "KVM_EXIT_FAIL_ENTRY hardware reason \(hex(r))\(last)"
+        case .shutdown: return who + "KVM_EXIT_SHUTDOWN (triple fault)\(last)"
+        case .systemEvent(let t): return who + "KVM_EXIT_SYSTEM_EVENT type \(t)\(last)"
+        case .unknown(let r): return who + "exit reason \(r)\(last)"
         default: return nil
         }
     }

@@ -188,9 +188,15 @@ public enum ImageLoader {
         let segments = image.segments.filter { !$0.bytes.isEmpty }.sorted { $0.address < $1.address }
         guard let first = segments.first else { throw .badImage(reason: "the image has no bytes to load") }
         var highestEnd: UInt64 = 0
+        var previous: GuestData? = nil
         for s in segments {
             let (end, overflow) = s.address.addingReportingOverflow(UInt64(s.bytes.count))
             guard !overflow else { throw .badImage(reason: "segment at \(hex(s.address)) wraps the address space") }
+            // Two segments loading over the same bytes: which one wins would be an accident of order.
+            if let p = previous, s.address < p.address &+ UInt64(p.bytes.count) {
+                throw .badImage(reason: "segments \(hex(p.address))..\(hex(p.address &+ UInt64(p.bytes.count))) and \(hex(s.address))..\(hex(end)) overlap; relink so each byte loads once")
+            }
+            previous = s
             highestEnd = max(highestEnd, end)
         }
         let lowest = first.address

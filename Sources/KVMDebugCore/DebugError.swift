@@ -27,6 +27,8 @@ public enum DebugError: Error, Sendable, Equatable {
     case unsupportedInstruction(pc: UInt64, arch: Arch, bytes: [UInt8])
     /// A guest address outside guest memory.
     case badGuestAddress(address: UInt64, length: UInt64)
+    /// A debug register cannot hold the address: outside the architecture's virtual-address width.
+    case addressBeyondWidth(address: UInt64, arch: Arch, reason: String)
     /// The guest image does not fit or is malformed.
     case badImage(reason: String)
     /// The request is not valid for this architecture.
@@ -59,6 +61,8 @@ public enum DebugError: Error, Sendable, Equatable {
             var b = ""
             for x in bytes { b += (b.isEmpty ? "" : " ") + hex2(x) }
             return "unsupported instruction at pc \(hex(pc)) (\(arch.name) bytes: \(b)): the fake backend only interprets the built-in guests' instructions; run this image on --backend kvm"
+        case .addressBeyondWidth(let a, let arch, let reason):
+            return "\(arch.name) address \(hex(a)) is outside the virtual-address width: \(reason)"
         case .badGuestAddress(let a, let l):
             return "guest address range \(hex(a))+\(l) is outside guest memory"
         case .badImage(let r):

@@ -20,6 +20,8 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     private let memory: FakeMemory
     private let vcpus: [FakeVCPU]
     private let calls = DebugLocked<[FakeCall]>([])
+    /// Injected faults, per vCPU, oldest first.
+    private let faults: DebugLocked<[[FakeFault]]>
 
     /// Builds a VM with `vcpus` vCPUs, all at `guest.entry`, and the guest's RAM loaded.
     ///
@@ -52,6 +54,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         arch = guest.arch
         vcpuCount = vcpus
         memory = FakeMemory(guest: guest)
+        faults = DebugLocked([[FakeFault]](repeating: [], count: vcpus))
         self.vcpus = (0..<vcpus).map { i -> FakeVCPU in
             let cpu: any FakeCPU = guest.arch == .x86_64
                 ? FakeX86CPU(index: i, mode: guest.mode, entry: guest.entry, pageTables: X86Boot.tablesBase(for: guest),
@@ -75,6 +78,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     public func setGuestDebug(_ state: GuestDebugState, vcpu index: Int) throws(DebugError) {
         let v = try vcpu(index)
         record(.setGuestDebug(vcpu: index, state: state))
+        try failIfInjected(.setGuestDebug, vcpu: index)
         try v.cpu.install(state)
         v.installed = state
     }
@@ -82,6 +86,17 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     public func run(vcpu index: Int) throws(DebugError) -> VCPUExit {
         let v = try vcpu(index)
         record(.run(vcpu: index))
+        switch takeFault(vcpu: index, { f in
+            if case .exit = f { return true }
+            if case .fail(.run, _) = f { return true }
+            return false
+        }) {
+        case .exit(let e)?: return e
+        case .fail(_, let e)?:
+            if e == FakeErrno.eintr || e == FakeErrno.eagain { return .interrupted }
+            throw kvmError("KVM_RUN", e)
+        case nil: break
+        }
         var budget = FakeRunBudget(limit: maxInstructionsPerRun, kick: v.kick)
         return try v.cpu.run(memory: memory, budget: &budget)
     }
@@ -89,12 +104,14 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     public func programCounter(vcpu index: Int) throws(DebugError) -> UInt64 {
         let v = try vcpu(index)
         record(.getRegisters(vcpu: index))
+        try failIfInjected(.getRegisters, vcpu: index)
         return v.cpu.programCounter
     }
 
     public func registers(vcpu index: Int) throws(DebugError) -> RegisterFile {
         let v = try vcpu(index)
         record(.getRegisters(vcpu: index))
+        try failIfInjected(.getRegisters, vcpu: index)
         return v.cpu.registerFile
     }
 
@@ -102,6 +119,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         let v = try vcpu(index)
         guard file.arch == arch else { throw kvmError("KVM_SET_REGS", FakeErrno.einval) }
         record(.setRegisters(vcpu: index))
+        try failIfInjected(.setRegisters, vcpu: index)
         try v.cpu.setRegisterFile(file)
     }
 
@@ -122,6 +140,30 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     public func kick(vcpu index: Int) {
         guard index >= 0, index < vcpus.count else { return }
         vcpus[index].kick.raise()
+    }
+
+    // MARK: Faults
+
+    /// Queues `fault` for vCPU `vcpu`'s next matching call (one-shot; several queue up).
+    public func inject(_ fault: FakeFault, vcpu index: Int = 0) {
+        guard index >= 0, index < vcpus.count else { return }
+        faults.withLock { $0[index].append(fault) }
+    }
+
+    /// Takes the oldest queued fault of `vcpu` that `matches`.
+    private func takeFault(vcpu index: Int, _ matches: (FakeFault) -> Bool) -> FakeFault? {
+        faults.withLock { f -> FakeFault? in
+            guard let i = f[index].firstIndex(where: matches) else { return nil }
+            return f[index].remove(at: i)
+        }
+    }
+
+    private func failIfInjected(_ call: FakeIoctl, vcpu index: Int) throws(DebugError) {
+        let hit = takeFault(vcpu: index) { f in
+            if case .fail(let c, _) = f { return c == call }
+            return false
+        }
+        if case .fail(_, let e)? = hit { throw kvmError(call.name(on: arch), e) }
     }
 
     // MARK: Inspection for tests

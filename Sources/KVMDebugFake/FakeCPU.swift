@@ -32,4 +32,6 @@ func kvmError(_ call: String, _ errno: Int32) -> DebugError {
 enum FakeErrno {
     static let einval: Int32 = 22
     static let ebusy: Int32 = 16
+    static let eintr: Int32 = 4
+    static let eagain: Int32 = 11
 }
