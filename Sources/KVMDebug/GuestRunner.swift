@@ -46,91 +46,52 @@ public enum RunRecord: Sendable {
     case end(RunEnd)
 }
 
-/// Drives a guest's vCPUs through a `RunPlan` on any backend, GDB's all-stop way:
-/// each vCPU runs on its own thread; when any stops, every other vCPU is kicked out
-/// of KVM_RUN (immediate_exit + signal) before the stop is reported, and resuming
-/// resumes all. Stops that arrive together are all reported, none lost.
+/// Drives a `DebugSession` through a `RunPlan` (`kvmdbg run`): arms the plan's points,
+/// runs all-stop rounds, counts stops and steps, and ends on the plan's limits, a
+/// timeout, an interrupt (Ctrl-C) or a guest exit. The threads, kicks and stop queue
+/// are the session's.
 public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
-    public let debugger: Debugger<Backend>
-    private let stopRequest = Atomic<Int>(0)  // 0 running, 1 timeout, 2 interrupt
+    public let session: DebugSession<Backend>
+    public var debugger: Debugger<Backend> { session.debugger }
+    private let why = Atomic<UInt8>(EndRequest.none.rawValue)
     private let n: Int
-    private let cond = NSCondition()
-    // Guarded by `cond`.
-    private var commands: [Command]
-    private var running: [Bool]
-    private var reports: [Report] = []
-    /// A launch-all round is under way: the first vCPU with a real event kicks the
-    /// others itself (one scheduling hop less than waking the coordinator first).
-    private var roundActive = false
-    private var firstExit: UInt64? = nil
 
-    private enum Command { case idle, go(ResumeMode), stepOver, quit }
-    private struct Report {
-        var vcpu: Int
-        var result: Result<RunEvent, DebugError>
-        var at: UInt64
+    /// Why a run was asked to end from outside.
+    private enum EndRequest: UInt8 {
+        case none = 0, timeout = 1, interrupt = 2
     }
 
-    public init(debugger: Debugger<Backend>) {
-        self.debugger = debugger
-        n = debugger.backend.vcpuCount
-        commands = [Command](repeating: .idle, count: n)
-        running = [Bool](repeating: false, count: n)
+    public init(session: DebugSession<Backend>) {
+        self.session = session
+        n = session.vcpuCount
     }
 
-    /// Arms every point of the plan: all of them or none (a failure removes the ones
-    /// already armed, so nothing is half-applied).
+    public convenience init(debugger: Debugger<Backend>) {
+        self.init(session: DebugSession(debugger: debugger))
+    }
+
+    /// Arms every point of the plan: all of them or none.
     public func arm(_ points: [PointSpec]) throws(DebugError) {
-        var done: [PointSpec] = []
-        for p in points {
-            do throws(DebugError) {
-                try debugger.insert(p.point, on: p.target)
-                done.append(p)
-            } catch {
-                for d in done.reversed() { try? debugger.remove(d.point, from: d.target) }
-                throw error
-            }
-        }
+        try session.insertAll(points.map { ($0.point, $0.target) })
     }
 
     /// Asks a running `run` to end with reason `interrupted` (Ctrl-C); safe from any thread.
-    public func interrupt() { requestStop(2) }
+    public func interrupt() { requestEnd(.interrupt) }
 
-    private func requestStop(_ why: Int) {
-        _ = stopRequest.compareExchange(expected: 0, desired: why, ordering: .sequentiallyConsistent)
-        for v in 0..<n { debugger.backend.kick(vcpu: v) }
+    private func requestEnd(_ r: EndRequest) {
+        _ = why.compareExchange(expected: EndRequest.none.rawValue, desired: r.rawValue, ordering: .sequentiallyConsistent)
+        session.interrupt()
     }
 
     /// Runs the plan, reporting each stop through `emit`, and returns how it ended.
     public func run(_ plan: RunPlan, emit: (RunRecord) -> Void) throws(DebugError) -> RunEnd {
         try arm(plan.points)
         if plan.vcpu < 0 || plan.vcpu >= n { throw .noSuchVCPU(index: plan.vcpu, count: n) }
-        let deadline = DispatchWorkItem { [weak self] in self?.requestStop(1) }
+        let deadline = DispatchWorkItem { [weak self] in self?.requestEnd(.timeout) }
         DispatchQueue.global().asyncAfter(deadline: .now() + plan.timeout, execute: deadline)
         defer { deadline.cancel() }
-        var threads: [Thread] = []
-        if n > 1 {
-            for v in 0..<n {
-                let t = Thread { [unowned self] in self.vcpuThread(v) }
-                t.name = "vcpu\(v)"
-                t.stackSize = 1 << 20
-                threads.append(t)
-                t.start()
-            }
-        }
-        defer {
-            if n > 1 {
-                cond.lock()
-                for v in 0..<n { commands[v] = .quit }
-                cond.broadcast()
-                cond.unlock()
-                for t in threads { while t.isExecuting { usleep(100) } }
-            }
-        }
         return try drive(plan, emit: emit)
     }
-
-    // MARK: - Coordinator
 
     private func drive(_ plan: RunPlan, emit: (RunRecord) -> Void) throws(DebugError) -> RunEnd {
         var stops = 0
@@ -144,158 +105,42 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
             emit(.end(e))
             return e
         }
+        func requested() -> RunEnd? {
+            switch EndRequest(rawValue: why.load(ordering: .sequentiallyConsistent)) ?? .none {
+            case .timeout: return end("timeout", "no end within \(plan.timeout) s")
+            case .interrupt: return end("interrupted")
+            case .none: return nil
+            }
+        }
         while true {
             if let m = plan.maxStops, stops >= m { return end("max-stops") }
             if stepVCPU != nil && stepsDone >= plan.steps { return end("steps-done") }
-            switch stopRequest.load(ordering: .sequentiallyConsistent) {
-            case 1: return end("timeout", "no end within \(plan.timeout) s")
-            case 2: return end("interrupted")
-            default: break
-            }
-            // Phase 1: vCPUs sitting on a point step past it one at a time, the others
-            // held (a software breakpoint is briefly unpatched from shared memory).
-            var round: [(Int, RunEvent)] = []
-            if stepVCPU == nil {
-                for v in 0..<n where debugger.needsStepOver(vcpu: v) {
-                    if let e = try execute(v, .stepOver) { round.append((v, e)) }
-                }
-            }
-            var latency: Double? = nil
-            if round.isEmpty {
-                // Phase 2: everyone goes (or just the stepped vCPU); the first real
-                // stop or exit brings all the others to a halt.
-                let go: [Int] = stepVCPU.map { [$0] } ?? Array(0..<n)
-                let (events, lat) = try launchAndAllStop(go, mode: stepVCPU == nil ? .continue : .step)
-                round = events
-                latency = lat
-                if let l = lat { latencies.append(l) }
-            }
+            if let e = requested() { return e }
+            var actions = [ResumeMode?](repeating: nil, count: n)
+            if let v = stepVCPU { actions[v] = .step } else { actions = actions.map { _ in .continue } }
+            let round = try session.resume(actions)
+            if round.interrupted && round.events.isEmpty, let e = requested() { return e }
+            let latency = round.allStopNanoseconds.map { Double($0) / 1000 }
+            if let l = latency { latencies.append(l) }
             let stopped = Array(0..<n)
-            let held = Date()
-            for (v, event) in round.sorted(by: { $0.0 < $1.0 }) {
-                switch event {
+            let held = DispatchTime.now()
+            for e in round.events {
+                switch e.event {
                 case .stop(let s):
                     if let m = plan.maxStops, stops >= m { continue }
                     stops += 1
                     emit(.stop(RoundStop(stop: s, stopped: stopped, allStopMicroseconds: latency)))
-                    if stepVCPU == v { stepsDone += 1 } else if stepVCPU == nil && plan.steps > 0 { stepVCPU = v }
+                    if stepVCPU == e.vcpu { stepsDone += 1 } else if stepVCPU == nil && plan.steps > 0 { stepVCPU = e.vcpu }
                 case .exit(.interrupted):
                     continue
-                case .exit(let e):
-                    return end(e.name, exitDetail(e, vcpu: v))
+                case .exit(let x):
+                    return end(x.name, exitDetail(x, vcpu: e.vcpu))
                 }
             }
-            if Date().timeIntervalSince(held) > plan.pausedNotifyAfter { debugger.notifyGuestPaused() }
+            let heldSeconds = Double(DispatchTime.now().uptimeNanoseconds - held.uptimeNanoseconds) / 1e9
+            if heldSeconds > plan.pausedNotifyAfter { debugger.notifyGuestPaused() }
         }
     }
-
-    /// Runs one command on vCPU `v` alone and waits for it.
-    private func execute(_ v: Int, _ c: Command) throws(DebugError) -> RunEvent? {
-        if n == 1 { return try perform(v, c) }
-        cond.lock()
-        commands[v] = c
-        running[v] = true
-        cond.broadcast()
-        while running[v] { cond.wait() }
-        // Only v ran; take its report (every round drains all reports before it ends).
-        let r = reports.remove(at: reports.lastIndex { $0.vcpu == v } ?? reports.count - 1)
-        cond.unlock()
-        return try r.result.get()
-    }
-
-    /// Starts `vcpus`, waits for the first stop or exit, kicks the rest, waits for all.
-    private func launchAndAllStop(_ vcpus: [Int], mode: ResumeMode) throws(DebugError) -> ([(Int, RunEvent)], Double?) {
-        if n == 1 {
-            return ([(vcpus[0], try perform(vcpus[0], .go(mode)) ?? .exit(.interrupted))], nil)
-        }
-        cond.lock()
-        for v in vcpus {
-            commands[v] = .go(mode)
-            running[v] = true
-        }
-        roundActive = true
-        firstExit = nil
-        cond.broadcast()
-        var events: [(Int, RunEvent)] = []
-        var failure: DebugError? = nil
-        var lastAt: UInt64 = 0
-        while true {
-            while reports.isEmpty && running.contains(true) { cond.wait() }
-            if reports.isEmpty { break }
-            let r = reports.removeFirst()
-            lastAt = max(lastAt, r.at)
-            switch r.result {
-            case .failure(let e):
-                failure = failure ?? e
-            case .success(.exit(.interrupted)):
-                // A stale kick (or a signal) and no all-stop under way: send it back in.
-                if firstExit == nil && stopRequest.load(ordering: .sequentiallyConsistent) == 0 {
-                    commands[r.vcpu] = .go(mode)
-                    running[r.vcpu] = true
-                    cond.broadcast()
-                }
-            case .success(let e):
-                events.append((r.vcpu, e))
-            }
-            if !running.contains(true) && reports.isEmpty { break }
-        }
-        roundActive = false
-        // First vCPU's exit to the last vCPU out of KVM_RUN, as each thread stamped them.
-        let latency = firstExit.map { Double(lastAt &- $0) / 1000 }
-        cond.unlock()
-        if let failure { throw failure }
-        return (events, latency)
-    }
-
-    /// Caller holds `cond`.
-    private func kickRunning() {
-        for v in 0..<n where running[v] { debugger.backend.kick(vcpu: v) }
-    }
-
-    // MARK: - vCPU threads
-
-    private func vcpuThread(_ v: Int) {
-        while true {
-            cond.lock()
-            while case .idle = commands[v] { cond.wait() }
-            let c = commands[v]
-            commands[v] = .idle
-            cond.unlock()
-            if case .quit = c { return }
-            let result: Result<RunEvent, DebugError>
-            do throws(DebugError) {
-                result = .success(try perform(v, c) ?? .exit(.interrupted))
-            } catch {
-                result = .failure(error)
-            }
-            let at = Self.now()
-            cond.lock()
-            reports.append(Report(vcpu: v, result: result, at: at))
-            running[v] = false
-            if roundActive && firstExit == nil && !Self.isInterrupted(result) {
-                firstExit = at
-                kickRunning()
-            }
-            cond.broadcast()
-            cond.unlock()
-        }
-    }
-
-    private static func isInterrupted(_ r: Result<RunEvent, DebugError>) -> Bool {
-        if case .success(.exit(.interrupted)) = r { return true }
-        return false
-    }
-
-    /// One command on the calling thread (the vCPU's own).
-    private func perform(_ v: Int, _ c: Command) throws(DebugError) -> RunEvent? {
-        switch c {
-        case .go(let mode): return try debugger.resume(vcpu: v, mode: mode)
-        case .stepOver: return try debugger.stepOverPending(vcpu: v)
-        case .idle, .quit: return nil
-        }
-    }
-
-    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     private func exitDetail(_ e: VCPUExit, vcpu: Int) -> String? {
         let who = n > 1 ? "vCPU \(vcpu): " : ""

@@ -117,8 +117,33 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
 
     /// Sets a vCPU's pc (and remembers to re-issue the debug state, see `pcWritten`).
     public func setProgramCounter(_ pc: UInt64, vcpu: Int) throws(DebugError) {
-        try backend.setProgramCounter(pc, vcpu: vcpu)
-        vcpus[vcpu].pcWritten = true
+        var file = try registers(vcpu: vcpu)
+        file.pc = pc
+        try setRegisters(file, vcpu: vcpu)
+    }
+
+    /// The vCPU's register file, read once per stop: the first ask costs the backend's
+    /// ioctls, later ones until the vCPU runs again cost none.
+    public func registers(vcpu: Int) throws(DebugError) -> RegisterFile {
+        try checkVCPU(vcpu)
+        let st = vcpus[vcpu]
+        if let r = st.registers { return r }
+        let r = try backend.registers(vcpu: vcpu)
+        st.registers = r
+        return r
+    }
+
+    /// Writes the vCPU's register file; a changed pc re-issues the debug state before the
+    /// next step (the x86 TF rule, see `pcWritten`) and ends any pending step-over.
+    public func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError) {
+        try checkVCPU(vcpu)
+        let st = vcpus[vcpu]
+        let before = try registers(vcpu: vcpu)
+        if before == file { return }
+        st.registers = nil
+        try backend.setRegisters(file, vcpu: vcpu)
+        st.registers = file
+        if before.pc != file.pc { st.pcWritten = true }
     }
 
     /// The last stop reported for `vcpu`, if it has not run since.
@@ -135,6 +160,36 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 }
             }
             return bytes
+        }
+    }
+
+    /// Writes guest memory as the guest sees it: bytes under a software breakpoint update
+    /// the saved original and the breakpoint stays planted.
+    public func writeMemory(_ address: UInt64, _ bytes: [UInt8]) throws(DebugError) {
+        try lock.withLock { () throws(DebugError) in
+            var out = bytes
+            let end = address &+ UInt64(bytes.count)
+            for i in patches.indices {
+                let p = patches[i]
+                for j in 0..<p.original.count {
+                    let a = p.address &+ UInt64(j)
+                    guard a >= address && a < end else { continue }
+                    patches[i].original[j] = bytes[Int(a &- address)]
+                    out[Int(a &- address)] = softwareBreakpointInstruction[j]
+                }
+            }
+            try backend.writeMemory(address, out)
+        }
+    }
+
+    /// Removes every point from every vCPU and unpatches every software breakpoint, so the
+    /// guest runs undisturbed (GDB detach, kill). The debug states follow lazily.
+    public func removeAllPoints() {
+        lock.withLock {
+            for p in patches { try? backend.writeMemory(p.address, p.original) }
+            patches.removeAll()
+            readWatchValues.removeAll()
+            _tables.removeAll()
         }
     }
 
@@ -219,7 +274,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         guard let s = st.lastStop, case .arm64(let esr, _, let pc) = s.exit,
               Arm64DebugEncoding.esrClass(esr) == Arm64DebugEncoding.ecBRK64,
               s.hits.contains(where: { $0.reason == .softwareBreakpoint && $0.point == nil }) else { return }
-        if st.pcWritten, try backend.programCounter(vcpu: vcpu) != pc { return }
+        if st.pcWritten, try registers(vcpu: vcpu).pc != pc { return }
+        st.registers = nil
         try Arm64ExceptionDelivery.deliver(esr: esr, pc: pc, vcpu: vcpu, on: backend)
         st.lastStop = nil
         st.pcWritten = true
@@ -254,10 +310,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     private func pointsToStepOver(_ vcpu: Int) throws(DebugError) -> [DebugPoint] {
         let st = vcpus[vcpu]
         guard let s = st.lastStop else { return [] }
-        if st.pcWritten {
-            let pc = try backend.programCounter(vcpu: vcpu)
-            if pc != s.pc { return [] }
-        }
+        if st.pcWritten, try registers(vcpu: vcpu).pc != s.pc { return [] }
         return lock.withLock { () -> [DebugPoint] in
             var fired: [DebugPoint] = []
             var sitting = false
@@ -341,6 +394,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             st.installedKey = key
         }
         st.lastStop = nil
+        st.registers = nil
         let exit = try backend.run(vcpu: vcpu)
         guard case .debug(let d) = exit else { return .exit(exit) }
         return .stop(decode(d, vcpu: vcpu))
@@ -416,6 +470,8 @@ final class VCPUDebugState: @unchecked Sendable {
     /// The slot layout of `installed`, to decode stops against what really ran.
     var layout: EncodedDebugRegisters
     var lastStop: Stop?
+    /// The register file read since the vCPU last ran (nil: not read yet).
+    var registers: RegisterFile?
     /// Where the last step-over started and what it disarmed. If it stopped again at the
     /// same pc without retiring the instruction (one arm64 store hitting two watchpoints:
     /// KVM reports one per exit), the next step-over disarms those too, so every point is

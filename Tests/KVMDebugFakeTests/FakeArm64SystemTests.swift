@@ -46,13 +46,22 @@ import Testing
 
     @Test func registerAccessThroughTheBackend() throws {
         let b = try FakeBackend(guest: BuiltinGuests.counterArm64())
-        try b.setArm64Register(.vbarEL1, 0x10800, vcpu: 0)
-        try b.setArm64Register(.x(7), 42, vcpu: 0)
-        #expect(try b.arm64Register(.vbarEL1, vcpu: 0) == 0x10800)
-        #expect(try b.arm64Register(.x(7), vcpu: 0) == 42)
-        #expect(try b.arm64Register(.pstate, vcpu: 0) == 0x3C5)
+        var r = try b.arm64Registers(vcpu: 0)
+        r.vbarEL1 = 0x10800
+        r.x[7] = 42
+        r.ttbr1EL1 = 0x4_0000
+        try b.setRegisters(.arm64(r), vcpu: 0)
+        let back = try b.arm64Registers(vcpu: 0)
+        #expect(back.vbarEL1 == 0x10800 && back[.vbarEL1] == 0x10800)
+        #expect(back.x[7] == 42 && back[.x(7)] == 42)
+        #expect(back.pstate == 0x3C5)
+        #expect(back.ttbr1EL1 == 0x4_0000)
+        #expect(b.register("vbar_el1", vcpu: 0) == 0x10800)
+        // EL1h: the interpreter's stack pointer is SP_EL1.
+        #expect(back.currentSP == back.spEL1)
         let x86 = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
-        #expect(throws: DebugError.self) { try x86.arm64Register(.pc, vcpu: 0) }
+        #expect(throws: DebugError.self) { try x86.arm64Registers(vcpu: 0) }
+        #expect(throws: DebugError.self) { try x86.setRegisters(.arm64(r), vcpu: 0) }
     }
 
     @Test func overlappingWatchpointsReportTheHighestSlot() throws {
@@ -78,9 +87,10 @@ import Testing
         d.foreignBreakpointPolicy = .handBackToGuest
         guard case .stop(let s3) = try d.resume(vcpu: 0, mode: .continue) else { Issue.record("no stop"); return }
         #expect(s3.reason == .hardwareBreakpoint && s3.pc == 0x10A00)
-        #expect(try b.arm64Register(.esrEL1, vcpu: 0) == 0xF200_0042)
-        #expect(try b.arm64Register(.elrEL1, vcpu: 0) == 0x10018)
-        #expect(try b.arm64Register(.spsrEL1, vcpu: 0) == 0x3C5)
+        let r = try b.arm64Registers(vcpu: 0)
+        #expect(r.esrEL1 == 0xF200_0042)
+        #expect(r.elrEL1 == 0x10018)
+        #expect(r.spsrEL1 == 0x3C5)
         guard case .stop(let s4) = try d.resume(vcpu: 0, mode: .continue) else { Issue.record("no stop"); return }
         #expect(s4.pc == 0x10018)
         #expect(b.register("x5", vcpu: 0) == 1 && b.register("x6", vcpu: 0) == 1)

@@ -30,8 +30,9 @@ import Testing
         b.setRegister("rax", 5, vcpu: 0)
         _ = b.register("rax", vcpu: 0)       // inspection only: not an ioctl
         _ = try b.readMemory(0x2000, count: 8)
+        // A pc write is a read-modify-write of the register file (KVM_GET_REGS, KVM_SET_REGS).
         #expect(b.trace == [.setGuestDebug(vcpu: 1, state: s), .run(vcpu: 1), .getRegisters(vcpu: 1),
-                            .setRegisters(vcpu: 1), .setRegisters(vcpu: 0)])
+                            .getRegisters(vcpu: 1), .setRegisters(vcpu: 1), .setRegisters(vcpu: 0)])
         #expect(b.setGuestDebugCount == 1)
         #expect(b.installedState(vcpu: 1) == s)
         #expect(b.installedState(vcpu: 0) == nil)

@@ -58,7 +58,12 @@ final class ScriptedBackend: DebugBackend, @unchecked Sendable {
     }
 
     func programCounter(vcpu: Int) throws(DebugError) -> UInt64 { 0x1003 }
-    func setProgramCounter(_ pc: UInt64, vcpu: Int) throws(DebugError) {}
+    func registers(vcpu: Int) throws(DebugError) -> RegisterFile {
+        var r = X86RegisterFile()
+        r.rip = 0x1003
+        return .x86_64(r)
+    }
+    func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError) {}
     func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] { [UInt8](repeating: 0, count: count) }
     func writeMemory(_ address: UInt64, _ bytes: [UInt8]) throws(DebugError) {}
     func guestPaused(vcpu: Int) {

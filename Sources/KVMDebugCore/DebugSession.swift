@@ -1,0 +1,427 @@
+/// An all-stop debug session over every vCPU of one backend: what `kvmdbg run`, the GDB
+/// server, a host VMM and the tests all drive.
+///
+/// Each vCPU runs on its own thread (KVM's vCPU ioctls belong to one thread at a time).
+/// A round starts with per-vCPU actions (continue, step, or stay stopped); when any
+/// vCPU stops or exits, every other running vCPU is kicked out of `KVM_RUN` before the
+/// round ends, and every event of the round is reported, none lost. Between rounds
+/// every vCPU is held, and points, registers and memory may be changed.
+///
+/// Foundation-free (pthreads), so it builds with Embedded Swift like the rest of the core.
+public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
+    public let debugger: Debugger<Backend>
+    private let core: SessionCore<Backend>
+
+    public init(debugger: Debugger<Backend>) {
+        self.debugger = debugger
+        core = SessionCore(debugger: debugger)
+    }
+
+    public convenience init(backend: Backend) {
+        self.init(debugger: Debugger(backend: backend))
+    }
+
+    deinit { core.close() }
+
+    public var backend: Backend { debugger.backend }
+    public var arch: Arch { debugger.backend.arch }
+    public var vcpuCount: Int { debugger.backend.vcpuCount }
+    public var capabilities: Capabilities { debugger.backend.capabilities }
+
+    // MARK: Rounds
+
+    /// Starts a round without blocking: `actions[v]` is `.continue`, `.step` or nil (vCPU v
+    /// stays stopped). vCPUs that continue from a breakpoint step past it first, one at a
+    /// time with the others held (a software breakpoint is briefly unpatched from shared
+    /// memory); an event found on the way ends the round at once.
+    public func start(_ actions: [ResumeMode?]) throws(DebugError) { try core.start(actions) }
+
+    /// Blocks until the round is over and returns its events (at once if it already is).
+    public func wait() throws(DebugError) -> StopRound { try core.wait() }
+
+    /// `start` then `wait`.
+    public func resume(_ actions: [ResumeMode?]) throws(DebugError) -> StopRound {
+        try core.start(actions)
+        return try core.wait()
+    }
+
+    /// Every vCPU does `mode`.
+    public func resumeAll(_ mode: ResumeMode = .continue) throws(DebugError) -> StopRound {
+        try resume([ResumeMode?](repeating: mode, count: vcpuCount))
+    }
+
+    /// Ends the running round from any thread (every vCPU kicked); the round reports
+    /// `interrupted`. Called between rounds, it ends the next round as soon as it starts,
+    /// so a Ctrl-C is never lost.
+    public func interrupt() { core.interrupt() }
+
+    /// Called on a vCPU thread when a round ends; `wait()` then returns at once.
+    public func setRoundFinishedHandler(_ handler: (@Sendable () -> Void)?) { core.setHandler(handler) }
+
+    /// True between `start` and the end of its round.
+    public var isRunning: Bool { core.isRunning }
+
+    // MARK: While stopped
+
+    /// The vCPU's registers, read once per stop (`Debugger.registers`).
+    public func registers(vcpu: Int) throws(DebugError) -> RegisterFile { try debugger.registers(vcpu: vcpu) }
+
+    /// Writes the vCPU's registers.
+    public func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError) {
+        try debugger.setRegisters(file, vcpu: vcpu)
+    }
+
+    /// Reads guest memory at a guest-virtual address as `vcpu` sees it; software
+    /// breakpoints are hidden.
+    public func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8] {
+        try debugger.readMemory(try translate(address, vcpu: vcpu), count: count)
+    }
+
+    /// Writes guest memory at a guest-virtual address as `vcpu` sees it; bytes under a
+    /// software breakpoint update its saved original.
+    public func writeMemory(_ address: UInt64, _ bytes: [UInt8], vcpu: Int) throws(DebugError) {
+        try debugger.writeMemory(try translate(address, vcpu: vcpu), bytes)
+    }
+
+    /// Guest-virtual to guest-physical through `vcpu`'s translation: the one place paged
+    /// guests plug in. The built-in guests and flat images run with paging off or
+    /// identity-mapped, so today this is the identity.
+    public func translate(_ address: UInt64, vcpu: Int) throws(DebugError) -> UInt64 {
+        if vcpu < 0 || vcpu >= vcpuCount { throw .noSuchVCPU(index: vcpu, count: vcpuCount) }
+        return address
+    }
+
+    public func insert(_ point: DebugPoint, on target: VCPUTarget = .all) throws(DebugError) {
+        try debugger.insert(point, on: target)
+    }
+
+    public func remove(_ point: DebugPoint, from target: VCPUTarget = .all) throws(DebugError) {
+        try debugger.remove(point, from: target)
+    }
+
+    /// Arms every point: all of them or none (a failure removes those already armed).
+    public func insertAll(_ points: [(DebugPoint, VCPUTarget)]) throws(DebugError) {
+        var done: [(DebugPoint, VCPUTarget)] = []
+        for (p, t) in points {
+            do throws(DebugError) {
+                try debugger.insert(p, on: t)
+                done.append((p, t))
+            } catch {
+                for (q, u) in done.reversed() { try? debugger.remove(q, from: u) }
+                throw error
+            }
+        }
+    }
+
+    /// Removes every point and unpatches every software breakpoint (detach, kill, exit).
+    public func removeAllPoints() { debugger.removeAllPoints() }
+
+    /// Every vCPU's points and slot use.
+    public var tables: DebugTables { debugger.tables }
+
+    /// Counters for `monitor stats` and the end event.
+    public var stats: SessionStats {
+        var s = core.stats
+        s.setGuestDebugCalls = debugger.totalSetGuestDebugCalls
+        return s
+    }
+
+    /// Ends the vCPU threads; the session cannot run afterwards. Idempotent.
+    public func close() { core.close() }
+}
+
+/// One round's outcome.
+public struct StopRound: Sendable {
+    /// The events of the round by vCPU index ascending: debug stops and other exits.
+    /// vCPUs that were only kicked to a halt are absent; empty when the round was
+    /// interrupted before any event.
+    public var events: [VCPUEvent]
+    /// `interrupt()` ended the round.
+    public var interrupted: Bool
+    /// First vCPU's exit to the last vCPU out of KVM_RUN, nanoseconds (nil when one vCPU ran).
+    public var allStopNanoseconds: UInt64?
+
+    public init(events: [VCPUEvent], interrupted: Bool, allStopNanoseconds: UInt64? = nil) {
+        self.events = events
+        self.interrupted = interrupted
+        self.allStopNanoseconds = allStopNanoseconds
+    }
+
+    /// The debug stops of the round.
+    public var stops: [Stop] {
+        events.compactMap { e in
+            if case .stop(let s) = e.event { return s }
+            return nil
+        }
+    }
+}
+
+/// One vCPU's event in a round.
+public struct VCPUEvent: Sendable {
+    public var vcpu: Int
+    public var event: RunEvent
+
+    public init(vcpu: Int, event: RunEvent) {
+        self.vcpu = vcpu
+        self.event = event
+    }
+}
+
+/// Session counters.
+public struct SessionStats: Sendable, Hashable {
+    public var rounds = 0
+    public var stops = 0
+    /// KVM_SET_GUEST_DEBUG calls over all vCPUs.
+    public var setGuestDebugCalls = 0
+    /// Rounds in which several vCPUs ran and were brought to a halt.
+    public var allStopRounds = 0
+    public var allStopMeanNanoseconds: UInt64 = 0
+    public var allStopMaxNanoseconds: UInt64 = 0
+    /// Sum behind the mean.
+    var allStopTotalNanoseconds: UInt64 = 0
+
+    public init() {}
+}
+
+/// The session's threads and rendezvous. A separate object so the vCPU threads can hold
+/// it strongly while `DebugSession`'s deinit stops and joins them.
+final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
+    private let debugger: Debugger<Backend>
+    private let n: Int
+    private let cond = DebugCondition()
+
+    private enum Command { case idle, go(ResumeMode), stepOver, quit }
+    private struct Report {
+        var vcpu: Int
+        var result: Result<RunEvent, DebugError>
+        var at: UInt64
+    }
+
+    // Guarded by `cond`.
+    private var threads: [DebugThread] = []
+    private var commands: [Command]
+    private var running: [Bool]
+    private var reports: [Report] = []
+    /// Between `start` and the end of `wait`.
+    private var roundOpen = false
+    /// Every vCPU of the open round is stopped again.
+    private var roundDone = false
+    /// The launched vCPUs are out: the first real event kicks the others itself (one
+    /// scheduling hop less than waking the waiter first).
+    private var launched = false
+    private var firstExit: UInt64? = nil
+    private var stopRequested = false
+    private var pendingInterrupt = false
+    private var handler: (@Sendable () -> Void)? = nil
+    private var closed = false
+    var stats = SessionStats()
+
+    init(debugger: Debugger<Backend>) {
+        self.debugger = debugger
+        n = debugger.backend.vcpuCount
+        commands = [Command](repeating: .idle, count: n)
+        running = [Bool](repeating: false, count: n)
+    }
+
+    var isRunning: Bool { cond.withLock { roundOpen } }
+
+    func setHandler(_ h: (@Sendable () -> Void)?) { cond.withLock { handler = h } }
+
+    func interrupt() {
+        cond.withLock {
+            if roundOpen {
+                stopRequested = true
+                for v in 0..<n where running[v] { debugger.backend.kick(vcpu: v) }
+            } else {
+                pendingInterrupt = true
+            }
+        }
+    }
+
+    func start(_ actions: [ResumeMode?]) throws(DebugError) {
+        if actions.count != n { throw .unsupported(reason: "a round needs one action per vCPU (\(n)), got \(actions.count)") }
+        try cond.withLock { () throws(DebugError) in
+            if closed { throw .unsupported(reason: "the debug session is closed") }
+            if roundOpen { throw .unsupported(reason: "a round is already running; wait for it or interrupt it") }
+            if threads.isEmpty { try spawnThreads() }
+            roundOpen = true
+            roundDone = false
+            launched = false
+            firstExit = nil
+            stopRequested = false
+        }
+        if cond.withLock({ () -> Bool in
+            let p = pendingInterrupt
+            pendingInterrupt = false
+            stopRequested = p
+            return p
+        }) {
+            finishRound()
+            return
+        }
+        // Phase 1: vCPUs sitting on a point step past it one at a time, the others held.
+        var found = false
+        for v in 0..<n where actions[v] == .continue && debugger.needsStepOver(vcpu: v) {
+            let r = runAlone(v)
+            if case .success(.exit(.interrupted)) = r.result { continue }
+            cond.withLock { reports.append(r) }
+            found = true
+            if case .failure = r.result { break }
+        }
+        if found {
+            finishRound()
+            return
+        }
+        // Phase 2: everyone asked goes; the first real stop or exit brings the rest to a halt.
+        cond.withLock {
+            for v in 0..<n {
+                guard let mode = actions[v] else { continue }
+                commands[v] = .go(mode)
+                running[v] = true
+            }
+            launched = true
+            cond.broadcast()
+        }
+        if !actions.contains(where: { $0 != nil }) { finishRound() }
+    }
+
+    func wait() throws(DebugError) -> StopRound {
+        let (taken, interrupted, failure, latency): ([Report], Bool, DebugError?, UInt64?) = cond.withLock {
+            if !roundOpen { return ([], false, nil, nil) }
+            while !roundDone { cond.wait() }
+            let taken = reports
+            reports.removeAll()
+            roundOpen = false
+            launched = false
+            var failure: DebugError? = nil
+            var last: UInt64 = 0
+            for r in taken {
+                last = max(last, r.at)
+                if case .failure(let e) = r.result, failure == nil { failure = e }
+            }
+            var latency: UInt64? = nil
+            if let f = firstExit, n > 1 { latency = last &- f }
+            return (taken, stopRequested, failure, latency)
+        }
+        if let failure { throw failure }
+        var events: [VCPUEvent] = []
+        for r in taken.sorted(by: { $0.vcpu < $1.vcpu }) {
+            guard case .success(let e) = r.result else { continue }
+            if case .exit(.interrupted) = e { continue }
+            events.append(VCPUEvent(vcpu: r.vcpu, event: e))
+        }
+        let round = StopRound(events: events, interrupted: interrupted, allStopNanoseconds: latency)
+        cond.withLock {
+            stats.rounds += 1
+            stats.stops += round.stops.count
+            if let l = latency {
+                stats.allStopRounds += 1
+                stats.allStopTotalNanoseconds &+= l
+                stats.allStopMeanNanoseconds = stats.allStopTotalNanoseconds / UInt64(stats.allStopRounds)
+                stats.allStopMaxNanoseconds = max(stats.allStopMaxNanoseconds, l)
+            }
+        }
+        return round
+    }
+
+    /// Ends a round that launched no vCPU (an event in phase 1, an interrupt, nothing to run).
+    private func finishRound() {
+        let h: (@Sendable () -> Void)? = cond.withLock {
+            roundDone = true
+            cond.broadcast()
+            return handler
+        }
+        h?()
+    }
+
+    func close() {
+        let ts: [DebugThread] = cond.withLock {
+            if closed { return [] }
+            closed = true
+            for v in 0..<n {
+                commands[v] = .quit
+                if running[v] { debugger.backend.kick(vcpu: v) }
+            }
+            cond.broadcast()
+            return threads
+        }
+        for t in ts { t.join() }
+    }
+
+    // MARK: vCPU threads
+
+    /// Caller holds `cond`.
+    private func spawnThreads() throws(DebugError) {
+        for v in 0..<n {
+            let t = try DebugThread { [self] in self.vcpuThread(v) }
+            threads.append(t)
+        }
+    }
+
+    /// Runs one step-over on vCPU `v`'s thread and waits for its report (only v runs).
+    private func runAlone(_ v: Int) -> Report {
+        cond.withLock {
+            commands[v] = .stepOver
+            running[v] = true
+            cond.broadcast()
+            while running[v] { cond.wait() }
+            let i = reports.lastIndex { $0.vcpu == v } ?? reports.count - 1
+            return reports.remove(at: i)
+        }
+    }
+
+    private func vcpuThread(_ v: Int) {
+        while true {
+            let c: Command = cond.withLock {
+                while case .idle = commands[v] { cond.wait() }
+                let c = commands[v]
+                commands[v] = .idle
+                return c
+            }
+            if case .quit = c { return }
+            var result: Result<RunEvent, DebugError>
+            while true {
+                result = perform(v, c)
+                // A stale kick (or a stray signal) while no all-stop is under way: go back in.
+                guard case .go = c, case .success(.exit(.interrupted)) = result else { break }
+                let again = cond.withLock { firstExit == nil && !stopRequested && !closed }
+                if !again { break }
+            }
+            let at = monotonicNanoseconds()
+            let h: (@Sendable () -> Void)? = cond.withLock {
+                reports.append(Report(vcpu: v, result: result, at: at))
+                running[v] = false
+                guard launched else {
+                    cond.broadcast()
+                    return nil
+                }
+                if case .success(.exit(.interrupted)) = result {
+                    // kicked to a halt: nothing to start an all-stop with
+                } else if firstExit == nil {
+                    firstExit = at
+                    for u in 0..<n where running[u] { debugger.backend.kick(vcpu: u) }
+                }
+                if running.contains(true) {
+                    cond.broadcast()
+                    return nil
+                }
+                roundDone = true
+                cond.broadcast()
+                return handler
+            }
+            h?()
+        }
+    }
+
+    private func perform(_ v: Int, _ c: Command) -> Result<RunEvent, DebugError> {
+        do throws(DebugError) {
+            switch c {
+            case .go(let mode): return .success(try debugger.resume(vcpu: v, mode: mode))
+            case .stepOver: return .success(try debugger.stepOverPending(vcpu: v) ?? .exit(.interrupted))
+            case .idle, .quit: return .success(.exit(.interrupted))
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+}
