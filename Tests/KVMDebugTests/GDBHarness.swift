@@ -87,6 +87,17 @@ final class PipeCollector: @unchecked Sendable {
     }
 }
 
+/// Starts `p` from this thread with no signal blocked: a child inherits the spawning thread's
+/// mask, and the test runner's worker threads block SIGINT and SIGTERM, which would make gdb
+/// deaf to Ctrl-C and the server to SIGTERM.
+func runUnblocked(_ p: Process) throws {
+    var none = sigset_t(), saved = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &saved)
+    defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+    try p.run()
+}
+
 /// Ends a child: SIGTERM, up to `grace` seconds, then SIGKILL; always reaps it.
 func endProcess(_ p: Process, grace: Double = 5) {
     guard p.processIdentifier > 0 else { return }
@@ -123,7 +134,7 @@ final class GDBServerProcess {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = stdout.pipe
         process.standardError = stderr.pipe
-        try process.run()
+        try runUnblocked(process)
         stdout.start()
         stderr.start()
         let text = stdout.wait(timeout: timeout) { $0.split(separator: "\n").contains { $0.hasPrefix("listening on ") } }
@@ -183,8 +194,14 @@ struct GDBRun: CustomStringConvertible {
     var stdout: String
     var stderr: String
     var timedOut: Bool
-    /// stdout then stderr: gdb prints errors on stderr, reports on stdout.
+    /// stdout then stderr: gdb prints reports on stdout; errors and (in batch mode) `monitor`
+    /// output on stderr.
     var output: String { stdout + "\n" + stderr }
+
+    /// stderr without the warning batch gdb prints when attaching with no executable.
+    var stderrErrors: String {
+        stderr.replacingOccurrences(of: "warning: No executable has been specified and target does not support\ndetermining executable automatically.  Try using the \"file\" command.\n", with: "")
+    }
     var description: String {
         "gdb \(arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " "))\nexit \(status)\(timedOut ? " (killed: timeout)" : "")\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)"
     }
@@ -214,8 +231,9 @@ struct GDBRun: CustomStringConvertible {
 /// Options for a gdb run.
 struct GDBRunOptions {
     var timeout: Double = 30
-    /// Send SIGINT to gdb `delay` seconds after its stdout contains `text` (Ctrl-C in a terminal).
-    var interruptAfter: (text: String, delay: Double)? = nil
+    /// Send SIGINT to gdb (Ctrl-C in a terminal) `delay` seconds after `condition` first holds
+    /// (polled; batch gdb prints nothing when `continue` starts, so callers watch the packet log).
+    var interruptWhen: (what: String, condition: () -> Bool, delay: Double)? = nil
 }
 
 /// Runs `client -nx -batch [file] -ex ...` with `commands` (each its own -ex: a failing command
@@ -236,12 +254,13 @@ func runGDB(_ client: GDBClient, file: String? = nil, preamble: [String] = [], c
     let out = PipeCollector(), err = PipeCollector()
     p.standardOutput = out.pipe
     p.standardError = err.pipe
-    try p.run()
+    try runUnblocked(p)
     out.start()
     err.start()
     let deadline = Date().addingTimeInterval(options.timeout)
     var interruptAt: Date? = nil
     var interrupted = false
+    var signalState = ""
     var timedOut = false
     while p.isRunning {
         let now = Date()
@@ -250,9 +269,11 @@ func runGDB(_ client: GDBClient, file: String? = nil, preamble: [String] = [], c
             kill(p.processIdentifier, SIGKILL)
             break
         }
-        if let i = options.interruptAfter, !interrupted {
-            if interruptAt == nil, out.text.contains(i.text) { interruptAt = now.addingTimeInterval(i.delay) }
+        if let i = options.interruptWhen, !interrupted {
+            if interruptAt == nil, i.condition() { interruptAt = now.addingTimeInterval(i.delay) }
             if let at = interruptAt, now >= at {
+                signalState = ((try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)) ?? "")
+                    .split(separator: "\n").filter { $0.hasPrefix("Sig") }.joined(separator: " ")
                 kill(p.processIdentifier, SIGINT)
                 interrupted = true
             }
@@ -263,9 +284,12 @@ func runGDB(_ client: GDBClient, file: String? = nil, preamble: [String] = [], c
     _ = out.wait(timeout: 2) { _ in out.isClosed }
     _ = err.wait(timeout: 2) { _ in err.isClosed }
     let r = GDBRun(arguments: args, status: p.terminationStatus, stdout: out.text, stderr: err.text, timedOut: timedOut)
-    if timedOut { Issue.record(Comment(rawValue: "gdb ran over \(options.timeout) s and was killed:\n\(r)"), sourceLocation: sourceLocation) }
-    if let i = options.interruptAfter, !interrupted {
-        Issue.record(Comment(rawValue: "gdb never printed `\(i.text)`, so no SIGINT was sent:\n\(r)"), sourceLocation: sourceLocation)
+    if timedOut {
+        let sig = interrupted ? "\n(SIGINT was sent; gdb's signal state then: \(signalState))" : ""
+        Issue.record(Comment(rawValue: "gdb ran over \(options.timeout) s and was killed\(sig):\n\(r)"), sourceLocation: sourceLocation)
+    }
+    if let i = options.interruptWhen, !interrupted {
+        Issue.record(Comment(rawValue: "\(i.what) never happened, so no SIGINT was sent:\n\(r)"), sourceLocation: sourceLocation)
     }
     return r
 }
