@@ -278,6 +278,21 @@ enum GDBScenarios {
         #expect(r.stdout.contains("another GDB client is attached"), "\(r)")
         #expect(r.printedHex == [t.entry], "the first client still works: \(r)")
     }
+
+    /// SIGTERM ends the server with status 0 and its `server stopped (signal)` line, also after
+    /// a client left a breakpoint planted (gdb disconnected without removing it).
+    static func sigterm(_ t: GDBGuest) throws {
+        _ = try t.client.require()
+        let server = try GDBServerProcess(t.serverArguments())
+        defer { server.stop() }
+        let r = try runGDB(t.client, preamble: t.preamble + ["target remote \(server.address)"],
+                           commands: ["break *\(hx(t.loop))", "continue", "p/x $pc", "detach"])
+        #expect(r.printedHex == [t.loop], "\(r)")
+        #expect(server.waitForLine("client detached; guest running"), "\(server.description)")
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(server.waitForExit() == 0, "\(server.description)")
+        #expect(server.lines.last == "server stopped (signal)", "\(server.description)")
+    }
 }
 
 // MARK: - Fake backend: x86_64 (gdb) and aarch64 (gdb-multiarch)
@@ -300,6 +315,7 @@ enum GDBScenarios {
         @Test(arguments: GDBGuest.fakes) func ctrlC(_ t: GDBGuest) throws { try GDBScenarios.interrupt(t) }
         @Test(arguments: GDBGuest.fakes) func monitorHelp(_ t: GDBGuest) throws { try GDBScenarios.monitorHelpAndCaps(t) }
         @Test(arguments: GDBGuest.fakes) func secondClient(_ t: GDBGuest) throws { try GDBScenarios.secondClientRefused(t) }
+        @Test(arguments: GDBGuest.fakes) func sigterm(_ t: GDBGuest) throws { try GDBScenarios.sigterm(t) }
     }
 
     // MARK: - This host's KVM (x86_64, gdb)
@@ -323,6 +339,7 @@ enum GDBScenarios {
         @Test func ctrlC() throws { try GDBScenarios.interrupt(Self.t) }
         @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
         @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
+        @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
     }
 }
 
