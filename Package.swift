@@ -44,17 +44,23 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "CKVM"]),
+        // The benchmark's baseline: the same ioctls in a plain C loop (not used by kvmdbg).
+        .target(name: "KVMRawLoop"),
+        .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMRawLoop"]),
         // The arm64 lane's prediction: ConformanceScenarios.arm64 on the fake backend.
         .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
+        // examples/host-vmm: a VMM of its own (C) that hands its vCPU fd to kvmdbg.
+        .target(name: "HostVMM", path: "examples/host-vmm/VMM"),
         .executableTarget(
             name: "host-vmm",
-            dependencies: ["KVMDebugCore", "CKVM"],
-            path: "examples/host-vmm"
+            dependencies: ["KVMDebugCore", "HostVMM"],
+            path: "examples/host-vmm/App"
         ),
-        .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore"]),
-        .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
+        // Helpers the three test targets share (thrownError, raw KVM flags, a bounded fake).
+        .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake"], path: "Tests/KVMTestSupport"),
+        .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMTestSupport"]),
+        .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugGDBTests", dependencies: ["KVMDebugGDB", "KVMDebugGDBServer", "KVMDebugCore", "KVMDebugFake"]),
-        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "CKVM"]),
+        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "CKVM", "KVMTestSupport"]),
     ]
 )

@@ -14,23 +14,29 @@ public struct KVMAvailability: Sendable {
     /// The kvm_pvm module is loaded: software, page-table based KVM (no VMX/SVM).
     public var isPVM: Bool
     public var error: DebugError?
+    /// The `/dev/kvm` fd the probe opened, kept so a command opens it once.
+    public var system: KVMSystem?
 
-    /// Probes `/dev/kvm` by opening it (and nothing more).
+    /// For `--backend fake`: /dev/kvm is not opened at all.
+    public static let notProbed = KVMAvailability(usable: false, detail: "not probed (fake backend requested)", isPVM: false,
+                                                  error: nil, system: nil)
+
+    /// Probes `/dev/kvm` by opening it (and nothing more); the open fd is kept in `system`.
     public static func probe(path: String = "/dev/kvm") -> KVMAvailability {
         let pvm = FileManager.default.fileExists(atPath: "/sys/module/kvm_pvm")
         guard let host = Arch.host else {
             return KVMAvailability(usable: false, detail: "host architecture is neither x86_64 nor arm64", isPVM: false,
-                                   error: .unsupported(reason: "KVM guest debug needs an x86_64 or arm64 host"))
+                                   error: .unsupported(reason: "KVM guest debug needs an x86_64 or arm64 host"), system: nil)
         }
         do {
-            _ = try KVMSystem(path: path)
+            let system = try KVMSystem(path: path)
             var flavour = ""
             if pvm { flavour = " (kvm_pvm: software virtualization)" }
             else if FileManager.default.fileExists(atPath: "/sys/module/kvm_intel") { flavour = " (kvm_intel)" }
             else if FileManager.default.fileExists(atPath: "/sys/module/kvm_amd") { flavour = " (kvm_amd)" }
-            return KVMAvailability(usable: true, detail: "\(path) usable on \(host.name)\(flavour)", isPVM: pvm, error: nil)
+            return KVMAvailability(usable: true, detail: "\(path) usable on \(host.name)\(flavour)", isPVM: pvm, error: nil, system: system)
         } catch {
-            return KVMAvailability(usable: false, detail: error.message, isPVM: pvm, error: error)
+            return KVMAvailability(usable: false, detail: error.message, isPVM: pvm, error: error, system: nil)
         }
     }
 }

@@ -26,13 +26,14 @@ public struct ProbeResult: Sendable {
 /// the stop that comes back.
 public enum FeatureProbe {
     /// Runs the probes on a fresh counter guest per feature (no state leaks between them).
+    /// KVM guests are VMs of `system` when given (one `/dev/kvm` open per command).
     public static func run(backend kind: BackendKind, arch: Arch, features: [ProbedFeature] = ProbedFeature.allCases,
-                           timeout: Double = 0.5) -> [ProbeResult] {
+                           timeout: Double = 0.5, system: KVMSystem? = nil) -> [ProbeResult] {
         features.map { f in
             do throws(DebugError) {
                 let guest = try BuiltinGuests.guest(named: "counter", arch: arch)
                 switch kind {
-                case .kvm: return try probe(f, backend: KVMBackend(guest: guest), guest: guest, timeout: timeout)
+                case .kvm: return try probe(f, backend: KVMBackend(guest: guest, system: system), guest: guest, timeout: timeout)
                 default: return try probe(f, backend: FakeBackend(guest: guest), guest: guest, timeout: timeout)
                 }
             } catch {

@@ -84,8 +84,9 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
     }
 
     /// Runs the plan, reporting each stop through `emit`, and returns how it ended.
-    public func run(_ plan: RunPlan, emit: (RunRecord) -> Void) throws(DebugError) -> RunEnd {
-        try arm(plan.points)
+    /// `armPoints: false` when the caller armed `plan.points` itself (`arm`).
+    public func run(_ plan: RunPlan, armPoints: Bool = true, emit: (RunRecord) -> Void) throws(DebugError) -> RunEnd {
+        if armPoints { try arm(plan.points) }
         if plan.vcpu < 0 || plan.vcpu >= n { throw .noSuchVCPU(index: plan.vcpu, count: n) }
         let deadline = DispatchWorkItem { [weak self] in self?.requestEnd(.timeout) }
         DispatchQueue.global().asyncAfter(deadline: .now() + plan.timeout, execute: deadline)

@@ -196,15 +196,12 @@ public enum ImageLoader {
         let lowest = first.address
         let start = entry ?? image.entry ?? lowest
 
-        let cpuMode: CPUMode
+        let cpuMode = mode ?? image.arch.defaultMode
+        try image.arch.validate(mode: cpuMode)
         let memoryBase: UInt64
         let memorySize: UInt64
         switch image.arch {
         case .x86_64:
-            cpuMode = mode ?? .long
-            guard cpuMode == .real || cpuMode == .long else {
-                throw .unsupported(reason: "x86_64 guests run in --mode real or long, not \(cpuMode.name)")
-            }
             if cpuMode == .real {
                 if highestEnd > oneMiB {
                     throw .badImage(reason: "real mode needs the whole image below 1 MiB (0x100000), but it ends at \(hex(highestEnd)); load it lower or use --mode long")
@@ -220,10 +217,6 @@ public enum ImageLoader {
             memoryBase = 0
             memorySize = max(twoMiB, roundUp(highestEnd + X86Boot.reservedTop, to: twoMiB))
         case .arm64:
-            cpuMode = mode ?? .el1
-            guard cpuMode == .el1 else {
-                throw .unsupported(reason: "arm64 guests run at EL1 with the MMU off (--mode el1), not \(cpuMode.name)")
-            }
             if start % 4 != 0 {
                 throw .misaligned(address: start, alignment: 4, what: "arm64 entry")
             }

@@ -16,8 +16,7 @@ public struct StopSignature: Sendable, Hashable, CustomStringConvertible {
     }
 
     public init(_ s: Stop) {
-        self.init(vcpu: s.vcpu, reason: s.reason.name, pc: s.pc,
-                  address: s.reason == .watchpoint ? s.primary.address : nil)
+        self.init(vcpu: s.vcpu, reason: s.reason.name, pc: s.pc, address: s.dataAddress)
     }
 
     public var description: String {

@@ -34,15 +34,15 @@ public struct StopFormatter: Sendable {
         if let a = h.address { o["address"] = .hex(a) }
         if let slot = h.slot { o["slot"] = .int(slot) }
         if let p = h.point { o["point"] = .string(pointName(p)) }
-        if let w = h.accessWasWrite { o["access"] = .string(w ? "write" : "read") }
-        switch s.exit {
-        case .x86(let exception, _, let dr6, let dr7):
+        if let w = s.accessWasWrite { o["access"] = .string(w ? "write" : "read") }
+        switch s.trap {
+        case .x86(let exception, let dr6, let dr7):
             o["exception"] = .int(Int(exception))
             o["dr6"] = .hex(dr6)
             o["dr7"] = .hex(dr7)
-        case .arm64(let esr, let far, _):
+        case .arm64(let esr, let ec, let far):
             o["esr"] = .hex(esr)
-            o["ec"] = .hex((esr >> 26) & 0x3F)
+            o["ec"] = .hex(UInt64(ec))
             o["far"] = .hex(far)
         }
         if s.hits.count > 1 {
@@ -93,18 +93,17 @@ public struct StopFormatter: Sendable {
     public func text(_ s: Stop) -> String {
         var line = "vCPU \(s.vcpu) \(s.reason.name) at \(hex(s.pc))"
         if let sym = symbolize(s.pc) { line += " <\(sym)>" }
-        let h = s.primary
-        if h.reason == .watchpoint, let a = h.address {
+        if let a = s.dataAddress {
             line += ": data \(hex(a))"
             if let sym = symbolize(a) { line += " <\(sym)>" }
-            if let w = h.accessWasWrite { line += " (\(w ? "write" : "read"))" }
+            if let w = s.accessWasWrite { line += " (\(w ? "write" : "read"))" }
         }
-        if let slot = h.slot { line += " slot \(slot)" }
+        if let slot = s.primary.slot { line += " slot \(slot)" }
         if s.hits.count > 1 { line += " [also: " + s.hits.dropFirst().map(\.reason.name).joined(separator: ", ") + "]" }
-        switch s.exit {
-        case .x86(let exc, _, let dr6, let dr7):
+        switch s.trap {
+        case .x86(let exc, let dr6, let dr7):
             line += exc == 3 ? "  (#BP)" : "  (#DB dr6=\(hex(dr6)) dr7=\(hex(dr7)))"
-        case .arm64(let esr, let far, _):
+        case .arm64(let esr, _, let far):
             line += "  (esr=\(hex(esr)) far=\(hex(far)))"
         }
         return line

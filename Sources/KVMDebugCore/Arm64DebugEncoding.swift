@@ -29,21 +29,39 @@ public enum Arm64DebugEncoding {
     /// Largest watch piece: MASK = 31 (2 GiB).
     public static let maxMask: UInt8 = 31
 
-    /// ESR exception classes (ESR_ELx.EC, bits 31:26) of debug exceptions.
-    /// Breakpoint from a lower EL (what the host sees for a guest): ESR_ELx_EC_BREAKPT_LOW.
-    public static let ecBreakpointLowerEL: UInt8 = 0x30
-    /// Breakpoint at the current EL (a guest's own handlers; never seen by the host).
-    public static let ecBreakpointCurrentEL: UInt8 = 0x31
-    /// Software step from a lower EL: ESR_ELx_EC_SOFTSTP_LOW.
-    public static let ecSoftwareStepLowerEL: UInt8 = 0x32
-    public static let ecSoftwareStepCurrentEL: UInt8 = 0x33
-    /// Watchpoint from a lower EL: ESR_ELx_EC_WATCHPT_LOW.
-    public static let ecWatchpointLowerEL: UInt8 = 0x34
-    public static let ecWatchpointCurrentEL: UInt8 = 0x35
-    /// BKPT from AArch32 state: ESR_ELx_EC_BKPT32.
-    public static let ecBKPT32: UInt8 = 0x38
-    /// BRK from AArch64 state: ESR_ELx_EC_BRK64.
-    public static let ecBRK64: UInt8 = 0x3C
+    /// The ESR exception classes (ESR_ELx.EC, bits 31:26) of debug exceptions.
+    public enum ExceptionClass: UInt8, Sendable {
+        /// Breakpoint from a lower EL (what the host sees for a guest): ESR_ELx_EC_BREAKPT_LOW.
+        case breakpointLowerEL = 0x30
+        /// Breakpoint at the current EL (a guest's own handlers; never seen by the host).
+        case breakpointCurrentEL = 0x31
+        /// Software step from a lower EL: ESR_ELx_EC_SOFTSTP_LOW.
+        case softwareStepLowerEL = 0x32
+        case softwareStepCurrentEL = 0x33
+        /// Watchpoint from a lower EL: ESR_ELx_EC_WATCHPT_LOW.
+        case watchpointLowerEL = 0x34
+        case watchpointCurrentEL = 0x35
+        /// BKPT from AArch32 state: ESR_ELx_EC_BKPT32.
+        case bkpt32 = 0x38
+        /// BRK from AArch64 state: ESR_ELx_EC_BRK64.
+        case brk64 = 0x3C
+    }
+
+    // The raw EC values, for comparing with `esrClass`.
+    public static let ecBreakpointLowerEL = ExceptionClass.breakpointLowerEL.rawValue
+    public static let ecBreakpointCurrentEL = ExceptionClass.breakpointCurrentEL.rawValue
+    public static let ecSoftwareStepLowerEL = ExceptionClass.softwareStepLowerEL.rawValue
+    public static let ecSoftwareStepCurrentEL = ExceptionClass.softwareStepCurrentEL.rawValue
+    public static let ecWatchpointLowerEL = ExceptionClass.watchpointLowerEL.rawValue
+    public static let ecWatchpointCurrentEL = ExceptionClass.watchpointCurrentEL.rawValue
+    public static let ecBKPT32 = ExceptionClass.bkpt32.rawValue
+    public static let ecBRK64 = ExceptionClass.brk64.rawValue
+
+    /// ESR_ELx.EC is bits 31:26.
+    public static let esrClassShift: UInt64 = 26
+    public static let esrClassMask: UInt64 = 0x3F
+    /// ESR_ELx.ISS is bits 24:0.
+    public static let esrISSMask: UInt64 = 0x1FF_FFFF
     /// ISS.WnR (bit 6) of a watchpoint ESR: 1 = the access was a write.
     public static let esrWnR: UInt64 = 1 << 6
 
@@ -79,12 +97,12 @@ public enum Arm64DebugEncoding {
 
     /// ESR.EC (bits 31:26) of an ESR value (hsr, or hsr | hsr_high << 32).
     public static func esrClass(_ esr: UInt64) -> UInt8 {
-        UInt8(truncatingIfNeeded: (esr >> 26) & 0x3F)
+        UInt8(truncatingIfNeeded: (esr >> esrClassShift) & esrClassMask)
     }
 
     /// ESR.ISS (bits 24:0); for BRK64 its low 16 bits are the BRK immediate.
     public static func esrISS(_ esr: UInt64) -> UInt32 {
-        UInt32(truncatingIfNeeded: esr & 0x1FF_FFFF)
+        UInt32(truncatingIfNeeded: esr & esrISSMask)
     }
 
     /// The (DBGWCR, DBGWVR) pair that watches exactly `piece`, or nil if one pair cannot:
@@ -145,7 +163,7 @@ public enum Arm64DebugEncoding {
             return [WatchPiece(address: a, length: 4)]
         case .watch(let a, let len, _):
             try WatchPiece.checkRange(address: a, length: len, arch: .arm64)
-            let split = splitBlocks(address: a, length: len, limit: maxSlots)
+            let split = WatchSplitter.split(address: a, length: len, rule: .arm64, limit: maxSlots)
             if split.total > UInt64(maxSlots) {
                 throw .unencodableWatch(
                     address: a, length: len, arch: .arm64,
@@ -153,39 +171,6 @@ public enum Arm64DebugEncoding {
             }
             return split.pieces
         }
-    }
-
-    /// Greedy split. `total` is exact even for huge ranges (runs of 2 GiB blocks are
-    /// counted at once); `pieces` stops after limit+1 entries.
-    static func splitBlocks(address: UInt64, length: UInt64, limit: Int) -> (pieces: [WatchPiece], total: UInt64) {
-        var pieces: [WatchPiece] = []
-        var total: UInt64 = 0
-        var a = address
-        var r = length
-        while r > 0 {
-            if a & 7 == 0 && r >= 8 {
-                let alignLog = min(a.trailingZeroBitCount, Int(maxMask))
-                let fitLog = 63 - r.leadingZeroBitCount
-                let log = min(alignLog, fitLog)
-                let size = UInt64(1) << UInt64(log)
-                let count = log == Int(maxMask) ? r >> UInt64(log) : 1
-                var i: UInt64 = 0
-                while i < count && pieces.count <= limit {
-                    pieces.append(WatchPiece(address: a &+ i &* size, length: size))
-                    i += 1
-                }
-                total += count
-                a = a &+ count &* size
-                r -= count &* size
-            } else {
-                let n = min(8 - (a & 7), r)
-                if pieces.count <= limit { pieces.append(WatchPiece(address: a, length: n)) }
-                total += 1
-                a = a &+ n
-                r -= n
-            }
-        }
-        return (pieces, total)
     }
 
     // MARK: Encode
@@ -221,7 +206,7 @@ public enum Arm64DebugEncoding {
         for use in planned {
             switch use.point {
             case .watch(_, _, let kind):
-                // Pieces from splitBlocks are always expressible by one pair.
+                // Pieces from WatchSplitter are always expressible by one pair.
                 guard let pair = watchpointRegisters(for: use.piece, kind: kind) else { continue }
                 regs.wcr[nextWatch] = pair.control
                 regs.wvr[nextWatch] = pair.value
@@ -254,24 +239,24 @@ public enum Arm64DebugEncoding {
     /// - EC 0x3C (BRK64), 0x38 (BKPT32): `.softwareBreakpoint` at pc.
     /// - anything else: `.unknown`.
     public static func decode(esr: UInt64, far: UInt64, pc: UInt64, slots: [SlotUse]) -> [StopHit] {
-        switch esrClass(esr) {
-        case ecBreakpointLowerEL:
+        switch ExceptionClass(rawValue: esrClass(esr)) {
+        case .breakpointLowerEL:
             let at = valueRegister(pc)
             if let use = slots.first(where: { $0.kind == .breakpoint && distance(at, $0) == 0 }) {
                 return [StopHit(reason: .hardwareBreakpoint, point: use.point, slot: use.slot)]
             }
             return [StopHit(reason: .hardwareBreakpoint)]
-        case ecSoftwareStepLowerEL:
+        case .softwareStepLowerEL:
             return [StopHit(reason: .singleStep)]
-        case ecWatchpointLowerEL:
+        case .watchpointLowerEL:
             let write = esr & esrWnR != 0
             if let use = watchSlot(for: far, in: slots) {
                 return [StopHit(reason: .watchpoint, point: use.point, slot: use.slot, address: far, accessWasWrite: write)]
             }
             return [StopHit(reason: .watchpoint, address: far, accessWasWrite: write)]
-        case ecBRK64, ecBKPT32:
+        case .brk64, .bkpt32:
             return [StopHit(reason: .softwareBreakpoint, point: .software(address: pc))]
-        default:
+        case .breakpointCurrentEL, .softwareStepCurrentEL, .watchpointCurrentEL, nil:
             return [StopHit(reason: .unknown)]
         }
     }

@@ -32,14 +32,11 @@ public enum BuiltinGuests {
             throw .badImage(reason: "no built-in guest '\(name)'; built-in guests: \(names.joined(separator: ", "))")
         }
         let smp = name == "smp-counter"
+        let m = mode ?? arch.defaultMode
+        try arch.validate(mode: m)
         switch arch {
-        case .x86_64:
-            let m = mode ?? .long
-            guard m == .real || m == .long else { throw .unsupported(reason: "x86_64 guests run in --mode real or long") }
-            return smp ? smpCounterX86(m) : counterX86(m)
-        case .arm64:
-            guard mode == nil || mode == .el1 else { throw .unsupported(reason: "arm64 guests run at EL1 with the MMU off (--mode el1)") }
-            return smp ? smpCounterArm64() : counterArm64()
+        case .x86_64: return smp ? smpCounterX86(m) : counterX86(m)
+        case .arm64: return smp ? smpCounterArm64() : counterArm64()
         }
     }
 

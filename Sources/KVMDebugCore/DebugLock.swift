@@ -28,3 +28,19 @@ public final class DebugLock: @unchecked Sendable {
         return try body()
     }
 }
+
+/// A value behind a `DebugLock`: the value is reachable only with the lock held.
+public final class DebugLocked<Value>: @unchecked Sendable {
+    private let lock = DebugLock()
+    private var value: Value
+
+    public init(_ value: Value) {
+        self.value = value
+    }
+
+    /// Runs `body` on the value with the lock held.
+    @inline(__always)
+    public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        try lock.withLock { () throws(E) -> R in try body(&value) }
+    }
+}

@@ -1,21 +1,5 @@
 import Synchronization
 
-/// How to resume a stopped vCPU.
-public enum ResumeMode: Sendable, Hashable {
-    /// Run until the next debug stop or exit.
-    case `continue`
-    /// Retire one instruction (every armed point stays armed).
-    case step
-}
-
-/// What one resume ended with.
-public enum RunEvent: Sendable, Hashable {
-    /// A decoded KVM_EXIT_DEBUG.
-    case stop(Stop)
-    /// Any other exit (halt, interrupted, shutdown, internal error, ...).
-    case exit(VCPUExit)
-}
-
 /// The debugger core: per-vCPU tables, lazy state sync, stop decoding and
 /// continuing past breakpoints, over any `DebugBackend`.
 ///
@@ -447,62 +431,4 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
         return out
     }
-}
-
-/// What resuming a vCPU does with a BRK the guest itself ran (one kvmdbg did not plant).
-public enum ForeignBreakpointPolicy: UInt8, Sendable, Hashable {
-    /// Report it as a `sw-breakpoint` stop with no point; resuming re-runs the BRK, so it
-    /// is reported again (the default, unchanged behaviour).
-    case report = 0
-    /// Report it once; resuming hands it to the guest: ESR_EL1/ELR_EL1/SPSR_EL1 set, PSTATE =
-    /// EL1h with DAIF masked, PC = VBAR_EL1 + 0x200 (or + 0x0 / + 0x400 from EL1t / EL0).
-    /// arm64 only; needs a backend with `arm64Register` / `setArm64Register`.
-    case handBackToGuest = 1
-}
-
-/// One vCPU's debugger-side state: touched only by the thread running that vCPU
-/// (or by the controller while the vCPU is stopped).
-final class VCPUDebugState: @unchecked Sendable {
-    /// What the vCPU has installed. KVM starts every vCPU with debugging off.
-    var installed: GuestDebugState
-    /// What `installed` was built from, so an unchanged vCPU skips even rebuilding it.
-    var installedKey: InstalledKey?
-    /// The slot layout of `installed`, to decode stops against what really ran.
-    var layout: EncodedDebugRegisters
-    var lastStop: Stop?
-    /// The register file read since the vCPU last ran (nil: not read yet).
-    var registers: RegisterFile?
-    /// Where the last step-over started and what it disarmed. If it stopped again at the
-    /// same pc without retiring the instruction (one arm64 store hitting two watchpoints:
-    /// KVM reports one per exit), the next step-over disarms those too, so every point is
-    /// reported once and the vCPU still makes progress.
-    var steppedOverAt: UInt64?
-    var steppedOver: [DebugPoint] = []
-    /// The pc was written since the last KVM_SET_GUEST_DEBUG (x86 TF rule).
-    var pcWritten = false
-    let setGuestDebugCalls = Atomic<Int>(0)
-
-    init(arch: Arch, layout: EncodedDebugRegisters) {
-        installed = .disabled(arch)
-        self.layout = layout
-    }
-}
-
-/// The inputs a vCPU's installed debug state was built from.
-struct InstalledKey: Sendable, Hashable {
-    var stepping: Bool
-    var without: [DebugPoint]
-    var blockIRQ: Bool
-}
-
-/// Original bytes under a software breakpoint.
-struct SoftwarePatch: Sendable {
-    var address: UInt64
-    var original: [UInt8]
-}
-
-/// Last seen bytes under an x86 read watchpoint (emulated with R/W=11).
-struct ReadWatchValue: Sendable {
-    var point: DebugPoint
-    var value: [UInt8]
 }

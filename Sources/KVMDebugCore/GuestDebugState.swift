@@ -43,12 +43,12 @@ public struct GuestDebugControl: OptionSet, Sendable, Hashable {
             if contains(.x86InjectDebugException) { out.append("INJECT_DB") }
             if contains(.x86InjectBreakpoint) { out.append("INJECT_BP") }
             if contains(.x86BlockIRQ) { out.append("BLOCKIRQ") }
-            let known: UInt32 = 0x1F_0003
+            let known = GuestDebugControl.x86ValidMask.rawValue
             if rawValue & ~known != 0 { out.append("unknown(\(hex(UInt64(rawValue & ~known))))") }
         case .arm64:
             if contains(.arm64UseSoftwareBreakpoints) { out.append("USE_SW_BP") }
             if contains(.arm64UseHardware) { out.append("USE_HW") }
-            let known: UInt32 = 0x3_0003
+            let known = GuestDebugControl.arm64ValidMask.rawValue
             if rawValue & ~known != 0 { out.append("unknown(\(hex(UInt64(rawValue & ~known))))") }
         }
         return out

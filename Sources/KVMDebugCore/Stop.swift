@@ -73,3 +73,44 @@ public struct Stop: Sendable, Hashable {
     public var primary: StopHit { hits.first ?? StopHit(reason: .unknown) }
     public var reason: StopReason { primary.reason }
 }
+
+/// The architecture's own record of a stop, as the exit gave it.
+public enum StopTrap: Sendable, Hashable {
+    /// x86: exception vector (1 #DB, 3 #BP); DR6/DR7 are meaningful on #DB only.
+    case x86(exception: UInt32, dr6: UInt64, dr7: UInt64)
+    /// arm64: ESR_EL2, its exception class, FAR (meaningful for watchpoints).
+    case arm64(esr: UInt64, ec: UInt8, far: UInt64)
+}
+
+/// The fields every stop renderer draws on (text, JSON lines, the lanes' canonical
+/// line, GDB stop replies): one derivation, several formats.
+extension Stop {
+    /// The data address of a watchpoint stop (arm64 FAR; x86 the watched slot's start); nil for other stops.
+    public var dataAddress: UInt64? { reason == .watchpoint ? primary.address : nil }
+
+    /// Whether the watched access was a write (arm64 ESR ISS.WnR); nil when the exit does not say.
+    public var accessWasWrite: Bool? { primary.accessWasWrite }
+
+    /// The architecture's record of the exit.
+    public var trap: StopTrap {
+        switch exit {
+        case .x86(let exception, _, let dr6, let dr7): return .x86(exception: exception, dr6: dr6, dr7: dr7)
+        case .arm64(let esr, let far, _): return .arm64(esr: esr, ec: Arm64DebugEncoding.esrClass(esr), far: far)
+        }
+    }
+
+    /// The exception class: the x86 vector, or the arm64 ESR.EC.
+    public var exceptionClass: UInt64 {
+        switch trap {
+        case .x86(let exception, _, _): return UInt64(exception)
+        case .arm64(_, let ec, _): return UInt64(ec)
+        }
+    }
+
+    /// `vcpu=<n> reason=<name> pc=0x.. addr=0x..|- ec=0x..`: the line the lanes compare
+    /// between real KVM and the fake backend (`vcpuLabel` replaces the index where the
+    /// scheduler decides which vCPU stops first).
+    public func canonicalLine(vcpuLabel: String? = nil) -> String {
+        "vcpu=\(vcpuLabel ?? String(vcpu)) reason=\(reason.name) pc=\(hex(pc)) addr=\(dataAddress.map { hex($0) } ?? "-") ec=\(hex(exceptionClass))"
+    }
+}

@@ -11,17 +11,6 @@
 // - arch/x86/kvm/x86.c: KVM copies debugreg[0..3] and debugreg[7] without validation;
 //   on #BP exits it does not write dr6/dr7 (they are stale).
 
-/// One piece of a debug point: the bytes a single hardware comparator covers.
-///
-/// On x86 a naturally aligned 1, 2, 4 or 8 bytes (execute breakpoints: 1 byte);
-/// on arm64 a run of bytes inside one doubleword (BAS), an aligned power-of-two
-/// block of 16 bytes or more (MASK), or 4 bytes for an execute breakpoint.
-public struct WatchPiece: Sendable, Hashable {
-    public var address: UInt64
-    public var length: UInt64
-    public init(address: UInt64, length: UInt64) { self.address = address; self.length = length }
-}
-
 /// The decoded fields of one DR7 slot (see `X86DebugEncoding.dr7Slot`).
 public struct X86DR7Slot: Sendable, Hashable {
     /// L<i> (bit 2i).
@@ -167,7 +156,7 @@ public enum X86DebugEncoding {
         case .hardware(let a): return [WatchPiece(address: a, length: 1)]
         case .watch(let a, let len, _):
             try WatchPiece.checkRange(address: a, length: len, arch: .x86_64)
-            let split = splitNatural(address: a, length: len, limit: slotCount)
+            let split = WatchSplitter.split(address: a, length: len, rule: .x86, limit: slotCount)
             if split.total > UInt64(slotCount) {
                 throw .unencodableWatch(
                     address: a, length: len, arch: .x86_64,
@@ -175,31 +164,6 @@ public enum X86DebugEncoding {
             }
             return split.pieces
         }
-    }
-
-    /// Greedy split into naturally aligned 1/2/4/8-byte blocks. `total` is exact even for
-    /// huge ranges (runs of 8-byte blocks are counted at once); `pieces` stops after limit+1.
-    static func splitNatural(address: UInt64, length: UInt64, limit: Int) -> (pieces: [WatchPiece], total: UInt64) {
-        var pieces: [WatchPiece] = []
-        var total: UInt64 = 0
-        var a = address
-        var r = length
-        while r > 0 {
-            let alignLog = min(a.trailingZeroBitCount, 3)
-            let fitLog = 63 - r.leadingZeroBitCount
-            let log = min(alignLog, fitLog)
-            let size = UInt64(1) << UInt64(log)
-            let count = log == 3 ? r >> 3 : 1
-            var i: UInt64 = 0
-            while i < count && pieces.count <= limit {
-                pieces.append(WatchPiece(address: a &+ i &* size, length: size))
-                i += 1
-            }
-            total += count
-            a = a &+ count &* size
-            r -= count &* size
-        }
-        return (pieces, total)
     }
 
     // MARK: Encode
@@ -222,7 +186,7 @@ public enum X86DebugEncoding {
         var regs = X86DebugRegisters(address: [0, 0, 0, 0], dr7: dr7Fixed)
         var slots: [SlotUse] = []
         for (i, use) in planned.enumerated() {
-            // usesHardwareSlot guarantees a condition; lengths come from splitNatural (1/2/4/8).
+            // usesHardwareSlot guarantees a condition; lengths come from WatchSplitter (1/2/4/8).
             let cond = condition(for: use.point) ?? conditionExecute
             let len = lengthCode(forBytes: use.piece.length) ?? 0
             regs.address[i] = use.piece.address

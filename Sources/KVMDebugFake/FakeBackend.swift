@@ -59,7 +59,8 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         memory = FakeMemory(guest: guest)
         self.vcpus = (0..<vcpus).map { i -> FakeVCPU in
             let cpu: any FakeCPU = guest.arch == .x86_64
-                ? FakeX86CPU(index: i, mode: guest.mode, entry: guest.entry, pageTables: X86Boot.tablesBase(for: guest))
+                ? FakeX86CPU(index: i, mode: guest.mode, entry: guest.entry, pageTables: X86Boot.tablesBase(for: guest),
+                             stack: X86Boot.initialStackPointer(for: guest))
                 : FakeArm64CPU(index: i, entry: guest.entry, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints)
             return FakeVCPU(index: i, cpu: cpu)
         }

@@ -1,36 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import KVMDebugCore
 
-/// A value behind a pthread mutex.
-///
-/// Not `Synchronization.Mutex`: on Linux that locks with raw futex calls, which
-/// ThreadSanitizer cannot see, so `-sanitize=thread` reports every guarded access
-/// as a race. TSan intercepts pthread mutexes.
-final class FakeLock<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
-
-    init(_ value: Value) {
-        self.value = value
-        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    func withLock<Result>(_ body: (inout Value) -> Result) -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body(&value)
-    }
-}
+/// The fake backend's name for `DebugLocked`, the core's value behind a pthread mutex
+/// (visible to ThreadSanitizer). Kept while FakeBackend.swift still says `FakeLock`.
+typealias FakeLock<Value> = DebugLocked<Value>

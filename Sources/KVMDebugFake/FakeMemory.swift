@@ -7,12 +7,12 @@ import KVMDebugCore
 final class FakeMemory: Sendable {
     let base: UInt64
     let size: UInt64
-    private let bytes: FakeLock<[UInt8]>
+    private let bytes: DebugLocked<[UInt8]>
 
     init(base: UInt64, size: UInt64) {
         self.base = base
         self.size = size
-        bytes = FakeLock([UInt8](repeating: 0, count: Int(size)))
+        bytes = DebugLocked([UInt8](repeating: 0, count: Int(size)))
     }
 
     /// The guest RAM of `guest` with its image and data placed (KVM's user memory region after loading).

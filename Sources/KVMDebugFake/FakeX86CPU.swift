@@ -40,10 +40,11 @@ final class FakeX86CPU: FakeCPU {
     /// the interpreter does not use them, KVM_GET_SREGS reports them.
     private var special = X86RegisterFile()
 
-    init(index: Int, mode: CPUMode, entry: UInt64, pageTables: UInt64 = 0) {
+    init(index: Int, mode: CPUMode, entry: UInt64, pageTables: UInt64 = 0, stack: UInt64 = 0) {
         self.index = index
         self.mode = mode
         registers.rip = entry
+        registers.gpr[4] = stack  // RSP, as kvmdbg's boot code sets it
         if mode == .long {
             special.cs = X86Segment(selector: 8, base: 0, limit: 0xFFFF_FFFF)
             let data = X86Segment(selector: 16, base: 0, limit: 0xFFFF_FFFF)

@@ -143,8 +143,9 @@ public final class GDBEngine<Target: GDBTarget> {
     func sendPacket(_ payload: [UInt8]) {
         let framed = framePacket(payload)
         lastSent = framed
-        out.append(.send(framed))
+        // Logged before it is sent, so a log reader never sees a reply before its line.
         out.append(.log("-> " + printable(payload[...])))
+        out.append(.send(framed))
     }
 
     func send(_ text: String) { sendPacket(Array(text.utf8)) }

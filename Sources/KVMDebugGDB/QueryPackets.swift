@@ -7,6 +7,9 @@ extension GDBEngine {
     /// `qThreadExtraInfo`, `qRcmd`.
     func handleQuery(_ p: ArraySlice<UInt8>) {
         if hasPrefix(p, "qSupported") {
+            // GDB sends it first on every connect: on a serial line (no hang-up seen) it means
+            // a new GDB, which starts with acknowledgements on.
+            ackMode = true
             send("PacketSize=\(GDBHex.string(UInt64(GDBEngine.packetSize)));qXfer:features:read+;swbreak+;hwbreak+;"
                  + "vContSupported+;QStartNoAckMode+")
         } else if p.elementsEqual(Array("QStartNoAckMode".utf8)) {

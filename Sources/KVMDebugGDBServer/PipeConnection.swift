@@ -82,11 +82,13 @@ final class ByteQueue: @unchecked Sendable {
         return true
     }
 
-    func take(deadline: Date = .distantFuture) -> [UInt8]? {
+    /// The next chunk; nil at end of stream or at `deadline` (nil: wait for ever).
+    func take(deadline: Date? = nil) -> [UInt8]? {
         cond.lock()
         defer { cond.unlock() }
         while chunks.isEmpty && !closed {
-            if !cond.wait(until: deadline) { return nil }
+            // NSCondition.wait(until: .distantFuture) traps on Linux: wait unbounded instead.
+            if let d = deadline { if !cond.wait(until: d) { return nil } } else { cond.wait() }
         }
         if chunks.isEmpty { return nil }
         return chunks.removeFirst()

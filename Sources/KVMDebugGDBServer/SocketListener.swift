@@ -96,19 +96,20 @@ public final class SocketListener: GDBListener, @unchecked Sendable {
     }
 }
 
-/// A serial line (termios raw, 115200 8N1): one client at a time, the device reopened per client.
+/// A serial line (termios raw, 115200 8N1): one client at a time; the next `accept` waits
+/// until that client's connection is closed, then reopens the device.
 public final class SerialListener: GDBListener, @unchecked Sendable {
     public let address: String
-    private let lock = NSLock()
-    private var current: FileDescriptorConnection?
+    private let cond = NSCondition()
+    private var first: Int32?
+    private var inUse = false
     private var closed = false
-    private var handedOut = false
+    private var current: SerialLine?
 
     public init(device: String) throws(DebugError) {
         address = device
         // Opened once up front so a bad path fails before the guest is built.
-        let fd = try Self.open(device)
-        current = FileDescriptorConnection(fd: fd)
+        first = try Self.open(device)
     }
 
     private static func open(_ device: String) throws(DebugError) -> Int32 {
@@ -125,22 +126,54 @@ public final class SerialListener: GDBListener, @unchecked Sendable {
     }
 
     public func accept() -> GDBConnection? {
-        lock.lock()
-        defer { lock.unlock() }
+        cond.lock()
+        defer { cond.unlock() }
+        // A serial line has no second caller: wait for the current one to hang up.
+        while inUse && !closed { cond.wait() }
         if closed { return nil }
-        if !handedOut, let c = current { handedOut = true; return c }
-        // A serial line has no "next client": wait for the line to be reopened by hand.
-        guard let fd = try? Self.open(address) else { return nil }
-        let c = FileDescriptorConnection(fd: fd)
-        current = c
-        return c
+        let fd: Int32
+        if let f = first { fd = f; first = nil } else {
+            guard let f = try? Self.open(address) else { return nil }
+            fd = f
+        }
+        inUse = true
+        let line = SerialLine(FileDescriptorConnection(fd: fd)) { [weak self] in self?.released() }
+        current = line
+        return line
+    }
+
+    private func released() {
+        cond.lock()
+        inUse = false
+        current = nil
+        cond.broadcast()
+        cond.unlock()
     }
 
     public func close() {
-        lock.lock()
+        cond.lock()
         closed = true
         let c = current
-        lock.unlock()
+        cond.broadcast()
+        cond.unlock()
         c?.close()
+    }
+}
+
+/// A serial connection that tells its listener when it is closed.
+final class SerialLine: GDBConnection, @unchecked Sendable {
+    private let inner: FileDescriptorConnection
+    private let onClose: @Sendable () -> Void
+
+    init(_ inner: FileDescriptorConnection, onClose: @escaping @Sendable () -> Void) {
+        self.inner = inner
+        self.onClose = onClose
+    }
+
+    func read() -> [UInt8]? { inner.read() }
+    @discardableResult func write(_ bytes: [UInt8]) -> Bool { inner.write(bytes) }
+    func close() {
+        inner.close()
+        onClose()
     }
 }

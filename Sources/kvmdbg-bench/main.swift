@@ -1,10 +1,10 @@
 // kvmdbg-bench: guest-debug rates through the library, each printed as a ratio
 // against a baseline measured in the same process: a raw ioctl loop over the same
-// vCPU kind (CKVM calls only, no library logic). Never a timed test: numbers are
+// vCPU kind (Sources/KVMRawLoop, plain C, no library logic). Never a timed test: numbers are
 // printed, not asserted.
 //
 //   swift run -c release kvmdbg-bench [seconds-per-measurement]
-import CKVM
+import KVMRawLoop
 import Foundation
 import KVMDebugCore
 import KVMDebugFake
@@ -30,31 +30,35 @@ func report(_ name: String, library: Double, baseline: Double, baselineName: Str
     print("\(name.padding(toLength: 34, withPad: " ", startingAt: 0)) library \(fmt(library))   \(baselineName) \(fmt(baseline))   ratio \(String(format: "%.2f", library / baseline))")
 }
 
-/// The raw baseline: our own kvm_run view and ioctls straight through CKVM.
+/// The raw baseline (Sources/KVMRawLoop, C): the same ioctls with no library logic.
 final class RawVCPU {
     let fd: Int32
-    let run: UnsafeMutablePointer<kvm_run>
+    let run: UnsafeMutableRawPointer
     let size: Int
     init(fd: Int32, mmapSize: Int) {
         self.fd = fd
         size = mmapSize
-        run = ckvm_mmap(nil, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)!.bindMemory(to: kvm_run.self, capacity: 1)
+        run = kvm_raw_map(fd, mmapSize)!
     }
-    deinit { _ = ckvm_munmap(run, size) }
+    deinit { kvm_raw_unmap(run, size) }
 
-    func setDebug(_ control: UInt32, dr0: UInt64 = 0, dr7: UInt64 = 0x400) {
-        var d = kvm_guest_debug()
-        d.control = control
-        #if arch(x86_64)
-        d.arch.debugreg.0 = dr0
-        d.arch.debugreg.7 = dr7
-        #endif
-        precondition(ckvm_set_guest_debug(fd, &d) == 0, "KVM_SET_GUEST_DEBUG")
+    func steps(_ n: Int) { precondition(kvm_raw_step_loop(fd, run, n) == 0, "raw step loop: expected KVM_EXIT_DEBUG") }
+    func breakpointCycles(at a: UInt64, _ n: Int) {
+        precondition(kvm_raw_break_loop(fd, run, a, n) == 0, "raw breakpoint loop: expected KVM_EXIT_DEBUG")
     }
+}
 
-    func runDebugExit() {
-        precondition(ckvm_run(fd) == 0 && run.pointee.exit_reason == KVM_EXIT_DEBUG, "expected KVM_EXIT_DEBUG")
-    }
+/// Like `rate`, for a body that does `batch` operations per call.
+func rate(batch: Int, _ body: (Int) -> Void) -> Double {
+    var n = 0
+    let start = Date()
+    var elapsed = 0.0
+    repeat {
+        body(batch)
+        n += batch
+        elapsed = Date().timeIntervalSince(start)
+    } while elapsed < seconds
+    return Double(n) / elapsed
 }
 
 print("kvmdbg-bench: \(seconds) s per measurement; ratio = library rate / baseline rate (1.00 = no overhead)")
@@ -76,8 +80,7 @@ do {
     // Baseline 1: SINGLESTEP once, then KVM_RUN in a loop (TF stays set across exits).
     let b1 = try KVMBackend(guest: guest)
     let raw1 = RawVCPU(fd: b1.vcpus[0].fd, mmapSize: mmapSize)
-    raw1.setDebug(0x1 | 0x2 | 0x2_0000)
-    let rawStep = rate { raw1.runDebugExit() }
+    let rawStep = rate(batch: 256) { raw1.steps($0) }
     let d1 = Debugger(backend: try KVMBackend(guest: guest))
     let libStep = try rate { _ = try d1.resume(vcpu: 0, mode: .step) }
     report("kvm single-step", library: libStep, baseline: rawStep, baselineName: "raw ioctl loop")
@@ -85,14 +88,7 @@ do {
     // Baseline 2: hit the breakpoint, disarm + step + re-arm by hand.
     let b2 = try KVMBackend(guest: guest)
     let raw2 = RawVCPU(fd: b2.vcpus[0].fd, mmapSize: mmapSize)
-    let armed: UInt64 = 0x401
-    raw2.setDebug(0x1 | 0x2_0000, dr0: loop, dr7: armed)
-    let rawHit = rate {
-        raw2.runDebugExit()                               // the breakpoint
-        raw2.setDebug(0x1 | 0x2 | 0x2_0000)               // disarmed, one step
-        raw2.runDebugExit()
-        raw2.setDebug(0x1 | 0x2_0000, dr0: loop, dr7: armed)  // re-armed
-    }
+    let rawHit = rate(batch: 256) { raw2.breakpointCycles(at: loop, $0) }
     let d2 = Debugger(backend: try KVMBackend(guest: guest))
     try d2.insert(.hardware(address: loop))
     let libHit = try rate { _ = try d2.resume(vcpu: 0, mode: .continue) }

@@ -5,6 +5,9 @@
 // scenario, against the same list run on real KVM inside QEMU (lanes/arm64).
 //
 // Usage: kvmdbg-conformance [--list] [name-prefix...]
+// Exits 1 when any scenario ended in an error (its lines are still printed, so the lane
+// compares and fails it by name).
+import Glibc
 import KVMDebugCore
 import KVMDebugFake
 
@@ -21,5 +24,8 @@ if args.contains("--list") {
         b.maxInstructionsPerRun = 1_000_000
         return b
     }
-    if errors > 0 { print("kvmdbg-conformance: \(errors) scenario(s) ended in an error") }
+    if errors > 0 {
+        print("kvmdbg-conformance: \(errors) scenario(s) ended in an error")
+        exit(1)
+    }
 }

@@ -12,22 +12,18 @@ struct Caps: ParsableCommand {
     var backend: BackendKind = .auto
 
     @Option(help: "Architecture for the fake backend (default: the host's).")
-    var arch: String?
+    var arch: Arch?
 
     @Flag(help: "Also run a bounded functional self-test of each feature and report which really trap.")
     var probe = false
 
     @OptionGroup var output: OutputOptions
 
-    func validate() throws {
-        if let a = arch, Arch(name: a) == nil { throw ValidationError("unknown --arch '\(a)': use x86_64 or arm64") }
-    }
-
     func run() throws {
         let kvm = KVMAvailability.probe()
-        let targetArch = arch.flatMap { Arch(name: $0) } ?? Arch.host ?? .x86_64
+        let targetArch = arch ?? Arch.host ?? .x86_64
         let decision: BackendDecision
-        do { decision = try decideBackend(backend, guestArch: targetArch, kvm: kvm) } catch { fail(error.message) }
+        do { decision = try decideBackend(backend, guestArch: targetArch, kvm: kvm) } catch { throw CLIError(error.message) }
         let caps: Capabilities
         do {
             if decision.kind == .kvm {
@@ -35,7 +31,7 @@ struct Caps: ParsableCommand {
             } else {
                 caps = try FakeBackend(guest: BuiltinGuests.guest(named: "counter", arch: targetArch)).capabilities
             }
-        } catch { fail(error.message) }
+        } catch { throw CLIError(error.message) }
         let results = probe ? FeatureProbe.run(backend: decision.kind, arch: caps.arch) : []
 
         if output.json {

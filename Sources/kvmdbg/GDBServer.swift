@@ -29,9 +29,11 @@ struct GDBServer: ParsableCommand {
     func run() throws {
         let g: Guest
         let decision: BackendDecision
+        // /dev/kvm is opened once: the probe, the backend and the caps all use that fd.
+        let kvm = guestOptions.backend == .fake ? KVMAvailability.notProbed : KVMAvailability.probe()
         do {
             g = try guestOptions.buildGuest()
-            decision = try decideBackend(guestOptions.backend, guestArch: g.arch)
+            decision = try decideBackend(guestOptions.backend, guestArch: g.arch, kvm: kvm)
         } catch { fail(error.message) }
 
         let listener = makeListener()
@@ -41,7 +43,7 @@ struct GDBServer: ParsableCommand {
         options.backendDescription = "backend chosen: \(decision.kind == .kvm ? "kvm" : "fake") (\(decision.why))"
         if decision.kind == .kvm {
             // Capabilities lie under PVM: ask what really traps, once, before GDB's first Z0.
-            let results = FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3)
+            let results = FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system)
             options.softwareBreakpointsTrap = results.first { $0.feature == .softwareBreakpoint }?.works ?? true
             let lines = results.map { "\($0.feature.rawValue): \($0.works ? "traps" : "does NOT trap") (\($0.detail))" }
             options.probe = { lines }
@@ -56,7 +58,7 @@ struct GDBServer: ParsableCommand {
 
         do {
             if decision.kind == .kvm {
-                try serve(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus)), listener, options)
+                try serve(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system)), listener, options)
             } else {
                 try serve(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus)), listener, options)
             }

@@ -11,10 +11,36 @@ struct OutputOptions: ParsableArguments {
 
 extension BackendKind: ExpressibleByArgument {}
 
-/// Prints one line to stderr and exits non-zero: the single error path of the CLI.
+/// `--arch x86_64|arm64` (also `x86-64`, `amd64`, `x86`, `aarch64`), checked by the parser.
+/// No `allValueStrings`: the help texts already list the values (and stay as they were).
+extension Arch: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public var defaultValueDescription: String { name }
+}
+
+/// `--mode real|long|el1`, checked by the parser.
+extension CPUMode: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public var defaultValueDescription: String { name }
+}
+
+/// An error a subcommand throws: `Kvmdbg.main` prints it as the one line
+/// `kvmdbg: error: <message>` on stderr and exits 1.
+struct CLIError: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+
+    /// Prints the error line and exits 1: the single error path of the CLI.
+    func exit() -> Never {
+        FileHandle.standardError.write(("kvmdbg: error: " + message + "\n").data(using: .utf8)!)
+        Foundation.exit(1)
+    }
+}
+
+/// Prints `kvmdbg: error: <message>` and exits 1. Only for `Run.run()`, whose
+/// non-throwing catch blocks need a `Never`; everything else throws `CLIError`.
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(("kvmdbg: error: " + message + "\n").data(using: .utf8)!)
-    exit(1)
+    CLIError(message).exit()
 }
 
 /// Prints one warning line to stderr.

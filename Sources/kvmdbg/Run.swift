@@ -28,11 +28,16 @@ struct Run: ParsableCommand {
     @Option(help: "Entry point of --image: an address or an ELF symbol.")
     var entry: String?
 
-    @Option(help: "Guest architecture: x86_64 or arm64 (default: the host's).")
-    var arch: String?
+    @Option(name: .customLong("arch"), help: ArgumentHelp("Guest architecture: x86_64 or arm64 (default: the host's).", valueName: "arch"))
+    var archOption: Arch?
 
-    @Option(help: "x86_64 CPU mode: real or long (default long).")
-    var mode: String?
+    @Option(name: .customLong("mode"), help: ArgumentHelp("x86_64 CPU mode: real or long (default long).", valueName: "mode"))
+    var modeOption: CPUMode?
+
+    /// `--arch` by name, as `run()` reads it (it parses the name again).
+    var arch: String? { archOption?.name }
+    /// `--mode` by name, as `run()` reads it (it parses the name again).
+    var mode: String? { modeOption?.name }
 
     @Option(help: "Number of vCPUs, each on its own thread (all-stop: one stop halts them all). Up to KVM_CAP_MAX_VCPUS.")
     var vcpus: Int = 1
@@ -62,8 +67,6 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         if (guest == nil) == (image == nil) { throw ValidationError("give exactly one of --guest NAME or --image FILE") }
-        if let a = arch, Arch(name: a) == nil { throw ValidationError("unknown --arch '\(a)': use x86_64 or arm64") }
-        if let m = mode, CPUMode(name: m) == nil { throw ValidationError("unknown --mode '\(m)': use real or long (x86_64) or el1 (arm64)") }
         if vcpus < 1 { throw ValidationError("--vcpus must be at least 1") }
         if step < 0 { throw ValidationError("--step must be 0 or more") }
         if maxStops < 1 { throw ValidationError("--max-stops must be at least 1") }
@@ -86,8 +89,9 @@ struct Run: ParsableCommand {
             }
         } catch { fail(error.message) }
 
+        let kvm = backend == .fake ? KVMAvailability.notProbed : KVMAvailability.probe()
         let decision: BackendDecision
-        do { decision = try decideBackend(backend, guestArch: g.arch) } catch { fail(error.message) }
+        do { decision = try decideBackend(backend, guestArch: g.arch, kvm: kvm) } catch { fail(error.message) }
 
         var plan = RunPlan()
         plan.steps = step
@@ -97,23 +101,32 @@ struct Run: ParsableCommand {
             plan.points = try breaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .hardware, symbols: g.symbols) }
                 + swBreaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .software, symbols: g.symbols) }
                 + watches.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .watch, symbols: g.symbols) }
-            // Trial-arm on empty tables before any backend is opened: alignment, lengths,
-            // vCPU indices and slot counts fail here, with nothing printed but the error.
-            let capacity: SlotCapacity
-            switch (g.arch, decision.kind) {
-            case (.x86_64, _): capacity = .x86
-            case (.arm64, .kvm): capacity = try KVMBackend.capabilities().slots
-            case (.arm64, _): capacity = try FakeBackend(guest: g).capabilities.slots
-            }
-            var trial = DebugTables(arch: g.arch, vcpuCount: vcpus, capacity: capacity)
-            for p in plan.points { try trial.insert(p.point, on: p.target) }
         } catch { fail(error.message) }
 
         let backendName = decision.kind == .kvm ? "kvm" : "fake"
+        let formatter = StopFormatter(symbols: g.symbols, backend: backendName)
+        do {
+            if decision.kind == .kvm {
+                try execute(KVMBackend(guest: g, vcpus: vcpus, system: kvm.system), guest: g, plan: plan, decision: decision,
+                            kvm: kvm, formatter: formatter)
+            } else {
+                try execute(FakeBackend(guest: g, vcpus: vcpus), guest: g, plan: plan, decision: decision,
+                            kvm: kvm, formatter: formatter)
+            }
+        } catch { fail(error.message) }
+    }
+
+    /// Arms the plan's points once, on the real tables (alignment, lengths, vCPU indices
+    /// and slot counts fail here, all-or-nothing, with nothing printed but the error),
+    /// then prints the start lines and runs.
+    private func execute<B: DebugBackend>(_ backend: B, guest g: Guest, plan: RunPlan, decision: BackendDecision,
+                                          kvm: KVMAvailability, formatter: StopFormatter) throws(DebugError) {
+        let runner = GuestRunner(session: DebugSession(backend: backend))
+        try runner.arm(plan.points)
         if output.json {
             var o = JSONObject()
             o["event"] = .string("start")
-            o["backend"] = .string(backendName)
+            o["backend"] = .string(formatter.backend)
             o["why"] = .string(decision.why)
             o["guest"] = .string(g.name)
             o["arch"] = .string(g.arch.name)
@@ -121,23 +134,10 @@ struct Run: ParsableCommand {
             o["vcpus"] = .int(vcpus)
             emitLine(o.serialized)
         } else {
-            emitLine("backend: \(backendName) (\(decision.why))")
+            emitLine("backend: \(formatter.backend) (\(decision.why))")
             emitLine("guest:   \(g.name) \(g.arch.name) mode \(g.mode.name), entry \(hex(g.entry)), \(vcpus) vCPU\(vcpus == 1 ? "" : "s")")
         }
-        if decision.kind == .kvm { warnAboutBrokenFeatures(plan, arch: g.arch) }
-
-        let formatter = StopFormatter(symbols: g.symbols, backend: backendName)
-        do {
-            if decision.kind == .kvm {
-                try execute(KVMBackend(guest: g, vcpus: vcpus), plan: plan, formatter: formatter)
-            } else {
-                try execute(FakeBackend(guest: g, vcpus: vcpus), plan: plan, formatter: formatter)
-            }
-        } catch { fail(error.message) }
-    }
-
-    private func execute<B: DebugBackend>(_ backend: B, plan: RunPlan, formatter: StopFormatter) throws(DebugError) {
-        let runner = GuestRunner(debugger: Debugger(backend: backend))
+        if decision.kind == .kvm { warnAboutBrokenFeatures(plan, arch: g.arch, system: kvm.system) }
         // Ctrl-C stops every vCPU and ends the run cleanly.
         signal(SIGINT, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
@@ -145,7 +145,7 @@ struct Run: ParsableCommand {
         source.resume()
         defer { source.cancel() }
         let json = output.json
-        _ = try runner.run(plan) { rec in
+        _ = try runner.run(plan, armPoints: false) { rec in
             switch rec {
             case .stop(let s): emitLine(json ? formatter.json(s).serialized : formatter.text(s))
             case .end(let e): emitLine(json ? formatter.json(e).serialized : formatter.text(e))
@@ -155,7 +155,7 @@ struct Run: ParsableCommand {
 
     /// On KVM, probes just the features this run asks for and warns about any that
     /// do not really trap here (e.g. data watchpoints under PVM).
-    private func warnAboutBrokenFeatures(_ plan: RunPlan, arch: Arch) {
+    private func warnAboutBrokenFeatures(_ plan: RunPlan, arch: Arch, system: KVMSystem?) {
         var wanted: [ProbedFeature] = []
         for p in plan.points {
             switch p.point {
@@ -168,7 +168,7 @@ struct Run: ParsableCommand {
         if plan.steps > 0 { wanted.append(.singleStep) }
         var seen = Set<ProbedFeature>()
         wanted = wanted.filter { seen.insert($0).inserted }
-        for r in FeatureProbe.run(backend: .kvm, arch: arch, features: wanted, timeout: 0.3) where !r.works {
+        for r in FeatureProbe.run(backend: .kvm, arch: arch, features: wanted, timeout: 0.3, system: system) where !r.works {
             warn("\(r.feature.rawValue) does not work on this host's KVM (\(r.detail)); expect no such stops. Use --backend fake to exercise them.")
         }
     }

@@ -18,7 +18,7 @@ struct Scenarios: ParsableCommand {
     var backend: BackendKind = .fake
 
     @Option(help: "Guest architecture (only x86_64 has a lane list here; arm64 runs kvmdbg-conformance).")
-    var arch: String = "x86_64"
+    var arch: Arch = .x86_64
 
     @Option(help: "Run only scenarios whose name contains this.")
     var filter: String?
@@ -26,15 +26,15 @@ struct Scenarios: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard Arch(name: arch) == .x86_64 else {
-            throw ValidationError("--arch \(arch): only x86_64 has a scenario list here (the arm64 lane uses kvmdbg-conformance)")
+        guard arch == .x86_64 else {
+            throw ValidationError("--arch \(arch.name): only x86_64 has a scenario list here (the arm64 lane uses kvmdbg-conformance)")
         }
         if backend == .auto { throw ValidationError("--backend must be kvm or fake: the lines are compared across them") }
     }
 
     func run() throws {
         let list = LaneScenario.x86.filter { filter == nil || $0.name.contains(filter!) }
-        if list.isEmpty { fail("no scenario name contains '\(filter ?? "")'") }
+        if list.isEmpty { throw CLIError("no scenario name contains '\(filter ?? "")'") }
         // On KVM, features are probed once; a scenario needing a broken one is skipped by name.
         var broken: [ProbedFeature: String] = [:]
         if backend == .kvm {

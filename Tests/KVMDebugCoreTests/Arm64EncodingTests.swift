@@ -19,15 +19,7 @@
 
 import Testing
 @testable import KVMDebugCore
-
-private func thrownError<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return error
-    }
-}
+import KVMTestSupport
 
 private func armRegisters(_ e: EncodedDebugRegisters) -> Arm64DebugRegisters {
     guard case .arm64(let r) = e.registers else {

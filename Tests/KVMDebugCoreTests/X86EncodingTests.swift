@@ -14,16 +14,7 @@
 
 import Testing
 @testable import KVMDebugCore
-
-/// Runs `body` and returns the DebugError it threw, or nil.
-private func thrownError<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return error
-    }
-}
+import KVMTestSupport
 
 private func x86Registers(_ e: EncodedDebugRegisters) -> X86DebugRegisters {
     guard case .x86(let r) = e.registers else {

@@ -1,4 +1,5 @@
 import KVMDebugCore
+import KVMTestSupport
 import KVMDebugFake
 import Testing
 
@@ -8,11 +9,7 @@ import Testing
     func lines(_ name: String) throws -> [String] {
         let s = try #require(ConformanceScenarios.arm64.first { $0.name == name }, "no scenario \(name)")
         var out: [String] = []
-        let ok = ConformanceRunner.run(s, emit: { out.append($0) }) { (g, n) throws(DebugError) -> FakeBackend in
-            let b = try FakeBackend(guest: g, vcpus: n)
-            b.maxInstructionsPerRun = 100_000
-            return b
-        }
+        let ok = ConformanceRunner.run(s, emit: { out.append($0) }) { (g, n) throws(DebugError) -> FakeBackend in try boundedFake(g, vcpus: n) }
         #expect(ok)
         return out
     }
@@ -32,11 +29,7 @@ import Testing
 
     @Test func everyScenarioEndsAsPlannedOnTheFake() {
         var out: [String] = []
-        let errors = ConformanceRunner.runAll(ConformanceScenarios.arm64, emit: { out.append($0) }) { (g, n) throws(DebugError) -> FakeBackend in
-            let b = try FakeBackend(guest: g, vcpus: n)
-            b.maxInstructionsPerRun = 100_000
-            return b
-        }
+        let errors = ConformanceRunner.runAll(ConformanceScenarios.arm64, emit: { out.append($0) }) { (g, n) throws(DebugError) -> FakeBackend in try boundedFake(g, vcpus: n) }
         #expect(errors == 0)
         #expect(out.first == "@@begin \(ConformanceScenarios.arm64.count)")
         #expect(out.last == "@@end \(ConformanceScenarios.arm64.count)")

@@ -1,4 +1,5 @@
 import KVMDebugCore
+import KVMTestSupport
 import KVMDebugFake
 import Testing
 

@@ -1,17 +1,8 @@
 import KVMDebugCore
 import KVMDebugFake
 
-// Raw control words and registers are written out by hand here, never built with
-// kvmdbg's encoders: the fake must be checked against the architecture.
-
-let ENABLE: UInt32 = 0x1
-let SINGLESTEP: UInt32 = 0x2
-let X86_USE_SW_BP: UInt32 = 0x1_0000
-let X86_USE_HW_BP: UInt32 = 0x2_0000
-let X86_INJECT_DB: UInt32 = 0x4_0000
-let X86_INJECT_BP: UInt32 = 0x8_0000
-let ARM64_USE_SW_BP: UInt32 = 0x1_0000
-let ARM64_USE_HW: UInt32 = 0x2_0000
+// Raw control words (KVMTestSupport's flags) and registers are written out by hand
+// here, never built with kvmdbg's encoders: the fake must be checked against the architecture.
 
 /// A whole x86 `kvm_guest_debug`.
 func x86State(_ control: UInt32, dr: [UInt64] = [0, 0, 0, 0], dr7: UInt64 = 0x400) -> GuestDebugState {
@@ -63,12 +54,3 @@ func arm64Debug(_ exit: VCPUExit) -> (esr: UInt64, far: UInt64, pc: UInt64)? {
     return nil
 }
 
-/// The error a call throws, or nil.
-func thrownError<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return error
-    }
-}

@@ -2,6 +2,7 @@ import Dispatch
 import Testing
 import KVMDebug
 import KVMDebugCore
+import KVMTestSupport
 import KVMDebugFake
 
 // The KVM guest-debug pitfalls of shared/KVM-DEBUG-ABI.md, checked on what the
@@ -69,11 +70,7 @@ private func armedWatchpoints(_ s: GuestDebugState) -> Set<WPSlot> {
     return out
 }
 
-private let ss: UInt32 = 0x2            // KVM_GUESTDBG_SINGLESTEP
-private let blockIRQ: UInt32 = 0x10_0000 // KVM_GUESTDBG_BLOCKIRQ
-private let x86UseHW: UInt32 = 0x2_0000  // KVM_GUESTDBG_USE_HW_BP
-
-private func isStep(_ s: GuestDebugState) -> Bool { s.control.rawValue & ss != 0 }
+private func isStep(_ s: GuestDebugState) -> Bool { s.control.rawValue & SINGLESTEP != 0 }
 
 private extension FakeBackend {
     /// Every KVM_SET_GUEST_DEBUG state in the trace, in order.
@@ -92,14 +89,6 @@ private extension FakeBackend {
         }
     }
     func word64(_ a: UInt64) throws -> UInt64 { littleEndianValue(try readMemory(a, count: 8)) }
-}
-
-/// A fake backend whose runs end (`.interrupted`) after 100k instructions: a regression
-/// that lets the guest run freely fails the test instead of hanging it.
-private func makeFake(_ guest: Guest, vcpus: Int = 1) throws(DebugError) -> FakeBackend {
-    let b = try FakeBackend(guest: guest, vcpus: vcpus)
-    b.maxInstructionsPerRun = 100_000
-    return b
 }
 
 private func stopOf(_ e: RunEvent) -> Stop? {
@@ -127,7 +116,7 @@ private final class Watchdog: @unchecked Sendable {
     let arm = BuiltinGuests.counterArm64()
 
     @Test func everySetGuestDebugCarriesTheWholeState() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1003))
         try d.insert(.watch(address: 0x2000, length: 8, kind: .write))
@@ -149,7 +138,7 @@ private final class Watchdog: @unchecked Sendable {
         #expect(d.totalSetGuestDebugCalls == states.count)
         var steppedOver = 0
         for s in states {
-            #expect(s.control.rawValue & 0x1 != 0 && s.control.rawValue & x86UseHW != 0, "ENABLE|USE_HW_BP in every state")
+            #expect(s.control.rawValue & 0x1 != 0 && s.control.rawValue & X86_USE_HW_BP != 0, "ENABLE|USE_HW_BP in every state")
             let slots = enabledSlots(s)
             if slots == [loopExec, counterWrite8] { continue }
             // The only state allowed to miss a point: the step over the breakpoint the vCPU sits on.
@@ -162,7 +151,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func singleStepKeepsEveryOtherPointArmedOnX86() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1003))
         try d.insert(.hardware(address: 0x1006))
@@ -182,7 +171,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func singleStepKeepsEveryOtherPointArmedOnArm64() throws {
-        let b = try makeFake(arm)
+        let b = try boundedFake(arm)
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1000c))
         try d.insert(.hardware(address: 0x10018))
@@ -205,7 +194,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func continuingPastAnX86ExecuteBreakpointDisarmsStepsAndRearms() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1003))
         let first = try #require(stopOf(try d.resume(vcpu: 0, mode: .continue)))
@@ -229,7 +218,7 @@ private final class Watchdog: @unchecked Sendable {
 
     @Test func x86WatchpointContinuesWithoutAStep() throws {
         // x86 data breakpoints are traps: the store is done, nothing to step over.
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         try d.insert(.watch(address: 0x2000, length: 8, kind: .write))
         _ = try d.resume(vcpu: 0, mode: .continue)
@@ -243,7 +232,7 @@ private final class Watchdog: @unchecked Sendable {
     // MARK: TF pitfall
 
     @Test func stepAfterSettingThePCReissuesTheDebugStateOnTheFake() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         #expect(try stopOf(d.resume(vcpu: 0, mode: .step))?.pc == 0x1003)
         #expect(try stopOf(d.resume(vcpu: 0, mode: .step))?.pc == 0x1006)
@@ -267,7 +256,7 @@ private final class Watchdog: @unchecked Sendable {
     @Test func theFakeModelsKVMDroppingTFAfterSetRegs() throws {
         // The pitfall itself, on raw backend calls: without a new KVM_SET_GUEST_DEBUG the
         // guest runs freely after KVM_SET_REGS moved RIP.
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         try b.setGuestDebug(GuestDebugState(control: [.enable, .singleStep], registers: .x86(X86DebugRegisters())), vcpu: 0)
         let first = try b.run(vcpu: 0)
         guard case .debug(let d) = first else { Issue.record("no step exit: \(first)"); return }
@@ -278,7 +267,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func movingThePCOffABreakpointSkipsTheStepOver() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1003))
         _ = try d.resume(vcpu: 0, mode: .continue)
@@ -293,7 +282,7 @@ private final class Watchdog: @unchecked Sendable {
 
     @Test(arguments: [1, 2, 5, 8])
     func continuesPastABreakpointCostExactlyTwoCallsEach(stops n: Int) throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1003))
         for _ in 0..<n { #expect(try stopOf(d.resume(vcpu: 0, mode: .continue))?.pc == 0x1003) }
@@ -303,7 +292,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func nothingToStepOverMeansOneCallInTotal() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         try d.insert(.watch(address: 0x2000, length: 8, kind: .write))
         for i in 1...6 {
@@ -317,7 +306,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func onlyTheChangedVCPUIsResynced() throws {
-        let b = try makeFake(x86, vcpus: 2)
+        let b = try boundedFake(x86, vcpus: 2)
         let d = Debugger(backend: b)
         try d.insert(.watch(address: 0x2000, length: 8, kind: .write))
         _ = try d.resume(vcpu: 0, mode: .continue)
@@ -341,7 +330,7 @@ private final class Watchdog: @unchecked Sendable {
     // MARK: BLOCKIRQ
 
     @Test func blockIRQIsSetInStepStatesWhenAdvertised() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         #expect(b.capabilities.supportedControl?.rawValue == 0x1F_0003)
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1003))
@@ -352,31 +341,31 @@ private final class Watchdog: @unchecked Sendable {
         let states = b.debugStates
         #expect(states.filter(isStep).count == 3)
         for s in states {
-            #expect((s.control.rawValue & blockIRQ != 0) == isStep(s), "BLOCKIRQ exactly in the SINGLESTEP states: \(s.control.names(for: .x86_64))")
+            #expect((s.control.rawValue & BLOCKIRQ != 0) == isStep(s), "BLOCKIRQ exactly in the SINGLESTEP states: \(s.control.names(for: .x86_64))")
         }
     }
 
     @Test func blockIRQCanBeTurnedOff() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         d.blockInterruptsWhileStepping = false
         for _ in 0..<3 { _ = try d.resume(vcpu: 0, mode: .step) }
         #expect(b.debugStates.count == 1)
-        #expect(b.debugStates.allSatisfy { isStep($0) && $0.control.rawValue & blockIRQ == 0 })
+        #expect(b.debugStates.allSatisfy { isStep($0) && $0.control.rawValue & BLOCKIRQ == 0 })
     }
 
     @Test(arguments: [UInt32?.none, 0x3_0003, 0xF_0003])
     func blockIRQNeedsTheCapability(mask: UInt32?) throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         b.capabilities.supportedControl = mask.map { GuestDebugControl(rawValue: $0) }
         let d = Debugger(backend: b)
         _ = try d.resume(vcpu: 0, mode: .step)
         let s = try #require(b.installedState(vcpu: 0))
-        #expect(isStep(s) && s.control.rawValue & blockIRQ == 0)
+        #expect(isStep(s) && s.control.rawValue & BLOCKIRQ == 0)
     }
 
     @Test func arm64NeverGetsBlockIRQ() throws {
-        let b = try makeFake(arm)
+        let b = try boundedFake(arm)
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1000c))
         for m: ResumeMode in [.continue, .continue, .step] { _ = try d.resume(vcpu: 0, mode: m) }
@@ -387,7 +376,7 @@ private final class Watchdog: @unchecked Sendable {
     // MARK: Software breakpoints
 
     @Test func x86SoftwareBreakpointPatchIsHiddenAndRestored() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         let image = x86.image
         try d.insert(.software(address: 0x100e))
@@ -408,7 +397,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func arm64SoftwareBreakpointPatchIsHiddenEvenInPartialReads() throws {
-        let b = try makeFake(arm)
+        let b = try boundedFake(arm)
         let d = Debugger(backend: b)
         let image = arm.image
         try d.insert(.software(address: 0x10014))
@@ -421,7 +410,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func theLastUserOfAPatchRestoresTheBytes() throws {
-        let b = try makeFake(x86, vcpus: 2)
+        let b = try boundedFake(x86, vcpus: 2)
         let d = Debugger(backend: b)
         try d.insert(.software(address: 0x1006), on: .vcpu(0))
         try d.insert(.software(address: 0x1006), on: .vcpu(1))
@@ -434,7 +423,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func aFailedInsertChangesNothing() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         for a: UInt64 in [0x1000, 0x1003, 0x1006, 0x100e] { try d.insert(.hardware(address: a)) }
         let tables = d.tables
@@ -455,7 +444,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func runnerArmIsAllOrNothing() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         let runner = GuestRunner(debugger: d)
         let ram = try b.readMemory(0, count: 0x3000)
@@ -474,7 +463,7 @@ private final class Watchdog: @unchecked Sendable {
     }
 
     @Test func removalIsExact() throws {
-        let b = try makeFake(x86)
+        let b = try boundedFake(x86)
         let d = Debugger(backend: b)
         let w = DebugPoint.watch(address: 0x2000, length: 8, kind: .write)
         try d.insert(w)
@@ -496,7 +485,7 @@ private final class Watchdog: @unchecked Sendable {
     // MARK: arm64 watchpoint continuation
 
     @Test func arm64WatchpointContinuationStepsOnceWithItDisarmed() throws {
-        let b = try makeFake(arm)
+        let b = try boundedFake(arm)
         let d = Debugger(backend: b)
         try d.insert(.watch(address: 0x11000, length: 8, kind: .write))
         let s1 = try #require(stopOf(try d.resume(vcpu: 0, mode: .continue)))
@@ -539,7 +528,7 @@ private final class Watchdog: @unchecked Sendable {
     /// then stepping over that with the *breakpoint re-armed* takes the breakpoint again:
     /// the guest never gets past the store.
     @Test func arm64BreakpointAndWatchpointOnOneInstructionMakeProgress() throws {
-        let d = Debugger(backend: try makeFake(BuiltinGuests.counterArm64()))
+        let d = Debugger(backend: try boundedFake(BuiltinGuests.counterArm64()))
         try d.insert(.hardware(address: 0x10010))
         try d.insert(.watch(address: 0x11000, length: 8, kind: .write))
         let stops = try run(d, 6, counter: 0x11000)
@@ -549,7 +538,7 @@ private final class Watchdog: @unchecked Sendable {
 
     /// Same with a software breakpoint (brk) on the arm64 `str` and a watchpoint.
     @Test func arm64SoftwareBreakpointAndWatchpointOnOneInstructionMakeProgress() throws {
-        let d = Debugger(backend: try makeFake(BuiltinGuests.counterArm64()))
+        let d = Debugger(backend: try boundedFake(BuiltinGuests.counterArm64()))
         try d.insert(.software(address: 0x10010))
         try d.insert(.watch(address: 0x11000, length: 8, kind: .write))
         let stops = try run(d, 6, counter: 0x11000)
@@ -560,7 +549,7 @@ private final class Watchdog: @unchecked Sendable {
     /// re-arms the DR slot at the same pc, which faults again; stepping over the DR slot
     /// executes the int3 again.
     @Test func x86HardwareAndSoftwareBreakpointAtOneAddressMakeProgress() throws {
-        let d = Debugger(backend: try makeFake(BuiltinGuests.counterX86(.long)))
+        let d = Debugger(backend: try boundedFake(BuiltinGuests.counterX86(.long)))
         try d.insert(.hardware(address: 0x1006))
         try d.insert(.software(address: 0x1006))
         let stops = try run(d, 6, counter: 0x2000)
@@ -571,7 +560,7 @@ private final class Watchdog: @unchecked Sendable {
     /// the guest only writes, and a breakpoint on the store: the write seen while stepping
     /// over the breakpoint must be filtered like any other, not reported as a read.
     @Test func x86ReadWatchHitDuringAStepOverIsFiltered() throws {
-        let d = Debugger(backend: try makeFake(BuiltinGuests.counterX86(.long)))
+        let d = Debugger(backend: try boundedFake(BuiltinGuests.counterX86(.long)))
         try d.insert(.hardware(address: 0x1006))
         try d.insert(.watch(address: 0x2000, length: 8, kind: .read))
         var reasons: [String] = []
@@ -585,7 +574,7 @@ private final class Watchdog: @unchecked Sendable {
     /// The same in step mode: the user's step *is* the step-over of the breakpoint, and the
     /// write it makes must not come back as a read-watchpoint hit.
     @Test func x86ReadWatchHitDuringASteppedStepOverIsFiltered() throws {
-        let d = Debugger(backend: try makeFake(BuiltinGuests.counterX86(.long)))
+        let d = Debugger(backend: try boundedFake(BuiltinGuests.counterX86(.long)))
         try d.insert(.hardware(address: 0x1006))
         try d.insert(.watch(address: 0x2000, length: 8, kind: .read))
         let first = try #require(stopOf(try d.resume(vcpu: 0, mode: .continue)))
@@ -599,7 +588,7 @@ private final class Watchdog: @unchecked Sendable {
     /// swallows it and steps over it. A watchpoint of vCPU 0 that fires in that very step
     /// must still be reported, not dropped.
     @Test func x86WatchpointHitWhileSteppingOverAnotherVCPUsInt3IsReported() throws {
-        let b = try makeFake(BuiltinGuests.counterX86(.long), vcpus: 2)
+        let b = try boundedFake(BuiltinGuests.counterX86(.long), vcpus: 2)
         let d = Debugger(backend: b)
         try d.insert(.software(address: 0x1006), on: .vcpu(1))
         try d.insert(.watch(address: 0x2000, length: 8, kind: .write))
@@ -614,7 +603,7 @@ private final class Watchdog: @unchecked Sendable {
     /// arm64 version: the watchpoint is taken before the store, so dropping it also means
     /// the store never retires (the brk is re-patched, swallowed, stepped over, watch...).
     @Test func arm64WatchpointHitWhileSteppingOverAnotherVCPUsBrkIsReported() throws {
-        let b = try makeFake(BuiltinGuests.counterArm64(), vcpus: 2)
+        let b = try boundedFake(BuiltinGuests.counterArm64(), vcpus: 2)
         let d = Debugger(backend: b)
         try d.insert(.software(address: 0x10010), on: .vcpu(1))
         try d.insert(.watch(address: 0x11000, length: 8, kind: .write))
@@ -679,7 +668,7 @@ private final class Watchdog: @unchecked Sendable {
     func continuingPastABreakpointOnKVMMatchesTheFakeCallCount() throws {
         let g = BuiltinGuests.counterX86(.long)
         let kvm = Debugger(backend: try KVMBackend(guest: g))
-        let fake = Debugger(backend: try makeFake(g))
+        let fake = Debugger(backend: try boundedFake(g))
         let dog = Watchdog(kvm.backend, seconds: 2)
         defer { dog.cancel() }
         try kvm.insert(.hardware(address: 0x1003))

@@ -18,6 +18,7 @@ import KVMDebugCore
         for (i, line) in hits.enumerated() {
             #expect(line.hasPrefix("host-vmm: hit \(i + 1): vCPU 0 hw-breakpoint at 0x1001 slot 0, counter in guest memory = "), "\(line)")
         }
+        #expect(r.lines.contains { $0.hasPrefix("host-vmm: interrupted the running guest through SIGUSR2 at pc 0x100") }, "\(r)")
         #expect(!r.stdout.contains("FAIL"), "\(r)")
     }
 

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import KVMDebug
 import KVMDebugCore
+import KVMTestSupport
 
 // MARK: - What this process holds
 
@@ -79,23 +80,13 @@ func expectNoLeak(_ what: String, paths: [String] = [], attempts: Int = 8,
     Issue.record("\(what) leaked on each of \(attempts) attempts:\n\(last)", sourceLocation: sourceLocation)
 }
 
-/// The error a constructor throws, or nil.
-private func thrown<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return error
-    }
-}
-
 // MARK: - Opening /dev/kvm (no KVM needed)
 
 @Suite struct KVMSystemOpenTests {
     @Test func missingDeviceIsDeviceMissing() {
         expectNoLeak("KVMSystem(path: /nonexistent)") {
-            #expect(thrown { () throws(DebugError) in try KVMSystem(path: "/nonexistent") } == .deviceMissing(path: "/nonexistent"))
-            #expect(thrown { () throws(DebugError) in try KVMSystem(path: "/nonexistent/kvm") } == .deviceMissing(path: "/nonexistent/kvm"))
+            #expect(thrownError { () throws(DebugError) in try KVMSystem(path: "/nonexistent") } == .deviceMissing(path: "/nonexistent"))
+            #expect(thrownError { () throws(DebugError) in try KVMSystem(path: "/nonexistent/kvm") } == .deviceMissing(path: "/nonexistent/kvm"))
         }
         let m = DebugError.deviceMissing(path: "/nonexistent").message
         #expect(m.contains("/nonexistent") && m.contains("--backend fake"))
@@ -103,7 +94,7 @@ private func thrown<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
 
     @Test func aDirectoryIsASystemErrorNamingOpen() {
         expectNoLeak("KVMSystem(path: /)") {
-            let e = thrown { () throws(DebugError) in try KVMSystem(path: "/") }
+            let e = thrownError { () throws(DebugError) in try KVMSystem(path: "/") }
             #expect(e == .system(call: "open(/)", errno: EISDIR), "\(String(describing: e))")
         }
     }
@@ -112,8 +103,8 @@ private func thrown<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
         guard Arch.host != nil else { return }
         let g = Arch.host == .arm64 ? BuiltinGuests.counterArm64() : BuiltinGuests.counterX86(.long)
         expectNoLeak("KVMBackend(path: /nonexistent)") {
-            #expect(thrown { () throws(DebugError) in try KVMBackend(guest: g, path: "/nonexistent") } == .deviceMissing(path: "/nonexistent"))
-            #expect(thrown { () throws(DebugError) in try KVMBackend.capabilities(path: "/nonexistent") } == .deviceMissing(path: "/nonexistent"))
+            #expect(thrownError { () throws(DebugError) in try KVMBackend(guest: g, path: "/nonexistent") } == .deviceMissing(path: "/nonexistent"))
+            #expect(thrownError { () throws(DebugError) in try KVMBackend.capabilities(path: "/nonexistent") } == .deviceMissing(path: "/nonexistent"))
         }
     }
 
@@ -123,7 +114,7 @@ private func thrown<T>(_ body: () throws(DebugError) -> T) -> DebugError? {
         _ = FileManager.default.createFile(atPath: url.path, contents: Data(), attributes: [.posixPermissions: 0o000])
         defer { try? FileManager.default.removeItem(at: url) }
         expectNoLeak("KVMSystem(path: mode 000 file)") {
-            #expect(thrown { () throws(DebugError) in try KVMSystem(path: url.path) } == .permissionDenied(path: url.path))
+            #expect(thrownError { () throws(DebugError) in try KVMSystem(path: url.path) } == .permissionDenied(path: url.path))
         }
         #expect(DebugError.permissionDenied(path: "/dev/kvm").message.contains("kvm"))
     }
@@ -205,7 +196,7 @@ struct WrongDeviceChild {
     @Test func wrongDeviceClosesItsFDExactlyOnce() throws {
         // No fd left behind.
         expectNoLeak("KVMSystem(path: /dev/null)", paths: ["/dev/null"]) {
-            let e = thrown { () throws(DebugError) in try KVMSystem(path: "/dev/null") }
+            let e = thrownError { () throws(DebugError) in try KVMSystem(path: "/dev/null") }
             guard case .capabilityMissing(let cap, let detail)? = e else {
                 Issue.record("expected capabilityMissing for /dev/null, got \(String(describing: e))")
                 return
@@ -239,7 +230,7 @@ struct WrongDeviceChild {
         let iterations = Int(ProcessInfo.processInfo.environment["KVMDBG_TEST_WRONG_DEVICE_ITERATIONS"] ?? "") ?? 5000
         var wrongErrors = 0
         for _ in 0..<iterations {
-            if case .capabilityMissing? = thrown({ () throws(DebugError) in try KVMSystem(path: "/dev/null") }) {} else { wrongErrors += 1 }
+            if case .capabilityMissing? = thrownError({ () throws(DebugError) in try KVMSystem(path: "/dev/null") }) {} else { wrongErrors += 1 }
         }
         shared.stop.withLock { $0 = true }
         while !watcher.isFinished { usleep(1_000) }
@@ -297,12 +288,12 @@ struct WrongDeviceChild {
     @Test func failedConstructionsLeaveNothing() throws {
         // Too many vCPUs: fails after /dev/kvm and the VM are open.
         expectNoLeak("KVMBackend(vcpus: 100000)") {
-            let e = thrown { () throws(DebugError) in try KVMBackend(guest: guest, vcpus: 100_000) }
+            let e = thrownError { () throws(DebugError) in try KVMBackend(guest: guest, vcpus: 100_000) }
             guard case .unsupported(let reason)? = e else { Issue.record("got \(String(describing: e))"); return }
             #expect(reason.contains("100000"))
         }
         expectNoLeak("KVMBackend(vcpus: 0)") {
-            #expect(thrown { () throws(DebugError) in try KVMBackend(guest: guest, vcpus: 0) } != nil)
+            #expect(thrownError { () throws(DebugError) in try KVMBackend(guest: guest, vcpus: 0) } != nil)
         }
         // Passes Guest.validate but runs into the page tables at the top of RAM: fails in
         // the vCPU boot, after memory and a vCPU exist.
@@ -312,7 +303,7 @@ struct WrongDeviceChild {
         overlap.image = [UInt8](repeating: 0x90, count: 0x2000)
         overlap.data = []
         expectNoLeak("KVMBackend(image over the page tables)") {
-            let e = thrown { () throws(DebugError) in try KVMBackend(guest: overlap, vcpus: 3) }
+            let e = thrownError { () throws(DebugError) in try KVMBackend(guest: overlap, vcpus: 3) }
             guard case .badImage(let reason)? = e else { Issue.record("got \(String(describing: e))"); return }
             #expect(reason.contains("below"))
         }
@@ -320,14 +311,14 @@ struct WrongDeviceChild {
         var tooBig = guest
         tooBig.image = [UInt8](repeating: 0x90, count: Int(guest.memorySize))
         expectNoLeak("KVMBackend(image too big)") {
-            guard case .badImage? = thrown({ () throws(DebugError) in try KVMBackend(guest: tooBig) }) else {
+            guard case .badImage? = thrownError({ () throws(DebugError) in try KVMBackend(guest: tooBig) }) else {
                 Issue.record("an image larger than RAM must be badImage")
                 return
             }
         }
         // A guest of the other architecture.
         expectNoLeak("KVMBackend(arm64 guest)") {
-            guard case .unsupported? = thrown({ () throws(DebugError) in try KVMBackend(guest: BuiltinGuests.counterArm64()) }) else {
+            guard case .unsupported? = thrownError({ () throws(DebugError) in try KVMBackend(guest: BuiltinGuests.counterArm64()) }) else {
                 Issue.record("an arm64 guest on an x86 host must be unsupported")
                 return
             }

@@ -11,17 +11,8 @@
 /// `@@begin <count>` and `@@end <count>`; the arm64 lane diffs those lines from real
 /// KVM against the fake backend's.
 public enum ConformanceRunner {
-    /// The canonical line of one stop.
-    public static func line(_ s: Stop) -> String {
-        var addr = "-"
-        if s.reason == .watchpoint, let a = s.primary.address { addr = hex(a) }
-        let ec: UInt64
-        switch s.exit {
-        case .arm64(let esr, _, _): ec = UInt64(Arm64DebugEncoding.esrClass(esr))
-        case .x86(let exception, _, _, _): ec = UInt64(exception)
-        }
-        return "vcpu=\(s.vcpu) reason=\(s.reason.name) pc=\(hex(s.pc)) addr=\(addr) ec=\(hex(ec))"
-    }
+    /// The canonical line of one stop (`Stop.canonicalLine`).
+    public static func line(_ s: Stop) -> String { s.canonicalLine() }
 
     /// The capability line: what KVM_CHECK_EXTENSION reported.
     public static func line(_ c: Capabilities) -> String {

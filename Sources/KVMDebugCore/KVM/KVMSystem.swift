@@ -1,7 +1,9 @@
 import CKVM
 
 /// An open `/dev/kvm`: the system-level fd. Closes it on deinit.
-public final class KVMSystem {
+///
+/// Sendable: it is an fd and immutable; the kernel serialises the ioctls on it.
+public final class KVMSystem: @unchecked Sendable {
     public let fd: Int32
 
     /// Opens `/dev/kvm` (or `path`) read/write. Throws `.deviceMissing` / `.permissionDenied`

@@ -11,6 +11,11 @@ public enum X86Boot {
         guest.memoryBase &+ guest.memorySize &- reservedTop
     }
 
+    /// RSP at the entry: just below the long-mode tables, or 0x7000 in real mode.
+    public static func initialStackPointer(for guest: Guest) -> UInt64 {
+        guest.mode == .long ? tablesBase(for: guest) : 0x7000
+    }
+
     /// The GDT: null, 64-bit code (selector 8), flat data (selector 16).
     static let gdt: [UInt64] = [0, 0x00AF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF]
 
@@ -73,7 +78,7 @@ public enum X86Boot {
         r.rip = guest.entry
         r.rflags = 0x2
         r.rdi = UInt64(index)  // boot convention: RDI = vCPU index
-        r.rsp = guest.mode == .long ? tablesBase(for: guest) : 0x7000
+        r.rsp = initialStackPointer(for: guest)
         try v.setRegisters(r)
     }
     #endif

@@ -1,0 +1,36 @@
+import Synchronization
+
+/// One vCPU's debugger-side state: touched only by the thread running that vCPU
+/// (or by the controller while the vCPU is stopped).
+final class VCPUDebugState: @unchecked Sendable {
+    /// What the vCPU has installed. KVM starts every vCPU with debugging off.
+    var installed: GuestDebugState
+    /// What `installed` was built from, so an unchanged vCPU skips even rebuilding it.
+    var installedKey: InstalledKey?
+    /// The slot layout of `installed`, to decode stops against what really ran.
+    var layout: EncodedDebugRegisters
+    var lastStop: Stop?
+    /// The register file read since the vCPU last ran (nil: not read yet).
+    var registers: RegisterFile?
+    /// Where the last step-over started and what it disarmed. If it stopped again at the
+    /// same pc without retiring the instruction (one arm64 store hitting two watchpoints:
+    /// KVM reports one per exit), the next step-over disarms those too, so every point is
+    /// reported once and the vCPU still makes progress.
+    var steppedOverAt: UInt64?
+    var steppedOver: [DebugPoint] = []
+    /// The pc was written since the last KVM_SET_GUEST_DEBUG (x86 TF rule).
+    var pcWritten = false
+    let setGuestDebugCalls = Atomic<Int>(0)
+
+    init(arch: Arch, layout: EncodedDebugRegisters) {
+        installed = .disabled(arch)
+        self.layout = layout
+    }
+}
+
+/// The inputs a vCPU's installed debug state was built from.
+struct InstalledKey: Sendable, Hashable {
+    var stepping: Bool
+    var without: [DebugPoint]
+    var blockIRQ: Bool
+}
