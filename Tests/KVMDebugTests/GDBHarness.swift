@@ -17,7 +17,7 @@ enum GDBClient: String, Sendable, CustomStringConvertible {
     /// The client's path on PATH, or nil.
     var path: String? {
         let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-        for d in dirs + ["/usr/bin", "/usr/local/bin"] {
+        for d in dirs {
             let p = "\(d)/\(rawValue)"
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }
