@@ -292,6 +292,22 @@ enum GDBScenarios {
         #expect(server.waitForExit() == 0, "\(server.description)")
         #expect(server.lines.last == "server stopped (signal)", "\(server.description)")
     }
+
+    /// `--listen unix:PATH`: the attach line says `target remote PATH`, gdb attaches there, and
+    /// `kill` ends the server, which removes the socket.
+    static func unixSocket(_ t: GDBGuest) throws {
+        _ = try t.client.require()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-gdb-\(UUID().uuidString.prefix(8)).sock").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let server = try GDBServerProcess(t.serverArguments(), listen: "unix:\(path)")
+        defer { server.stop() }
+        let client = t.arch == .arm64 ? "gdb-multiarch -ex 'set architecture aarch64'" : "gdb"
+        #expect(server.listeningLine == "listening on \(path); attach with: \(client) -ex 'target remote \(path)'", "\(server.description)")
+        let r = try runGDB(t.client, preamble: t.preamble + ["target remote \(path)"], commands: ["p/x $pc", "kill"])
+        #expect(r.printedHex == [t.entry], "\(r)")
+        #expect(server.waitForExit() == 0, "\(server.description)")
+        #expect(!FileManager.default.fileExists(atPath: path), "the socket file is removed at exit")
+    }
 }
 
 // MARK: - Fake backend: x86_64 (gdb) and aarch64 (gdb-multiarch)
@@ -317,6 +333,7 @@ enum GDBScenarios {
         @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
         @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
         @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
+        @Test func unixSocket() throws { try GDBScenarios.unixSocket(Self.t) }
     }
 
     /// aarch64 guests on the fake backend, through gdb-multiarch (`set architecture aarch64`).
@@ -339,6 +356,7 @@ enum GDBScenarios {
         @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
         @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
         @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
+        @Test func unixSocket() throws { try GDBScenarios.unixSocket(Self.t) }
     }
 
     // MARK: - This host's KVM (x86_64, gdb)

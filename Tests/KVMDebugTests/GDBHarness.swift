@@ -112,7 +112,7 @@ func endProcess(_ p: Process, grace: Double = 5) {
 
 // MARK: - The server
 
-/// A running `kvmdbg gdbserver ... --listen 127.0.0.1:0`.
+/// A running `kvmdbg gdbserver ... --listen 127.0.0.1:0` (or another `--listen`).
 final class GDBServerProcess {
     let process = Process()
     let stdout = PipeCollector()
@@ -126,9 +126,10 @@ final class GDBServerProcess {
 
     /// Starts the server and waits (bounded) for its `listening on` line; a server that does not
     /// print it fails the test with its stdout and stderr.
-    init(_ arguments: [String], timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    init(_ arguments: [String], listen: String = "127.0.0.1:0", timeout: Double = 30,
+         sourceLocation: SourceLocation = #_sourceLocation) throws {
         let path = try #require(BuiltTool.path("kvmdbg"), BuiltTool.missing("kvmdbg"), sourceLocation: sourceLocation)
-        self.arguments = ["gdbserver"] + arguments + ["--listen", "127.0.0.1:0"]
+        self.arguments = ["gdbserver"] + arguments + ["--listen", listen]
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = self.arguments
         process.standardInput = FileHandle.nullDevice
