@@ -28,4 +28,31 @@ import KVMDebugCore
         #expect(r.status == 77, "\(r)")
         #expect(r.stdout.contains("host-vmm: skip"), "\(r)")
     }
+
+    /// `host-vmm --gdb`: the VMM's own vCPU fd served to the real gdb through KVMDebugGDB.
+    @Test(KVMHost.required) func servesItsVCPUToGDB() throws {
+        let path = try #require(BuiltTool.path("host-vmm"), BuiltTool.missing("host-vmm"))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = ["--gdb", "127.0.0.1:0"]
+        p.standardInput = FileHandle.nullDevice
+        let out = PipeCollector(), err = PipeCollector()
+        p.standardOutput = out.pipe
+        p.standardError = err.pipe
+        try runUnblocked(p)
+        out.start()
+        err.start()
+        defer { endProcess(p) }
+        let text = try #require(out.wait(timeout: 20) { $0.contains("host-vmm: gdb server on ") }, "no listen line: \(out.text) \(err.text)")
+        let address = try #require(text.split(separator: "\n").first { $0.hasPrefix("host-vmm: gdb server on ") }?
+            .dropFirst("host-vmm: gdb server on ".count))
+        let r = try runGDB(.gdb, commands: ["target remote \(address)", "hbreak *0x1001", "continue", "continue",
+                                            "x/1xh 0x2000", "p/x $pc", "kill"])
+        #expect(r.captures(#"Breakpoint 1, (0x[0-9a-f]+) in"#) == ["0x0000000000001001", "0x0000000000001001"], "\(r)")
+        // Two stores happened in guest memory the VMM owns: the counter read through gdb is 1.
+        #expect(r.matches(#"0x2000:\s+0x0001"#), "\(r)")
+        #expect(r.printedHex == [0x1001], "\(r)")
+        #expect(out.wait(timeout: 10) { $0.contains("host-vmm: gdb server ended (killed)") } != nil, "\(out.text)")
+    }
 }
+
