@@ -11,10 +11,19 @@ public final class SignalWatcher: @unchecked Sendable {
 
     /// Blocks `signals` in the calling thread and starts the watcher; `handler` runs on
     /// the watcher thread once per signal received.
+    ///
+    /// A signal inherited as ignored (a shell's background job, some test runners) is
+    /// discarded when sent, so sigwait would never see it: each gets a no-op handler first.
     public init(_ signals: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
         var set = sigset_t()
         sigemptyset(&set)
-        for s in signals { sigaddset(&set, s) }
+        for s in signals {
+            sigaddset(&set, s)
+            var sa = sigaction()
+            sa.__sigaction_handler.sa_handler = { _ in }
+            sigemptyset(&sa.sa_mask)
+            sigaction(s, &sa, nil)
+        }
         pthread_sigmask(SIG_BLOCK, &set, nil)
         let watched = set
         thread = Thread {
@@ -27,5 +36,34 @@ public final class SignalWatcher: @unchecked Sendable {
         thread.name = "kvmdbg-signals"
         thread.stackSize = 1 << 18
         thread.start()
+    }
+}
+
+/// Holds a signal that arrived before there was anything to interrupt, and passes it on
+/// once there is: a command installs its `SignalWatcher` first thing, so the window in
+/// which a Ctrl-C is lost is as short as it can be.
+public final class InterruptLatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    private var action: (@Sendable () -> Void)?
+
+    public init() {}
+
+    /// A signal arrived: run the action, or remember it until there is one.
+    public func fire() {
+        let a: (@Sendable () -> Void)? = lock.withLock {
+            fired = true
+            return action
+        }
+        a?()
+    }
+
+    /// What a signal does from now on; runs it at once if one already arrived.
+    public func attach(_ a: @escaping @Sendable () -> Void) {
+        let already: Bool = lock.withLock {
+            action = a
+            return fired
+        }
+        if already { a() }
     }
 }

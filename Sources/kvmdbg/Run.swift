@@ -44,6 +44,10 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        // First thing: Ctrl-C (or SIGTERM) is watched before any other thread starts, and one
+        // arriving before the run exists is kept for it.
+        let interrupts = InterruptLatch()
+        _ = SignalWatcher([SIGINT, SIGTERM]) { _ in interrupts.fire() }
         let g: Guest
         do { g = try guestOptions.buildGuest() } catch { throw CLIError(error.message) }
         let kvm = guestOptions.kvmAvailability()
@@ -65,10 +69,10 @@ struct Run: ParsableCommand {
         do {
             if decision.kind == .kvm {
                 try execute(KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system), guest: g, plan: plan, decision: decision,
-                            kvm: kvm, formatter: formatter)
+                            kvm: kvm, formatter: formatter, interrupts: interrupts)
             } else {
                 try execute(FakeBackend(guest: g, vcpus: guestOptions.vcpus), guest: g, plan: plan, decision: decision,
-                            kvm: kvm, formatter: formatter)
+                            kvm: kvm, formatter: formatter, interrupts: interrupts)
             }
         } catch { throw CLIError(error.message) }
     }
@@ -77,10 +81,11 @@ struct Run: ParsableCommand {
     /// and slot counts fail here, all-or-nothing, with nothing printed but the error),
     /// then prints the start lines and runs.
     private func execute<B: DebugBackend>(_ backend: B, guest g: Guest, plan: RunPlan, decision: BackendDecision,
-                                          kvm: KVMAvailability, formatter: StopFormatter) throws(DebugError) {
+                                          kvm: KVMAvailability, formatter: StopFormatter,
+                                          interrupts: InterruptLatch) throws(DebugError) {
         let runner = GuestRunner(session: DebugSession(backend: backend))
-        // Ctrl-C stops every vCPU and ends the run cleanly (watched before any vCPU thread starts).
-        _ = SignalWatcher([SIGINT]) { _ in runner.interrupt() }
+        // Ctrl-C (or SIGTERM) stops every vCPU and ends the run cleanly.
+        interrupts.attach { runner.interrupt() }
         try runner.arm(plan.points)
         if output.json {
             var o = JSONObject()

@@ -16,7 +16,13 @@ import Testing
         p.standardOutput = try FileHandle(forWritingTo: out)
         p.standardError = FileHandle.nullDevice
         try p.run()
-        Thread.sleep(forTimeInterval: 0.5)
+        // Signal once the run has begun (its start event is out), not after a guessed delay:
+        // a slow start (ThreadSanitizer, a loaded host) must not turn into a lost signal.
+        let begun = Date()
+        while Date().timeIntervalSince(begun) < 30,
+              !(((try? String(contentsOf: out, encoding: .utf8)) ?? "").contains("\"event\":\"start\"")) {
+            usleep(10_000)
+        }
         let sent = Date()
         kill(p.processIdentifier, SIGINT)
         while p.isRunning && Date().timeIntervalSince(sent) < 10 { usleep(10_000) }
