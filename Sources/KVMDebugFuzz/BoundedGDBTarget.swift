@@ -5,14 +5,14 @@ import KVMDebugGDB
 ///
 /// Every requirement of `GDBTarget` is forwarded to the session, except that `wait` interrupts a
 /// round still running after `roundNanoseconds`, so a fuzzed `c` on a guest that never stops
-/// costs a millisecond instead of hanging the run. (`FakeBackend.maxInstructionsPerRun` alone is
+/// costs a quarter of a millisecond instead of hanging the run. (`FakeBackend.maxInstructionsPerRun` alone is
 /// not enough: the session sends a vCPU whose run ended `.interrupted` without a kick back in.)
 public final class BoundedGDBTarget<Backend: DebugBackend>: GDBTarget {
     public let session: DebugSession<Backend>
     /// How long a round may run before it is interrupted.
     public let roundNanoseconds: UInt64
 
-    public init(session: DebugSession<Backend>, roundNanoseconds: UInt64 = 1_000_000) {
+    public init(session: DebugSession<Backend>, roundNanoseconds: UInt64 = 250_000) {
         self.session = session
         self.roundNanoseconds = roundNanoseconds
     }
