@@ -70,6 +70,20 @@ import KVMTestSupport
         #expect(text(c.read(until: until("$1#31"))).hasSuffix("$1#31"))
     }
 
+    /// `c` and ^C in one read: the reader cannot know the round runs yet, so the 0x03 reaches
+    /// the engine behind the `c`; it must still interrupt (it was once dropped there).
+    @Test func aControlCInTheSameReadAsItsContinueIsNotLost() throws {
+        let listener = PipeListener()
+        let s = try Server(listener: listener)
+        defer { s.stop() }
+        let c = listener.connect()
+        for _ in 0..<20 {
+            c.write(wire("c") + [0x03])
+            let got = text(c.read(until: until("$T02thread:")))
+            #expect(got.contains("$T02thread:1;"), "\(got.suffix(80))")
+        }
+    }
+
     @Test func halfPacketsGarbageAndOversizeNeverWedgeTheServer() throws {
         let listener = PipeListener()
         let s = try Server(listener: listener)
