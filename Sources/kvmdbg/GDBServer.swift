@@ -95,8 +95,9 @@ struct GDBServer: ParsableCommand {
         // fd limit).
         _ = SignalWatcher([SIGINT, SIGTERM]) { _ in
             session.close()
-            listener.close()
+            // Said before the listener closes: that ends the driver and main may exit first.
             emitLine("server stopped (signal)")
+            listener.close()
             Foundation.exit(0)
         }
         _ = driver.run()
