@@ -49,7 +49,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// A snapshot of the debug tables.
     public var tables: DebugTables { lock.withLock { _tables } }
 
-    /// KVM_SET_GUEST_DEBUG calls issued, per vCPU.
+    /// KVM_SET_GUEST_DEBUG calls issued before runs, per vCPU (`disableDebugging`'s are not counted).
     public var setGuestDebugCalls: [Int] { vcpus.map { $0.setGuestDebugCalls.load(ordering: .relaxed) } }
 
     /// Total KVM_SET_GUEST_DEBUG calls over all vCPUs.
@@ -188,8 +188,9 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         var first: DebugError? = nil
         for v in 0..<backend.vcpuCount where vcpus[v].installed != off {
             do throws(DebugError) {
+                // Not counted in `setGuestDebugCalls`, which measures the syncs before runs
+                // (the end event's figure); the backend's own trace still shows it.
                 try backend.setGuestDebug(off, vcpu: v)
-                vcpus[v].setGuestDebugCalls.add(1, ordering: .relaxed)
                 vcpus[v].installed = off
                 vcpus[v].installedKey = nil
             } catch {
@@ -302,14 +303,19 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         let state = lock.withLock { _tables.guestDebugState(for: vcpu, stepping: false) }
         var inject = state
         inject.control.insert(.x86InjectBreakpoint)
-        try backend.setGuestDebug(inject, vcpu: vcpu)
-        st.setGuestDebugCalls.add(1, ordering: .relaxed)
+        try issue(inject, vcpu: vcpu)
         // INJECT_BP acts once, inside the ioctl: what stays installed is `state`, so a continue
         // needs no second KVM_SET_GUEST_DEBUG (a step still re-issues with SINGLESTEP).
         st.installed = state
         st.installedKey = nil
         st.pcWritten = false
         st.lastStop = nil
+    }
+
+    /// Issues one KVM_SET_GUEST_DEBUG and counts it; the caller records what stays installed.
+    private func issue(_ state: GuestDebugState, vcpu: Int) throws(DebugError) {
+        try backend.setGuestDebug(state, vcpu: vcpu)
+        vcpus[vcpu].setGuestDebugCalls.add(1, ordering: .relaxed)
     }
 
     private func finish(_ vcpu: Int, _ event: RunEvent) -> RunEvent {
@@ -422,8 +428,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
         if let (state, layout) = sync {
             if state != st.installed || forced {
-                try backend.setGuestDebug(state, vcpu: vcpu)
-                st.setGuestDebugCalls.add(1, ordering: .relaxed)
+                try issue(state, vcpu: vcpu)
                 st.installed = state
                 st.pcWritten = false
             }
