@@ -37,6 +37,7 @@ import KVMTestSupport
         usleep(100_000)
         let after = ProcessCounts.take()
         print("GDB clients x1000 (\(Int(Date().timeIntervalSince(start) * 1000)) ms): before \(before); after \(after)")
-        #expect(after.grewAtMost(20, since: before), "before \(before); after \(after)")
+        // Fewer than one per four clients: neighbours come and go, a per-client leak exceeds it.
+        #expect(after.grewAtMost(1000 / 4, since: before), "before \(before); after \(after)")
     }
 }

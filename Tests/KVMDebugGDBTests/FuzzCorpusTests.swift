@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import KVMDebugFuzz
+import KVMTestSupport
 
 /// The fuzzer's corpus (Fuzz/corpus/, crashes included once found) replayed through the same
 /// harness on every `swift test`, plus seeded mutations of it: no input may crash, hang or
@@ -35,19 +36,19 @@ import KVMDebugFuzz
 
     /// A few hundred deterministic mutations (byte flips, inserts, splices) of corpus inputs.
     @Test func seededMutationsAreServedWellFormed() {
-        var rng = SplitMix(seed: 12)
+        var rng = SplitMix64(state: 12)
         let all = Self.corpus.map(\.1)
         guard !all.isEmpty else { Issue.record("no corpus"); return }
         for round in 0..<300 {
-            var input = all[Int(rng.next() % UInt64(all.count))]
+            var input = all[rng.below(all.count)]
             for _ in 0..<(1 + rng.next() % 4) {
-                let at = input.isEmpty ? 0 : Int(rng.next() % UInt64(input.count))
+                let at = input.isEmpty ? 0 : rng.below(input.count)
                 switch rng.next() % 4 {
-                case 0 where !input.isEmpty: input[at] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
-                case 1: input.insert(UInt8(truncatingIfNeeded: rng.next()), at: at)
+                case 0 where !input.isEmpty: input[at] ^= rng.byte() | 1
+                case 1: input.insert(rng.byte(), at: at)
                 case 2 where at < input.count: input.remove(at: at)
                 default:
-                    let other = all[Int(rng.next() % UInt64(all.count))]
+                    let other = all[rng.below(all.count)]
                     input.insert(contentsOf: other.dropFirst(), at: at)
                 }
             }
@@ -57,15 +58,3 @@ import KVMDebugFuzz
     }
 }
 
-/// A small deterministic generator (SplitMix64), so a failing mutation replays.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
