@@ -60,11 +60,21 @@ let package = Package(
             dependencies: ["KVMDebugCore", "KVMDebugGDB", "KVMDebugGDBServer", "HostVMM"],
             path: "examples/host-vmm/App"
         ),
+        // The GDB fuzz harness: one input through the engine over a bounded fake session
+        // (the libFuzzer entry point and the corpus replay test both call it).
+        .target(name: "KVMDebugFuzz", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugFake"]),
         // Helpers the three test targets share (thrownError, raw KVM flags, a bounded fake).
         .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake"], path: "Tests/KVMTestSupport"),
         .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "KVMTestSupport"]),
-        .testTarget(name: "KVMDebugGDBTests", dependencies: ["KVMDebugGDB", "KVMDebugGDBServer", "KVMDebugCore", "KVMDebugFake"]),
+        .testTarget(name: "KVMDebugGDBTests", dependencies: ["KVMDebugGDB", "KVMDebugGDBServer", "KVMDebugCore", "KVMDebugFake", "KVMDebugFuzz", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "CKVM", "KVMTestSupport"]),
     ]
 )
+
+// The libFuzzer executable has no main of its own (libFuzzer supplies it), so it links only
+// under `swift build -sanitize=fuzzer`: scripts/fuzz-smoke sets KVMDBG_FUZZ=1 to add it.
+if Context.environment["KVMDBG_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(name: "kvmdbg-fuzz", dependencies: ["KVMDebugFuzz"]))
+    package.products.append(.executable(name: "kvmdbg-fuzz", targets: ["kvmdbg-fuzz"]))
+}

@@ -21,7 +21,7 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         self.init(debugger: Debugger(backend: backend))
     }
 
-    deinit { core.close() }
+    deinit { close() }
 
     public var backend: Backend { debugger.backend }
     public var arch: Arch { debugger.backend.arch }
@@ -128,8 +128,14 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         return s
     }
 
-    /// Ends the vCPU threads; the session cannot run afterwards. Idempotent.
-    public func close() { core.close() }
+    /// Ends the vCPU threads and leaves the guest undebugged: no point, no int3/brk in its
+    /// memory, every vCPU's debug state disabled (`Debugger.disableDebugging`), which matters
+    /// for a host VMM's adopted vCPUs that run on afterwards. The session cannot run
+    /// afterwards. Idempotent; failures of that last KVM_SET_GUEST_DEBUG are ignored (the
+    /// vCPU fd may already be gone with its VMM).
+    public func close() {
+        if core.close() { try? debugger.disableDebugging() }
+    }
 }
 
 /// The session's threads and rendezvous. A separate object so the vCPU threads can hold
@@ -222,7 +228,9 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             return
         }
         // Phase 2: everyone asked goes; the first real stop or exit brings the rest to a halt.
-        cond.withLock {
+        let launchedAny = cond.withLock { () -> Bool in
+            // A close() from another thread during phase 1: its .quit must not be overwritten.
+            if closed { return false }
             for v in 0..<n {
                 guard let mode = actions[v] else { continue }
                 commands[v] = .go(mode)
@@ -230,8 +238,9 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             }
             launched = true
             cond.broadcast()
+            return actions.contains { $0 != nil }
         }
-        if !actions.contains(where: { $0 != nil }) { finishRound() }
+        if !launchedAny { finishRound() }
     }
 
     func wait(deadline: UInt64?) throws(DebugError) -> StopRound {
@@ -296,9 +305,11 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         h?()
     }
 
-    func close() {
-        let ts: [DebugThread] = cond.withLock {
-            if closed { return [] }
+    /// Stops and joins the vCPU threads; true for the call that closed the session.
+    @discardableResult
+    func close() -> Bool {
+        let ts: [DebugThread]? = cond.withLock {
+            if closed { return nil }
             closed = true
             for v in 0..<n {
                 commands[v] = .quit
@@ -307,7 +318,9 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             cond.broadcast()
             return threads
         }
+        guard let ts else { return false }
         for t in ts { t.join() }
+        return true
     }
 
     // MARK: vCPU threads

@@ -49,7 +49,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// A snapshot of the debug tables.
     public var tables: DebugTables { lock.withLock { _tables } }
 
-    /// KVM_SET_GUEST_DEBUG calls issued, per vCPU.
+    /// KVM_SET_GUEST_DEBUG calls issued before runs, per vCPU (`disableDebugging`'s are not counted).
     public var setGuestDebugCalls: [Int] { vcpus.map { $0.setGuestDebugCalls.load(ordering: .relaxed) } }
 
     /// Total KVM_SET_GUEST_DEBUG calls over all vCPUs.
@@ -177,6 +177,29 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
+    /// Leaves the guest as if never debugged: every point removed, every software breakpoint
+    /// unpatched, and `KVM_SET_GUEST_DEBUG` with control 0 on each vCPU whose installed state
+    /// is not already that. For a host VMM's adopted vCPUs, which live on after kvmdbg lets go
+    /// (`DebugSession.close()` calls this). Call it only while no vCPU runs. Tries every vCPU
+    /// and throws the first failure. The corresponding ioctl is `KVM_SET_GUEST_DEBUG`.
+    public func disableDebugging() throws(DebugError) {
+        removeAllPoints()
+        let off = GuestDebugState.disabled(backend.arch)
+        var first: DebugError? = nil
+        for v in 0..<backend.vcpuCount where vcpus[v].installed != off {
+            do throws(DebugError) {
+                // Not counted in `setGuestDebugCalls`, which measures the syncs before runs
+                // (the end event's figure); the backend's own trace still shows it.
+                try backend.setGuestDebug(off, vcpu: v)
+                vcpus[v].installed = off
+                vcpus[v].installedKey = nil
+            } catch {
+                if first == nil { first = error }
+            }
+        }
+        if let first { throw first }
+    }
+
     /// Tells every vCPU's guest that it was held stopped (x86 KVM_KVMCLOCK_CTRL where the
     /// backend offers it), so a real guest does not report soft lockups after a long stop.
     public func notifyGuestPaused() {
@@ -249,11 +272,13 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         if vcpu < 0 || vcpu >= backend.vcpuCount { throw .noSuchVCPU(index: vcpu, count: backend.vcpuCount) }
     }
 
-    /// With `.handBackToGuest`: when `vcpu` sits on a BRK it reported but kvmdbg did not
-    /// plant (and its pc was not moved since), takes that exception into the guest's EL1
-    /// vector now (`Arm64ExceptionDelivery`), so resuming runs the guest's own handler.
+    /// With `.handBackToGuest`: when `vcpu` sits on a BRK or int3 it reported but kvmdbg did
+    /// not plant (and its pc was not moved since), gives that exception to the guest now, so
+    /// resuming runs the guest's own handler: arm64 through its EL1 vector
+    /// (`Arm64ExceptionDelivery`), x86 with `KVM_GUESTDBG_INJECT_BP` where the kernel offers it.
     private func handBackForeignBreakpoint(_ vcpu: Int) throws(DebugError) {
-        guard foreignBreakpointPolicy == .handBackToGuest, backend.arch == .arm64 else { return }
+        guard foreignBreakpointPolicy == .handBackToGuest else { return }
+        if backend.arch == .x86_64 { return try injectForeignInt3(vcpu) }
         let st = vcpus[vcpu]
         guard let s = st.lastStop, case .arm64(let esr, _, let pc) = s.exit,
               Arm64DebugEncoding.ExceptionClass(rawValue: Arm64DebugEncoding.esrClass(esr)) == .brk64,
@@ -263,6 +288,34 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         try Arm64ExceptionDelivery.deliver(esr: esr, pc: pc, vcpu: vcpu, on: backend)
         st.lastStop = nil
         st.pcWritten = true
+    }
+
+    /// x86 half of `handBackForeignBreakpoint`: re-issues the vCPU's state plus INJECT_BP, which
+    /// KVM queues as #BP at once; VMX/SVM re-inject it as a soft exception with the int3's
+    /// length, so the guest's handler sees RIP after the int3, as on bare metal. Without the
+    /// flag in `KVM_CAP_SET_GUEST_DEBUG2` the stop stays `.report` (re-reported on resume).
+    private func injectForeignInt3(_ vcpu: Int) throws(DebugError) {
+        let st = vcpus[vcpu]
+        guard backend.capabilities.supports(.x86InjectBreakpoint),
+              let s = st.lastStop, case .x86(let exception, let pc, _, _) = s.exit, exception == 3,
+              s.hits.contains(where: { $0.reason == .softwareBreakpoint && $0.point == nil }) else { return }
+        if st.pcWritten, try registers(vcpu: vcpu).pc != pc { return }
+        let state = lock.withLock { _tables.guestDebugState(for: vcpu, stepping: false) }
+        var inject = state
+        inject.control.insert(.x86InjectBreakpoint)
+        try issue(inject, vcpu: vcpu)
+        // INJECT_BP acts once, inside the ioctl: what stays installed is `state`, so a continue
+        // needs no second KVM_SET_GUEST_DEBUG (a step still re-issues with SINGLESTEP).
+        st.installed = state
+        st.installedKey = nil
+        st.pcWritten = false
+        st.lastStop = nil
+    }
+
+    /// Issues one KVM_SET_GUEST_DEBUG and counts it; the caller records what stays installed.
+    private func issue(_ state: GuestDebugState, vcpu: Int) throws(DebugError) {
+        try backend.setGuestDebug(state, vcpu: vcpu)
+        vcpus[vcpu].setGuestDebugCalls.add(1, ordering: .relaxed)
     }
 
     private func finish(_ vcpu: Int, _ event: RunEvent) -> RunEvent {
@@ -348,7 +401,13 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 restored.append(patch)
             }
         }
-        defer { for r in restored { try? backend.writeMemory(r.address, softwareBreakpointInstruction) } }
+        // Re-patched only while still inserted: a `remove` or `removeAllPoints` from another
+        // thread during the step has already restored the original, which must stay.
+        defer {
+            lock.withLock {
+                for r in restored where isPatched(r.address) { try? backend.writeMemory(r.address, softwareBreakpointInstruction) }
+            }
+        }
         return try runOnce(vcpu, stepping: true, without: points)
     }
 
@@ -369,8 +428,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
         if let (state, layout) = sync {
             if state != st.installed || forced {
-                try backend.setGuestDebug(state, vcpu: vcpu)
-                st.setGuestDebugCalls.add(1, ordering: .relaxed)
+                try issue(state, vcpu: vcpu)
                 st.installed = state
                 st.pcWritten = false
             }

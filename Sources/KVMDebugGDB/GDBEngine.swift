@@ -45,13 +45,18 @@ public final class GDBEngine<Target: GDBTarget> {
     }
 
     /// Bytes from the client (any split: half packets are buffered). A 0x03 seen while NOT running
-    /// is answered with a stop reply; while running the DRIVER must call target.interrupt() itself.
+    /// is answered with a stop reply; while running the driver should call target.interrupt() as
+    /// soon as it reads one, and a 0x03 that reaches the engine while running interrupts too.
     public func receive(_ bytes: [UInt8]) -> [GDBAction] {
         out = []
         for e in decoder.feed(bytes) {
             if running {
                 switch e {
-                case .interrupt, .ack: continue  // the driver interrupts; acks need nothing
+                case .interrupt:
+                    // Read before the driver knew the round ran (`c` and ^C in one read, or
+                    // queued behind it): the session keeps it even for a round not started yet.
+                    target.interrupt()
+                case .ack: continue  // acks need nothing
                 default: deferred.append(e)
                 }
             } else {

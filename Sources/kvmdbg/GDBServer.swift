@@ -81,18 +81,23 @@ struct GDBServer: ParsableCommand {
                                         _ options: GDBEngineOptions) throws(DebugError) {
         let logger = logPackets.map { PacketLog(path: $0) }
         if let l = logger, !l.isOpen { throw .unsupported(reason: "cannot open --log-packets file \(logPackets!)") }
+        // A guest's own int3/brk is reported once (T05 swbreak, which GDB shows as SIGTRAP where
+        // it planted nothing), then handed to the guest on continue rather than re-run forever.
+        session.debugger.foreignBreakpointPolicy = .handBackToGuest
         let engine = GDBEngine(target: session, options: options)
         var log: (@Sendable (String) -> Void)? = nil
         if let l = logger { log = { line in l.write(line) } }
         let driver = GDBServerDriver(engine: engine, target: session, listener: listener,
                                      say: { line in emitLine(line) }, log: log)
-        // SIGINT/SIGTERM: the guest's memory is left without int3/brk patches, then a clean exit
-        // (a sigwait thread, not a Dispatch source: libdispatch traps near the fd limit).
+        // SIGINT/SIGTERM: close() ends the round (vCPUs kicked and joined, so no step-over can
+        // re-plant an int3 afterwards), unpatches memory and disables every vCPU's debug state;
+        // then a clean exit (a sigwait thread, not a Dispatch source: libdispatch traps near the
+        // fd limit).
         _ = SignalWatcher([SIGINT, SIGTERM]) { _ in
-            session.interrupt()
-            session.removeAllPoints()
-            listener.close()
+            session.close()
+            // Said before the listener closes: that ends the driver and main may exit first.
             emitLine("server stopped (signal)")
+            listener.close()
             Foundation.exit(0)
         }
         _ = driver.run()

@@ -12,6 +12,7 @@ import KVMDebugGDBServer
         private var all: [String] = []
         func add(_ s: String) { lock.withLock { all.append(s) } }
         var lines: [String] { lock.withLock { all } }
+        func clear() { lock.withLock { all.removeAll() } }
         func wait(for line: String, timeout: Double = 5) -> Bool {
             let end = Date().addingTimeInterval(timeout)
             while Date() < end { if lines.contains(line) { return true }; usleep(2000) }

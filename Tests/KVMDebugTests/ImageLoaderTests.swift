@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import KVMDebug
 import KVMDebugCore
+import KVMTestSupport
 
 // MARK: - A tiny ELF64 little-endian writer
 
@@ -105,19 +106,6 @@ struct TestELF {
     private func pad(_ b: inout [UInt8], to a: Int) { while b.count % a != 0 { b.append(0) } }
 }
 
-/// Deterministic SplitMix64 for reproducible garbage.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
 
 /// The reason of a `badImage`, or nil for any other outcome.
 func badImageReason(_ body: () throws -> Void) -> String? {
