@@ -69,14 +69,6 @@ public struct PageWalkLevel: Sendable, Hashable {
     public var entry: UInt64
     /// What the entry is ("table", "4 KiB page", "not present", ...).
     public var note: String
-
-    public init(name: String, index: Int, entryAddress: UInt64, entry: UInt64, note: String) {
-        self.name = name
-        self.index = index
-        self.entryAddress = entryAddress
-        self.entry = entry
-        self.note = note
-    }
 }
 
 /// "4 KiB", "2 MiB", "1 GiB", ...

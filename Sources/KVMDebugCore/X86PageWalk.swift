@@ -92,42 +92,13 @@ public enum X86PageWalk {
     static func walkPAE(_ address: UInt64, cr3: UInt64,
                         read: (UInt64, Int) throws(DebugError) -> UInt64) throws(DebugError) -> PageWalk {
         var walk = PageWalk(virtualAddress: address, scheme: "x86 PAE paging (32-bit)", root: cr3)
-        let pdpteAt = (cr3 & 0xFFFF_FFE0) + ((address >> 30) & 3) * 8
-        let pdpte = try read(pdpteAt, 8)
-        let pdptIndex = Int((address >> 30) & 3)
-        if pdpte & present == 0 {
-            walk.levels.append(PageWalkLevel(name: "PDPTE", index: pdptIndex, entryAddress: pdpteAt, entry: pdpte, note: "not present"))
-            walk.fault = "PDPTE not present"
-            return walk
-        }
-        walk.levels.append(PageWalkLevel(name: "PDPTE", index: pdptIndex, entryAddress: pdpteAt, entry: pdpte, note: "table"))
-        let pdIndex = Int((address >> 21) & 0x1FF)
-        let pdeAt = (pdpte & addressMask) + UInt64(pdIndex) * 8
-        let pde = try read(pdeAt, 8)
-        if pde & present == 0 {
-            walk.levels.append(PageWalkLevel(name: "PDE", index: pdIndex, entryAddress: pdeAt, entry: pde, note: "not present"))
-            walk.fault = "PDE not present"
-            return walk
-        }
-        if pde & pageSizeBit != 0 {
-            walk.levels.append(PageWalkLevel(name: "PDE", index: pdIndex, entryAddress: pdeAt, entry: pde, note: "2 MiB page"))
-            walk.physicalAddress = (pde & addressMask & ~0x1F_FFFF) | (address & 0x1F_FFFF)
-            walk.pageSize = 1 << 21
-            return walk
-        }
-        walk.levels.append(PageWalkLevel(name: "PDE", index: pdIndex, entryAddress: pdeAt, entry: pde, note: "table"))
-        let ptIndex = Int((address >> 12) & 0x1FF)
-        let pteAt = (pde & addressMask) + UInt64(ptIndex) * 8
-        let pte = try read(pteAt, 8)
-        if pte & present == 0 {
-            walk.levels.append(PageWalkLevel(name: "PTE", index: ptIndex, entryAddress: pteAt, entry: pte, note: "not present"))
-            walk.fault = "PTE not present"
-            return walk
-        }
-        walk.levels.append(PageWalkLevel(name: "PTE", index: ptIndex, entryAddress: pteAt, entry: pte, note: "4 KiB page"))
-        walk.physicalAddress = (pte & addressMask) | (address & 0xFFF)
-        walk.pageSize = 1 << 12
-        return walk
+        guard let pdpte = try load("PDPTE", Int((address >> 30) & 3), in: cr3 & 0xFFFF_FFE0, size: 8, &walk, read),
+              let pde = try load("PDE", Int((address >> 21) & 0x1FF), in: pdpte & addressMask, size: 8, &walk, read)
+        else { return walk }
+        if pde & pageSizeBit != 0 { return mapped(&walk, base: pde & addressMask, size: 1 << 21) }
+        guard let pte = try load("PTE", Int((address >> 12) & 0x1FF), in: pde & addressMask, size: 8, &walk, read)
+        else { return walk }
+        return mapped(&walk, base: pte & addressMask, size: 1 << 12)
     }
 
     /// 32-bit paging (SDM 4.3): 4-byte entries; CR3[31:12] -> PDE (bits 31:22; PS with
@@ -135,33 +106,33 @@ public enum X86PageWalk {
     static func walk32(_ address: UInt64, cr3: UInt64, pse: Bool,
                        read: (UInt64, Int) throws(DebugError) -> UInt64) throws(DebugError) -> PageWalk {
         var walk = PageWalk(virtualAddress: address, scheme: "x86 32-bit paging", root: cr3)
-        let pdIndex = Int((address >> 22) & 0x3FF)
-        let pdeAt = (cr3 & 0xFFFF_F000) + UInt64(pdIndex) * 4
-        let pde = try read(pdeAt, 4)
-        if pde & present == 0 {
-            walk.levels.append(PageWalkLevel(name: "PDE", index: pdIndex, entryAddress: pdeAt, entry: pde, note: "not present"))
-            walk.fault = "PDE not present"
-            return walk
-        }
+        guard let pde = try load("PDE", Int((address >> 22) & 0x3FF), in: cr3 & 0xFFFF_F000, size: 4, &walk, read)
+        else { return walk }
         if pse && pde & pageSizeBit != 0 {
-            walk.levels.append(PageWalkLevel(name: "PDE", index: pdIndex, entryAddress: pdeAt, entry: pde, note: "4 MiB page"))
-            let base = (pde & 0xFFC0_0000) | (((pde >> 13) & 0xFF) << 32)
-            walk.physicalAddress = base | (address & 0x3F_FFFF)
-            walk.pageSize = 1 << 22
-            return walk
+            return mapped(&walk, base: (pde & 0xFFC0_0000) | (((pde >> 13) & 0xFF) << 32), size: 1 << 22)
         }
-        walk.levels.append(PageWalkLevel(name: "PDE", index: pdIndex, entryAddress: pdeAt, entry: pde, note: "table"))
-        let ptIndex = Int((address >> 12) & 0x3FF)
-        let pteAt = (pde & 0xFFFF_F000) + UInt64(ptIndex) * 4
-        let pte = try read(pteAt, 4)
-        if pte & present == 0 {
-            walk.levels.append(PageWalkLevel(name: "PTE", index: ptIndex, entryAddress: pteAt, entry: pte, note: "not present"))
-            walk.fault = "PTE not present"
-            return walk
-        }
-        walk.levels.append(PageWalkLevel(name: "PTE", index: ptIndex, entryAddress: pteAt, entry: pte, note: "4 KiB page"))
-        walk.physicalAddress = (pte & 0xFFFF_F000) | (address & 0xFFF)
-        walk.pageSize = 1 << 12
+        guard let pte = try load("PTE", Int((address >> 12) & 0x3FF), in: pde & 0xFFFF_F000, size: 4, &walk, read)
+        else { return walk }
+        return mapped(&walk, base: pte & 0xFFFF_F000, size: 1 << 12)
+    }
+
+    /// Reads entry `index` of the table at `table` and records it as a table; nil (the
+    /// walk's fault set) when its P bit is clear.
+    private static func load(_ name: String, _ index: Int, in table: UInt64, size: Int, _ walk: inout PageWalk,
+                             _ read: (UInt64, Int) throws(DebugError) -> UInt64) throws(DebugError) -> UInt64? {
+        let at = table + UInt64(index * size)
+        let e = try read(at, size)
+        let ok = e & present != 0
+        walk.levels.append(PageWalkLevel(name: name, index: index, entryAddress: at, entry: e, note: ok ? "table" : "not present"))
+        if !ok { walk.fault = "\(name) not present" }
+        return ok ? e : nil
+    }
+
+    /// Ends the walk at the last entry read: a page of `size` bytes at `base`.
+    private static func mapped(_ walk: inout PageWalk, base: UInt64, size: UInt64) -> PageWalk {
+        walk.levels[walk.levels.count - 1].note = sizeName(size) + " page"
+        walk.physicalAddress = (base & ~(size - 1)) | (walk.virtualAddress & (size - 1))
+        walk.pageSize = size
         return walk
     }
 
