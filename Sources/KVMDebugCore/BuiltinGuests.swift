@@ -29,6 +29,9 @@ public enum BuiltinGuests {
     /// Built-in guests that only real KVM runs (their instructions are outside the fake's interpreter).
     public static let kvmOnlyNames = ["paged-counter"]
 
+    /// Every KVM-only built-in guest (not in `all`, which every fake-backend test runs).
+    public static var kvmOnly: [Guest] { [pagedCounterX86()] }
+
     /// Looks up a built-in guest; `mode` nil picks the arch's default (x86 long, arm64 el1).
     public static func guest(named name: String, arch: Arch, mode: CPUMode? = nil) throws(DebugError) -> Guest {
         if name == "paged-counter" {
