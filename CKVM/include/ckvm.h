@@ -96,6 +96,8 @@ static inline int ckvm_get_sregs(int vcpu, struct kvm_sregs *s) { return ioctl(v
 static inline int ckvm_set_sregs(int vcpu, const struct kvm_sregs *s) { return ioctl(vcpu, KVM_SET_SREGS, s); }
 /// KVM_KVMCLOCK_CTRL: tells the guest its clock was paused (no soft-lockup reports).
 static inline int ckvm_kvmclock_ctrl(int vcpu) { return ioctl(vcpu, KVM_KVMCLOCK_CTRL, 0); }
+/// KVM_TRANSLATE: the kernel's walk of a guest linear address (x86 only in practice).
+static inline int ckvm_translate(int vcpu, struct kvm_translation *t) { return ioctl(vcpu, KVM_TRANSLATE, t); }
 #endif
 
 #if defined(__aarch64__)

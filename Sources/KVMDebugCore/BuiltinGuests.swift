@@ -26,10 +26,22 @@ public enum BuiltinGuests {
          smpCounterX86(.long), smpCounterX86(.real), smpCounterArm64()]
     }
 
+    /// Built-in guests that only real KVM runs (their instructions are outside the fake's interpreter).
+    public static let kvmOnlyNames = ["paged-counter"]
+
+    /// Every KVM-only built-in guest (not in `all`, which every fake-backend test runs).
+    public static var kvmOnly: [Guest] { [pagedCounterX86()] }
+
     /// Looks up a built-in guest; `mode` nil picks the arch's default (x86 long, arm64 el1).
     public static func guest(named name: String, arch: Arch, mode: CPUMode? = nil) throws(DebugError) -> Guest {
+        if name == "paged-counter" {
+            guard arch == .x86_64, mode == nil || mode == .long else {
+                throw .unsupported(reason: "paged-counter is an x86_64 long-mode guest")
+            }
+            return pagedCounterX86()
+        }
         guard name == "counter" || name == "smp-counter" else {
-            throw .badImage(reason: "no built-in guest '\(name)'; built-in guests: \(names.joined(separator: ", "))")
+            throw .badImage(reason: "no built-in guest '\(name)'; built-in guests: \((names + kvmOnlyNames).joined(separator: ", "))")
         }
         let smp = name == "smp-counter"
         let m = mode ?? arch.defaultMode
@@ -153,6 +165,74 @@ public enum BuiltinGuests {
             code: a64(words), base: 0x10000, offsets: (0xC, 0x10, 0x14, 0x18), sizes: (4, 4, 4), jumpSize: 4,
             counters: 0x12000, countersSize: UInt64(smpCounterMaxVCPUs) * 8, data: 0x11008,
             summary: "per-vCPU loop: increment, store to counters[vCPU index], load data, branch back (EL1, MMU off)")
+    }
+
+    /// Where `paged-counter` links its code and data: the top 2 GiB, like a Linux kernel.
+    public static let pagedBase: UInt64 = 0xFFFF_FFFF_8000_0000
+
+    /// Guest-physical address of `paged-counter`'s own PML4 (loaded into CR3 by its first instructions).
+    public static let pagedPML4: UInt64 = 0x10000
+
+    /// x86_64 long-mode guest that turns on its own page tables and runs linked high.
+    ///
+    /// At `entry` (0x1000, under kvmdbg's identity map) it loads CR3 with its own PML4
+    /// (`pagedPML4`), sets RSP and jumps to `main` at `pagedBase + 0x40`. Its tables map
+    /// (Intel SDM vol. 3 ch. 4.5, 4 KiB pages) `pagedBase` -> 0x1000 (code, read-only),
+    /// `+0x1000` -> 0x3000 (`counter`, `data`), `+0x2000` -> 0x5000 (stack, user);
+    /// `+0x3000` is unmapped; 0xffffffffc0000000 is a 2 MiB page onto 0; the first 2 MiB stay
+    /// identity-mapped (a 2 MiB page). `main` calls `outer`, which calls `inner`, which
+    /// increments `counter` and loads `data`: frameless functions, so GDB unwinds from the
+    /// return addresses on the stack without symbols. Runs on KVM only: the fake's
+    /// interpreter does not model `mov cr3` or paging.
+    public static func pagedCounterX86() -> Guest {
+        let hi = pagedBase
+        var code: [UInt8] = [0xB8, 0x00, 0x00, 0x01, 0x00,  // 1000 entry: mov eax, 0x10000
+                             0x0F, 0x22, 0xD8,              // 1005        mov cr3, rax
+                             0x48, 0xBC]                    // 1008        movabs rsp, hi+0x2fe0
+        code += littleEndianBytes(hi + 0x2FE0)
+        code += [0x48, 0xB8]                                // 1012        movabs rax, main
+        code += littleEndianBytes(hi + 0x40)
+        code += [0xFF, 0xE0]                                // 101c        jmp rax
+        code += [UInt8](repeating: 0x90, count: 0x40 - code.count)
+        code += [0xE8, 0x02, 0x00, 0x00, 0x00,              // hi+40 main:  call outer
+                 0xEB, 0xF9,                                // hi+45        jmp main
+                 0xE8, 0x01, 0x00, 0x00, 0x00,              // hi+47 outer: call inner
+                 0xC3,                                      // hi+4c        ret
+                 0x48, 0xFF, 0x05, 0xAC, 0x0F, 0x00, 0x00,  // hi+4d inner: inc qword [rip+0xfac] (counter)
+                 0x48, 0x8B, 0x1D, 0xAD, 0x0F, 0x00, 0x00,  // hi+54 load:  mov rbx, [rip+0xfad] (data)
+                 0xC3]                                      // hi+5b        ret
+        let pml4: UInt64 = pagedPML4, pdptLow: UInt64 = 0x11000, pdLow: UInt64 = 0x12000
+        let pdptHigh: UInt64 = 0x13000, pdHigh: UInt64 = 0x14000, pt: UInt64 = 0x15000, pd2: UInt64 = 0x16000
+        func entry(_ table: UInt64, _ index: UInt64, _ value: UInt64) -> GuestData {
+            GuestData(address: table + index * 8, bytes: littleEndianBytes(value))
+        }
+        let data: [GuestData] = [
+            entry(pml4, 0, pdptLow | 0x3),        // P|RW
+            entry(pdptLow, 0, pdLow | 0x3),
+            entry(pdLow, 0, 0x0 | 0x83),          // 2 MiB identity page (PS)
+            entry(pml4, 511, pdptHigh | 0x7),     // P|RW|U
+            entry(pdptHigh, 510, pdHigh | 0x7),
+            entry(pdptHigh, 511, pd2 | 0x3),
+            entry(pd2, 0, 0x0 | 0x83),            // 0xffffffffc0000000 -> 0, 2 MiB
+            entry(pdHigh, 0, pt | 0x7),
+            entry(pt, 0, 0x1000 | 0x1),           // code: present, read-only, supervisor
+            entry(pt, 1, 0x3000 | 0x3),           // data
+            entry(pt, 2, 0x5000 | 0x7),           // stack: user-accessible
+            GuestData(address: 0x3000, bytes: littleEndianBytes(0)),
+            GuestData(address: 0x3008, bytes: littleEndianBytes(dataPattern)),
+        ]
+        let symbols = [
+            GuestSymbol(name: "entry", address: 0x1000, size: 0x1E),
+            GuestSymbol(name: "main", address: hi + 0x40, size: 7),
+            GuestSymbol(name: "outer", address: hi + 0x47, size: 6),
+            GuestSymbol(name: "inner", address: hi + 0x4D, size: 15),
+            GuestSymbol(name: "load", address: hi + 0x54, size: 7),
+            GuestSymbol(name: "counter", address: hi + 0x1000, size: 8),
+            GuestSymbol(name: "data", address: hi + 0x1008, size: 8),
+        ]
+        return Guest(name: "paged-counter", arch: .x86_64, mode: .long, memoryBase: 0, memorySize: 0x20_0000,
+                     loadAddress: 0x1000, image: code, data: data, entry: 0x1000, symbols: symbols,
+                     summary: "own page tables, code and data linked at 0xffffffff80000000; main -> outer -> inner increments counter (64-bit long mode, KVM only)")
     }
 
     /// A64 instruction words as little-endian bytes.

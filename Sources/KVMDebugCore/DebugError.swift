@@ -27,6 +27,8 @@ public enum DebugError: Error, Sendable, Equatable {
     case unsupportedInstruction(pc: UInt64, arch: Arch, bytes: [UInt8])
     /// A guest address outside guest memory.
     case badGuestAddress(address: UInt64, length: UInt64)
+    /// A guest-virtual address the vCPU's page tables do not map (Intel SDM vol. 3 ch. 4; Arm ARM D8).
+    case unmapped(address: UInt64, reason: String)
     /// A debug register cannot hold the address: outside the architecture's virtual-address width.
     case addressBeyondWidth(address: UInt64, arch: Arch, reason: String)
     /// The guest image does not fit or is malformed.
@@ -63,6 +65,8 @@ public enum DebugError: Error, Sendable, Equatable {
             return "unsupported instruction at pc \(hex(pc)) (\(arch.name) bytes: \(b)): the fake backend only interprets the built-in guests' instructions; run this image on --backend kvm"
         case .addressBeyondWidth(let a, let arch, let reason):
             return "\(arch.name) address \(hex(a)) is outside the virtual-address width: \(reason)"
+        case .unmapped(let a, let reason):
+            return "cannot access memory at address \(hex(a)): it does not translate (\(reason)); 'monitor translate \(hex(a))' shows the walk, 'monitor phys on' switches to physical addresses"
         case .badGuestAddress(let a, let l):
             return "guest address range \(hex(a))+\(l) is outside guest memory"
         case .badImage(let r):

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An all-stop debug session over every vCPU of one backend: what `kvmdbg run`, the GDB
 /// server, a host VMM and the tests all drive.
 ///
@@ -11,6 +13,7 @@
 public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     public let debugger: Debugger<Backend>
     private let core: SessionCore<Backend>
+    private let physical = Atomic<Bool>(false)
 
     public init(debugger: Debugger<Backend>) {
         self.debugger = debugger
@@ -73,28 +76,93 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         try debugger.setRegisters(file, vcpu: vcpu)
     }
 
-    /// Reads guest memory at a guest-virtual address as `vcpu` sees it; software
-    /// breakpoints are hidden.
+    /// Reads guest memory at a guest-virtual address as `vcpu` sees it (physical with
+    /// `physicalMode`); software breakpoints are hidden. Each page is translated on its own.
     public func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8] {
-        try debugger.readMemory(try translate(address, vcpu: vcpu), count: count)
+        var out: [UInt8] = []
+        for (pa, n) in try pieces(address, count: count, vcpu: vcpu) {
+            out += try debugger.readMemory(pa, count: n)
+        }
+        return out
     }
 
     /// Writes guest memory at a guest-virtual address as `vcpu` sees it; bytes under a
-    /// software breakpoint update its saved original.
+    /// software breakpoint update its saved original. Every page is translated before
+    /// any byte is written, so an unmapped page leaves memory unchanged.
     public func writeMemory(_ address: UInt64, _ bytes: [UInt8], vcpu: Int) throws(DebugError) {
-        try debugger.writeMemory(try translate(address, vcpu: vcpu), bytes)
+        var offset = 0
+        for (pa, n) in try pieces(address, count: bytes.count, vcpu: vcpu) {
+            try debugger.writeMemory(pa, Array(bytes[offset..<offset + n]))
+            offset += n
+        }
     }
 
-    /// Guest-virtual to guest-physical through `vcpu`'s translation: the one place paged
-    /// guests plug in. The built-in guests and flat images run with paging off or
-    /// identity-mapped, so today this is the identity.
+    /// Addresses are guest-physical (no walk) while true: GDB's `monitor phys on`, QEMU's
+    /// `Qqemu.PhyMemMode:1`. Off by default.
+    public var physicalMode: Bool {
+        get { physical.load(ordering: .relaxed) }
+        set { physical.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Guest-virtual to guest-physical through `vcpu`'s own page tables (its registers of
+    /// this stop): the one place paged guests plug in. Paging off and `physicalMode` are
+    /// the identity; an address that does not translate throws `.unmapped`.
     public func translate(_ address: UInt64, vcpu: Int) throws(DebugError) -> UInt64 {
-        if vcpu < 0 || vcpu >= vcpuCount { throw .noSuchVCPU(index: vcpu, count: vcpuCount) }
-        return address
+        let w = try walk(address, vcpu: vcpu)
+        guard let pa = w.physicalAddress else { throw .unmapped(address: address, reason: w.fault ?? "no translation") }
+        return pa
     }
 
+    /// The whole walk of `address` on `vcpu`: every level's entry, read through physical
+    /// memory (x86: `X86PageWalk`, Intel SDM vol. 3 ch. 4; arm64: `Arm64PageWalk`, Arm ARM D8).
+    /// With `physicalMode` on, the identity.
+    public func walk(_ address: UInt64, vcpu: Int) throws(DebugError) -> PageWalk {
+        if vcpu < 0 || vcpu >= vcpuCount { throw .noSuchVCPU(index: vcpu, count: vcpuCount) }
+        if physicalMode { return .identity(address, scheme: "physical mode (monitor phys on), identity") }
+        let d = debugger
+        func entry(_ pa: UInt64, _ size: Int) throws(DebugError) -> UInt64 {
+            // The tables as the guest wrote them: page tables never carry our patches.
+            littleEndianValue(try d.backend.readMemory(pa, count: size))
+        }
+        switch try registers(vcpu: vcpu) {
+        case .x86_64(let r): return try X86PageWalk.walk(address, registers: r, read: entry)
+        case .arm64(let r): return try Arm64PageWalk.walk(address, registers: r, read: entry)
+        }
+    }
+
+    /// `[address, address+count)` cut at page boundaries, each piece translated.
+    private func pieces(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [(UInt64, Int)] {
+        var out: [(UInt64, Int)] = []
+        var va = address
+        var left = count
+        if count <= 0 { _ = try walk(address, vcpu: vcpu); return [] }
+        while left > 0 {
+            let w = try walk(va, vcpu: vcpu)
+            guard let pa = w.physicalAddress else { throw .unmapped(address: va, reason: w.fault ?? "no translation") }
+            // Paging off: one piece (physical memory is contiguous); else up to the page's end.
+            let inPage = w.levels.isEmpty ? UInt64(left) : w.pageSize - (va & (w.pageSize - 1))
+            let n = Int(min(UInt64(left), inPage))
+            if let last = out.last, last.0 &+ UInt64(last.1) == pa {
+                out[out.count - 1].1 += n  // physically contiguous pages: one access
+            } else {
+                out.append((pa, n))
+            }
+            va &+= UInt64(n)
+            left -= n
+        }
+        return out
+    }
+
+    /// Arms `point`. A software breakpoint's virtual address is translated on every vCPU
+    /// it targets, and patched once per distinct physical address.
     public func insert(_ point: DebugPoint, on target: VCPUTarget = .all) throws(DebugError) {
-        try debugger.insert(point, on: target)
+        guard case .software(let va) = point else { return try debugger.insert(point, on: target) }
+        var physical: [(vcpu: Int, address: UInt64)] = []
+        switch target {
+        case .all: for v in 0..<vcpuCount { physical.append((v, try translate(va, vcpu: v))) }
+        case .vcpu(let v): physical.append((v, try translate(va, vcpu: v)))
+        }
+        try debugger.insert(point, on: target, physical: physical)
     }
 
     public func remove(_ point: DebugPoint, from target: VCPUTarget = .all) throws(DebugError) {

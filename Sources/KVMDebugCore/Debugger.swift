@@ -58,23 +58,48 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     // MARK: - Table changes (no ioctl: affected vCPUs are only marked dirty)
 
     /// Arms `point` on one vCPU or all; all-or-nothing over the targeted vCPUs.
-    /// Software breakpoints are patched into guest memory here (0xCC / brk #0).
-    public func insert(_ point: DebugPoint, on target: VCPUTarget = .all) throws(DebugError) {
+    /// Software breakpoints are patched into guest memory here (0xCC / brk #0), at the
+    /// guest-physical address each targeted vCPU reaches the point's virtual address
+    /// through (`physical`, from `DebugSession.translate`; nil: identity), once per
+    /// distinct physical address.
+    public func insert(_ point: DebugPoint, on target: VCPUTarget = .all,
+                       physical: [(vcpu: Int, address: UInt64)]? = nil) throws(DebugError) {
         try lock.withLock { () throws(DebugError) in
-            var newPatch: SoftwarePatch? = nil
-            if case .software(let a) = point, !isPatched(a) {
-                let original = try backend.readMemory(a, count: softwareBreakpointInstruction.count)
-                newPatch = SoftwarePatch(address: a, original: original)
+            var newPatches: [SoftwarePatch] = []
+            var uses: [(physical: UInt64, use: SoftwareUse)] = []
+            if case .software(let va) = point {
+                var targeted: [Int] = []
+                switch target {
+                case .all: targeted = Array(0..<backend.vcpuCount)
+                case .vcpu(let v): try checkVCPU(v); targeted = [v]
+                }
+                for v in targeted {
+                    let pa = physical?.first(where: { $0.vcpu == v })?.address ?? va
+                    uses.append((pa, SoftwareUse(vcpu: v, virtual: va)))
+                    if !isPatched(pa) && !newPatches.contains(where: { $0.address == pa }) {
+                        let original = try backend.readMemory(pa, count: softwareBreakpointInstruction.count)
+                        newPatches.append(SoftwarePatch(address: pa, original: original))
+                    }
+                }
             }
             try _tables.insert(point, on: target)
-            if let p = newPatch {
+            var written: [SoftwarePatch] = []
+            for p in newPatches {
                 do throws(DebugError) {
                     try backend.writeMemory(p.address, softwareBreakpointInstruction)
+                    written.append(p)
                 } catch {
-                    try? _tables.remove(point, from: target)  // undo: nothing half-applied
+                    // Undo: nothing half-applied.
+                    for w in written { try? backend.writeMemory(w.address, w.original) }
+                    try? _tables.remove(point, from: target)
                     throw error
                 }
-                patches.append(p)
+            }
+            patches += newPatches
+            for u in uses {
+                if let i = patches.firstIndex(where: { $0.address == u.physical }), !patches[i].users.contains(u.use) {
+                    patches[i].users.append(u.use)
+                }
             }
             if case .watch(let a, let l, .read) = point, backend.arch == .x86_64,
                !readWatchValues.contains(where: { $0.point == point }) {
@@ -88,10 +113,17 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     public func remove(_ point: DebugPoint, from target: VCPUTarget = .all) throws(DebugError) {
         try lock.withLock { () throws(DebugError) in
             try _tables.remove(point, from: target)
-            if case .software(let a) = point, !_tables.softwareBreakpoints.contains(a),
-               let i = patches.firstIndex(where: { $0.address == a }) {
-                try backend.writeMemory(a, patches[i].original)
-                patches.remove(at: i)
+            if case .software(let va) = point {
+                var i = 0
+                while i < patches.count {
+                    patches[i].users.removeAll { $0.virtual == va && !_tables.isArmed(point, on: $0.vcpu) }
+                    if patches[i].users.isEmpty {
+                        try backend.writeMemory(patches[i].address, patches[i].original)
+                        patches.remove(at: i)
+                    } else {
+                        i += 1
+                    }
+                }
             }
             if case .watch = point, !anyVCPUArms(point) {
                 readWatchValues.removeAll { $0.point == point }
@@ -330,8 +362,15 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
-    /// Caller holds `lock`.
+    /// Caller holds `lock`. Whether guest-physical `a` holds a patch.
     private func isPatched(_ a: UInt64) -> Bool { patches.contains { $0.address == a } }
+
+    /// Caller holds `lock`. The patch `vcpu` stopped on at virtual `pc`: its own, else one
+    /// another vCPU planted at that virtual address (memory is shared; the hit is then
+    /// swallowed by `filter` and stepped over).
+    private func patchIndex(_ vcpu: Int, at pc: UInt64) -> Int? {
+        patches.firstIndex { $0.serves(vcpu, at: pc) } ?? patches.firstIndex { $0.users.contains { $0.virtual == pc } }
+    }
 
     /// Caller holds `lock`.
     private func anyVCPUArms(_ p: DebugPoint) -> Bool {
@@ -371,7 +410,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 for p in st.steppedOver where !out.contains(p) && _tables.isArmed(p, on: vcpu) { out.append(p) }
             }
             for p in _tables.points(on: vcpu) where p == .hardware(address: s.pc) && !out.contains(p) { out.append(p) }
-            if isPatched(s.pc) { out.append(.software(address: s.pc)) }
+            if patchIndex(vcpu, at: s.pc) != nil { out.append(.software(address: s.pc)) }
             return out
         }
     }
@@ -396,7 +435,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         var restored: [SoftwarePatch] = []
         for p in points {
             guard case .software(let a) = p else { continue }
-            if let patch = lock.withLock({ patches.first(where: { $0.address == a }) }) {
+            if let patch = lock.withLock({ patchIndex(vcpu, at: a).map { patches[$0] } }) {
                 try backend.writeMemory(a, patch.original)
                 restored.append(patch)
             }
@@ -451,7 +490,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         case .arm64(let esr, let far, let pc):
             hits = Arm64DebugEncoding.decode(esr: esr, far: far, pc: pc, slots: slots)
         }
-        let patched = lock.withLock { isPatched(d.pc) }
+        let patched = lock.withLock { patchIndex(vcpu, at: d.pc) != nil }
         for i in hits.indices where hits[i].reason == .softwareBreakpoint && !patched {
             hits[i].point = nil  // a BRK/int3 we did not patch in is the guest's own
         }

@@ -20,6 +20,9 @@ final class FakeMemory: Sendable {
         self.init(base: guest.memoryBase, size: guest.memorySize)
         _ = write(guest.loadAddress, guest.image)
         for d in guest.data { _ = write(d.address, d.bytes) }
+        // KVM's boot code puts its long-mode page tables and GDT at the top of RAM; the
+        // interpreter ignores them, page walks through the session read them.
+        for d in X86Boot.longModeTables(for: guest) { _ = write(d.address, d.bytes) }
     }
 
     /// True when `[address, address+count)` is backed RAM (anything else is MMIO to KVM).

@@ -10,6 +10,10 @@ public protocol GDBTarget: AnyObject {
     var capabilities: Capabilities { get }
     func registers(vcpu: Int) throws(DebugError) -> RegisterFile
     func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError)
+    /// Memory packets' addresses are guest-physical while true (`monitor phys`, `Qqemu.PhyMemMode`).
+    var physicalMode: Bool { get set }
+    /// The page walk of a guest-virtual address on a vCPU (`monitor translate`).
+    func walk(_ address: UInt64, vcpu: Int) throws(DebugError) -> PageWalk
     func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8]
     func writeMemory(_ address: UInt64, _ bytes: [UInt8], vcpu: Int) throws(DebugError)
     func insert(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError)

@@ -1,4 +1,4 @@
-/// Monitor commands through `qRcmd,HEX`: help, break, watch, points, delete, caps, probe, stats (output as `O` packets, then `OK`).
+/// Monitor commands through `qRcmd,HEX`: help, break, watch, points, delete, caps, probe, stats, phys, translate (output as `O` packets, then `OK`).
 import KVMDebugCore
 
 extension GDBEngine {
@@ -18,6 +18,8 @@ extension GDBEngine {
         case "caps": monitorCaps(&lines); result = .ok
         case "probe": lines = options.probe?() ?? ["not probed (software breakpoints trap: \(options.softwareBreakpointsTrap ? "assumed yes" : "no"))"]; result = .ok
         case "stats": monitorStats(&lines); result = .ok
+        case "phys": result = monitorPhys(words, &lines)
+        case "translate": result = monitorTranslate(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
         for line in lines { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
@@ -38,6 +40,8 @@ extension GDBEngine {
             "  monitor caps                              what the backend supports",
             "  monitor probe                             which debug features really trap on this host",
             "  monitor stats                             KVM_SET_GUEST_DEBUG calls, stops, rounds, all-stop latency",
+            "  monitor phys on|off                       memory addresses are guest-physical / virtual (default)",
+            "  monitor translate VADDR [vcpu N]          the page walk of VADDR: each level's entry",
         ]
     }
 
@@ -131,6 +135,39 @@ extension GDBEngine {
         lines.append("stops: \(s.stops)")
         lines.append("rounds: \(s.rounds)")
         lines.append("all-stop rounds: \(s.allStopRounds), mean \(s.allStopMeanNanoseconds / 1000) us, max \(s.allStopMaxNanoseconds / 1000) us")
+    }
+
+    private func monitorPhys(_ w: [String], _ lines: inout [String]) -> MonitorResult {
+        if w.count == 1 {
+            lines.append("physical mode is \(target.physicalMode ? "on" : "off")")
+            return .ok
+        }
+        guard w.count == 2, w[1] == "on" || w[1] == "off" else { return .error("usage: monitor phys on|off") }
+        target.physicalMode = w[1] == "on"
+        lines.append(target.physicalMode
+            ? "physical mode on: memory addresses are guest-physical"
+            : "physical mode off: memory addresses are virtual, through the vCPU's page tables")
+        return .ok
+    }
+
+    /// Prints the walk through the general thread's (or vCPU N's) page tables, always
+    /// virtual (phys mode or not: translating is the point).
+    private func monitorTranslate(_ w: [String], _ lines: inout [String]) -> MonitorResult {
+        guard w.count == 2 || (w.count == 4 && w[2] == "vcpu"), let a = parseAddress(w[1]) else {
+            return .error("usage: monitor translate VADDR [vcpu N]")
+        }
+        let v = w.count == 4 ? Int(w[3]) ?? -1 : generalThread
+        let wasPhysical = target.physicalMode
+        target.physicalMode = false
+        defer { target.physicalMode = wasPhysical }
+        do throws(DebugError) {
+            let walk = try target.walk(a, vcpu: v)
+            lines.append("vCPU \(v): " + walk.lines[0])
+            lines += walk.lines.dropFirst()
+        } catch {
+            return .error(error.message)
+        }
+        return .ok
     }
 
     /// `0x...` hex or decimal, as the rest of kvmdbg takes addresses.

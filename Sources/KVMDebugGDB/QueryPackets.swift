@@ -1,10 +1,10 @@
-/// Query packets: `qSupported`, `QStartNoAckMode`, `qXfer:features:read`, `qfThreadInfo`, `qsThreadInfo`, `qC`, `qAttached`, `qThreadExtraInfo`; routes `qRcmd`.
+/// Query packets: `qSupported`, `QStartNoAckMode`, `qXfer:features:read`, `qfThreadInfo`, `qsThreadInfo`, `qC`, `qAttached`, `qThreadExtraInfo`, `Qqemu.PhyMemMode`; routes `qRcmd`.
 import KVMDebugCore
 
 extension GDBEngine {
     /// Answers the general queries and settings GDB sends while connecting. The packets are
     /// `qSupported`, `QStartNoAckMode`, `qXfer`, `qfThreadInfo`, `qsThreadInfo`, `qC`, `qAttached`,
-    /// `qThreadExtraInfo`, `qRcmd`.
+    /// `qThreadExtraInfo`, `Qqemu.PhyMemMode`, `qRcmd`.
     func handleQuery(_ p: ArraySlice<UInt8>) {
         if hasPrefix(p, "qSupported") {
             // GDB sends it first on every connect: on a serial line (no hang-up seen) it means
@@ -31,6 +31,14 @@ extension GDBEngine {
         } else if hasPrefix(p, "qThreadExtraInfo,") {
             guard let t = parseThread(p.dropFirst(17)), case .vcpu(let v) = t else { sendErrno(1); return }
             sendPacket(GDBHex.encode(Array("vCPU \(v)".utf8)))
+        } else if hasPrefix(p, "Qqemu.PhyMemMode:") {
+            // QEMU's gdbstub extension (pwndbg sends it): 1 = memory packets take physical addresses.
+            let v = p.dropFirst(17)
+            if v.elementsEqual(Array("1".utf8)) { target.physicalMode = true; sendOK() }
+            else if v.elementsEqual(Array("0".utf8)) { target.physicalMode = false; sendOK() }
+            else { sendErrno(1) }
+        } else if p.elementsEqual(Array("qqemu.PhyMemMode".utf8)) {
+            send(target.physicalMode ? "1" : "0")
         } else if hasPrefix(p, "qRcmd,") {
             monitor(p.dropFirst(6))
         } else {

@@ -2,14 +2,14 @@ import ArgumentParser
 import KVMDebug
 import KVMDebugCore
 
-/// `kvmdbg guests`: the built-in guests, their arch, mode and symbols.
+/// `kvmdbg guests`: the built-in guests (KVM-only ones last), their arch, mode and symbols.
 struct Guests: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the built-in guests with their symbols.")
 
     @OptionGroup var output: OutputOptions
 
     func run() {
-        for g in BuiltinGuests.all {
+        for g in BuiltinGuests.all + BuiltinGuests.kvmOnly {
             if output.json {
                 var o = JSONObject()
                 o["event"] = .string("guest")

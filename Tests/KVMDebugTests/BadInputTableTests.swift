@@ -80,9 +80,14 @@ import KVMTestSupport
         Row(name: "a local duplicate of a global point", arch: .arm64,
             setup: [(.hardware(address: 0x1000C), .all)], call: .insert(.hardware(address: 0x1000C), .vcpu(0)),
             expect: { if case .alreadyArmed = $0 { return true }; return false }, words: ["already armed"]),
+        // 0x300000 is identity-mapped by the boot tables (the first GiB) but past the 2 MiB of RAM.
         Row(name: "a software breakpoint outside guest memory", arch: .x86_64,
+            call: .insert(.software(address: 0x30_0000), .all),
+            expect: { if case .badGuestAddress(0x30_0000, _) = $0 { return true }; return false }, words: ["outside guest memory"]),
+        Row(name: "a software breakpoint at an address the page tables do not map", arch: .x86_64,
             call: .insert(.software(address: 0x4000_0000), .all),
-            expect: { if case .badGuestAddress(0x4000_0000, _) = $0 { return true }; return false }, words: ["outside guest memory"]),
+            expect: { if case .unmapped(0x4000_0000, _) = $0 { return true }; return false },
+            words: ["cannot access memory at address 0x40000000", "monitor translate"]),
     ]
 
     @Test(arguments: rows)

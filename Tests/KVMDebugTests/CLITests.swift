@@ -202,12 +202,15 @@ private let hostArchName = Arch.host?.name ?? "unknown"
         let r = try runTool("kvmdbg", ["guests", "--json"])
         #expect(r.status == 0, "\(r)")
         let objects = r.json()
-        #expect(objects.count == BuiltinGuests.all.count, "\(r)")
+        #expect(objects.count == BuiltinGuests.all.count + 1, "\(r)")
+        let paged = try #require(objects.last, "\(r)")
+        #expect(paged["name"] as? String == "paged-counter" && paged["entry"] as? String == "0x1000", "\(paged)")
+        #expect((paged["symbols"] as? [String: String])?["inner"] == "0xffffffff8000004d", "\(paged)")
         let counters = objects.filter { $0["name"] as? String == "counter" }
         #expect(counters.count == 3, "\(r)")
         let kinds = counters.map { "\($0["arch"] as? String ?? "?") \($0["mode"] as? String ?? "?")" }
         #expect(kinds == ["x86_64 long", "x86_64 real", "arm64 el1"])
-        for o in objects {
+        for o in objects.dropLast() {
             #expect(o["event"] as? String == "guest")
             let syms = try #require(o["symbols"] as? [String: String], "symbols object in \(o)")
             #expect(Set(["entry", "loop", "store", "load", "counter", "data"]).isSubset(of: syms.keys), "\(o)")

@@ -184,6 +184,16 @@ public final class KVMBackend: DebugBackend {
 
     public func kick(vcpu: Int) { vcpus[vcpu].kick() }
 
+    /// The kernel's walk of `address` on `vcpu`, for cross-checking `X86PageWalk`. The
+    /// corresponding ioctl is `KVM_TRANSLATE` (x86; other hosts: `.unsupported`).
+    public func kernelTranslate(_ address: UInt64, vcpu: Int) throws(DebugError) -> KernelTranslation {
+        #if arch(x86_64)
+        return try vcpus[vcpu].translate(address)
+        #else
+        throw .unsupported(reason: "KVM_TRANSLATE is implemented for x86 guests only")
+        #endif
+    }
+
     /// x86: KVM_KVMCLOCK_CTRL, so the guest does not report soft lockups after a long
     /// stop. EINVAL (a guest without kvmclock, like the built-in ones) is ignored.
     public func guestPaused(vcpu: Int) {

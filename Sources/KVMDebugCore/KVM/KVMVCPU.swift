@@ -176,6 +176,14 @@ public final class KVMVCPU {
     /// Tells the guest its clock was paused. The corresponding ioctl is `KVM_KVMCLOCK_CTRL`;
     /// EINVAL (guest without kvmclock) is not an error for a debugger.
     public func kvmclockPaused() -> Bool { Sys.kvmclockCtrl(fd) }
+
+    /// The kernel's own walk of a guest linear address through the vCPU's page tables,
+    /// to cross-check kvmdbg's (`X86PageWalk`). The corresponding ioctl is `KVM_TRANSLATE`.
+    public func translate(_ address: UInt64) throws(DebugError) -> KernelTranslation {
+        let t = try Sys.translate(fd, address)
+        return KernelTranslation(physicalAddress: t.physical_address, valid: t.valid != 0,
+                                 writable: t.writeable != 0, user: t.usermode != 0)
+    }
     #endif
 
     #if arch(arm64)
@@ -188,4 +196,13 @@ public final class KVMVCPU {
     /// Initialises the vCPU. The corresponding ioctl is `KVM_ARM_VCPU_INIT`.
     public func armInit(_ i: kvm_vcpu_init) throws(DebugError) { try Sys.armVCPUInit(fd, i) }
     #endif
+}
+
+/// What `KVM_TRANSLATE` answers (`struct kvm_translation`'s outputs).
+public struct KernelTranslation: Sendable, Hashable {
+    public var physicalAddress: UInt64
+    /// False when the address does not translate (then `physicalAddress` means nothing).
+    public var valid: Bool
+    public var writable: Bool
+    public var user: Bool
 }

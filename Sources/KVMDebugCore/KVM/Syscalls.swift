@@ -162,6 +162,13 @@ enum Sys {
 
     /// KVM_KVMCLOCK_CTRL; EINVAL (a guest without kvmclock) is not an error for a debugger.
     static func kvmclockCtrl(_ vcpu: Int32) -> Bool { ckvm_kvmclock_ctrl(vcpu) == 0 }
+
+    static func translate(_ vcpu: Int32, _ address: UInt64) throws(DebugError) -> kvm_translation {
+        var t = kvm_translation()
+        t.linear_address = address
+        _ = try check(ckvm_translate(vcpu, &t), "KVM_TRANSLATE")
+        return t
+    }
     #endif
 
     #if arch(arm64)

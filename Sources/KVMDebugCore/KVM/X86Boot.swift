@@ -19,6 +19,23 @@ public enum X86Boot {
     /// The GDT: null, 64-bit code (selector 8), flat data (selector 16).
     static let gdt: [UInt64] = [0, 0x00AF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF]
 
+    /// What long-mode boot writes at the top of RAM: PML4 -> PDPT -> PD identity-mapping
+    /// the first GiB in 2 MiB pages (P|RW|PS), then the GDT. The fake backend places the
+    /// same bytes, so page walks see what they would on KVM. Empty for other modes.
+    public static func longModeTables(for guest: Guest) -> [GuestData] {
+        guard guest.arch == .x86_64, guest.mode == .long else { return [] }
+        let base = tablesBase(for: guest)
+        let pml4 = base, pdpt = base + 0x1000, pd = base + 0x2000, gdtBase = base + 0x3000
+        var entries: [UInt8] = []
+        for i in 0..<UInt64(512) { entries += littleEndianBytes((i << 21) | 0x83) }  // P|RW|PS
+        var g: [UInt8] = []
+        for d in gdt { g += littleEndianBytes(d) }
+        return [GuestData(address: pml4, bytes: littleEndianBytes(pdpt | 0x3)),
+                GuestData(address: pdpt, bytes: littleEndianBytes(pd | 0x3)),
+                GuestData(address: pd, bytes: entries),
+                GuestData(address: gdtBase, bytes: g)]
+    }
+
     #if arch(x86_64)
     static func setUp(_ v: KVMVCPU, index: Int, guest: Guest, memory: GuestMemory) throws(DebugError) {
         var s = try v.specialRegisters()
@@ -34,15 +51,7 @@ public enum X86Boot {
                 throw .badImage(reason: "a long-mode image must end below \(hex(base)) (page tables and GDT live at the top of RAM)")
             }
             if index == 0 {
-                let pml4 = base, pdpt = base + 0x1000, pd = base + 0x2000, gdtBase = base + 0x3000
-                try memory.write(pml4, littleEndianBytes(pdpt | 0x3))
-                try memory.write(pdpt, littleEndianBytes(pd | 0x3))
-                var entries: [UInt8] = []
-                for i in 0..<UInt64(512) { entries += littleEndianBytes((i << 21) | 0x83) }  // P|RW|PS
-                try memory.write(pd, entries)
-                var g: [UInt8] = []
-                for d in gdt { g += littleEndianBytes(d) }
-                try memory.write(gdtBase, g)
+                for d in longModeTables(for: guest) { try memory.write(d.address, d.bytes) }
             }
             s.gdt.base = base + 0x3000
             s.gdt.limit = UInt16(gdt.count * 8 - 1)
