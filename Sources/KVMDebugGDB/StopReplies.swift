@@ -55,6 +55,9 @@ extension GDBEngine {
         case .hardwareBreakpoint:
             // A Z0 served by a hardware slot is still a software breakpoint to GDB.
             if let p = hit.point, points.contains(where: { $0.point == p && $0.z?.type == 0 }) { return "swbreak:;" }
+            // A `monitor break` point is not GDB's: with hwbreak GDB takes the stop for a stale hit
+            // of a breakpoint it removed and silently resumes; a plain T05 is reported as SIGTRAP.
+            if let p = hit.point, !points.contains(where: { $0.point == p && $0.z != nil }) { return "" }
             return "hwbreak:;"
         case .softwareBreakpoint:
             return "swbreak:;"

@@ -57,6 +57,17 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
             return (try? target.wait()) ?? StopRound(events: [], interrupted: true)
         }
 
+        // Every round posts exactly one .roundFinished, possibly only after wait() returned (the
+        // session calls the handler outside its lock). Rounds this loop ends itself leave that event
+        // behind; it must not be taken for the end of a later round (wait() would block on a guest
+        // running free after a detach, and the next client would never be served).
+        var staleRoundEvents = 0
+        func interruptRound() {
+            target.interrupt()
+            _ = endRound()
+            staleRoundEvents += 1
+        }
+
         func dropClient() {
             conn?.close()
             conn = nil
@@ -92,7 +103,7 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
                     }
                     say("client detached; guest running")
                 case .kill:
-                    if roundActive { target.interrupt(); _ = endRound() }
+                    if roundActive { interruptRound() }
                     dropClient()
                     return false
                 }
@@ -108,8 +119,7 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
                 say("client connected")
                 if roundActive {
                     // After a detach the guest ran free: the new client finds it stopped.
-                    target.interrupt()
-                    _ = endRound()
+                    interruptRound()
                 }
                 freeRunning = false
                 engine.reset()
@@ -120,19 +130,20 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
                 guard id == connID else { continue }
                 if !perform(engine.receive(b)) { listener.close(); return .killed }
             case .roundFinished:
-                guard roundActive else { continue }  // a round this loop already waited for
+                if staleRoundEvents > 0 { staleRoundEvents -= 1; continue }  // a round this loop already waited for
+                guard roundActive else { continue }
                 let round = endRound()
                 if freeRunning || conn == nil { continue }
                 if !perform(engine.finish(round)) { listener.close(); return .killed }
             case .disconnected(let id):
                 guard id == connID else { continue }
-                if roundActive { target.interrupt(); _ = endRound() }
+                if roundActive { interruptRound() }
                 // No detach was asked for: leave the guest stopped and clean.
                 target.removeAllPoints()
                 dropClient()
                 say("client disconnected")
             case .listenerClosed:
-                if roundActive && !freeRunning { target.interrupt(); _ = endRound() }
+                if roundActive && !freeRunning { interruptRound() }
                 conn?.close()
                 return .listenerClosed
             }
