@@ -68,6 +68,12 @@ final class PipeCollector: @unchecked Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The raw bytes so far (DAP frames are byte-counted).
+    var bytes: Data {
+        lock.lock(); defer { lock.unlock() }
+        return data
+    }
+
     var isClosed: Bool {
         lock.lock(); defer { lock.unlock() }
         return closed
