@@ -20,6 +20,7 @@ extension GDBEngine {
         let numbering = RegisterNumbering.of(r.name, arch: target.arch)
         if let d = numbering.dwarf { s += "ehframe:\(d);dwarf:\(d);" }
         if let g = numbering.generic { s += "generic:\(g);" }
+        if let a = numbering.altName { s += "alt-name:\(a);" }
         send(s)
     }
 }

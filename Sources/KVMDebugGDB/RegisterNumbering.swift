@@ -7,9 +7,11 @@ struct RegisterNumbering: Sendable, Equatable {
     var dwarf: Int?
     /// LLDB's generic name: pc, sp, fp, ra, flags, arg1...; nil for none.
     var generic: String?
+    /// LLDB's own name where it differs from GDB's (x86 `rflags` for GDB's `eflags`); nil for none.
+    var altName: String? = nil
 
     /// The numbering of `name` on `arch` (System V AMD64 psABI table 3.36; AAPCS64 DWARF).
-    /// Used by `qRegisterInfo` and the `target.xml` `dwarf_regnum`/`generic` attributes.
+    /// Used by `qRegisterInfo` and the `target.xml` `dwarf_regnum`/`generic`/`altname` attributes.
     static func of(_ name: String, arch: Arch) -> RegisterNumbering {
         switch arch {
         case .x86_64: return x86[name] ?? RegisterNumbering()
@@ -27,7 +29,7 @@ struct RegisterNumbering: Sendable, Equatable {
         for (n, name) in dwarf.enumerated() { t[name] = RegisterNumbering(dwarf: n, generic: generic[name]) }
         for i in 0..<16 { t["xmm\(i)"] = RegisterNumbering(dwarf: 17 + i) }
         for i in 0..<8 { t["st\(i)"] = RegisterNumbering(dwarf: 33 + i) }
-        t["eflags"] = RegisterNumbering(dwarf: 49, generic: "flags")
+        t["eflags"] = RegisterNumbering(dwarf: 49, generic: "flags", altName: "rflags")
         for (i, s) in ["es", "cs", "ss", "ds", "fs", "gs"].enumerated() { t[s] = RegisterNumbering(dwarf: 50 + i) }
         t["fs_base"] = RegisterNumbering(dwarf: 58)
         t["gs_base"] = RegisterNumbering(dwarf: 59)
