@@ -7,6 +7,21 @@ import Testing
 // event, the stack, a local's value. Asserts on what lldb-dap sends back.
 
 @Suite(.serialized, KVMHost.required, LLDBTool.lldbDAP.required) struct DAPClientTests {
+    /// The attach arguments of examples/vscode/launch.json's lldb-dap configuration, with this
+    /// test's program and port: the example is what is tested.
+    static func exampleAttachArguments(program: String, port: Int) throws -> [String: Any] {
+        let url = GDBProgram.directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/vscode/launch.json")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
+        let configurations = json?["configurations"] as? [[String: Any]] ?? []
+        var config = try #require(configurations.first { $0["type"] as? String == "lldb-dap" }, "an lldb-dap configuration in \(url.path)")
+        #expect(config["request"] as? String == "attach" && config["gdb-remote-port"] as? Int == 1234, "\(config)")
+        for key in ["name", "type", "request"] { config[key] = nil }
+        config["program"] = program
+        config["gdb-remote-port"] = port
+        return config
+    }
+
     @Test func attachBreakContinueStackVariables() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-dap-prog-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -22,7 +37,7 @@ import Testing
         do {
             _ = try dap.request("initialize", ["clientID": "kvmdbg-tests", "adapterID": "lldb-dap", "pathFormat": "path",
                                                "linesStartAt1": true, "columnsStartAt1": true])
-            _ = try dap.request("attach", ["program": elf, "gdb-remote-port": port, "gdb-remote-hostname": "127.0.0.1"], timeout: 30)
+            _ = try dap.request("attach", try Self.exampleAttachArguments(program: elf, port: port), timeout: 30)
             _ = try dap.event("initialized")
             let set = try dap.request("setBreakpoints", ["source": ["path": GDBProgram.source], "breakpoints": [["line": body.number]]])
             let bp = try #require((set["breakpoints"] as? [[String: Any]])?.first, "\(dap.transcript)")
