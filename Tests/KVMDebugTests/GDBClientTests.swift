@@ -46,8 +46,6 @@ struct GDBGuest: Sendable, CustomTestStringConvertible {
                          loopBytes: Array(g.image[0xC..<0xE]), pcName: "pc")
     }
 
-    static let fakes: [GDBGuest] = [.x86("fake"), .arm64Fake]
-
     /// `kvmdbg gdbserver` options for this target.
     func serverArguments(guest: String = "counter", vcpus: Int = 1) -> [String] {
         ["--guest", guest, "--arch", arch.name, "--backend", backend, "--vcpus", "\(vcpus)"]
@@ -294,29 +292,71 @@ enum GDBScenarios {
         #expect(server.waitForExit() == 0, "\(server.description)")
         #expect(server.lines.last == "server stopped (signal)", "\(server.description)")
     }
+
+    /// `--listen unix:PATH`: the attach line says `target remote PATH`, gdb attaches there, and
+    /// `kill` ends the server, which removes the socket.
+    static func unixSocket(_ t: GDBGuest) throws {
+        _ = try t.client.require()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-gdb-\(UUID().uuidString.prefix(8)).sock").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let server = try GDBServerProcess(t.serverArguments(), listen: "unix:\(path)")
+        defer { server.stop() }
+        let client = t.arch == .arm64 ? "gdb-multiarch -ex 'set architecture aarch64'" : "gdb"
+        #expect(server.listeningLine == "listening on \(path); attach with: \(client) -ex 'target remote \(path)'", "\(server.description)")
+        let r = try runGDB(t.client, preamble: t.preamble + ["target remote \(path)"], commands: ["p/x $pc", "kill"])
+        #expect(r.printedHex == [t.entry], "\(r)")
+        #expect(server.waitForExit() == 0, "\(server.description)")
+        #expect(!FileManager.default.fileExists(atPath: path), "the socket file is removed at exit")
+    }
 }
 
 // MARK: - Fake backend: x86_64 (gdb) and aarch64 (gdb-multiarch)
 
 @Suite(.serialized) struct GDBClientTests {
-    @Suite(.serialized, GDBClient.gdb.required, GDBClient.gdbMultiarch.required)
-    struct OnTheFake {
-        @Test(arguments: GDBGuest.fakes) func connect(_ t: GDBGuest) throws { try GDBScenarios.connect(t) }
-        @Test(arguments: GDBGuest.fakes) func hbreak(_ t: GDBGuest) throws { try GDBScenarios.hardwareBreakpoint(t) }
-        @Test(arguments: GDBGuest.fakes) func breakSoftware(_ t: GDBGuest) throws { try GDBScenarios.softwareBreakpoint(t) }
-        @Test(arguments: GDBGuest.fakes) func watch(_ t: GDBGuest) throws { try GDBScenarios.writeWatchpoint(t) }
-        @Test(arguments: GDBGuest.fakes) func rwatch(_ t: GDBGuest) throws { try GDBScenarios.readWatchpoint(t) }
-        @Test(arguments: GDBGuest.fakes) func awatch(_ t: GDBGuest) throws { try GDBScenarios.accessWatchpoint(t) }
-        @Test(arguments: GDBGuest.fakes) func stepi(_ t: GDBGuest) throws { try GDBScenarios.stepi(t) }
-        @Test(arguments: GDBGuest.fakes) func infoThreads(_ t: GDBGuest) throws { try GDBScenarios.infoThreads(t) }
-        @Test(arguments: GDBGuest.fakes) func thread2Stepi(_ t: GDBGuest) throws { try GDBScenarios.stepOtherThread(t) }
-        @Test(arguments: GDBGuest.fakes) func memory(_ t: GDBGuest) throws { try GDBScenarios.memory(t) }
-        @Test(arguments: GDBGuest.fakes) func monitorBreakVCPU1(_ t: GDBGuest) throws { try GDBScenarios.monitorBreakOneVCPU(t) }
-        @Test(arguments: GDBGuest.fakes) func detachReattach(_ t: GDBGuest) throws { try GDBScenarios.detachAndReattach(t) }
-        @Test(arguments: GDBGuest.fakes) func ctrlC(_ t: GDBGuest) throws { try GDBScenarios.interrupt(t) }
-        @Test(arguments: GDBGuest.fakes) func monitorHelp(_ t: GDBGuest) throws { try GDBScenarios.monitorHelpAndCaps(t) }
-        @Test(arguments: GDBGuest.fakes) func secondClient(_ t: GDBGuest) throws { try GDBScenarios.secondClientRefused(t) }
-        @Test(arguments: GDBGuest.fakes) func sigterm(_ t: GDBGuest) throws { try GDBScenarios.sigterm(t) }
+    /// x86_64 guests on the fake backend, through gdb.
+    @Suite(.serialized, GDBClient.gdb.required)
+    struct OnTheFakeX86 {
+        static let t = GDBGuest.x86("fake")
+        @Test func connect() throws { try GDBScenarios.connect(Self.t) }
+        @Test func hbreak() throws { try GDBScenarios.hardwareBreakpoint(Self.t) }
+        @Test func breakSoftware() throws { try GDBScenarios.softwareBreakpoint(Self.t) }
+        @Test func watch() throws { try GDBScenarios.writeWatchpoint(Self.t) }
+        @Test func rwatch() throws { try GDBScenarios.readWatchpoint(Self.t) }
+        @Test func awatch() throws { try GDBScenarios.accessWatchpoint(Self.t) }
+        @Test func stepi() throws { try GDBScenarios.stepi(Self.t) }
+        @Test func infoThreads() throws { try GDBScenarios.infoThreads(Self.t) }
+        @Test func thread2Stepi() throws { try GDBScenarios.stepOtherThread(Self.t) }
+        @Test func memory() throws { try GDBScenarios.memory(Self.t) }
+        @Test func monitorBreakVCPU1() throws { try GDBScenarios.monitorBreakOneVCPU(Self.t) }
+        @Test func detachReattach() throws { try GDBScenarios.detachAndReattach(Self.t) }
+        @Test func ctrlC() throws { try GDBScenarios.interrupt(Self.t) }
+        @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
+        @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
+        @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
+        @Test func unixSocket() throws { try GDBScenarios.unixSocket(Self.t) }
+    }
+
+    /// aarch64 guests on the fake backend, through gdb-multiarch (`set architecture aarch64`).
+    @Suite(.serialized, GDBClient.gdbMultiarch.required)
+    struct OnTheFakeArm64 {
+        static let t = GDBGuest.arm64Fake
+        @Test func connect() throws { try GDBScenarios.connect(Self.t) }
+        @Test func hbreak() throws { try GDBScenarios.hardwareBreakpoint(Self.t) }
+        @Test func breakSoftware() throws { try GDBScenarios.softwareBreakpoint(Self.t) }
+        @Test func watch() throws { try GDBScenarios.writeWatchpoint(Self.t) }
+        @Test func rwatch() throws { try GDBScenarios.readWatchpoint(Self.t) }
+        @Test func awatch() throws { try GDBScenarios.accessWatchpoint(Self.t) }
+        @Test func stepi() throws { try GDBScenarios.stepi(Self.t) }
+        @Test func infoThreads() throws { try GDBScenarios.infoThreads(Self.t) }
+        @Test func thread2Stepi() throws { try GDBScenarios.stepOtherThread(Self.t) }
+        @Test func memory() throws { try GDBScenarios.memory(Self.t) }
+        @Test func monitorBreakVCPU1() throws { try GDBScenarios.monitorBreakOneVCPU(Self.t) }
+        @Test func detachReattach() throws { try GDBScenarios.detachAndReattach(Self.t) }
+        @Test func ctrlC() throws { try GDBScenarios.interrupt(Self.t) }
+        @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
+        @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
+        @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
+        @Test func unixSocket() throws { try GDBScenarios.unixSocket(Self.t) }
     }
 
     // MARK: - This host's KVM (x86_64, gdb)

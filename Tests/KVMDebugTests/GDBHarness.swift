@@ -17,7 +17,7 @@ enum GDBClient: String, Sendable, CustomStringConvertible {
     /// The client's path on PATH, or nil.
     var path: String? {
         let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-        for d in dirs + ["/usr/bin", "/usr/local/bin"] {
+        for d in dirs {
             let p = "\(d)/\(rawValue)"
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }
@@ -118,7 +118,7 @@ func endProcess(_ p: Process, grace: Double = 5) {
 
 // MARK: - The server
 
-/// A running `kvmdbg gdbserver ... --listen 127.0.0.1:0`.
+/// A running `kvmdbg gdbserver ... --listen 127.0.0.1:0` (or another `--listen`).
 final class GDBServerProcess {
     let process = Process()
     let stdout = PipeCollector()
@@ -132,9 +132,10 @@ final class GDBServerProcess {
 
     /// Starts the server and waits (bounded) for its `listening on` line; a server that does not
     /// print it fails the test with its stdout and stderr.
-    init(_ arguments: [String], timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    init(_ arguments: [String], listen: String = "127.0.0.1:0", timeout: Double = 30,
+         sourceLocation: SourceLocation = #_sourceLocation) throws {
         let path = try #require(BuiltTool.path("kvmdbg"), BuiltTool.missing("kvmdbg"), sourceLocation: sourceLocation)
-        self.arguments = ["gdbserver"] + arguments + ["--listen", "127.0.0.1:0"]
+        self.arguments = ["gdbserver"] + arguments + ["--listen", listen]
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = self.arguments
         process.standardInput = FileHandle.nullDevice
