@@ -34,7 +34,7 @@ final class DAPClient {
     private var closed = false
 
     init(sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let path = try LLDBTool.lldbDAP.require(sourceLocation: sourceLocation)
+        let path = try GDBClient.lldbDAP.require(sourceLocation: sourceLocation)
         process.executableURL = URL(fileURLWithPath: path)
         process.standardInput = input
         process.standardOutput = output.pipe

@@ -6,7 +6,7 @@ import Testing
 // plays the editor (DAPClient.swift): a source breakpoint in the C fixture, continue, the `stopped`
 // event, the stack, a local's value. Asserts on what lldb-dap sends back.
 
-@Suite(.serialized, KVMHost.required, LLDBTool.lldbDAP.required) struct DAPClientTests {
+@Suite(.serialized, KVMHost.required, GDBClient.lldbDAP.required) struct DAPClientTests {
     /// The attach arguments of examples/vscode/launch.json's lldb-dap configuration, with this
     /// test's program and port: the example is what is tested.
     static func exampleAttachArguments(program: String, port: Int) throws -> [String: Any] {
@@ -22,11 +22,9 @@ import Testing
         return config
     }
 
-    @Test func attachBreakContinueStackVariables() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-dap-prog-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let elf = try GDBProgram.build(into: dir)
+    @Test func attachBreakContinueStackVariables() throws { try GDBProgram.withBuilt(Self.attachBreakContinueStackVariables) }
+
+    static func attachBreakContinueStackVariables(elf: String) throws {
         let body = try GDBProgram.line("square-body"), call = try GDBProgram.line("call")
         let server = try GDBServerProcess(["--image", elf, "--backend", "kvm"])
         defer { server.stop() }

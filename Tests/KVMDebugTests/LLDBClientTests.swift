@@ -13,7 +13,7 @@ func lldbHex(_ v: UInt64) -> String { frameAddress(v) }
 @discardableResult
 func lldbSession(_ target: GDBGuest, vcpus: Int = 1, before: [String] = [], commands: [String],
                  sourceLocation: SourceLocation = #_sourceLocation) throws -> (server: GDBServerProcess, lldb: LLDBRun) {
-    _ = try LLDBTool.lldb.require(sourceLocation: sourceLocation)
+    _ = try GDBClient.lldb.require(sourceLocation: sourceLocation)
     let server = try GDBServerProcess(target.serverArguments(vcpus: vcpus), sourceLocation: sourceLocation)
     defer { server.stop() }
     let run = try runLLDB(before + ["gdb-remote \(server.address)"] + commands, sourceLocation: sourceLocation)
@@ -77,12 +77,12 @@ enum LLDBScenarios {
     }
 }
 
-@Suite(.serialized, LLDBTool.lldb.required) struct LLDBClientTests {
+@Suite(.serialized, GDBClient.lldb.required) struct LLDBClientTests {
     @Suite(.serialized) struct OnTheFake {
-        @Test(arguments: GDBGuest.fakes) func registersThreadsStepMemoryDetach(_ t: GDBGuest) throws { try LLDBScenarios.registersThreadsStepMemoryDetach(t) }
-        @Test(arguments: GDBGuest.fakes) func hardwareBreakpoint(_ t: GDBGuest) throws { try LLDBScenarios.hardwareBreakpointContinue(t) }
+        @Test(arguments: [GDBGuest.x86("fake"), .arm64Fake]) func registersThreadsStepMemoryDetach(_ t: GDBGuest) throws { try LLDBScenarios.registersThreadsStepMemoryDetach(t) }
+        @Test(arguments: [GDBGuest.x86("fake"), .arm64Fake]) func hardwareBreakpoint(_ t: GDBGuest) throws { try LLDBScenarios.hardwareBreakpointContinue(t) }
         /// Data watchpoints do not trap on this host's PVM: the fake shows lldb's side of them.
-        @Test(arguments: GDBGuest.fakes) func watchpoint(_ t: GDBGuest) throws { try LLDBScenarios.watchpoint(t) }
+        @Test(arguments: [GDBGuest.x86("fake"), .arm64Fake]) func watchpoint(_ t: GDBGuest) throws { try LLDBScenarios.watchpoint(t) }
     }
 
     @Suite(.serialized, KVMHost.required) struct OnKVM {
@@ -93,13 +93,11 @@ enum LLDBScenarios {
 
         /// The C fixture: a source-line breakpoint (software to lldb; a hardware slot where int3
         /// does not trap), the stop in square(x=1), the backtrace to _start, a local's value.
-        @Test func sourceLevelBreakpointBacktraceVariable() throws {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-lldb-prog-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let elf = try GDBProgram.build(into: dir)
+        @Test func sourceLevelBreakpointBacktraceVariable() throws { try GDBProgram.withBuilt(Self.sourceLevel) }
+
+        static func sourceLevel(elf: String) throws {
             let ret = try GDBProgram.line("square-return"), call = try GDBProgram.line("call")
-            _ = try LLDBTool.lldb.require()
+            _ = try GDBClient.lldb.require()
             let server = try GDBServerProcess(["--image", elf, "--backend", "kvm"])
             defer { server.stop() }
             let r = try runLLDB(["target create \(elf)", "gdb-remote \(server.address)",

@@ -1,37 +1,18 @@
 import Foundation
 import Testing
 
-// Helpers for LLDBClientTests and DAPClientTests: Debian's lldb-19 and lldb-dap-19 found on PATH,
-// and a batch lldb run under a wall-clock limit (SIGKILL after it: a hung client fails the test).
-// The server side is GDBHarness.swift's GDBServerProcess.
+// Helpers for LLDBClientTests and DAPClientTests: a batch lldb-19 run under a wall-clock limit
+// (SIGKILL after it: a hung client fails the test) and the C fixture built in a temporary
+// directory. The clients are GDBHarness.swift's GDBClient.lldb / .lldbDAP, the server its GDBServerProcess.
 
-/// An LLDB binary the tests drive (Debian's `lldb-19` package; never the Swift toolchain's lldb).
-enum LLDBTool: String, Sendable, CustomStringConvertible {
-    case lldb = "lldb-19"
-    case lldbDAP = "lldb-dap-19"
-
-    var description: String { rawValue }
-
-    /// The binary's path on PATH (or /usr/bin), or nil.
-    var path: String? {
-        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-        for d in dirs + ["/usr/bin", "/usr/local/bin"] {
-            let p = "\(d)/\(rawValue)"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
-
-    /// Enabled when installed, and also when missing unless KVMDBG_ALLOW_MISSING_CLIENTS=1 (then
-    /// `require()` fails the test saying how to install it), as GDBClient.required does.
-    var required: ConditionTrait {
-        .enabled(if: path != nil || !GDBClient.missingAllowed,
-                 Comment(rawValue: "\(rawValue) is not installed (KVMDBG_ALLOW_MISSING_CLIENTS=1 allows that); apt-get install lldb-19, or run scripts/test"))
-    }
-
-    /// The path, or a test failure that says how to install it.
-    func require(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        try #require(path, Comment(rawValue: "\(rawValue) is not installed: `apt-get install lldb-19` (scripts/test installs it); set KVMDBG_ALLOW_MISSING_CLIENTS=1 to skip these tests instead"), sourceLocation: sourceLocation)
+extension GDBProgram {
+    /// Builds the fixture into a fresh temporary directory, runs `body` with the ELF's path, and
+    /// removes the directory.
+    static func withBuilt<T>(_ body: (String) throws -> T) throws -> T {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-prog-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        return try body(try build(into: dir))
     }
 }
 
@@ -63,7 +44,7 @@ struct LLDBRun: CustomStringConvertible {
 /// Runs `lldb-19 --batch --no-lldbinit -s FILE` with `commands` in FILE (batch lldb stops at the
 /// first failing command and exits non-zero). SIGKILL after `timeout` s records an issue.
 func runLLDB(_ commands: [String], timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation) throws -> LLDBRun {
-    let path = try LLDBTool.lldb.require(sourceLocation: sourceLocation)
+    let path = try GDBClient.lldb.require(sourceLocation: sourceLocation)
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-lldb-\(UUID().uuidString).cmds")
     try (commands.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
