@@ -27,6 +27,11 @@ public final class BoundedGDBTarget<Backend: DebugBackend>: GDBTarget {
     public var capabilities: Capabilities { session.capabilities }
     public func registers(vcpu: Int) throws(DebugError) -> RegisterFile { try session.registers(vcpu: vcpu) }
     public func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError) { try session.setRegisters(file, vcpu: vcpu) }
+    public var physicalMode: Bool {
+        get { session.physicalMode }
+        set { session.physicalMode = newValue }
+    }
+    public func walk(_ address: UInt64, vcpu: Int) throws(DebugError) -> PageWalk { try session.walk(address, vcpu: vcpu) }
     public func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8] {
         try session.readMemory(address, count: count, vcpu: vcpu)
     }

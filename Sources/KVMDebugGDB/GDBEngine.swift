@@ -25,6 +25,12 @@ public final class GDBEngine<Target: GDBTarget> {
     var continueThread: Int? = nil
     /// What `?` answers.
     var lastStopReply: [UInt8]
+    /// The vCPU `lastStopReply` is about (`qThreadStopInfo` answers it for that thread).
+    var lastStopVCPU = 0
+    /// LLDB's `QListThreadsInStopReply`: stop replies list every thread and its pc.
+    var threadsInStopReply = false
+    /// LLDB's `QEnableErrorStrings`: errors go as `Exx;HEXTEXT`, not GDB's `E.text`.
+    var errorStrings = false
     /// Points inserted through `Z` or `monitor`, each with its `monitor points` ID.
     var points: [PointRecord] = []
     var nextPointID = 1
@@ -94,6 +100,9 @@ public final class GDBEngine<Target: GDBTarget> {
         steppedVCPU = nil
         deferred = []
         lastStopReply = Array("T05thread:1;".utf8)
+        lastStopVCPU = 0
+        threadsInStopReply = false
+        errorStrings = false
     }
 
     // MARK: - Plumbing shared by the packet families
@@ -160,8 +169,12 @@ public final class GDBEngine<Target: GDBTarget> {
 
     func sendOK() { send("OK") }
 
-    /// `E.message`: GDB shows the text; used where GDB accepts it (Z, qRcmd, m, vCont).
-    func sendError(_ message: String) { send("E." + message) }
+    /// `E.message`: GDB shows the text; used where GDB accepts it (Z, qRcmd, m, vCont). LLDB, which
+    /// reads only `Exx`, asked for `E01;HEXTEXT` with `QEnableErrorStrings`.
+    func sendError(_ message: String) {
+        if errorStrings { send("E01;" + String(decoding: GDBHex.encode(Array(message.utf8)), as: UTF8.self)) }
+        else { send("E." + message) }
+    }
 
     func sendError(_ error: DebugError) { sendError(error.message) }
 

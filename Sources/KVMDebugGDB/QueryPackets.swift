@@ -1,11 +1,12 @@
-/// Query packets: `qSupported`, `QStartNoAckMode`, `qXfer:features:read`, `qfThreadInfo`, `qsThreadInfo`, `qC`, `qAttached`, `qThreadExtraInfo`, `Qqemu.PhyMemMode`; routes `qRcmd`.
+/// Query packets: `qSupported`, `QStartNoAckMode`, `qXfer:features:read`, `qfThreadInfo`, `qsThreadInfo`, `qC`, `qAttached`, `qThreadExtraInfo`, `Qqemu.PhyMemMode`; routes `qRcmd` and LLDB's queries (LLDBPackets.swift).
 import KVMDebugCore
 
 extension GDBEngine {
     /// Answers the general queries and settings GDB sends while connecting. The packets are
     /// `qSupported`, `QStartNoAckMode`, `qXfer`, `qfThreadInfo`, `qsThreadInfo`, `qC`, `qAttached`,
-    /// `qThreadExtraInfo`, `Qqemu.PhyMemMode`, `qRcmd`.
+    /// `qThreadExtraInfo`, `Qqemu.PhyMemMode`, `qRcmd`, and LLDB's (LLDBPackets.swift).
     func handleQuery(_ p: ArraySlice<UInt8>) {
+        if handleLLDBQuery(p) { return }
         if hasPrefix(p, "qSupported") {
             // GDB sends it first on every connect: on a serial line (no hang-up seen) it means
             // a new GDB, which starts with acknowledgements on.

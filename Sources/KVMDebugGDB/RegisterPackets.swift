@@ -1,10 +1,20 @@
-/// Register packets: `g`, `G`, `p`, `P` (little-endian hex, through the per-arch RegisterLayout table).
+/// Register packets: `g`, `G`, `p`, `P` (little-endian hex, through the per-arch RegisterLayout table), with LLDB's `;thread:N;` suffix.
 import KVMDebugCore
 
 extension GDBEngine {
-    /// Reads or writes the general thread's registers. The packets are `g`, `G`, `p`, `P`.
-    func handleRegisters(_ p: ArraySlice<UInt8>) {
-        let vcpu = generalThread
+    /// Reads or writes the general thread's registers, or the suffix's thread (`QThreadSuffixSupported`).
+    /// The packets are `g`, `G`, `p`, `P`.
+    func handleRegisters(_ packet: ArraySlice<UInt8>) {
+        var p = packet
+        var vcpu = generalThread
+        if let semicolon = p.firstIndex(of: UInt8(ascii: ";")) {
+            let suffix = p[(semicolon + 1)...]
+            guard hasPrefix(suffix, "thread:"),
+                  let t = parseThread(suffix.dropFirst(7).prefix { $0 != UInt8(ascii: ";") }),
+                  case .vcpu(let v) = t else { sendErrno(1); return }
+            vcpu = v
+            p = p[..<semicolon]
+        }
         let table = RegisterLayout.table(for: target.arch)
         let body = p.dropFirst()
         do throws(DebugError) {

@@ -1,4 +1,4 @@
-/// Stop replies: `?`, `T05thread:N;hwbreak:;`/`swbreak:;`/`watch:`/`rwatch:`/`awatch:` + expedited registers, `T02`, `W00`.
+/// Stop replies: `?`, `T05thread:N;hwbreak:;`/`swbreak:;`/`watch:`/`rwatch:`/`awatch:` + expedited registers (+ LLDB's `threads:`), `T02`, `W00`.
 import KVMDebugCore
 
 extension GDBEngine {
@@ -16,8 +16,9 @@ extension GDBEngine {
         steppedVCPU = nil
         guard let event = chosen else {
             // Interrupted (^C) before any event: SIGINT on the thread GDB had selected.
-            let reply = Array("T02thread:\(threadID(generalThread));".utf8) + expedited(generalThread)
+            let reply = Array("T02thread:\(threadID(generalThread));".utf8) + expedited(generalThread) + threadList()
             lastStopReply = reply
+            lastStopVCPU = generalThread
             return reply
         }
         pendingStops = []
@@ -44,8 +45,9 @@ extension GDBEngine {
             // (not W) and let the user look at its registers and memory.
             break
         }
-        let reply = Array(s.utf8) + expedited(e.vcpu)
+        let reply = Array(s.utf8) + expedited(e.vcpu) + threadList()
         lastStopReply = reply
+        lastStopVCPU = e.vcpu
         return reply
     }
 
@@ -73,7 +75,7 @@ extension GDBEngine {
     }
 
     /// pc, sp, frame pointer and flags as `NN:value;` so GDB need not read them after a stop.
-    private func expedited(_ vcpu: Int) -> [UInt8] {
+    func expedited(_ vcpu: Int) -> [UInt8] {
         guard let file = try? target.registers(vcpu: vcpu) else { return [] }
         let table = RegisterLayout.table(for: target.arch)
         var out: [UInt8] = []

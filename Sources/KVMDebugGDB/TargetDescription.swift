@@ -3,6 +3,8 @@ import KVMDebugCore
 /// The target description GDB reads with `qXfer:features:read:target.xml`, built from the
 /// register table so the XML and the `g` layout can never disagree.
 enum TargetDescription {
+    /// The whole description: every register, with LLDB's `dwarf_regnum`, `ehframe_regnum`, `generic`
+    /// and `altname` attributes (GDB ignores attributes it does not know). The packet is `qXfer:features:read`.
     static func xml(for arch: Arch) -> String {
         var s = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
         switch arch {
@@ -18,6 +20,10 @@ enum TargetDescription {
             }
             s += "<reg name=\"\(r.name)\" bitsize=\"\(r.bits)\" type=\"\(r.type)\" regnum=\"\(n)\""
             if !r.group.isEmpty { s += " group=\"\(r.group)\"" }
+            let numbering = RegisterNumbering.of(r.name, arch: arch)
+            if let d = numbering.dwarf { s += " dwarf_regnum=\"\(d)\" ehframe_regnum=\"\(d)\"" }
+            if let g = numbering.generic { s += " generic=\"\(g)\"" }
+            if let a = numbering.altName { s += " altname=\"\(a)\"" }
             s += "/>\n"
         }
         s += "</feature>\n</target>\n"

@@ -7,12 +7,18 @@ import Testing
 
 // MARK: - Clients
 
-/// A GDB client binary the tests drive.
+/// A client binary of the GDB remote protocol the tests drive: gdb, or Debian's lldb-19 and its
+/// DAP adapter (never the Swift toolchain's lldb, which does not start here).
 enum GDBClient: String, Sendable, CustomStringConvertible {
     case gdb = "gdb"
     case gdbMultiarch = "gdb-multiarch"
+    case lldb = "lldb-19"
+    case lldbDAP = "lldb-dap-19"
 
     var description: String { rawValue }
+
+    /// The Debian package that installs it.
+    var package: String { self == .lldbDAP ? "lldb-19" : rawValue }
 
     /// The client's path on PATH, or nil.
     var path: String? {
@@ -31,12 +37,12 @@ enum GDBClient: String, Sendable, CustomStringConvertible {
     /// unless KVMDBG_ALLOW_MISSING_CLIENTS=1 (then `require()` fails the test with a clear message).
     var required: ConditionTrait {
         .enabled(if: path != nil || !GDBClient.missingAllowed,
-                 Comment(rawValue: "\(rawValue) is not installed (KVMDBG_ALLOW_MISSING_CLIENTS=1 allows that); apt-get install gdb gdb-multiarch, or run scripts/test"))
+                 Comment(rawValue: "\(rawValue) is not installed (KVMDBG_ALLOW_MISSING_CLIENTS=1 allows that); apt-get install \(package), or run scripts/test"))
     }
 
     /// The path, or a test failure that says how to install the client.
     func require(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        try #require(path, Comment(rawValue: "\(rawValue) is not installed: `apt-get install gdb gdb-multiarch` (scripts/test installs them); set KVMDBG_ALLOW_MISSING_CLIENTS=1 to skip these tests instead"), sourceLocation: sourceLocation)
+        try #require(path, Comment(rawValue: "\(rawValue) is not installed: `apt-get install \(package)` (scripts/test installs it); set KVMDBG_ALLOW_MISSING_CLIENTS=1 to skip these tests instead"), sourceLocation: sourceLocation)
     }
 }
 
@@ -66,6 +72,12 @@ final class PipeCollector: @unchecked Sendable {
     var text: String {
         lock.lock(); defer { lock.unlock() }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The raw bytes so far (DAP frames are byte-counted).
+    var bytes: Data {
+        lock.lock(); defer { lock.unlock() }
+        return data
     }
 
     var isClosed: Bool {

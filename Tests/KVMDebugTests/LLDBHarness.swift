@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+// Helpers for LLDBClientTests and DAPClientTests: a batch lldb-19 run under a wall-clock limit
+// (SIGKILL after it: a hung client fails the test) and the C fixture built in a temporary
+// directory. The clients are GDBHarness.swift's GDBClient.lldb / .lldbDAP, the server its GDBServerProcess.
+
+extension GDBProgram {
+    /// Builds the fixture into a fresh temporary directory, runs `body` with the ELF's path, and
+    /// removes the directory.
+    static func withBuilt<T>(_ body: (String) throws -> T) throws -> T {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-prog-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        return try body(try build(into: dir))
+    }
+}
+
+/// What one batch lldb printed.
+struct LLDBRun: CustomStringConvertible {
+    var commands: [String]
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var timedOut: Bool
+
+    var description: String {
+        "lldb-19 --batch with:\n\(commands.joined(separator: "\n"))\nexit \(status)\(timedOut ? " (killed: timeout)" : "")\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)"
+    }
+
+    /// The text lldb printed for the first `(lldb) COMMAND` echo that starts with `prefix`, up to the next echo.
+    func output(of prefix: String) -> String? {
+        let parts = stdout.components(separatedBy: "(lldb) ")
+        guard let part = parts.first(where: { $0.hasPrefix(prefix) }) else { return nil }
+        return part.split(separator: "\n", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+    }
+
+    func matches(_ pattern: String) -> Bool {
+        guard let re = try? Regex(pattern) else { return false }
+        return stdout.contains(re)
+    }
+}
+
+/// Runs `lldb-19 --batch --no-lldbinit -s FILE` with `commands` in FILE (batch lldb stops at the
+/// first failing command and exits non-zero). SIGKILL after `timeout` s records an issue.
+func runLLDB(_ commands: [String], timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation) throws -> LLDBRun {
+    let path = try GDBClient.lldb.require(sourceLocation: sourceLocation)
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-lldb-\(UUID().uuidString).cmds")
+    try (commands.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = ["--batch", "--no-lldbinit", "-s", file.path]
+    p.standardInput = FileHandle.nullDevice
+    let out = PipeCollector(), err = PipeCollector()
+    p.standardOutput = out.pipe
+    p.standardError = err.pipe
+    try runUnblocked(p)
+    out.start()
+    err.start()
+    let deadline = Date().addingTimeInterval(timeout)
+    var timedOut = false
+    while p.isRunning {
+        if Date() > deadline {
+            timedOut = true
+            kill(p.processIdentifier, SIGKILL)
+            break
+        }
+        usleep(10_000)
+    }
+    p.waitUntilExit()
+    _ = out.wait(timeout: 2) { _ in out.isClosed }
+    _ = err.wait(timeout: 2) { _ in err.isClosed }
+    let r = LLDBRun(commands: commands, status: p.terminationStatus, stdout: out.text, stderr: err.text, timedOut: timedOut)
+    if timedOut { Issue.record(Comment(rawValue: "lldb-19 ran over \(timeout) s and was killed:\n\(r)"), sourceLocation: sourceLocation) }
+    return r
+}
