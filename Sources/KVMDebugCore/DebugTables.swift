@@ -50,6 +50,12 @@ public struct DebugTables: Sendable {
         return out
     }
 
+    /// True if any software breakpoint is armed anywhere (`softwareBreakpoints` without building it).
+    public var hasSoftwareBreakpoints: Bool {
+        func soft(_ p: DebugPoint) -> Bool { if case .software = p { return true } else { return false } }
+        return global.contains(where: soft) || local.contains { $0.contains(where: soft) }
+    }
+
     /// Changes one vCPU's comparator count (re-checks its current points; all-or-nothing).
     public mutating func setCapacity(_ c: SlotCapacity, vcpu: Int) throws(DebugError) {
         try checkVCPU(vcpu)
@@ -144,8 +150,14 @@ public struct DebugTables: Sendable {
     /// - `blockIRQ`: add x86 BLOCKIRQ while stepping (only when SET_GUEST_DEBUG2 advertises it).
     public func guestDebugState(for vcpu: Int, stepping: Bool, without left: [DebugPoint] = [],
                                 blockIRQ: Bool = false) -> GuestDebugState {
-        let enc = encoded(for: vcpu, without: left)
-        let software = !softwareBreakpoints.isEmpty
+        guestDebugState(for: vcpu, stepping: stepping, encoded: encoded(for: vcpu, without: left), blockIRQ: blockIRQ)
+    }
+
+    /// The whole `struct kvm_guest_debug` for `vcpu` around registers already encoded
+    /// (`encoded(for:without:)`), so a caller that keeps the layout encodes once.
+    public func guestDebugState(for vcpu: Int, stepping: Bool, encoded enc: EncodedDebugRegisters,
+                                blockIRQ: Bool = false) -> GuestDebugState {
+        let software = hasSoftwareBreakpoints
         if !stepping && !software && enc.slots.isEmpty { return .disabled(arch) }
         var control: GuestDebugControl = [.enable]
         if stepping { control.insert(.singleStep) }
