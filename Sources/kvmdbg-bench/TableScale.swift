@@ -30,14 +30,26 @@ func heapBytes(_ r: ArchDebugRegisters) -> Int {
     }
 }
 
+/// The address of an array's buffer, to see whether two vCPUs share one (copy-on-write).
+func bufferAddress<T>(_ a: [T]) -> UInt { a.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } }
+
 /// Per-vCPU bytes of `DebugTables` for `vcpu`: the inline element of each per-vCPU array
 /// (`local`, `capacity`, `encoded`, `dirty`: MemoryLayout strides) plus the heap buffers
-/// they own (array capacities; an encoding shared between vCPUs is counted once per vCPU
-/// that holds the only reference, i.e. this is an upper bound).
+/// it owns alone (array capacity × stride + header); a buffer shared with vCPU 0 (same
+/// address: one copy-on-write encoding) is not counted again.
 func tableBytes(_ t: DebugTables, vcpu v: Int) -> Int {
     var b = MemoryLayout<[DebugPoint]>.stride + heapBytes(t.local[v])
     b += MemoryLayout<SlotCapacity>.stride
-    b += MemoryLayout<EncodedDebugRegisters>.stride + heapBytes(t.encoded[v].registers) + heapBytes(t.encoded[v].slots)
+    b += MemoryLayout<EncodedDebugRegisters>.stride
+    let e = t.encoded[v], e0 = t.encoded[0]
+    let shared: Bool
+    switch (e.registers, e0.registers) {
+    case (.x86(let a), .x86(let z)): shared = v != 0 && bufferAddress(a.address) == bufferAddress(z.address)
+    case (.arm64(let a), .arm64(let z)): shared = v != 0 && bufferAddress(a.bcr) == bufferAddress(z.bcr)
+    default: shared = false
+    }
+    if !shared { b += heapBytes(e.registers) }
+    if !(v != 0 && bufferAddress(e.slots) == bufferAddress(e0.slots)) { b += heapBytes(e.slots) }
     b += MemoryLayout<Bool>.stride
     return b
 }
@@ -51,7 +63,7 @@ func debuggerBytesPerVCPU(_ t: DebugTables, vcpu v: Int) -> Int {
         + MemoryLayout<EncodedDebugRegisters>.stride + MemoryLayout<Stop?>.stride
         + MemoryLayout<RegisterFile?>.stride + MemoryLayout<UInt64?>.stride + MemoryLayout<[DebugPoint]>.stride
         + MemoryLayout<Bool>.stride + MemoryLayout<Int>.stride + 8
-        + heapBytes(t.encoded[v].slots)  // the layout the vCPU ran with (shared with the table's after a sync)
+        // The layout the vCPU ran with shares the table's buffer after a sync: not counted again.
 }
 
 /// Section 2 for one backend and vCPU count.
