@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "KVMDebugCore", targets: ["KVMDebugCore"]),
         .library(name: "KVMDebugFake", targets: ["KVMDebugFake"]),
         .library(name: "KVMDebug", targets: ["KVMDebug"]),
+        .library(name: "KVMDebugGDB", targets: ["KVMDebugGDB"]),
         .executable(name: "kvmdbg", targets: ["kvmdbg"]),
         .executable(name: "host-vmm", targets: ["host-vmm"]),
         .executable(name: "kvmdbg-bench", targets: ["kvmdbg-bench"]),
@@ -30,10 +31,16 @@ let package = Package(
         .target(name: "KVMDebugFake", dependencies: ["KVMDebugCore"]),
         // Full-Swift conveniences: ELF, JSON, probe, run orchestration.
         .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake"]),
+        // The GDB remote protocol engine: bytes in, bytes out; Foundation-free (Embedded later).
+        .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore"]),
+        // The GDB server's transports and driver loop (sockets, serial, threads).
+        .target(name: "KVMDebugGDBServer", dependencies: ["KVMDebugGDB", "KVMDebugCore"]),
         .executableTarget(
             name: "kvmdbg",
             dependencies: [
                 "KVMDebug",
+                "KVMDebugGDB",
+                "KVMDebugGDBServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,6 +60,7 @@ let package = Package(
         .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake"], path: "Tests/KVMTestSupport"),
         .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMTestSupport"]),
+        .testTarget(name: "KVMDebugGDBTests", dependencies: ["KVMDebugGDB", "KVMDebugGDBServer", "KVMDebugCore", "KVMDebugFake"]),
         .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "CKVM", "KVMTestSupport"]),
     ]
 )

@@ -1,0 +1,4 @@
+import KVMDebugCore
+
+/// The session is what the engine drives: every requirement of `GDBTarget` is DebugSession API.
+extension DebugSession: GDBTarget {}

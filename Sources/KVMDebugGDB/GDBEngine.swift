@@ -1,0 +1,226 @@
+import KVMDebugCore
+
+/// The GDB remote protocol engine: bytes in, actions (bytes out, resume, detach, kill) out.
+///
+/// Transport-agnostic and single-threaded: the driver feeds `receive` from one thread and
+/// calls `finish` when the round a `.resume` started is over. Each packet family is served
+/// by an extension in its own file. The engine keeps no point tables: the target (the
+/// session) does; the engine only remembers which `Z` inserted which point.
+public final class GDBEngine<Target: GDBTarget> {
+    /// The largest packet accepted and the PacketSize advertised (qSupported gives it in hex).
+    public static var packetSize: Int { 4096 }
+
+    let target: Target
+    let options: GDBEngineOptions
+    var decoder = PacketDecoder(limit: GDBEngine.packetSize)
+    /// Acknowledgements on until `QStartNoAckMode`.
+    var ackMode = true
+    /// Between a `.resume` and `finish`.
+    var running = false
+    /// The last packet framed, for a `-` from the client.
+    var lastSent: [UInt8] = []
+    /// The vCPU `g`/`G`/`p`/`P`/`m`/`M`/`X` act on (`Hg`; the vCPU that stopped last).
+    var generalThread = 0
+    /// `Hc`: nil = all threads.
+    var continueThread: Int? = nil
+    /// What `?` answers.
+    var lastStopReply: [UInt8]
+    /// Points inserted through `Z` or `monitor`, each with its `monitor points` ID.
+    var points: [PointRecord] = []
+    var nextPointID = 1
+    /// Debug stops of other vCPUs from the last round, reported on the next continue instead of
+    /// running (GDB's all-stop sees one event per round; the others would be lost).
+    var pendingStops: [Stop] = []
+    /// Which vCPU the last `.resume` stepped, so its stop is the one reported.
+    var steppedVCPU: Int? = nil
+    /// Packets that arrived while running, handled after the stop reply.
+    var deferred: [WireEvent] = []
+    /// Actions being built by the current call.
+    var out: [GDBAction] = []
+
+    public init(target: Target, options: GDBEngineOptions = GDBEngineOptions()) {
+        self.target = target
+        self.options = options
+        lastStopReply = Array("T05thread:1;".utf8)
+    }
+
+    /// Bytes from the client (any split: half packets are buffered). A 0x03 seen while NOT running
+    /// is answered with a stop reply; while running the DRIVER must call target.interrupt() itself.
+    public func receive(_ bytes: [UInt8]) -> [GDBAction] {
+        out = []
+        for e in decoder.feed(bytes) {
+            if running {
+                switch e {
+                case .interrupt, .ack: continue  // the driver interrupts; acks need nothing
+                default: deferred.append(e)
+                }
+            } else {
+                handle(e)
+            }
+        }
+        return take()
+    }
+
+    /// The round the last .resume started is over: the stop reply (T05 thread:..;hwbreak:; ... / W / X) to send.
+    public func finish(_ round: StopRound) -> [GDBAction] {
+        out = []
+        running = false
+        sendPacket(stopReply(for: round))
+        let later = deferred
+        deferred = []
+        for (i, e) in later.enumerated() {
+            // A resume among them starts a new round: the rest waits for its end.
+            if running { deferred += later[i...]; break }
+            handle(e)
+        }
+        return take()
+    }
+
+    /// A new client connected while the guest ran free (after a detach): engine state reset (ack mode on).
+    public func reset() {
+        decoder.reset()
+        ackMode = true
+        running = false
+        lastSent = []
+        generalThread = 0
+        continueThread = nil
+        points = []
+        pendingStops = []
+        steppedVCPU = nil
+        deferred = []
+        lastStopReply = Array("T05thread:1;".utf8)
+    }
+
+    // MARK: - Plumbing shared by the packet families
+
+    private func take() -> [GDBAction] {
+        let o = out
+        out = []
+        return o
+    }
+
+    private func handle(_ e: WireEvent) {
+        switch e {
+        case .packet(let p):
+            if ackMode { out.append(.send([UInt8(ascii: "+")])) }
+            out.append(.log("<- " + printable(p[...])))
+            dispatch(p[...])
+        case .badChecksum:
+            out.append(.log("<- (bad checksum)"))
+            if ackMode { out.append(.send([UInt8(ascii: "-")])) }
+        case .oversize(let n):
+            out.append(.log("<- (packet of \(n) bytes refused)"))
+            if ackMode { out.append(.send([UInt8(ascii: "+")])) }
+            sendError("packet of \(n) bytes exceeds PacketSize \(GDBEngine.packetSize)")
+        case .nak:
+            if !lastSent.isEmpty { out.append(.send(lastSent)) }
+        case .ack:
+            break
+        case .interrupt:
+            // ^C while stopped: nothing to interrupt, but GDB waits for a stop reply.
+            sendPacket(Array("T02thread:\(threadID(generalThread));".utf8))
+        }
+    }
+
+    /// One packet, by its first letter to its family's file.
+    private func dispatch(_ p: ArraySlice<UInt8>) {
+        guard let first = p.first else { sendEmpty(); return }
+        switch first {
+        case UInt8(ascii: "?"): sendPacket(lastStopReply)
+        case UInt8(ascii: "g"), UInt8(ascii: "G"), UInt8(ascii: "p"), UInt8(ascii: "P"): handleRegisters(p)
+        case UInt8(ascii: "m"), UInt8(ascii: "M"), UInt8(ascii: "X"): handleMemory(p)
+        case UInt8(ascii: "Z"), UInt8(ascii: "z"): handleBreakpoints(p)
+        case UInt8(ascii: "c"), UInt8(ascii: "C"), UInt8(ascii: "s"), UInt8(ascii: "S"): handleResume(p)
+        case UInt8(ascii: "v"): handleVPacket(p)
+        case UInt8(ascii: "H"), UInt8(ascii: "T"): handleThreads(p)
+        case UInt8(ascii: "q"), UInt8(ascii: "Q"): handleQuery(p)
+        case UInt8(ascii: "D"), UInt8(ascii: "k"): handleSession(p)
+        default: sendEmpty()
+        }
+    }
+
+    /// Frames and queues one reply packet.
+    func sendPacket(_ payload: [UInt8]) {
+        let framed = framePacket(payload)
+        lastSent = framed
+        // Logged before it is sent, so a log reader never sees a reply before its line.
+        out.append(.log("-> " + printable(payload[...])))
+        out.append(.send(framed))
+    }
+
+    func send(_ text: String) { sendPacket(Array(text.utf8)) }
+
+    /// The empty reply: "not supported" (GDB then falls back or gives up on the feature).
+    func sendEmpty() { sendPacket([]) }
+
+    func sendOK() { send("OK") }
+
+    /// `E.message`: GDB shows the text; used where GDB accepts it (Z, qRcmd, m, vCont).
+    func sendError(_ message: String) { send("E." + message) }
+
+    func sendError(_ error: DebugError) { sendError(error.message) }
+
+    /// `E01`-style error for packets whose GDB parser wants two hex digits.
+    func sendErrno(_ code: UInt8) { sendPacket([UInt8(ascii: "E")] + GDBHex.encode([code])) }
+
+    /// GDB's thread id of a vCPU: n + 1, in hex.
+    func threadID(_ vcpu: Int) -> String { GDBHex.string(UInt64(vcpu + 1)) }
+
+    /// Parses a thread id: .all for -1, .any for 0, else a vCPU; nil if not a thread of ours.
+    func parseThread(_ s: ArraySlice<UInt8>) -> ThreadSelector? {
+        if s.elementsEqual(Array("-1".utf8)) { return .all }
+        guard let n = GDBHex.number(s) else { return nil }
+        if n == 0 { return .any }
+        if n > UInt64(target.vcpuCount) { return nil }
+        return .vcpu(Int(n - 1))
+    }
+
+    /// A packet for the log: printable ASCII as is, other bytes as \xNN.
+    func printable(_ p: ArraySlice<UInt8>) -> String {
+        var s = ""
+        for b in p {
+            if b >= 0x20 && b < 0x7F { s.unicodeScalars.append(Unicode.Scalar(b)) }
+            else {
+                s += "\\x"
+                s.unicodeScalars.append(Unicode.Scalar(GDBHex.digits[Int(b >> 4)]))
+                s.unicodeScalars.append(Unicode.Scalar(GDBHex.digits[Int(b & 0xF)]))
+            }
+        }
+        return s
+    }
+}
+
+/// A thread as GDB names it in `H`, `T` and `vCont`.
+enum ThreadSelector: Equatable {
+    /// -1.
+    case all
+    /// 0: any thread, the stub picks.
+    case any
+    case vcpu(Int)
+
+    func matches(_ v: Int) -> Bool {
+        switch self {
+        case .all, .any: return true
+        case .vcpu(let n): return n == v
+        }
+    }
+}
+
+/// One point inserted by `Z` or `monitor`, with the ID `monitor points` and `monitor delete` use.
+struct PointRecord {
+    var id: Int
+    /// What was inserted into the target (Z0 may be served by `.hardware`).
+    var point: DebugPoint
+    var target: VCPUTarget
+    /// The `Z` packet (type, address, kind) that inserted it; nil for `monitor`.
+    var z: ZKey?
+    /// Z packets of the same key (GDB may insert one twice); removed at zero.
+    var count: Int
+}
+
+struct ZKey: Equatable {
+    var type: UInt8
+    var address: UInt64
+    var kind: UInt64
+}
+

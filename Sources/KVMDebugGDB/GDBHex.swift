@@ -1,0 +1,80 @@
+/// Hex and little-endian helpers for packet payloads (no Foundation).
+enum GDBHex {
+    static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// The value of one ASCII hex digit, or nil.
+    static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    /// Two hex digits per byte, lowercase.
+    static func encode(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return out
+    }
+
+    /// Bytes from pairs of hex digits; nil on an odd count or a non-digit.
+    static func decode<C: Collection>(_ text: C) -> [UInt8]? where C.Element == UInt8 {
+        if text.count % 2 != 0 { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count / 2)
+        var hi: UInt8? = nil
+        for c in text {
+            guard let n = nibble(c) else { return nil }
+            if let h = hi { out.append(h << 4 | n); hi = nil } else { hi = n }
+        }
+        return out
+    }
+
+    /// A big-endian hex number as GDB writes addresses and lengths (no 0x); nil if empty or too long.
+    static func number<C: Collection>(_ text: C) -> UInt64? where C.Element == UInt8 {
+        if text.isEmpty || text.count > 16 { return nil }
+        var v: UInt64 = 0
+        for c in text {
+            guard let n = nibble(c) else { return nil }
+            v = v << 4 | UInt64(n)
+        }
+        return v
+    }
+
+    /// A number as GDB expects it in replies: lowercase hex, no leading zeros, no 0x.
+    static func string(_ v: UInt64) -> String { String(v, radix: 16) }
+
+    /// `count` little-endian bytes of `v`, zero-extended past 8 bytes.
+    static func littleEndian(_ v: UInt64, count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        for i in 0..<count { out.append(i < 8 ? UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) : 0) }
+        return out
+    }
+
+    /// The low 8 bytes, little-endian, as a value.
+    static func value<C: Collection>(littleEndian bytes: C) -> UInt64 where C.Element == UInt8 {
+        var v: UInt64 = 0
+        for (i, b) in bytes.enumerated() where i < 8 { v |= UInt64(b) << (8 * UInt64(i)) }
+        return v
+    }
+}
+
+/// Splits a payload at the first `separator` (the rest excludes it); nil when absent.
+func splitOnce(_ s: ArraySlice<UInt8>, _ separator: UInt8) -> (ArraySlice<UInt8>, ArraySlice<UInt8>)? {
+    guard let i = s.firstIndex(of: separator) else { return nil }
+    return (s[s.startIndex..<i], s[(i + 1)...])
+}
+
+/// True when `payload` starts with `prefix`.
+func hasPrefix(_ payload: ArraySlice<UInt8>, _ prefix: String) -> Bool {
+    let p = Array(prefix.utf8)
+    if payload.count < p.count { return false }
+    return payload.prefix(p.count).elementsEqual(p)
+}

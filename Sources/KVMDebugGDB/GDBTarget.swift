@@ -1,0 +1,57 @@
+import KVMDebugCore
+
+/// What the engine needs of a debug session; DebugSession conforms (extension in KVMDebugGDB).
+///
+/// Per-vCPU point tables live behind this protocol (in the session), never in the engine:
+/// the engine only remembers which `Z` packet inserted which point, so `z` removes exactly that.
+public protocol GDBTarget: AnyObject {
+    var arch: Arch { get }
+    var vcpuCount: Int { get }
+    var capabilities: Capabilities { get }
+    func registers(vcpu: Int) throws(DebugError) -> RegisterFile
+    func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError)
+    func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8]
+    func writeMemory(_ address: UInt64, _ bytes: [UInt8], vcpu: Int) throws(DebugError)
+    func insert(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError)
+    func remove(_ point: DebugPoint, from target: VCPUTarget) throws(DebugError)
+    func removeAllPoints()
+    var tables: DebugTables { get }
+    var stats: SessionStats { get }
+    func start(_ actions: [ResumeMode?]) throws(DebugError)
+    func wait() throws(DebugError) -> StopRound
+    func interrupt()
+    func setRoundFinishedHandler(_ handler: (@Sendable () -> Void)?)
+}
+
+/// How the engine serves a host: what traps there and what `monitor` prints.
+public struct GDBEngineOptions: Sendable {
+    /// false where the host's KVM does not trap int3/brk (this host's PVM): Z0 is then served by a
+    /// free hardware slot, and `monitor points` says so; with none free, Z0 gets an E reply.
+    public var softwareBreakpointsTrap: Bool = true
+    /// Lines for `monitor probe` (what really traps), computed by the CLI; nil: "not probed".
+    public var probe: (@Sendable () -> [String])? = nil
+    /// Extra lines for `monitor caps` (backend name, why chosen).
+    public var backendDescription: String = ""
+
+    public init(softwareBreakpointsTrap: Bool = true, probe: (@Sendable () -> [String])? = nil,
+                backendDescription: String = "") {
+        self.softwareBreakpointsTrap = softwareBreakpointsTrap
+        self.probe = probe
+        self.backendDescription = backendDescription
+    }
+}
+
+/// What the driver must do after feeding the engine.
+public enum GDBAction: Sendable, Equatable {
+    /// Bytes for the client (packets, acks).
+    case send([UInt8])
+    /// The driver calls target.start(actions), then on round end engine.finish(round).
+    case resume([ResumeMode?])
+    /// After the OK was sent (points already removed by the engine): the driver lets the guest
+    /// run (start all .continue) and accepts the next client.
+    case detach
+    /// End the guest and the server.
+    case kill
+    /// A line for --log-packets (`<- packet` in, `-> packet` out).
+    case log(String)
+}

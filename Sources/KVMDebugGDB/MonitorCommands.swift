@@ -1,0 +1,146 @@
+/// Monitor commands through `qRcmd,HEX`: help, break, watch, points, delete, caps, probe, stats (output as `O` packets, then `OK`).
+import KVMDebugCore
+
+extension GDBEngine {
+    /// Runs one `monitor` command; its output goes out as `O` packets, then `OK` (or `E.message`).
+    /// The packet is `qRcmd`.
+    func monitor(_ hexCommand: ArraySlice<UInt8>) {
+        guard let raw = GDBHex.decode(hexCommand) else { sendErrno(1); return }
+        let words = String(decoding: raw, as: UTF8.self).split(separator: " ").map { String($0) }
+        var lines: [String] = []
+        let result: MonitorResult
+        switch words.first ?? "help" {
+        case "help": lines = Self.helpLines; result = .ok
+        case "break": result = monitorBreak(words, &lines)
+        case "watch": result = monitorWatch(words, &lines)
+        case "points": monitorPoints(&lines); result = .ok
+        case "delete": result = monitorDelete(words, &lines)
+        case "caps": monitorCaps(&lines); result = .ok
+        case "probe": lines = options.probe?() ?? ["not probed (software breakpoints trap: \(options.softwareBreakpointsTrap ? "assumed yes" : "no"))"]; result = .ok
+        case "stats": monitorStats(&lines); result = .ok
+        default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
+        }
+        for line in lines { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
+        switch result {
+        case .ok: sendOK()
+        case .error(let m): sendError(m)
+        }
+    }
+
+    static var helpLines: [String] {
+        [
+            "kvmdbg monitor commands:",
+            "  monitor help                              this list",
+            "  monitor break ADDR vcpu N                 hardware breakpoint on vCPU N only",
+            "  monitor watch ADDR LEN r|w|rw vcpu N      watchpoint on vCPU N only",
+            "  monitor points                            every vCPU's points and hardware slots, with IDs",
+            "  monitor delete ID                         remove the point with that ID",
+            "  monitor caps                              what the backend supports",
+            "  monitor probe                             which debug features really trap on this host",
+            "  monitor stats                             KVM_SET_GUEST_DEBUG calls, stops, rounds, all-stop latency",
+        ]
+    }
+
+    private func monitorBreak(_ w: [String], _ lines: inout [String]) -> MonitorResult {
+        guard w.count == 4, w[2] == "vcpu", let a = parseAddress(w[1]), let v = Int(w[3]) else {
+            return .error("usage: monitor break ADDR vcpu N")
+        }
+        return insertMonitorPoint(.hardware(address: a), vcpu: v, &lines)
+    }
+
+    private func monitorWatch(_ w: [String], _ lines: inout [String]) -> MonitorResult {
+        guard w.count == 6, w[4] == "vcpu", let a = parseAddress(w[1]), let l = parseAddress(w[2]),
+              let k = WatchKind(shortName: w[3]), let v = Int(w[5]) else {
+            return .error("usage: monitor watch ADDR LEN r|w|rw vcpu N")
+        }
+        return insertMonitorPoint(.watch(address: a, length: l, kind: k), vcpu: v, &lines)
+    }
+
+    private func insertMonitorPoint(_ p: DebugPoint, vcpu: Int, _ lines: inout [String]) -> MonitorResult {
+        guard vcpu >= 0 && vcpu < target.vcpuCount else {
+            return .error(DebugError.noSuchVCPU(index: vcpu, count: target.vcpuCount).message)
+        }
+        do throws(DebugError) {
+            try target.insert(p, on: .vcpu(vcpu))
+        } catch {
+            return .error(error.message)
+        }
+        points.append(PointRecord(id: nextPointID, point: p, target: .vcpu(vcpu), z: nil, count: 1))
+        lines.append("point \(nextPointID): \(describe(p)) on vCPU \(vcpu)")
+        nextPointID += 1
+        return .ok
+    }
+
+    private func monitorDelete(_ w: [String], _ lines: inout [String]) -> MonitorResult {
+        guard w.count == 2, let id = Int(w[1]) else { return .error("usage: monitor delete ID") }
+        guard let i = points.firstIndex(where: { $0.id == id }) else {
+            return .error("no point with ID \(id); 'monitor points' lists them")
+        }
+        do throws(DebugError) {
+            try target.remove(points[i].point, from: points[i].target)
+        } catch {
+            return .error(error.message)
+        }
+        lines.append("deleted point \(id): \(describe(points[i].point)) on \(describe(points[i].target))")
+        points.remove(at: i)
+        return .ok
+    }
+
+    private func monitorPoints(_ lines: inout [String]) {
+        let tables = target.tables
+        if !options.softwareBreakpointsTrap {
+            lines.append("software breakpoints do not trap on this host: GDB's breakpoints (Z0) use hardware slots")
+        }
+        for v in 0..<tables.vcpuCount {
+            let here = tables.points(on: v)
+            let cap = tables.capacity[v]
+            let used = tables.encoded[v].slots
+            let slotText = target.arch == .x86_64
+                ? "\(used.count)/\(cap.breakpoints) debug registers in use"
+                : "\(used.filter { $0.kind == .breakpoint }.count)/\(cap.breakpoints) breakpoint and \(used.filter { $0.kind == .watchpoint }.count)/\(cap.watchpoints) watchpoint slots in use"
+            lines.append("vCPU \(v): \(here.count) point\(here.count == 1 ? "" : "s"), \(slotText)")
+            for p in here {
+                let global = tables.global.contains(p)
+                let record = points.first { $0.point == p && $0.target == (global ? .all : .vcpu(v)) }
+                var line = "  " + (record.map { "[\($0.id)] " } ?? "[-] ") + describe(p)
+                line += global ? " (all vCPUs" : " (vCPU \(v) only"
+                if let z = record?.z { line += ", gdb Z\(z.type)" + (z.type == 0 && p.usesHardwareSlot ? " served by a hardware slot" : "") }
+                line += ")"
+                let slots = used.filter { $0.point == p }.map { "\($0.slot)" }
+                if !slots.isEmpty { line += " slot " + slots.joined(separator: ",") }
+                lines.append(line)
+            }
+        }
+    }
+
+    private func monitorCaps(_ lines: inout [String]) {
+        let c = target.capabilities
+        lines.append("backend: \(c.backend), arch \(c.arch.name), \(target.vcpuCount) vCPU\(target.vcpuCount == 1 ? "" : "s")")
+        if !options.backendDescription.isEmpty { lines.append(options.backendDescription) }
+        lines.append("KVM_CAP_SET_GUEST_DEBUG: \(c.setGuestDebug ? "yes" : "no")")
+        if let m = c.supportedControl { lines.append("KVM_CAP_SET_GUEST_DEBUG2 mask: \(hex(UInt64(m.rawValue)))") }
+        lines.append("hardware slots per vCPU: \(c.slots.breakpoints) breakpoints, \(c.slots.watchpoints) watchpoints" + (c.arch == .x86_64 ? " (shared DR0-DR3)" : ""))
+        lines.append("max vCPUs: \(c.maxVCPUs)")
+        lines.append("software breakpoints trap: \(options.softwareBreakpointsTrap ? "yes" : "no (Z0 served by hardware slots)")")
+        for n in c.notes { lines.append("note: \(n)") }
+    }
+
+    private func monitorStats(_ lines: inout [String]) {
+        let s = target.stats
+        lines.append("KVM_SET_GUEST_DEBUG calls: \(s.setGuestDebugCalls)")
+        lines.append("stops: \(s.stops)")
+        lines.append("rounds: \(s.rounds)")
+        lines.append("all-stop rounds: \(s.allStopRounds), mean \(s.allStopMeanNanoseconds / 1000) us, max \(s.allStopMaxNanoseconds / 1000) us")
+    }
+
+    /// `0x...` hex or decimal, as the rest of kvmdbg takes addresses.
+    private func parseAddress(_ s: String) -> UInt64? {
+        if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16) }
+        return UInt64(s)
+    }
+}
+
+enum MonitorResult {
+    case ok
+    case error(String)
+}

@@ -1,0 +1,76 @@
+import KVMDebugCore
+
+/// The target description GDB reads with `qXfer:features:read:target.xml`, built from the
+/// register table so the XML and the `g` layout can never disagree.
+enum TargetDescription {
+    static func xml(for arch: Arch) -> String {
+        var s = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
+        switch arch {
+        case .x86_64: s += "<architecture>i386:x86-64</architecture>\n"
+        case .arm64: s += "<architecture>aarch64</architecture>\n"
+        }
+        var feature = ""
+        for (n, r) in RegisterLayout.table(for: arch).enumerated() {
+            if r.feature != feature {
+                if !feature.isEmpty { s += "</feature>\n" }
+                feature = r.feature
+                s += "<feature name=\"\(feature)\">\n" + types(for: feature)
+            }
+            s += "<reg name=\"\(r.name)\" bitsize=\"\(r.bits)\" type=\"\(r.type)\" regnum=\"\(n)\""
+            if !r.group.isEmpty { s += " group=\"\(r.group)\"" }
+            s += "/>\n"
+        }
+        s += "</feature>\n</target>\n"
+        return s
+    }
+
+    /// The non-builtin types a feature's registers use (as GDB's own features/ XML names them).
+    private static func types(for feature: String) -> String {
+        switch feature {
+        case "org.gnu.gdb.i386.core":
+            return flags("i386_eflags", 4, [("CF", 0), ("", 1), ("PF", 2), ("AF", 4), ("ZF", 6), ("SF", 7),
+                                            ("TF", 8), ("IF", 9), ("DF", 10), ("OF", 11), ("NT", 14), ("RF", 16),
+                                            ("VM", 17), ("AC", 18), ("VIF", 19), ("VIP", 20), ("ID", 21)])
+        case "org.gnu.gdb.i386.sse":
+            return """
+            <vector id="v8bf16" type="bfloat16" count="8"/>
+            <vector id="v8h" type="ieee_half" count="8"/>
+            <vector id="v4f" type="ieee_single" count="4"/>
+            <vector id="v2d" type="ieee_double" count="2"/>
+            <vector id="v16i8" type="int8" count="16"/>
+            <vector id="v8i16" type="int16" count="8"/>
+            <vector id="v4i32" type="int32" count="4"/>
+            <vector id="v2i64" type="int64" count="2"/>
+            <union id="vec128">
+            <field name="v8_bfloat16" type="v8bf16"/>
+            <field name="v8_half" type="v8h"/>
+            <field name="v4_float" type="v4f"/>
+            <field name="v2_double" type="v2d"/>
+            <field name="v16_int8" type="v16i8"/>
+            <field name="v8_int16" type="v8i16"/>
+            <field name="v4_int32" type="v4i32"/>
+            <field name="v2_int64" type="v2i64"/>
+            <field name="uint128" type="uint128"/>
+            </union>
+
+            """ + flags("i386_mxcsr", 4, [("IE", 0), ("DE", 1), ("ZE", 2), ("OE", 3), ("UE", 4), ("PE", 5),
+                                         ("DAZ", 6), ("IM", 7), ("DM", 8), ("ZM", 9), ("OM", 10), ("UM", 11),
+                                         ("PM", 12), ("FZ", 15)])
+        case "org.gnu.gdb.aarch64.core":
+            return flags("cpsr_flags", 4, [("SP", 0), ("EL", 2), ("nRW", 4), ("F", 6), ("I", 7), ("A", 8),
+                                           ("D", 9), ("IL", 20), ("SS", 21), ("V", 28), ("C", 29), ("Z", 30),
+                                           ("N", 31)])
+        default:
+            return ""
+        }
+    }
+
+    private static func flags(_ id: String, _ size: Int, _ bits: [(String, Int)]) -> String {
+        var s = "<flags id=\"\(id)\" size=\"\(size)\">\n"
+        for (n, b) in bits {
+            let end = n == "EL" ? b + 1 : b
+            s += "<field name=\"\(n)\" start=\"\(b)\" end=\"\(end)\"/>\n"
+        }
+        return s + "</flags>\n"
+    }
+}

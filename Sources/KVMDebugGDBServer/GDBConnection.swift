@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// One client's byte stream: what the driver reads packets from and writes replies to.
+public protocol GDBConnection: AnyObject, Sendable {
+    /// Blocks until bytes arrive; nil at end of stream (the client went away) or after `close`.
+    func read() -> [UInt8]?
+    /// Writes every byte; false when the client is gone.
+    @discardableResult func write(_ bytes: [UInt8]) -> Bool
+    /// Closes the stream; a blocked `read` returns nil.
+    func close()
+}
+
+/// Where clients come from: a TCP or unix socket, a serial line, or an in-memory pipe.
+public protocol GDBListener: AnyObject, Sendable {
+    /// What GDB's `target remote` takes: `127.0.0.1:1234`, a socket path, a device path.
+    var address: String { get }
+    /// Blocks until the next client; nil once the listener is closed.
+    func accept() -> GDBConnection?
+    func close()
+}
+
+/// A connection over a file descriptor (socket or tty).
+public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable {
+    private let fd: Int32
+    private let lock = NSLock()
+    private var closed = false
+
+    public init(fd: Int32) { self.fd = fd }
+
+    public func read() -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { return Array(buffer[0..<n]) }
+            if n < 0 && errno == EINTR { continue }
+            return nil
+        }
+    }
+
+    @discardableResult public func write(_ bytes: [UInt8]) -> Bool {
+        var at = 0
+        while at < bytes.count {
+            let n = bytes[at...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            at += n
+        }
+        return true
+    }
+
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        if closed { return }
+        closed = true
+        // shutdown wakes a reader blocked in read(2) on a socket; close frees the fd.
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+        _ = Glibc.close(fd)
+    }
+}

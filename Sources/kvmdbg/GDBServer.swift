@@ -1,0 +1,126 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import KVMDebug
+import KVMDebugCore
+import KVMDebugFake
+import KVMDebugGDB
+import KVMDebugGDBServer
+
+/// `kvmdbg gdbserver`: serves the guest to gdb, gdb-multiarch or lldb over the GDB remote protocol.
+struct GDBServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gdbserver",
+        abstract: "Serve a guest to GDB over the remote serial protocol (threads = vCPUs).",
+        discussion: """
+        The guest starts halted at its entry. --listen HOST:PORT (port 0 picks one), unix:PATH or a \
+        serial device path. After 'detach' the guest runs on and the next client finds it stopped; \
+        'kill' ends the guest and the server. 'monitor help' in GDB lists kvmdbg's own commands.
+        """)
+
+    @OptionGroup var guestOptions: GuestOptions
+
+    @Option(help: "HOST:PORT (default 127.0.0.1:1234), unix:PATH, or a serial device such as /dev/ttyS1.")
+    var listen: String?
+
+    @Option(name: .customLong("log-packets"), help: "Write every packet in (<-) and out (->) to FILE, one per line.")
+    var logPackets: String?
+
+    func run() throws {
+        let g: Guest
+        let decision: BackendDecision
+        // /dev/kvm is opened once: the probe, the backend and the caps all use that fd.
+        let kvm = guestOptions.backend == .fake ? KVMAvailability.notProbed : KVMAvailability.probe()
+        do {
+            g = try guestOptions.buildGuest()
+            decision = try decideBackend(guestOptions.backend, guestArch: g.arch, kvm: kvm)
+        } catch { fail(error.message) }
+
+        let listener = makeListener()
+        for line in guestOptions.banner(g, decision) { emitLine(line) }
+
+        var options = GDBEngineOptions()
+        options.backendDescription = "backend chosen: \(decision.kind == .kvm ? "kvm" : "fake") (\(decision.why))"
+        if decision.kind == .kvm {
+            // Capabilities lie under PVM: ask what really traps, once, before GDB's first Z0.
+            let results = FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system)
+            options.softwareBreakpointsTrap = results.first { $0.feature == .softwareBreakpoint }?.works ?? true
+            let lines = results.map { "\($0.feature.rawValue): \($0.works ? "traps" : "does NOT trap") (\($0.detail))" }
+            options.probe = { lines }
+        } else {
+            options.probe = { ["fake backend: every feature is interpreted and traps"] }
+        }
+
+        // TCP HOST:PORT, a unix socket path or a serial device: `target remote` takes each as is.
+        let attach = "target remote \(listener.address)"
+        let gdb = g.arch == .arm64 ? "gdb-multiarch -ex 'set architecture aarch64' -ex '\(attach)'" : "gdb -ex '\(attach)'"
+        emitLine("listening on \(listener.address); attach with: \(gdb)")
+
+        do {
+            if decision.kind == .kvm {
+                try serve(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system)), listener, options)
+            } else {
+                try serve(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus)), listener, options)
+            }
+        } catch { fail(error.message) }
+    }
+
+    private func makeListener() -> GDBListener {
+        let spec = listen ?? "127.0.0.1:1234"
+        do {
+            if spec.hasPrefix("unix:") { return try SocketListener(unix: String(spec.dropFirst(5))) }
+            if spec.hasPrefix("/") { return try SerialListener(device: spec) }
+            let l = try SocketListener(tcp: spec, allowNonLoopback: listen != nil)
+            if !l.address.hasPrefix("127.") {
+                warn("listening on non-loopback \(l.address): anyone who can reach it controls the guest")
+            }
+            return l
+        } catch { fail(error.message) }
+    }
+
+    private func serve<B: DebugBackend>(_ session: DebugSession<B>, _ listener: GDBListener,
+                                        _ options: GDBEngineOptions) throws(DebugError) {
+        let logger = logPackets.map { PacketLog(path: $0) }
+        if let l = logger, !l.isOpen { fail("cannot open --log-packets file \(logPackets!)") }
+        let engine = GDBEngine(target: session, options: options)
+        var log: (@Sendable (String) -> Void)? = nil
+        if let l = logger { log = { line in l.write(line) } }
+        let driver = GDBServerDriver(engine: engine, target: session, listener: listener,
+                                     say: { line in emitLine(line) }, log: log)
+        // SIGINT/SIGTERM: the guest's memory is left without int3/brk patches, then a clean exit.
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler {
+                session.interrupt()
+                session.removeAllPoints()
+                listener.close()
+                emitLine("server stopped (signal)")
+                Foundation.exit(0)
+            }
+            s.resume()
+            sources.append(s)
+        }
+        _ = driver.run()
+        for s in sources { s.cancel() }
+        session.close()
+    }
+}
+
+/// The --log-packets file: one line per packet, written as it goes.
+final class PacketLog: @unchecked Sendable {
+    private let handle: FileHandle?
+    private let lock = NSLock()
+
+    init(path: String) {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        handle = FileHandle(forWritingAtPath: path)
+    }
+
+    var isOpen: Bool { handle != nil }
+
+    func write(_ line: String) {
+        lock.withLock { handle?.write((line + "\n").data(using: .utf8)!) }
+    }
+}

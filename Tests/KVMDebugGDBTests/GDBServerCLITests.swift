@@ -1,0 +1,154 @@
+import Testing
+import Foundation
+
+/// `kvmdbg gdbserver` as a process over a real loopback socket: the stdout contract, a
+/// session, a refused second client, detach and kill.
+@Suite(.serialized) struct GDBServerCLITests {
+    static var binary: String? {
+        var dir = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { dir.deleteLastPathComponent() }
+        for p in ["debug", "release"] {
+            let u = dir.appendingPathComponent(".build/\(p)/kvmdbg").path
+            if FileManager.default.isExecutableFile(atPath: u) { return u }
+        }
+        return nil
+    }
+
+    final class Server {
+        let process = Process()
+        let out = Pipe()
+        var lines: [String] = []
+        var buffer = Data()
+
+        init(_ args: [String]) throws {
+            process.executableURL = URL(fileURLWithPath: try #require(GDBServerCLITests.binary, "build kvmdbg first"))
+            process.arguments = ["gdbserver"] + args
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+        }
+
+        /// The next stdout line (5 s at most).
+        func line() -> String? {
+            let end = Date().addingTimeInterval(5)
+            while Date() < end {
+                if let nl = buffer.firstIndex(of: 0x0A) {
+                    let l = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+                    buffer.removeSubrange(buffer.startIndex...nl)
+                    lines.append(l)
+                    return l
+                }
+                let d = out.fileHandleForReading.availableData
+                if d.isEmpty { return nil }
+                buffer += d
+            }
+            return nil
+        }
+
+        func stop() {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
+    }
+
+    /// A blocking TCP client.
+    final class Client {
+        let fd: Int32
+        init?(port: UInt16) {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = port.bigEndian
+            a.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            if r != 0 { return nil }
+        }
+        deinit { close(fd) }
+
+        func send(_ payload: String) {
+            let b = wire(payload)
+            _ = b.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        }
+
+        /// Reads until a whole packet arrived; returns everything read (acks included).
+        func readPacket() -> String {
+            var got: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while true {
+                if let h = got.firstIndex(of: UInt8(ascii: "#")), got.count >= h + 3 { break }
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                got += buf[0..<n]
+            }
+            return String(decoding: got, as: UTF8.self)
+        }
+    }
+
+    @Test func stdoutContractSessionRefusalDetachAndKill() throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-gdb-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let s = try Server(["--guest", "counter", "--backend", "fake", "--vcpus", "2", "--listen", "127.0.0.1:0", "--log-packets", log])
+        defer { s.stop() }
+        #expect(s.line() == "backend: fake (fake backend requested)")
+        #expect(s.line() == "guest:   counter x86_64 mode long, entry 0x1000, 2 vCPUs")
+        let listening = try #require(s.line())
+        let port = try #require(listening.split(separator: ";").first.flatMap { UInt16($0.split(separator: ":").last!) })
+        #expect(listening == "listening on 127.0.0.1:\(port); attach with: gdb -ex 'target remote 127.0.0.1:\(port)'")
+
+        let c = try #require(Client(port: port))
+        c.send("qfThreadInfo")
+        #expect(c.readPacket() == "+$m1,2#" + checksum("m1,2"))
+        #expect(s.line() == "client connected")
+
+        let second = try #require(Client(port: port))
+        second.send("qSupported")
+        #expect(second.readPacket().contains("$E.kvmdbg: another GDB client is attached#"))
+
+        c.send("Z1,1006,1")
+        #expect(c.readPacket().hasSuffix("$OK#9a"))
+        c.send("vCont;c")
+        // Either vCPU may get there first.
+        #expect(c.readPacket().contains(";hwbreak:;10:0610000000000000;"))
+        c.send("D")
+        #expect(c.readPacket().contains("$OK#9a"))
+        #expect(s.line() == "client detached; guest running")
+
+        let next = try #require(Client(port: port))
+        next.send("?")
+        #expect(next.readPacket().contains("$T05thread:"))
+        #expect(s.line() == "client connected")
+        next.send("k")
+        s.process.waitUntilExit()
+        #expect(s.process.terminationStatus == 0)
+
+        let logged = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(logged.contains("<- qfThreadInfo"))
+        #expect(logged.contains("-> m1,2"))
+        #expect(logged.contains("<- Z1,1006,1"))
+        #expect(logged.contains("<- k"))
+    }
+
+    @Test func sigtermRemovesPointsAndSaysSo() throws {
+        let s = try Server(["--guest", "counter", "--backend", "fake", "--listen", "127.0.0.1:0"])
+        defer { s.stop() }
+        _ = s.line(); _ = s.line()
+        let listening = try #require(s.line())
+        let port = try #require(listening.split(separator: ";").first.flatMap { UInt16($0.split(separator: ":").last!) })
+        let c = try #require(Client(port: port))
+        c.send("Z0,100e,1")
+        #expect(c.readPacket().hasSuffix("$OK#9a"))
+        s.process.terminate()
+        s.process.waitUntilExit()
+        #expect(s.process.terminationStatus == 0)
+        #expect(s.line() == "client connected")
+        #expect(s.line() == "server stopped (signal)")
+    }
+}
+
+func checksum(_ s: String) -> String {
+    let v = s.utf8.reduce(UInt8(0)) { $0 &+ $1 }
+    let d = Array("0123456789abcdef")
+    return String([d[Int(v >> 4)], d[Int(v & 0xF)]])
+}

@@ -1,0 +1,98 @@
+import KVMDebugCore
+import KVMDebugFake
+@testable import KVMDebugGDB
+
+typealias FakeSession = DebugSession<FakeBackend>
+
+/// Frames a payload as GDB sends it.
+func wire(_ payload: String) -> [UInt8] {
+    let p = Array(payload.utf8)
+    let sum = p.reduce(UInt8(0)) { $0 &+ $1 }
+    let d = Array("0123456789abcdef".utf8)
+    return [UInt8(ascii: "$")] + p + [UInt8(ascii: "#"), d[Int(sum >> 4)], d[Int(sum & 0xF)]]
+}
+
+/// Everything the engine sent in some actions, split into acks and (checksum-verified, unescaped) packets.
+struct Sent {
+    var acks: [UInt8] = []
+    var packets: [String] = []
+    var rawPackets: [[UInt8]] = []
+    var badFrames = 0
+
+    init(_ bytes: [UInt8]) {
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "+") || b == UInt8(ascii: "-") { acks.append(b); i += 1; continue }
+            guard b == UInt8(ascii: "$"), let hash = bytes[i...].firstIndex(of: UInt8(ascii: "#")), hash + 2 < bytes.count else {
+                badFrames += 1
+                break
+            }
+            let body = Array(bytes[(i + 1)..<hash])
+            let sum = body.reduce(UInt8(0)) { $0 &+ $1 }
+            let given = UInt8(String(decoding: bytes[(hash + 1)...(hash + 2)], as: UTF8.self), radix: 16)
+            if given != sum { badFrames += 1 }
+            let raw = unescape(body)
+            rawPackets.append(raw)
+            packets.append(String(decoding: raw, as: UTF8.self))
+            i = hash + 3
+        }
+    }
+}
+
+/// The engine over a real DebugSession on the fake backend, driven synchronously: a `.resume`
+/// runs its round to the end and feeds it back, as the driver does.
+final class Harness {
+    let backend: FakeBackend
+    let session: FakeSession
+    let engine: GDBEngine<FakeSession>
+    var resumes: [[ResumeMode?]] = []
+    var detached = false
+    var killed = false
+
+    init(guest: Guest = BuiltinGuests.counterX86(.long), vcpus: Int = 1, options: GDBEngineOptions = GDBEngineOptions()) throws {
+        backend = try FakeBackend(guest: guest, vcpus: vcpus)
+        session = DebugSession(backend: backend)
+        engine = GDBEngine(target: session, options: options)
+    }
+
+    deinit { session.close() }
+
+    /// Feeds raw bytes; returns everything sent back.
+    func feed(_ bytes: [UInt8]) throws -> Sent {
+        Sent(try perform(engine.receive(bytes)))
+    }
+
+    /// Sends one packet; returns the reply packets (acks dropped).
+    @discardableResult
+    func ask(_ payload: String) throws -> [String] { try feed(wire(payload)).packets }
+
+    /// The single reply to one packet.
+    func reply(_ payload: String) throws -> String {
+        let r = try ask(payload)
+        guard r.count == 1 else { return "<\(r.count) replies: \(r)>" }
+        return r[0]
+    }
+
+    private func perform(_ actions: [GDBAction]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        for a in actions {
+            switch a {
+            case .send(let b): out += b
+            case .resume(let modes):
+                resumes.append(modes)
+                let round = try session.resume(modes)
+                out += try perform(engine.finish(round))
+            case .detach: detached = true
+            case .kill: killed = true
+            case .log: break
+            }
+        }
+        return out
+    }
+}
+
+/// Little-endian hex of a 64-bit value, as `g` carries it.
+func leHex(_ v: UInt64, bytes: Int = 8) -> String {
+    String(decoding: GDBHex.encode(GDBHex.littleEndian(v, count: bytes)), as: UTF8.self)
+}

@@ -1,0 +1,71 @@
+import Testing
+import KVMDebugCore
+import KVMDebugFake
+@testable import KVMDebugGDB
+
+@Suite struct MonitorTests {
+    @Test func helpListsEveryCommand() throws {
+        let h = try Harness()
+        let text = try monitorOutput(h, "help")
+        for c in ["monitor help", "monitor break ADDR vcpu N", "monitor watch ADDR LEN r|w|rw vcpu N", "monitor points",
+                  "monitor delete ID", "monitor caps", "monitor probe", "monitor stats"] {
+            #expect(text.contains(c), "help lacks \(c)")
+        }
+    }
+
+    @Test func perVCPUPointsShowOnTheirVCPUOnlyAndDeleteByID() throws {
+        let h = try Harness(vcpus: 2)
+        let b = try monitorOutput(h, "break 0x1006 vcpu 1")
+        #expect(b == "point 1: hardware breakpoint at 0x1006 on vCPU 1\n")
+        #expect(h.session.tables.local[1] == [.hardware(address: 0x1006)])
+        #expect(h.session.tables.local[0].isEmpty && h.session.tables.global.isEmpty)
+        #expect(try monitorOutput(h, "watch 0x2000 8 w vcpu 0") == "point 2: w watchpoint on 8 bytes at 0x2000 on vCPU 0\n")
+        #expect(try h.reply("Z1,1003,1") == "OK")
+        let points = try monitorOutput(h, "points")
+        let lines = points.split(separator: "\n").map(String.init)
+        let v0 = lines.firstIndex { $0.hasPrefix("vCPU 0:") }!, v1 = lines.firstIndex { $0.hasPrefix("vCPU 1:") }!
+        #expect(lines[v0] == "vCPU 0: 2 points, 2/4 debug registers in use")
+        #expect(lines[v0 + 1 ..< v1].contains { $0.contains("[3] hardware breakpoint at 0x1003 (all vCPUs, gdb Z1) slot") })
+        #expect(lines[v0 + 1 ..< v1].contains { $0.contains("[2] w watchpoint on 8 bytes at 0x2000 (vCPU 0 only)") })
+        #expect(lines[(v1 + 1)...].contains { $0.contains("[1] hardware breakpoint at 0x1006 (vCPU 1 only)") })
+        #expect(!lines[(v1 + 1)...].contains { $0.contains("0x2000") })
+        // The vCPU-1 breakpoint stops vCPU 1 only: a continue of both reports thread 2 at 0x1006 first
+        // or vCPU 0 at its global 0x1003; either way vCPU 0 never reports 0x1006.
+        #expect(try monitorOutput(h, "delete 1").hasPrefix("deleted point 1"))
+        #expect(h.session.tables.local[1].isEmpty)
+        let bad = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("delete 1".utf8)), as: UTF8.self))
+        #expect(bad.last?.hasPrefix("E.no point with ID 1") == true)
+    }
+
+    @Test func perVCPUBreakpointStopsOnlyItsVCPU() throws {
+        let h = try Harness(vcpus: 2)
+        _ = try monitorOutput(h, "break 0x1006 vcpu 1")
+        // vCPU 0 steps (from 0x1000 to 0x1003, 0x1006, 0x100e...) and never reports the vCPU-1 point.
+        _ = try h.reply("Hc1")
+        for _ in 0..<3 { #expect(!(try h.reply("s")).contains("hwbreak")) }
+        let r = try h.reply("vCont;c:2")
+        #expect(r.hasPrefix("T05thread:2;hwbreak:;10:" + leHex(0x1006)))
+    }
+
+    @Test func capsProbeAndStats() throws {
+        let h = try Harness(options: GDBEngineOptions(probe: { ["sw-breakpoint: traps"] }, backendDescription: "backend chosen: fake (test)"))
+        let caps = try monitorOutput(h, "caps")
+        #expect(caps.contains("backend: fake, arch x86_64, 1 vCPU"))
+        #expect(caps.contains("backend chosen: fake (test)"))
+        #expect(caps.contains("hardware slots per vCPU: 4 breakpoints, 4 watchpoints"))
+        #expect(try monitorOutput(h, "probe") == "sw-breakpoint: traps\n")
+        _ = try h.reply("Z1,1006,1")
+        _ = try h.reply("c")
+        let stats = try monitorOutput(h, "stats")
+        #expect(stats.contains("KVM_SET_GUEST_DEBUG calls: 1"))
+        #expect(stats.contains("stops: 1"))
+        #expect(stats.contains("rounds: 1"))
+        let unknown = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("frobnicate".utf8)), as: UTF8.self))
+        #expect(unknown.last?.hasPrefix("E.unknown monitor command") == true)
+    }
+
+    @Test func unprobedSays() throws {
+        let h = try Harness()
+        #expect(try monitorOutput(h, "probe").hasPrefix("not probed"))
+    }
+}

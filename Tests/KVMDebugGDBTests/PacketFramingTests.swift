@@ -1,0 +1,92 @@
+import Testing
+import KVMDebugCore
+@testable import KVMDebugGDB
+
+@Suite struct PacketFramingTests {
+    @Test func checksumIsTheSumModulo256() {
+        #expect(framePacket(Array("OK".utf8)) == Array("$OK#9a".utf8))
+        #expect(framePacket([]) == Array("$#00".utf8))
+    }
+
+    @Test func repliesEscapeDollarHashBraceAndStar() {
+        let framed = framePacket(Array("a$b#c}d*".utf8))
+        #expect(String(decoding: framed, as: UTF8.self).hasPrefix("$a}\u{04}b}\u{03}c}]d}\u{0A}#"))
+        #expect(unescape(framed.dropFirst().dropLast(3)) == Array("a$b#c}d*".utf8))
+    }
+
+    @Test func halfPacketsAreBufferedAcrossCalls() throws {
+        let h = try Harness()
+        let bytes = wire("qAttached")
+        let first = try h.feed(Array(bytes[0..<4]))
+        #expect(first.packets.isEmpty && first.acks.isEmpty)
+        let rest = try h.feed(Array(bytes[4...]))
+        #expect(rest.acks == [UInt8(ascii: "+")])
+        #expect(rest.packets == ["1"])
+        #expect(rest.badFrames == 0)
+    }
+
+    @Test func badChecksumIsNAKedAndNotExecuted() throws {
+        let h = try Harness()
+        let s = try h.feed(Array("$qAttached#00".utf8))
+        #expect(s.acks == [UInt8(ascii: "-")])
+        #expect(s.packets.isEmpty)
+    }
+
+    @Test func nakResendsTheLastPacket() throws {
+        let h = try Harness()
+        #expect(try h.reply("qAttached") == "1")
+        let again = try h.feed([UInt8(ascii: "-")])
+        #expect(again.packets == ["1"])
+    }
+
+    @Test func noAckModeStopsAcknowledgements() throws {
+        let h = try Harness()
+        let s = try h.feed(wire("QStartNoAckMode"))
+        #expect(s.acks == [UInt8(ascii: "+")])  // the request itself is still acked
+        #expect(s.packets == ["OK"])
+        let after = try h.feed(wire("qAttached"))
+        #expect(after.acks.isEmpty)
+        #expect(after.packets == ["1"])
+        // A bad checksum in no-ack mode gets no '-' (GDB would not read it).
+        #expect(try h.feed(Array("$qC#00".utf8)).acks.isEmpty)
+    }
+
+    @Test func unknownPacketsGetTheEmptyReply() throws {
+        let h = try Harness()
+        let s = try h.feed(wire("qSomethingNew:1"))
+        #expect(s.packets == [""])
+        #expect(try h.reply("vMustReplyEmpty") == "")
+        #expect(try h.reply("!") == "")
+    }
+
+    @Test func oversizePacketsAreRefused() throws {
+        let h = try Harness()
+        let big = "M1000,900:" + String(repeating: "00", count: 0x900)
+        let r = try h.ask(big)
+        #expect(r.count == 1)
+        #expect(r.first?.hasPrefix("E.packet of") == true)
+        // Memory was not touched, and the engine still answers.
+        #expect(try h.reply("qAttached") == "1")
+    }
+
+    @Test func interruptWhileStoppedGetsAStopReply() throws {
+        let h = try Harness()
+        let s = try h.feed([0x03])
+        #expect(s.packets.count == 1)
+        #expect(s.packets[0].hasPrefix("T02thread:1;"))
+    }
+
+    @Test func binaryWriteUnescapes() throws {
+        let h = try Harness()
+        // X2000,3: 0x7d 0x23 0x2a escaped as }] }\x03 }\x0a
+        var bytes = Array("X2000,3:".utf8)
+        bytes += [0x7D, 0x5D, 0x7D, 0x03, 0x7D, 0x0A]
+        let sum = bytes.reduce(UInt8(0)) { $0 &+ $1 }
+        let d = Array("0123456789abcdef".utf8)
+        let s = try h.feed([UInt8(ascii: "$")] + bytes + [UInt8(ascii: "#"), d[Int(sum >> 4)], d[Int(sum & 0xF)]])
+        #expect(s.packets == ["OK"])
+        #expect(try h.session.readMemory(0x2000, count: 3, vcpu: 0) == [0x7D, 0x23, 0x2A])
+        #expect(try h.reply("m2000,3") == "7d232a")
+        #expect(try h.reply("X2000,0:") == "OK")
+    }
+}
