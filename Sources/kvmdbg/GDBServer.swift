@@ -34,9 +34,9 @@ struct GDBServer: ParsableCommand {
         do {
             g = try guestOptions.buildGuest()
             decision = try decideBackend(guestOptions.backend, guestArch: g.arch, kvm: kvm)
-        } catch { fail(error.message) }
+        } catch { throw CLIError(error.message) }
 
-        let listener = makeListener()
+        let listener = try makeListener()
         for line in guestOptions.banner(g, decision) { emitLine(line) }
 
         var options = GDBEngineOptions()
@@ -56,16 +56,18 @@ struct GDBServer: ParsableCommand {
         let gdb = g.arch == .arm64 ? "gdb-multiarch -ex 'set architecture aarch64' -ex '\(attach)'" : "gdb -ex '\(attach)'"
         emitLine("listening on \(listener.address); attach with: \(gdb)")
 
-        do {
+        let logger = logPackets.map { PacketLog(path: $0) }
+        if let l = logger, !l.isOpen { throw CLIError("cannot open --log-packets file \(logPackets ?? "")") }
+        do throws(DebugError) {
             if decision.kind == .kvm {
-                try serve(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system)), listener, options)
+                try serve(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system)), listener, options, logger)
             } else {
-                try serve(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus)), listener, options)
+                try serve(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus)), listener, options, logger)
             }
-        } catch { fail(error.message) }
+        } catch { throw CLIError(error.message) }
     }
 
-    private func makeListener() -> GDBListener {
+    private func makeListener() throws(CLIError) -> GDBListener {
         let spec = listen ?? "127.0.0.1:1234"
         do {
             if spec.hasPrefix("unix:") { return try SocketListener(unix: String(spec.dropFirst(5))) }
@@ -75,13 +77,11 @@ struct GDBServer: ParsableCommand {
                 warn("listening on non-loopback \(l.address): anyone who can reach it controls the guest")
             }
             return l
-        } catch { fail(error.message) }
+        } catch { throw CLIError(error.message) }
     }
 
     private func serve<B: DebugBackend>(_ session: DebugSession<B>, _ listener: GDBListener,
-                                        _ options: GDBEngineOptions) throws(DebugError) {
-        let logger = logPackets.map { PacketLog(path: $0) }
-        if let l = logger, !l.isOpen { fail("cannot open --log-packets file \(logPackets!)") }
+                                        _ options: GDBEngineOptions, _ logger: PacketLog?) throws(DebugError) {
         let engine = GDBEngine(target: session, options: options)
         var log: (@Sendable (String) -> Void)? = nil
         if let l = logger { log = { line in l.write(line) } }
