@@ -51,7 +51,12 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         var roundActive = false
         var freeRunning = false
 
-        func endRound() -> StopRound {
+        // Rounds this loop ended itself (interrupt + wait) whose .roundFinished is still queued:
+        // skipped, or one arriving after the next round started would wait on that round.
+        var staleFinishes = 0
+
+        func endRound(interrupting: Bool = true) -> StopRound {
+            if interrupting { staleFinishes += 1 }
             roundActive = false
             setRunning(false)
             return (try? target.wait()) ?? StopRound(events: [], interrupted: true)
@@ -66,6 +71,10 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
 
         /// Carries out the engine's actions; returns false on kill.
         func perform(_ actions: [GDBAction]) -> Bool {
+            // Free the slot before D's OK leaves: a client that reconnects at once (gdb's
+            // detach + target remote) must not be refused as a second client. Its .client
+            // event queues behind this detach, so it still finds the old one dropped.
+            if actions.contains(.detach) { flags.withLock { attached = false } }
             for a in actions {
                 switch a {
                 case .send(let b):
@@ -120,8 +129,9 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
                 guard id == connID else { continue }
                 if !perform(engine.receive(b)) { listener.close(); return .killed }
             case .roundFinished:
-                guard roundActive else { continue }  // a round this loop already waited for
-                let round = endRound()
+                if staleFinishes > 0 { staleFinishes -= 1; continue }  // a round this loop already waited for
+                guard roundActive else { continue }
+                let round = endRound(interrupting: false)
                 if freeRunning || conn == nil { continue }
                 if !perform(engine.finish(round)) { listener.close(); return .killed }
             case .disconnected(let id):

@@ -1,4 +1,5 @@
 import Foundation
+import Foundation
 import Synchronization
 import KVMDebugCore
 import KVMDebugFake
@@ -66,3 +67,23 @@ func kickLatency(samples: Int) throws(DebugError) -> Latency {
     return Latency(out)
 }
 #endif
+
+/// `DebugSession.interrupt()` to `wait()` returning, the guest running freely between
+/// (`start([.continue])` then a short pause): the Ctrl-C / gdb-reconnect path. Samples in ns.
+func interruptLatency<B: DebugBackend>(backend: B, samples: Int) throws(DebugError) -> Latency {
+    let s = DebugSession(backend: backend)
+    defer { s.close() }
+    var out: [UInt64] = []
+    let stepFirst = ProcessInfo.processInfo.environment["BENCH_STEP_FIRST"] != nil
+    for i in 0..<samples {
+        if stepFirst { _ = try s.resume([ResumeMode?](repeating: .step, count: s.vcpuCount)) }
+        if i % 1000 == 999 { FileHandle.standardError.write(Data("\(i + 1) ".utf8)) }
+        try s.start([ResumeMode?](repeating: .continue, count: s.vcpuCount))
+        if let p = ProcessInfo.processInfo.environment["BENCH_PAUSE_US"] { usleep(UInt32(p) ?? 0) } else { usleep(200) }
+        let t0 = nowNanoseconds()
+        s.interrupt()
+        _ = try s.wait()
+        out.append(nowNanoseconds() - t0)
+    }
+    return Latency(out)
+}

@@ -7,6 +7,7 @@
 //       [--only rates,tables,allstop,kick] [--max-vcpus N] [--rounds N]
 //   swift run -c release kvmdbg-bench --profile kvm-step|kvm-break|raw-step|raw-break|
 //       fake-step|fake-break|raw-fake-step|raw-fake-break [--seconds S]   (one loop, for perf/strace)
+//   swift run -c release kvmdbg-bench --null-gdb-stub PACKET-LOG   (scripts/bench: gdb's own limit)
 import Foundation
 import KVMDebugCore
 import KVMDebugFake
@@ -22,6 +23,8 @@ struct BenchReport: Codable {
     var tables: [TableRow] = []
     var allStop: [AllStopRow] = []
     var kick: Latency?
+    /// DebugSession.interrupt() to wait() returning, 1 vCPU running freely.
+    var interrupt: Latency?
     var notes: [String] = []
 }
 
@@ -32,6 +35,7 @@ var only: Set<String> = ["rates", "tables", "allstop", "kick"]
 var maxVCPUs = 1024
 var rounds = 200
 var profile: ProfileTarget?
+var nullStubLog: String?
 
 var args = CommandLine.arguments.dropFirst()
 func value(_ flag: String, _ rest: inout ArraySlice<String>) -> String {
@@ -46,6 +50,7 @@ while let a = args.popFirst() {
     case "--only": only = Set(value(a, &args).split(separator: ",").map(String.init))
     case "--max-vcpus": maxVCPUs = Int(value(a, &args)) ?? maxVCPUs
     case "--rounds": rounds = Int(value(a, &args)) ?? rounds
+    case "--null-gdb-stub": nullStubLog = value(a, &args)
     case "--profile":
         let v = value(a, &args)
         guard let p = ProfileTarget(rawValue: v) else {
@@ -55,6 +60,11 @@ while let a = args.popFirst() {
     default:
         if let s = Double(a) { seconds = s } else { fatalError("kvmdbg-bench: unknown argument \(a)") }
     }
+}
+
+if let log = nullStubLog {
+    // Section 4's limit: canned replies learnt from a kvmdbg --log-packets file.
+    try NullStub(replaying: log).serve(port: 0)
 }
 
 if let p = profile {
@@ -152,6 +162,11 @@ if only.contains("kick") && kvmUsable {
         report.kick = k
         print("\nkick (kick() to KVM_RUN returning, \(k.samples) samples): median \(fmtUs(k.medianNs))  p99 \(fmtUs(k.p99Ns))  max \(fmtUs(k.maxNs))")
     } catch { report.notes.append("kick: \(error.message)") }
+    do throws(DebugError) {
+        let k = try interruptLatency(backend: try KVMBackend(guest: BuiltinGuests.counterX86(.long)), samples: rounds)
+        report.interrupt = k
+        print("interrupt (DebugSession.interrupt() to wait() returning, \(k.samples) samples): median \(fmtUs(k.medianNs))  p99 \(fmtUs(k.p99Ns))  max \(fmtUs(k.maxNs))")
+    } catch { report.notes.append("interrupt: \(error.message)") }
 }
 #endif
 
