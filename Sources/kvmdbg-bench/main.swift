@@ -8,6 +8,7 @@
 //   swift run -c release kvmdbg-bench --profile kvm-step|kvm-break|raw-step|raw-break|
 //       fake-step|fake-break|raw-fake-step|raw-fake-break [--seconds S]   (one loop, for perf/strace)
 //   swift run -c release kvmdbg-bench --null-gdb-stub PACKET-LOG   (scripts/bench: gdb's own limit)
+//   swift run -c release kvmdbg-bench --write-qemu-guest DIR        (scripts/bench: counter.bin + bios.bin)
 import Foundation
 import KVMDebugCore
 import KVMDebugFake
@@ -51,6 +52,19 @@ while let a = args.popFirst() {
     case "--max-vcpus": maxVCPUs = Int(value(a, &args)) ?? maxVCPUs
     case "--rounds": rounds = Int(value(a, &args)) ?? rounds
     case "--null-gdb-stub": nullStubLog = value(a, &args)
+    case "--write-qemu-guest":
+        // scripts/bench: the real-mode counter guest for QEMU, from the same bytes kvmdbg runs.
+        let dir = value(a, &args)
+        let g = BuiltinGuests.counterX86(.real)
+        try Data(g.image).write(to: URL(fileURLWithPath: dir + "/counter.bin"))
+        // A 64 KiB BIOS whose reset vector (F000:FFF0) far-jumps to 0000:entry, as kvmdbg's
+        // real-mode boot puts the vCPU there; the rest is hlt.
+        var bios = [UInt8](repeating: 0xF4, count: 65536)
+        let e = UInt16(g.entry)
+        bios.replaceSubrange(0xFFF0..<0xFFF5, with: [0xEA, UInt8(e & 0xFF), UInt8(e >> 8), 0x00, 0x00])
+        try Data(bios).write(to: URL(fileURLWithPath: dir + "/bios.bin"))
+        print("loop=\(hex(g.symbol("loop")!.address)) load=\(hex(g.loadAddress)) entry=\(hex(g.entry))")
+        exit(0)
     case "--profile":
         let v = value(a, &args)
         guard let p = ProfileTarget(rawValue: v) else {
