@@ -4,7 +4,7 @@
 // backend's own calls. Never a timed test: numbers are printed, not asserted.
 //
 //   swift run -c release kvmdbg-bench [--seconds S] [--reps N] [--json FILE]
-//       [--only rates,tables,allstop,kick] [--max-vcpus N] [--rounds N]
+//       [--only rates,tables,allstop,kick,engine] [--max-vcpus N] [--rounds N]
 //   swift run -c release kvmdbg-bench --profile kvm-step|kvm-break|raw-step|raw-break|
 //       fake-step|fake-break|raw-fake-step|raw-fake-break [--seconds S]   (one loop, for perf/strace)
 //   swift run -c release kvmdbg-bench --null-gdb-stub PACKET-LOG   (scripts/bench: gdb's own limit)
@@ -26,13 +26,14 @@ struct BenchReport: Codable {
     var kick: Latency?
     /// DebugSession.interrupt() to wait() returning, 1 vCPU running freely.
     var interrupt: Latency?
+    var engine: [EngineRate] = []
     var notes: [String] = []
 }
 
 var seconds = 0.3
 var reps = 7
 var jsonPath: String?
-var only: Set<String> = ["rates", "tables", "allstop", "kick"]
+var only: Set<String> = ["rates", "tables", "allstop", "kick", "engine"]
 var maxVCPUs = 1024
 var rounds = 200
 var profile: ProfileTarget?
@@ -183,6 +184,22 @@ if only.contains("kick") && kvmUsable {
     } catch { report.notes.append("interrupt: \(error.message)") }
 }
 #endif
+
+if only.contains("engine") {
+    print("\n\(pad("gdb engine in process", 30)) packets/s median [min-max] (no socket, no thread hop)")
+    var rows: [EngineRate] = []
+    do throws(DebugError) {
+        rows += engineRates("fake", backend: try FakeBackend(guest: BuiltinGuests.counterX86(.real)), reps: reps, seconds: seconds)
+        #if arch(x86_64)
+        if kvmUsable { rows += engineRates("kvm", backend: try KVMBackend(guest: BuiltinGuests.counterX86(.real)), reps: reps, seconds: seconds) }
+        #endif
+    } catch { report.notes.append("engine: \(error.message)") }
+    for r in rows {
+        let s = r.packetsPerSecond
+        print("\(pad("\(r.backend) \(r.packet)", 30)) \(fmtRate(s.median)) [\(Int(s.min))-\(Int(s.max))]")
+    }
+    report.engine = rows
+}
 
 if let path = jsonPath {
     let enc = JSONEncoder()

@@ -41,6 +41,7 @@ struct GDBServer: ParsableCommand {
 
         var options = GDBEngineOptions()
         options.backendDescription = "backend chosen: \(decision.kind == .kvm ? "kvm" : "fake") (\(decision.why))"
+        options.logPackets = logPackets != nil
         if decision.kind == .kvm {
             // Capabilities lie under PVM: ask what really traps, once, before GDB's first Z0.
             let results = FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system)
