@@ -26,11 +26,25 @@ func nowNanoseconds() -> UInt64 {
     return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
 }
 
-/// Runs `body(batch)` (which does `batch` operations) repeatedly for about `seconds`;
-/// returns operations per second.
-func rate(seconds: Double, batch: Int = 256, _ body: (Int) throws -> Void) rethrows -> Double {
+/// This thread's CPU time (user + system, guest time included), nanoseconds.
+func threadCPUNanoseconds() -> UInt64 {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+}
+
+/// Operations per wall-clock second and per second of this thread's CPU time. On a shared
+/// host the CPU rate leaves out the time the thread sat runnable behind other work.
+struct Rates {
+    var wall: Double
+    var cpu: Double
+}
+
+/// Runs `body(batch)` (which does `batch` operations) repeatedly for about `seconds`.
+func rates(seconds: Double, batch: Int = 256, _ body: (Int) throws -> Void) rethrows -> Rates {
     var n = 0
     let start = nowNanoseconds()
+    let cpu0 = threadCPUNanoseconds()
     let limit = UInt64(seconds * 1e9)
     var elapsed: UInt64 = 0
     repeat {
@@ -38,7 +52,13 @@ func rate(seconds: Double, batch: Int = 256, _ body: (Int) throws -> Void) rethr
         n += batch
         elapsed = nowNanoseconds() - start
     } while elapsed < limit
-    return Double(n) / (Double(elapsed) / 1e9)
+    let cpu = max(1, threadCPUNanoseconds() - cpu0)
+    return Rates(wall: Double(n) / (Double(elapsed) / 1e9), cpu: Double(n) / (Double(cpu) / 1e9))
+}
+
+/// Operations per wall-clock second (`rates`).
+func rate(seconds: Double, batch: Int = 256, _ body: (Int) throws -> Void) rethrows -> Double {
+    try rates(seconds: seconds, batch: batch, body).wall
 }
 
 /// One library-vs-baseline figure: `reps` interleaved repetitions (A/B, then B/A, ...).
@@ -50,25 +70,31 @@ struct RatioFigure: Codable {
     var baseline: Summary
     /// library / baseline, per repetition (each pair measured back to back).
     var ratio: Summary
+    /// The same per second of the measuring thread's CPU time (robust to a loaded host).
+    var libraryCPU: Summary
+    var baselineCPU: Summary
+    var ratioCPU: Summary
 }
 
 /// Measures `library` and `baseline` alternately, `reps` times, swapping their order each
 /// repetition so drift in the shared host's load hits both alike.
 func interleaved(_ name: String, baselineName: String, reps: Int, seconds: Double,
                  library: (Int) throws -> Void, baseline: (Int) throws -> Void) rethrows -> RatioFigure {
-    var lib: [Double] = []
-    var base: [Double] = []
+    var lib: [Rates] = []
+    var base: [Rates] = []
     for r in 0..<reps {
         if r % 2 == 0 {
-            base.append(try rate(seconds: seconds, baseline))
-            lib.append(try rate(seconds: seconds, library))
+            base.append(try rates(seconds: seconds, baseline))
+            lib.append(try rates(seconds: seconds, library))
         } else {
-            lib.append(try rate(seconds: seconds, library))
-            base.append(try rate(seconds: seconds, baseline))
+            lib.append(try rates(seconds: seconds, library))
+            base.append(try rates(seconds: seconds, baseline))
         }
     }
-    return RatioFigure(name: name, unit: "ops/s", baselineName: baselineName, library: Summary(lib),
-                       baseline: Summary(base), ratio: Summary(zip(lib, base).map { $0 / $1 }))
+    return RatioFigure(name: name, unit: "ops/s", baselineName: baselineName, library: Summary(lib.map(\.wall)),
+                       baseline: Summary(base.map(\.wall)), ratio: Summary(zip(lib, base).map { $0.wall / $1.wall }),
+                       libraryCPU: Summary(lib.map(\.cpu)), baselineCPU: Summary(base.map(\.cpu)),
+                       ratioCPU: Summary(zip(lib, base).map { $0.cpu / $1.cpu }))
 }
 
 /// Latency percentiles from sorted samples (nanoseconds).

@@ -107,11 +107,12 @@ if only.contains("rates") {
     let (figs, notes) = libraryVsRaw(reps: reps, seconds: seconds, kvm: kvmUsable)
     report.rates = figs
     report.notes += notes
-    print("\n\(pad("rate", 30)) \(pad("library", 30)) \(pad("baseline", 30)) ratio")
-    for f in figs {
-        func cell(_ s: Summary) -> String { pad("\(fmtRate(s.median)) [\(Int(s.min))-\(Int(s.max))]", 30) }
-        print("\(pad(f.name, 30)) \(cell(f.library)) \(cell(f.baseline)) \(String(format: "%.2f [%.2f-%.2f]", f.ratio.median, f.ratio.min, f.ratio.max))")
-    }
+    func cell(_ s: Summary) -> String { pad("\(fmtRate(s.median)) [\(Int(s.min))-\(Int(s.max))]", 30) }
+    func ratio(_ s: Summary) -> String { String(format: "%.2f [%.2f-%.2f]", s.median, s.min, s.max) }
+    print("\n\(pad("rate (wall clock)", 30)) \(pad("library", 30)) \(pad("baseline", 30)) ratio")
+    for f in figs { print("\(pad(f.name, 30)) \(cell(f.library)) \(cell(f.baseline)) \(ratio(f.ratio))") }
+    print("\(pad("rate (per thread CPU second)", 30)) \(pad("library", 30)) \(pad("baseline", 30)) ratio")
+    for f in figs { print("\(pad(f.name, 30)) \(cell(f.libraryCPU)) \(cell(f.baselineCPU)) \(ratio(f.ratioCPU))") }
     for n in notes { print(n) }
 }
 
