@@ -56,25 +56,27 @@ enum ProfileTarget: String, CaseIterable {
     case fakeStep = "fake-step", fakeBreak = "fake-break", rawFakeStep = "raw-fake-step", rawFakeBreak = "raw-fake-break"
 }
 
+/// The library's loop: single-steps, or with `breakAt` continues to a hardware breakpoint there.
+func debuggerLoop<B: DebugBackend>(_ backend: B, breakAt: UInt64?) throws(DebugError) -> (Int) throws -> Void {
+    let d = Debugger(backend: backend)
+    if let a = breakAt { try d.insert(.hardware(address: a)) }
+    let mode: ResumeMode = breakAt == nil ? .step : .continue
+    return { n in for _ in 0..<n { _ = try d.resume(vcpu: 0, mode: mode) } }
+}
+
 /// Builds the loop body for one target: `body(n)` does n operations.
 func operation(_ t: ProfileTarget) throws -> (Int) throws -> Void {
     let guest = BuiltinGuests.counterX86(.long)
     let loop = guest.symbol("loop")!.address
     switch t {
     case .fakeStep, .fakeBreak:
-        let d = Debugger(backend: try FakeBackend(guest: guest))
-        if t == .fakeBreak { try d.insert(.hardware(address: loop)) }
-        let mode: ResumeMode = t == .fakeStep ? .step : .continue
-        return { n in for _ in 0..<n { _ = try d.resume(vcpu: 0, mode: mode) } }
+        return try debuggerLoop(FakeBackend(guest: guest), breakAt: t == .fakeBreak ? loop : nil)
     case .rawFakeStep, .rawFakeBreak:
         let raw = RawFake(try FakeBackend(guest: guest), breakAt: loop)
         return t == .rawFakeStep ? { try raw.steps($0) } : { try raw.breakpointCycles($0) }
     #if arch(x86_64)
     case .kvmStep, .kvmBreak:
-        let d = Debugger(backend: try KVMBackend(guest: guest))
-        if t == .kvmBreak { try d.insert(.hardware(address: loop)) }
-        let mode: ResumeMode = t == .kvmStep ? .step : .continue
-        return { n in for _ in 0..<n { _ = try d.resume(vcpu: 0, mode: mode) } }
+        return try debuggerLoop(KVMBackend(guest: guest), breakAt: t == .kvmBreak ? loop : nil)
     case .rawStep, .rawBreak:
         let b = try KVMBackend(guest: guest)
         let raw = RawVCPU(fd: b.vcpus[0].fd, mmapSize: Int(try KVMSystem().vcpuMmapSize()))
