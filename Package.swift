@@ -50,7 +50,7 @@ let package = Package(
         ),
         // The benchmark's baseline: the same ioctls in a plain C loop (not used by kvmdbg).
         .target(name: "KVMRawLoop"),
-        .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMRawLoop"]),
+        .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugGDB", "KVMRawLoop"]),
         // The arm64 lane's prediction: DebugScenarios.arm64 on the fake backend.
         .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // examples/host-vmm: a VMM of its own (C) that hands its vCPU fd to kvmdbg.

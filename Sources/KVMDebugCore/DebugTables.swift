@@ -50,6 +50,12 @@ public struct DebugTables: Sendable {
         return out
     }
 
+    /// True if any software breakpoint is armed anywhere (`softwareBreakpoints` without building it).
+    public var hasSoftwareBreakpoints: Bool {
+        func soft(_ p: DebugPoint) -> Bool { if case .software = p { return true } else { return false } }
+        return global.contains(where: soft) || local.contains { $0.contains(where: soft) }
+    }
+
     /// Changes one vCPU's comparator count (re-checks its current points; all-or-nothing).
     public mutating func setCapacity(_ c: SlotCapacity, vcpu: Int) throws(DebugError) {
         try checkVCPU(vcpu)
@@ -62,7 +68,8 @@ public struct DebugTables: Sendable {
     /// one targeted vCPU (the error names that vCPU and its limit).
     public mutating func insert(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError) {
         try DebugEncoder.validate(point, arch: arch)
-        let hadSoftware = !softwareBreakpoints.isEmpty
+        // Only a software point can switch the software layer on or off.
+        let hadSoftware = point.usesHardwareSlot ? nil : hasSoftwareBreakpoints
         let targets = try vcpus(of: target)
         switch target {
         case .all:
@@ -72,12 +79,22 @@ public struct DebugTables: Sendable {
         }
         // Trial-encode every target first: nothing is committed unless all fit.
         var staged: [(Int, EncodedDebugRegisters)] = []
+        staged.reserveCapacity(targets.count)
+        var globalPlus: [DebugPoint]? = nil
+        var memo: EncodingMemo? = nil
         for v in targets {
-            var pts = points(on: v)
-            // A global insert subsumes an identical local point on that vCPU.
-            if case .all = target, let i = pts.lastIndex(of: point) { pts.remove(at: i) }
-            pts.append(point)
-            staged.append((v, try DebugEncoder.encode(pts, arch: arch, capacity: capacity[v], vcpu: v)))
+            var pts: [DebugPoint]
+            if local[v].isEmpty {
+                // The common case: one shared buffer, so the memo matches at once.
+                if globalPlus == nil { globalPlus = global + [point] }
+                pts = globalPlus ?? []
+            } else {
+                pts = points(on: v)
+                // A global insert subsumes an identical local point on that vCPU.
+                if case .all = target, let i = pts.lastIndex(of: point) { pts.remove(at: i) }
+                pts.append(point)
+            }
+            staged.append((v, try encode(pts, vcpu: v, memo: &memo)))
         }
         switch target {
         case .all:
@@ -92,7 +109,7 @@ public struct DebugTables: Sendable {
 
     /// Removes exactly `point` (same address, length and kind) from `target`.
     public mutating func remove(_ point: DebugPoint, from target: VCPUTarget) throws(DebugError) {
-        let hadSoftware = !softwareBreakpoints.isEmpty
+        let hadSoftware = point.usesHardwareSlot ? nil : hasSoftwareBreakpoints
         switch target {
         case .all:
             guard let i = global.firstIndex(of: point) else { throw .notArmed(point: point, target: target) }
@@ -102,9 +119,10 @@ public struct DebugTables: Sendable {
             guard let i = local[v].firstIndex(of: point) else { throw .notArmed(point: point, target: target) }
             local[v].remove(at: i)
         }
+        var memo: EncodingMemo? = nil
         for v in try vcpus(of: target) {
             // Removing never needs more slots, so re-encoding cannot fail.
-            if let enc = try? DebugEncoder.encode(points(on: v), arch: arch, capacity: capacity[v], vcpu: v) {
+            if let enc = try? encode(local[v].isEmpty ? global : points(on: v), vcpu: v, memo: &memo) {
                 commit(v, enc)
             }
         }
@@ -113,11 +131,12 @@ public struct DebugTables: Sendable {
 
     /// Removes every point from every vCPU.
     public mutating func removeAll() {
-        let hadSoftware = !softwareBreakpoints.isEmpty
+        let hadSoftware = hasSoftwareBreakpoints
         global.removeAll()
+        var memo: EncodingMemo? = nil
         for v in 0..<vcpuCount {
             local[v].removeAll()
-            if let enc = try? DebugEncoder.encode([], arch: arch, capacity: capacity[v], vcpu: v) { commit(v, enc) }
+            if let enc = try? encode([], vcpu: v, memo: &memo) { commit(v, enc) }
         }
         softwareLayerChanged(from: hadSoftware)
     }
@@ -144,8 +163,14 @@ public struct DebugTables: Sendable {
     /// - `blockIRQ`: add x86 BLOCKIRQ while stepping (only when SET_GUEST_DEBUG2 advertises it).
     public func guestDebugState(for vcpu: Int, stepping: Bool, without left: [DebugPoint] = [],
                                 blockIRQ: Bool = false) -> GuestDebugState {
-        let enc = encoded(for: vcpu, without: left)
-        let software = !softwareBreakpoints.isEmpty
+        guestDebugState(for: vcpu, stepping: stepping, encoded: encoded(for: vcpu, without: left), blockIRQ: blockIRQ)
+    }
+
+    /// The whole `struct kvm_guest_debug` for `vcpu` around registers already encoded
+    /// (`encoded(for:without:)`), so a caller that keeps the layout encodes once.
+    public func guestDebugState(for vcpu: Int, stepping: Bool, encoded enc: EncodedDebugRegisters,
+                                blockIRQ: Bool = false) -> GuestDebugState {
+        let software = hasSoftwareBreakpoints
         if !stepping && !software && enc.slots.isEmpty { return .disabled(arch) }
         var control: GuestDebugControl = [.enable]
         if stepping { control.insert(.singleStep) }
@@ -163,6 +188,24 @@ public struct DebugTables: Sendable {
         return GuestDebugState(control: control, registers: enc.registers)
     }
 
+    /// The last encoding made in one table change, for the next vCPU with the same inputs.
+    private struct EncodingMemo {
+        var points: [DebugPoint]
+        var capacity: SlotCapacity
+        var encoded: EncodedDebugRegisters
+    }
+
+    /// Encodes `points` for `vcpu`, reusing the previous vCPU's result when its points and
+    /// capacity were the same: a global change over N alike vCPUs encodes once, and they
+    /// share one copy-on-write layout. (`vcpu` only names the vCPU in a no-free-slot error,
+    /// and the first vCPU with given inputs is always encoded, so errors are unchanged.)
+    private func encode(_ points: [DebugPoint], vcpu v: Int, memo: inout EncodingMemo?) throws(DebugError) -> EncodedDebugRegisters {
+        if let m = memo, m.capacity == capacity[v], m.points == points { return m.encoded }
+        let enc = try DebugEncoder.encode(points, arch: arch, capacity: capacity[v], vcpu: v)
+        memo = EncodingMemo(points: points, capacity: capacity[v], encoded: enc)
+        return enc
+    }
+
     private mutating func commit(_ v: Int, _ enc: EncodedDebugRegisters) {
         dirty[v] = true
         encoded[v] = enc
@@ -170,8 +213,8 @@ public struct DebugTables: Sendable {
 
     /// Software breakpoints live in shared memory, so every vCPU must intercept
     /// #BP / BRK once the first one is patched in, and stop when the last goes.
-    private mutating func softwareLayerChanged(from had: Bool) {
-        if had != !softwareBreakpoints.isEmpty {
+    private mutating func softwareLayerChanged(from had: Bool?) {
+        if let had, had != hasSoftwareBreakpoints {
             for v in 0..<vcpuCount { dirty[v] = true }
         }
     }

@@ -28,6 +28,9 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// Per-vCPU state, each touched only by the thread running that vCPU.
     private let vcpus: [VCPUDebugState]
     private let blockIRQ = Atomic<Bool>(true)
+    /// SET_GUEST_DEBUG2 advertises x86 BLOCKIRQ; read once, as the table capacities are
+    /// (reading `backend.capabilities` per run copied the whole struct).
+    private let blockIRQSupported: Bool
     private let foreignPolicy = Atomic<UInt8>(ForeignBreakpointPolicy.report.rawValue)
 
     /// What resuming does with a BRK the guest ran that kvmdbg did not plant (opt-in;
@@ -40,7 +43,9 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     public init(backend: Backend) {
         self.backend = backend
         let n = backend.vcpuCount
-        _tables = DebugTables(arch: backend.arch, vcpuCount: n, capacity: backend.capabilities.slots)
+        let caps = backend.capabilities
+        _tables = DebugTables(arch: backend.arch, vcpuCount: n, capacity: caps.slots)
+        blockIRQSupported = caps.supports(.x86BlockIRQ)
         var states: [VCPUDebugState] = []
         for v in 0..<n { states.append(VCPUDebugState(arch: backend.arch, layout: _tables.encoded[v])) }
         vcpus = states
@@ -386,6 +391,11 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     private func pointsToStepOver(_ vcpu: Int) throws(DebugError) -> [DebugPoint] {
         let st = vcpus[vcpu]
         guard let s = st.lastStop else { return [] }
+        // Most stops (steps, x86 watchpoints) sit on nothing: answer without the lock.
+        let arm64 = backend.arch == .arm64
+        if !s.hits.contains(where: { $0.reason == .hardwareBreakpoint || $0.reason == .softwareBreakpoint || (arm64 && $0.reason == .watchpoint) }) {
+            return []
+        }
         if st.pcWritten, try registers(vcpu: vcpu).pc != s.pc { return [] }
         return lock.withLock { () -> [DebugPoint] in
             var fired: [DebugPoint] = []
@@ -453,16 +463,25 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// Installs the vCPU's state if it differs from what it has, runs once, decodes.
     private func runOnce(_ vcpu: Int, stepping: Bool, without: [DebugPoint]) throws(DebugError) -> RunEvent {
         let st = vcpus[vcpu]
-        let blockIRQ = blockInterruptsWhileStepping && backend.capabilities.supports(.x86BlockIRQ)
+        let blockIRQ = blockIRQSupported && blockInterruptsWhileStepping
         let key = InstalledKey(stepping: stepping, without: without, blockIRQ: blockIRQ)
         // x86: KVM re-applies TF only while RIP equals the RIP it saw at the last
         // KVM_SET_GUEST_DEBUG, so a pc write forces a re-issue before a step.
         let forced = st.pcWritten && stepping
         let sync: (GuestDebugState, EncodedDebugRegisters)? = lock.withLock {
-            if !_tables.dirty[vcpu] && st.installedKey == key && !forced { return nil }
-            let state = _tables.guestDebugState(for: vcpu, stepping: stepping, without: without, blockIRQ: blockIRQ)
-            let layout = _tables.encoded(for: vcpu, without: without)
+            if _tables.dirty[vcpu] {
+                st.built.removeAll(keepingCapacity: true)
+            } else if st.installedKey == key && !forced {
+                return nil
+            }
             _tables.markSynced(vcpu)
+            // Continuing past a breakpoint alternates two states (without it + step, all
+            // armed): while the table is unchanged, reuse them instead of re-encoding.
+            if let b = st.built.first(where: { $0.key == key }) { return (b.state, b.layout) }
+            let layout = _tables.encoded(for: vcpu, without: without)
+            let state = _tables.guestDebugState(for: vcpu, stepping: stepping, encoded: layout, blockIRQ: blockIRQ)
+            if st.built.count == VCPUDebugState.builtLimit { st.built.removeFirst() }
+            st.built.append(BuiltState(key: key, state: state, layout: layout))
             return (state, layout)
         }
         if let (state, layout) = sync {
@@ -490,15 +509,29 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         case .arm64(let esr, let far, let pc):
             hits = Arm64DebugEncoding.decode(esr: esr, far: far, pc: pc, slots: slots)
         }
-        let patched = lock.withLock { patchIndex(vcpu, at: d.pc) != nil }
-        for i in hits.indices where hits[i].reason == .softwareBreakpoint && !patched {
-            hits[i].point = nil  // a BRK/int3 we did not patch in is the guest's own
+        // Only a software-breakpoint hit needs the patch list (and its lock).
+        if hits.contains(where: { $0.reason == .softwareBreakpoint }) {
+            let patched = lock.withLock { patchIndex(vcpu, at: d.pc) != nil }
+            for i in hits.indices where hits[i].reason == .softwareBreakpoint && !patched {
+                hits[i].point = nil  // a BRK/int3 we did not patch in is the guest's own
+            }
         }
         return Stop(vcpu: vcpu, pc: d.pc, hits: hits, exit: d)
     }
 
     /// Drops hits the user did not ask for; nil when nothing is left to report.
     private func filter(_ s: Stop, mode: ResumeMode) throws(DebugError) -> Stop? {
+        // Nothing to judge (no planted int3/BRK, no x86 read watch): the stop stands as is.
+        let x86 = backend.arch == .x86_64
+        if !s.hits.isEmpty && !s.hits.contains(where: { hit in
+            switch hit.reason {
+            case .softwareBreakpoint: return hit.point != nil
+            case .watchpoint:
+                if x86, let p = hit.point, case .watch(_, _, .read) = p { return true }
+                return false
+            default: return false
+            }
+        }) { return s }
         var out = s
         out.hits = []
         for hit in s.hits {

@@ -65,7 +65,10 @@ public struct Stop: Sendable, Hashable {
     public init(vcpu: Int, pc: UInt64, hits: [StopHit], exit: DebugExit) {
         self.vcpu = vcpu
         self.pc = pc
-        self.hits = hits.sorted { $0.reason.priority < $1.reason.priority }
+        // Decoders mostly give one hit, already in order: sort (stable) only when needed.
+        var inOrder = true
+        for i in hits.indices.dropFirst() where hits[i - 1].reason.priority > hits[i].reason.priority { inOrder = false }
+        self.hits = inOrder ? hits : hits.sorted { $0.reason.priority < $1.reason.priority }
         self.exit = exit
     }
 

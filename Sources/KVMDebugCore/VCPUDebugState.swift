@@ -18,6 +18,10 @@ final class VCPUDebugState: @unchecked Sendable {
     /// reported once and the vCPU still makes progress.
     var steppedOverAt: UInt64?
     var steppedOver: [DebugPoint] = []
+    /// States built from the unchanged table, by key (at most `builtLimit`); emptied when
+    /// the table changes. Guarded by the Debugger's lock.
+    var built: [BuiltState] = []
+    static let builtLimit = 2
     /// The pc was written since the last KVM_SET_GUEST_DEBUG (x86 TF rule).
     var pcWritten = false
     let setGuestDebugCalls = Atomic<Int>(0)
@@ -33,4 +37,11 @@ struct InstalledKey: Sendable, Hashable {
     var stepping: Bool
     var without: [DebugPoint]
     var blockIRQ: Bool
+}
+
+/// One debug state built from a vCPU's table, with the slot layout it was encoded with.
+struct BuiltState: Sendable {
+    var key: InstalledKey
+    var state: GuestDebugState
+    var layout: EncodedDebugRegisters
 }

@@ -117,7 +117,7 @@ public final class GDBEngine<Target: GDBTarget> {
         switch e {
         case .packet(let p):
             if ackMode { out.append(.send([UInt8(ascii: "+")])) }
-            out.append(.log("<- " + printable(p[...])))
+            if options.logPackets { out.append(.log("<- " + printable(p[...]))) }
             dispatch(p[...])
         case .badChecksum:
             out.append(.log("<- (bad checksum)"))
@@ -158,7 +158,7 @@ public final class GDBEngine<Target: GDBTarget> {
         let framed = framePacket(payload)
         lastSent = framed
         // Logged before it is sent, so a log reader never sees a reply before its line.
-        out.append(.log("-> " + printable(payload[...])))
+        if options.logPackets { out.append(.log("-> " + printable(payload[...]))) }
         out.append(.send(framed))
     }
 
@@ -195,16 +195,15 @@ public final class GDBEngine<Target: GDBTarget> {
 
     /// A packet for the log: printable ASCII as is, other bytes as \xNN.
     func printable(_ p: ArraySlice<UInt8>) -> String {
-        var s = ""
+        // Built as bytes and decoded once: appending scalars to a String one by one cost
+        // more than the packet's own work.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(p.count)
         for b in p {
-            if b >= 0x20 && b < 0x7F { s.unicodeScalars.append(Unicode.Scalar(b)) }
-            else {
-                s += "\\x"
-                s.unicodeScalars.append(Unicode.Scalar(GDBHex.digits[Int(b >> 4)]))
-                s.unicodeScalars.append(Unicode.Scalar(GDBHex.digits[Int(b & 0xF)]))
-            }
+            if b >= 0x20 && b < 0x7F { bytes.append(b) }
+            else { bytes += [UInt8(ascii: "\\"), UInt8(ascii: "x"), GDBHex.digits[Int(b >> 4)], GDBHex.digits[Int(b & 0xF)]] }
         }
-        return s
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

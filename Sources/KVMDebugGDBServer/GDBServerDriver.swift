@@ -77,6 +77,10 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
 
         /// Carries out the engine's actions; returns false on kill.
         func perform(_ actions: [GDBAction]) -> Bool {
+            // Free the slot before D's OK leaves: a client that reconnects at once (gdb's
+            // detach + target remote) must not be refused as a second client. Its .client
+            // event queues behind this detach, so it still finds the old one dropped.
+            if actions.contains(.detach) { flags.withLock { attached = false } }
             for a in actions {
                 switch a {
                 case .send(let b):

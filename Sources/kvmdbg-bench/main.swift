@@ -1,101 +1,210 @@
-// kvmdbg-bench: guest-debug rates through the library, each printed as a ratio
-// against a baseline measured in the same process: a raw ioctl loop over the same
-// vCPU kind (Sources/KVMRawLoop, plain C, no library logic). Never a timed test: numbers are
-// printed, not asserted.
+// kvmdbg-bench: guest-debug rates and latencies through the library, each rate printed
+// with a baseline measured in the same process, interleaved with it (A/B, B/A, ...): a
+// raw ioctl loop over the same vCPU kind (Sources/KVMRawLoop, plain C), or the fake
+// backend's own calls. Never a timed test: numbers are printed, not asserted.
 //
-//   swift run -c release kvmdbg-bench [seconds-per-measurement]
-import KVMRawLoop
+//   swift run -c release kvmdbg-bench [--seconds S] [--reps N] [--json FILE]
+//       [--only rates,tables,allstop,kick,engine] [--max-vcpus N] [--rounds N]
+//   swift run -c release kvmdbg-bench --profile kvm-step|kvm-break|raw-step|raw-break|
+//       fake-step|fake-break|raw-fake-step|raw-fake-break [--seconds S]   (one loop, for perf/strace)
+//   swift run -c release kvmdbg-bench --null-gdb-stub PACKET-LOG   (scripts/bench: gdb's own limit)
+//   swift run -c release kvmdbg-bench --write-qemu-guest DIR        (scripts/bench: counter.bin + bios.bin)
 import Foundation
 import KVMDebugCore
 import KVMDebugFake
 
-let seconds = CommandLine.arguments.dropFirst().first.flatMap(Double.init) ?? 1.0
-
-/// Runs `body` repeatedly for about `seconds`; returns operations per second.
-func rate(_ body: () throws -> Void) rethrows -> Double {
-    var n = 0
-    let start = Date()
-    var elapsed = 0.0
-    repeat {
-        for _ in 0..<256 { try body() }
-        n += 256
-        elapsed = Date().timeIntervalSince(start)
-    } while elapsed < seconds
-    return Double(n) / elapsed
+/// Everything one run measured: what `--json FILE` writes.
+struct BenchReport: Codable {
+    var date: String
+    var host: String
+    var command: String
+    var secondsPerMeasurement: Double
+    var repetitions: Int
+    var rates: [RatioFigure] = []
+    var tables: [TableRow] = []
+    var allStop: [AllStopRow] = []
+    var kick: Latency?
+    /// DebugSession.interrupt() to wait() returning, 1 vCPU running freely.
+    var interrupt: Latency?
+    var engine: [EngineRate] = []
+    var notes: [String] = []
 }
 
-func fmt(_ r: Double) -> String { String(format: "%9.0f/s", r) }
+var seconds = 0.3
+var reps = 7
+var jsonPath: String?
+var only: Set<String> = ["rates", "tables", "allstop", "kick", "engine"]
+var maxVCPUs = 1024
+var rounds = 200
+var profile: ProfileTarget?
+var nullStubLog: String?
 
-func report(_ name: String, library: Double, baseline: Double, baselineName: String) {
-    print("\(name.padding(toLength: 34, withPad: " ", startingAt: 0)) library \(fmt(library))   \(baselineName) \(fmt(baseline))   ratio \(String(format: "%.2f", library / baseline))")
+var args = CommandLine.arguments.dropFirst()
+func value(_ flag: String, _ rest: inout ArraySlice<String>) -> String {
+    guard let v = rest.popFirst() else { fatalError("kvmdbg-bench: \(flag) needs a value") }
+    return v
 }
-
-/// The raw baseline (Sources/KVMRawLoop, C): the same ioctls with no library logic.
-final class RawVCPU {
-    let fd: Int32
-    let run: UnsafeMutableRawPointer
-    let size: Int
-    init(fd: Int32, mmapSize: Int) {
-        self.fd = fd
-        size = mmapSize
-        run = kvm_raw_map(fd, mmapSize)!
+while let a = args.popFirst() {
+    switch a {
+    case "--seconds": seconds = Double(value(a, &args)) ?? seconds
+    case "--reps": reps = Int(value(a, &args)) ?? reps
+    case "--json": jsonPath = value(a, &args)
+    case "--only": only = Set(value(a, &args).split(separator: ",").map(String.init))
+    case "--max-vcpus": maxVCPUs = Int(value(a, &args)) ?? maxVCPUs
+    case "--rounds": rounds = Int(value(a, &args)) ?? rounds
+    case "--null-gdb-stub": nullStubLog = value(a, &args)
+    case "--write-qemu-guest":
+        // scripts/bench: the real-mode counter guest for QEMU, from the same bytes kvmdbg runs.
+        let dir = value(a, &args)
+        let g = BuiltinGuests.counterX86(.real)
+        try Data(g.image).write(to: URL(fileURLWithPath: dir + "/counter.bin"))
+        // A 64 KiB BIOS whose reset vector (F000:FFF0) far-jumps to 0000:entry, as kvmdbg's
+        // real-mode boot puts the vCPU there; the rest is hlt.
+        var bios = [UInt8](repeating: 0xF4, count: 65536)
+        let e = UInt16(g.entry)
+        bios.replaceSubrange(0xFFF0..<0xFFF5, with: [0xEA, UInt8(e & 0xFF), UInt8(e >> 8), 0x00, 0x00])
+        try Data(bios).write(to: URL(fileURLWithPath: dir + "/bios.bin"))
+        print("loop=\(hex(g.symbol("loop")!.address)) load=\(hex(g.loadAddress)) entry=\(hex(g.entry))")
+        exit(0)
+    case "--profile":
+        let v = value(a, &args)
+        guard let p = ProfileTarget(rawValue: v) else {
+            fatalError("kvmdbg-bench: --profile takes one of \(ProfileTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        profile = p
+    default:
+        if let s = Double(a) { seconds = s } else { fatalError("kvmdbg-bench: unknown argument \(a)") }
     }
-    deinit { kvm_raw_unmap(run, size) }
+}
 
-    func steps(_ n: Int) { precondition(kvm_raw_step_loop(fd, run, n) == 0, "raw step loop: expected KVM_EXIT_DEBUG") }
-    func breakpointCycles(at a: UInt64, _ n: Int) {
-        precondition(kvm_raw_break_loop(fd, run, a, n) == 0, "raw breakpoint loop: expected KVM_EXIT_DEBUG")
+if let log = nullStubLog {
+    // Section 4's limit: canned replies learnt from a kvmdbg --log-packets file.
+    try NullStub(replaying: log).serve(port: 0)
+}
+
+if let p = profile {
+    let body = try operation(p)
+    let r = try rate(seconds: seconds, body)
+    print("profile \(p.rawValue): \(fmtRate(r))")
+    exit(0)
+}
+
+let kvmUsable: Bool = {
+    #if arch(x86_64)
+    return (try? KVMSystem()) != nil
+    #else
+    return false
+    #endif
+}()
+
+var report = BenchReport(
+    date: ISO8601DateFormatter().string(from: Date()),
+    host: ProcessInfo.processInfo.hostName + " (\(ProcessInfo.processInfo.activeProcessorCount) CPUs)",
+    command: CommandLine.arguments.joined(separator: " "), secondsPerMeasurement: seconds, repetitions: reps)
+print("kvmdbg-bench: \(reps) interleaved repetitions of \(seconds) s; ratio = library / baseline (1.00 = no overhead); median [min-max]")
+
+if only.contains("rates") {
+    let (figs, notes) = libraryVsRaw(reps: reps, seconds: seconds, kvm: kvmUsable)
+    report.rates = figs
+    report.notes += notes
+    func cell(_ s: Summary) -> String { pad("\(fmtRate(s.median)) [\(Int(s.min))-\(Int(s.max))]", 30) }
+    func ratio(_ s: Summary) -> String { String(format: "%.2f [%.2f-%.2f]", s.median, s.min, s.max) }
+    print("\n\(pad("rate (wall clock)", 30)) \(pad("library", 30)) \(pad("baseline", 30)) ratio")
+    for f in figs { print("\(pad(f.name, 30)) \(cell(f.library)) \(cell(f.baseline)) \(ratio(f.ratio))") }
+    print("\(pad("rate (per thread CPU second)", 30)) \(pad("library", 30)) \(pad("baseline", 30)) ratio")
+    for f in figs { print("\(pad(f.name, 30)) \(cell(f.libraryCPU)) \(cell(f.baselineCPU)) \(ratio(f.ratioCPU))") }
+    for n in notes { print(n) }
+}
+
+let counts = [1, 64, 256, 1024].filter { $0 <= maxVCPUs }
+if only.contains("tables") {
+    print("\n\(pad("table update (global bp)", 30)) \(pad("us/update median [min-max]", 30)) \(pad("SET_GUEST_DEBUG/update", 24)) \(pad("at next run", 12)) bytes/vCPU (tables + debugger)")
+    let guest = BuiltinGuests.smpCounterX86(.long)
+    var kvmCap = 0
+    #if arch(x86_64)
+    if kvmUsable { kvmCap = (try? KVMBackend.capabilities().maxVCPUs) ?? 0 }
+    #endif
+    for n in counts {
+        var rows: [TableRow] = []
+        do throws(DebugError) {
+            rows.append(try tableScale("fake", backend: try FakeBackend(guest: guest, vcpus: n), reps: reps, updates: 50))
+        } catch { report.notes.append("tables fake \(n): \(error.message)") }
+        #if arch(x86_64)
+        if kvmUsable {
+            if n <= kvmCap {
+                do throws(DebugError) {
+                    rows.append(try tableScale("kvm", backend: try KVMBackend(guest: guest, vcpus: n), reps: reps, updates: 50))
+                } catch { report.notes.append("tables kvm \(n): \(error.message)") }
+            } else {
+                report.notes.append("tables kvm \(n): skipped, KVM_CAP_MAX_VCPUS is \(kvmCap)")
+            }
+        }
+        #endif
+        for r in rows {
+            let u = r.updateMicroseconds
+            print("\(pad("\(r.backend) \(r.vcpus) vCPUs", 30)) \(pad(String(format: "%10.2f [%.2f-%.2f]", u.median, u.min, u.max), 30)) \(pad(String(format: "%.0f", r.setGuestDebugPerUpdate), 24)) \(pad("\(r.setGuestDebugAtNextRun)", 12)) \(r.tableBytesPerVCPU) + \(r.debuggerBytesPerVCPU)")
+        }
+        report.tables += rows
     }
+    for n in report.notes where n.hasPrefix("tables") { print(n) }
 }
 
-/// Like `rate`, for a body that does `batch` operations per call.
-func rate(batch: Int, _ body: (Int) -> Void) -> Double {
-    var n = 0
-    let start = Date()
-    var elapsed = 0.0
-    repeat {
-        body(batch)
-        n += batch
-        elapsed = Date().timeIntervalSince(start)
-    } while elapsed < seconds
-    return Double(n) / elapsed
+if only.contains("allstop") {
+    print("\n\(pad("all-stop (\(rounds) rounds)", 30)) \(pad("median", 12)) \(pad("p99", 12)) \(pad("max", 12)) rounds/s")
+    for n in [2, 8, 64, 256] where n <= maxVCPUs {
+        var rows: [AllStopRow] = []
+        do throws(DebugError) {
+            rows.append(try allStop("fake", backend: try FakeBackend(guest: BuiltinGuests.smpCounterX86(.long), vcpus: n), rounds: rounds))
+        } catch { report.notes.append("allstop fake \(n): \(error.message)") }
+        #if arch(x86_64)
+        if kvmUsable {
+            do throws(DebugError) {
+                rows.append(try allStop("kvm", backend: try KVMBackend(guest: BuiltinGuests.smpCounterX86(.long), vcpus: n), rounds: rounds))
+            } catch { report.notes.append("allstop kvm \(n): \(error.message)") }
+        }
+        #endif
+        for r in rows {
+            print("\(pad("\(r.backend) \(r.vcpus) vCPUs", 30)) \(pad(fmtUs(r.latency.medianNs), 12)) \(pad(fmtUs(r.latency.p99Ns), 12)) \(pad(fmtUs(r.latency.maxNs), 12)) \(String(format: "%.0f", r.roundsPerSecond))")
+        }
+        report.allStop += rows
+    }
+    for n in report.notes where n.hasPrefix("allstop") { print(n) }
 }
-
-print("kvmdbg-bench: \(seconds) s per measurement; ratio = library rate / baseline rate (1.00 = no overhead)")
-let guest = BuiltinGuests.counterX86(.long)
-let loop = guest.symbol("loop")!.address
-
-// Fake backend: no baseline exists outside the library, so report the interpreter's own rates.
-do {
-    let d = Debugger(backend: try FakeBackend(guest: guest))
-    let steps = try rate { _ = try d.resume(vcpu: 0, mode: .step) }
-    try d.insert(.hardware(address: loop))
-    let hits = try rate { _ = try d.resume(vcpu: 0, mode: .continue) }
-    print("fake backend:                      single-step \(fmt(steps))   breakpoint hit+continue \(fmt(hits))")
-} catch { print("fake backend: error: \(error)") }
 
 #if arch(x86_64)
-do {
-    let mmapSize = Int(try KVMSystem().vcpuMmapSize())
-    // Baseline 1: SINGLESTEP once, then KVM_RUN in a loop (TF stays set across exits).
-    let b1 = try KVMBackend(guest: guest)
-    let raw1 = RawVCPU(fd: b1.vcpus[0].fd, mmapSize: mmapSize)
-    let rawStep = rate(batch: 256) { raw1.steps($0) }
-    let d1 = Debugger(backend: try KVMBackend(guest: guest))
-    let libStep = try rate { _ = try d1.resume(vcpu: 0, mode: .step) }
-    report("kvm single-step", library: libStep, baseline: rawStep, baselineName: "raw ioctl loop")
-
-    // Baseline 2: hit the breakpoint, disarm + step + re-arm by hand.
-    let b2 = try KVMBackend(guest: guest)
-    let raw2 = RawVCPU(fd: b2.vcpus[0].fd, mmapSize: mmapSize)
-    let rawHit = rate(batch: 256) { raw2.breakpointCycles(at: loop, $0) }
-    let d2 = Debugger(backend: try KVMBackend(guest: guest))
-    try d2.insert(.hardware(address: loop))
-    let libHit = try rate { _ = try d2.resume(vcpu: 0, mode: .continue) }
-    report("kvm breakpoint hit+continue", library: libHit, baseline: rawHit, baselineName: "raw ioctl loop")
-} catch {
-    print("kvm: skipped: \((error as? DebugError)?.message ?? "\(error)")")
+if only.contains("kick") && kvmUsable {
+    do throws(DebugError) {
+        let k = try kickLatency(samples: rounds)
+        report.kick = k
+        print("\nkick (kick() to KVM_RUN returning, \(k.samples) samples): median \(fmtUs(k.medianNs))  p99 \(fmtUs(k.p99Ns))  max \(fmtUs(k.maxNs))")
+    } catch { report.notes.append("kick: \(error.message)") }
+    do throws(DebugError) {
+        let k = try interruptLatency(backend: try KVMBackend(guest: BuiltinGuests.counterX86(.long)), samples: rounds)
+        report.interrupt = k
+        print("interrupt (DebugSession.interrupt() to wait() returning, \(k.samples) samples): median \(fmtUs(k.medianNs))  p99 \(fmtUs(k.p99Ns))  max \(fmtUs(k.maxNs))")
+    } catch { report.notes.append("interrupt: \(error.message)") }
 }
-#else
-print("kvm: skipped: the raw baseline loop is x86_64 only")
 #endif
+
+if only.contains("engine") {
+    print("\n\(pad("gdb engine in process", 30)) packets/s median [min-max] (no socket, no thread hop)")
+    var rows: [EngineRate] = []
+    do throws(DebugError) {
+        rows += engineRates("fake", backend: try FakeBackend(guest: BuiltinGuests.counterX86(.real)), reps: reps, seconds: seconds)
+        #if arch(x86_64)
+        if kvmUsable { rows += engineRates("kvm", backend: try KVMBackend(guest: BuiltinGuests.counterX86(.real)), reps: reps, seconds: seconds) }
+        #endif
+    } catch { report.notes.append("engine: \(error.message)") }
+    for r in rows {
+        let s = r.packetsPerSecond
+        print("\(pad("\(r.backend) \(r.packet)", 30)) \(fmtRate(s.median)) [\(Int(s.min))-\(Int(s.max))]")
+    }
+    report.engine = rows
+}
+
+if let path = jsonPath {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try enc.encode(report).write(to: URL(fileURLWithPath: path))
+    print("\nwrote \(path)")
+}

@@ -40,6 +40,7 @@ struct GDBServer: ParsableCommand {
 
         var options = GDBEngineOptions()
         options.backendDescription = "backend chosen: \(decision.kind == .kvm ? "kvm" : "fake") (\(decision.why))"
+        options.logPackets = logPackets != nil
         if decision.kind == .kvm {
             // Capabilities lie under PVM: ask what really traps, once, before GDB's first Z0.
             let results = FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system)
@@ -55,16 +56,18 @@ struct GDBServer: ParsableCommand {
         let gdb = g.arch == .arm64 ? "gdb-multiarch -ex 'set architecture aarch64' -ex '\(attach)'" : "gdb -ex '\(attach)'"
         emitLine("listening on \(listener.address); attach with: \(gdb)")
 
-        do {
+        let logger = logPackets.map { PacketLog(path: $0) }
+        if let l = logger, !l.isOpen { throw CLIError("cannot open --log-packets file \(logPackets ?? "")") }
+        do throws(DebugError) {
             if decision.kind == .kvm {
-                try serve(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system)), listener, options)
+                try serve(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system)), listener, options, logger)
             } else {
-                try serve(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus)), listener, options)
+                try serve(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus)), listener, options, logger)
             }
         } catch { throw CLIError(error.message) }
     }
 
-    private func makeListener() throws -> GDBListener {
+    private func makeListener() throws(CLIError) -> GDBListener {
         let spec = listen ?? "127.0.0.1:1234"
         do {
             if spec.hasPrefix("unix:") { return try SocketListener(unix: String(spec.dropFirst(5))) }
@@ -78,9 +81,7 @@ struct GDBServer: ParsableCommand {
     }
 
     private func serve<B: DebugBackend>(_ session: DebugSession<B>, _ listener: GDBListener,
-                                        _ options: GDBEngineOptions) throws(DebugError) {
-        let logger = logPackets.map { PacketLog(path: $0) }
-        if let l = logger, !l.isOpen { throw .unsupported(reason: "cannot open --log-packets file \(logPackets!)") }
+                                        _ options: GDBEngineOptions, _ logger: PacketLog?) throws(DebugError) {
         // A guest's own int3/brk is reported once (T05 swbreak, which GDB shows as SIGTRAP where
         // it planted nothing), then handed to the guest on continue rather than re-run forever.
         session.debugger.foreignBreakpointPolicy = .handBackToGuest

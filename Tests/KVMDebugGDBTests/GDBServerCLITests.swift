@@ -38,6 +38,11 @@ import Foundation
                     lines.append(l)
                     return l
                 }
+                // Wait for data at most until the deadline: `availableData` alone blocks forever
+                // when no line comes, which would hang the whole test run.
+                var pfd = pollfd(fd: out.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+                let ms = Int32(max(0, end.timeIntervalSinceNow) * 1000)
+                if poll(&pfd, 1, ms) <= 0 { return nil }
                 let d = out.fileHandleForReading.availableData
                 if d.isEmpty { return nil }
                 buffer += d

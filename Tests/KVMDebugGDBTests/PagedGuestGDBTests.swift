@@ -40,7 +40,8 @@ import Foundation
         let deadline = Date().addingTimeInterval(30)
         while p.isRunning && Date() < deadline { usleep(50_000) }
         let hung = p.isRunning
-        if hung { p.terminate() }
+        // SIGKILL: a child of a test worker thread inherits SIGTERM blocked, so terminate() may not land.
+        if hung { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(!hung, "gdb hung:\n\(text)")
