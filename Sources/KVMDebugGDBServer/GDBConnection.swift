@@ -23,27 +23,45 @@ public protocol GDBListener: AnyObject, Sendable {
 }
 
 /// A connection over a file descriptor (socket or tty).
+///
+/// `close()` of a socket only shuts it down (a reader blocked in read(2) wakes with EOF); the
+/// fd itself is released in deinit, once no thread can use it any more. Closing it at once
+/// would let a reader that loops back into read(2), or a late write, reach whatever the
+/// kernel gives that fd number next: the next client's socket.
 public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
     private var closed = false
+    /// The fd was already released (not a socket: nothing to shut down).
+    private var released = false
 
     public init(fd: Int32) { self.fd = fd }
 
+    deinit {
+        if !released { _ = Glibc.close(fd) }
+    }
+
+    private var isClosed: Bool { lock.withLock { closed } }
+
     public func read() -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
+        while !isClosed {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n > 0 { return Array(buffer[0..<n]) }
             if n < 0 && errno == EINTR { continue }
             return nil
         }
+        return nil
     }
 
     @discardableResult public func write(_ bytes: [UInt8]) -> Bool {
         var at = 0
         while at < bytes.count {
-            let n = bytes[at...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if isClosed { return false }
+            // send(MSG_NOSIGNAL): a client that hung up is an error return, not a SIGPIPE that
+            // kills the server (or the host VMM embedding it); a tty takes plain write(2).
+            var n = bytes[at...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == ENOTSOCK { n = bytes[at...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return false }
             at += n
@@ -56,8 +74,11 @@ public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable 
         defer { lock.unlock() }
         if closed { return }
         closed = true
-        // shutdown wakes a reader blocked in read(2) on a socket; close frees the fd.
-        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
-        _ = Glibc.close(fd)
+        // A socket: shutdown wakes a blocked reader; the fd stays ours until deinit. Anything
+        // else (a tty) cannot be shut down, so it is released now, as before.
+        if Glibc.shutdown(fd, Int32(SHUT_RDWR)) != 0 {
+            _ = Glibc.close(fd)
+            released = true
+        }
     }
 }
