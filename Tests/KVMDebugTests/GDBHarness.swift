@@ -122,6 +122,28 @@ func endProcess(_ p: Process, grace: Double = 5) {
     p.waitUntilExit()
 }
 
+/// A child started with stdin from /dev/null, its stdout and stderr collected by reader
+/// threads, and no signal blocked (`runUnblocked`): what every client and server of the tests needs.
+struct CollectedProcess {
+    let process: Process
+    let stdout: PipeCollector
+    let stderr: PipeCollector
+}
+
+func startCollected(_ path: String, _ arguments: [String]) throws -> CollectedProcess {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    p.standardInput = FileHandle.nullDevice
+    let out = PipeCollector(), err = PipeCollector()
+    p.standardOutput = out.pipe
+    p.standardError = err.pipe
+    try runUnblocked(p)
+    out.start()
+    err.start()
+    return CollectedProcess(process: p, stdout: out, stderr: err)
+}
+
 // MARK: - The server
 
 /// A running `kvmdbg gdbserver ... --listen 127.0.0.1:0` (or another `--listen`).
@@ -260,16 +282,8 @@ func runGDB(_ client: GDBClient, file: String? = nil, preamble: [String] = [], c
     for c in ["set pagination off", "set confirm off", "set width 0", "set height 0"] + preamble + commands {
         args += ["-ex", c]
     }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    p.standardInput = FileHandle.nullDevice
-    let out = PipeCollector(), err = PipeCollector()
-    p.standardOutput = out.pipe
-    p.standardError = err.pipe
-    try runUnblocked(p)
-    out.start()
-    err.start()
+    let c = try startCollected(path, args)
+    let (p, out, err) = (c.process, c.stdout, c.stderr)
     let deadline = Date().addingTimeInterval(options.timeout)
     var interruptAt: Date? = nil
     var interrupted = false

@@ -32,16 +32,8 @@ import KVMDebugCore
     /// `host-vmm --gdb`: the VMM's own vCPU fd served to the real gdb through KVMDebugGDB.
     @Test(KVMHost.required) func servesItsVCPUToGDB() throws {
         let path = try #require(BuiltTool.path("host-vmm"), BuiltTool.missing("host-vmm"))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = ["--gdb", "127.0.0.1:0"]
-        p.standardInput = FileHandle.nullDevice
-        let out = PipeCollector(), err = PipeCollector()
-        p.standardOutput = out.pipe
-        p.standardError = err.pipe
-        try runUnblocked(p)
-        out.start()
-        err.start()
+        let c = try startCollected(path, ["--gdb", "127.0.0.1:0"])
+        let (p, out, err) = (c.process, c.stdout, c.stderr)
         defer { endProcess(p) }
         let text = try #require(out.wait(timeout: 20) { $0.contains("host-vmm: gdb server on ") }, "no listen line: \(out.text) \(err.text)")
         let address = try #require(text.split(separator: "\n").first { $0.hasPrefix("host-vmm: gdb server on ") }?

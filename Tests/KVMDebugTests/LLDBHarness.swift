@@ -48,16 +48,8 @@ func runLLDB(_ commands: [String], timeout: Double = 30, sourceLocation: SourceL
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-lldb-\(UUID().uuidString).cmds")
     try (commands.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = ["--batch", "--no-lldbinit", "-s", file.path]
-    p.standardInput = FileHandle.nullDevice
-    let out = PipeCollector(), err = PipeCollector()
-    p.standardOutput = out.pipe
-    p.standardError = err.pipe
-    try runUnblocked(p)
-    out.start()
-    err.start()
+    let c = try startCollected(path, ["--batch", "--no-lldbinit", "-s", file.path])
+    let (p, out, err) = (c.process, c.stdout, c.stderr)
     let deadline = Date().addingTimeInterval(timeout)
     var timedOut = false
     while p.isRunning {
