@@ -27,12 +27,12 @@ struct Caps: ParsableCommand {
         let caps: Capabilities
         do {
             if decision.kind == .kvm {
-                caps = try KVMBackend.capabilities()
+                caps = try KVMBackend.capabilities(system: kvm.system)
             } else {
                 caps = try FakeBackend(guest: BuiltinGuests.guest(named: "counter", arch: targetArch)).capabilities
             }
         } catch { throw CLIError(error.message) }
-        let results = probe ? FeatureProbe.run(backend: decision.kind, arch: caps.arch) : []
+        let results = probe ? FeatureProbe.run(backend: decision.kind, arch: caps.arch, system: kvm.system) : []
 
         if output.json {
             var o = JSONObject()

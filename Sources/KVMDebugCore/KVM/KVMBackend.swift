@@ -109,9 +109,11 @@ public final class KVMBackend: DebugBackend {
     }
 
     /// Capabilities of `/dev/kvm` on this host, probed on a scratch VM fd.
-    public static func capabilities(path: String = "/dev/kvm") throws(DebugError) -> Capabilities {
+    /// With `system`, that open `/dev/kvm` is used (a command opens it once).
+    public static func capabilities(path: String = "/dev/kvm", system shared: KVMSystem? = nil) throws(DebugError) -> Capabilities {
         guard let host = Arch.host else { throw .unsupported(reason: "KVM guest debug needs an x86_64 or arm64 host") }
-        let sys = try KVMSystem(path: path)
+        let sys: KVMSystem
+        if let shared { sys = shared } else { sys = try KVMSystem(path: path) }
         let vm = try? sys.createVM()
         return probe(system: sys, vm: vm, arch: host)
     }
