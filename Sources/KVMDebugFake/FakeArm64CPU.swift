@@ -192,13 +192,14 @@ final class FakeArm64CPU: FakeCPU {
                 return .debug(.arm64(esr: Self.esrWatchpoint | (access.isWrite ? 1 << 6 : 0), far: far, pc: pc))
             }
             // With the MMU off data accesses are Device memory: unaligned ones fault.
-            guard access.address % UInt64(access.size) == 0 else {
+            guard access.address % UInt64(FakeArm64Interpreter.elementSize(insn)) == 0 else {
                 throw .unsupported(reason: "\(access.size)-byte access to \(hex(access.address)) at \(hex(pc)) on vCPU \(index) is unaligned: with the MMU off the guest takes an alignment fault the fake does not model")
             }
             if !memory.contains(access.address, access.size) {
-                if case .loadStore(_, let isLoad, _, _, let rt) = insn {
-                    pendingMMIO = (rt, access.size, isLoad)
+                guard case .loadStore(_, let isLoad, _, _, let rt) = insn else {
+                    throw .unsupported(reason: "\(access.size)-byte access to \(hex(access.address)) at \(hex(pc)) on vCPU \(index) is outside RAM: the fake completes MMIO only for LDR/STR (unsigned offset)")
                 }
+                pendingMMIO = (rt, access.size, isLoad)
                 return .mmio(address: access.address, isWrite: access.isWrite, length: access.size, pc: pc)
             }
         }

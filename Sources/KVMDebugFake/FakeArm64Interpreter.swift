@@ -24,6 +24,16 @@ import KVMDebugCore
 /// | FF000010 → 54000000            | B.cond (all 16 conditions)                    |
 /// | 7E000000 → 34000000            | CBZ, CBNZ (32/64-bit)                         |
 /// | 3F000000 → 39000000, opc 00/01 | STR/LDR (unsigned imm) B, H, W, X; zero-extend |
+/// | 3F200000 → 38000000, opc 00/01 | STUR/LDUR, STR/LDR pre/post-index (imm9)     |
+/// | 3E400000 → 28000000, opc 00/10 | STP/LDP W, X: post-index, offset, pre-index  |
+/// | 9F000000 → 90000000 / 10000000 | ADRP, ADR                                     |
+/// | 7FE00000 → 1B000000            | MADD/MSUB (MUL, MNEG), 32/64-bit               |
+/// | FFFFF0FF → D503309F / D50330BF | DSB, DMB (no effect: the fake has no caches)  |
+/// | FFF8F000 → D5088000            | TLBI (no effect: the fake keeps no TLB)       |
+/// | D518A200 | Rt                  | MSR MAIR_EL1, Xt: accepted, dropped (no memory attributes) |
+///
+/// With SCTLR_EL1.M = 1 the fake still treats every address as physical: guests it runs with
+/// the MMU on (paged-counter) identity-map everything they fetch and access.
 enum FakeArm64Interpreter {
     enum Instruction: Sendable, Hashable {
         case nop
@@ -45,6 +55,21 @@ enum FakeArm64Interpreter {
         case branchConditional(cond: UInt32, offset: Int64)
         case compareBranch(is64: Bool, nonZero: Bool, rt: Int, offset: Int64)
         case loadStore(size: Int, isLoad: Bool, offset: UInt64, rn: Int, rt: Int)
+        /// imm9 forms: the address is Rn + offset (`.offset`, `.pre`) or Rn (`.post`); pre and post write Rn back.
+        case loadStoreIndexed(size: Int, isLoad: Bool, offset: Int64, index: IndexMode, rn: Int, rt: Int)
+        /// STP/LDP of two `size`-byte registers at consecutive addresses.
+        case loadStorePair(size: Int, isLoad: Bool, offset: Int64, index: IndexMode, rn: Int, rt: Int, rt2: Int)
+        /// ADR (PC + imm) or ADRP (PC's 4 KiB page + imm << 12).
+        case pcRelative(page: Bool, imm: Int64, rd: Int)
+        /// Rd = Ra ± Rn × Rm.
+        case multiplyAdd(is64: Bool, subtract: Bool, rm: Int, ra: Int, rn: Int, rd: Int)
+        /// DSB, DMB, TLBI, MSR MAIR_EL1: nothing the fake models changes.
+        case noEffect
+    }
+
+    /// How an indexed load/store forms its address.
+    enum IndexMode: Sendable, Hashable {
+        case offset, pre, post
     }
 
     private static func signExtend(_ v: UInt32, bits: Int) -> Int64 {
@@ -62,6 +87,9 @@ enum FakeArm64Interpreter {
         if w & 0xFFFF_FFE0 == 0xD538_00A0 { return .readMPIDR(rt: rd) }
         if w == 0xD503_3FDF { return .isb }
         if w == 0xD69F_03E0 { return .eret }
+        if w & 0xFFFF_F0FF == 0xD503_309F || w & 0xFFFF_F0FF == 0xD503_30BF { return .noEffect }
+        if w & 0xFFF8_F000 == 0xD508_8000 { return .noEffect }
+        if w & 0xFFFF_FFE0 == 0xD518_A200 { return .noEffect }
         if w & 0xFFD0_0000 == 0xD510_0000, let r = FakeArm64SystemRegister(encoding: (w >> 5) & 0x7FFF) {
             return (w >> 21) & 1 == 1 ? .readSystemRegister(r, rt: rd) : .writeSystemRegister(r, rt: rd)
         }
@@ -102,13 +130,58 @@ enum FakeArm64Interpreter {
                                   rn: rn, rt: rd)
             }
         }
+        if w & 0x3F20_0000 == 0x3800_0000 && (w >> 10) & 3 != 2 {
+            let opc = (w >> 22) & 3, size = Int(w >> 30)
+            if opc <= 1 {
+                let mode: IndexMode = [.offset, .post, .offset, .pre][Int((w >> 10) & 3)]
+                return .loadStoreIndexed(size: 1 << size, isLoad: opc == 1, offset: signExtend((w >> 12) & 0x1FF, bits: 9),
+                                         index: mode, rn: rn, rt: rd)
+            }
+        }
+        if w & 0x3C00_0000 == 0x2800_0000 {
+            // opc (31:30) 00 = W, 10 = X; bits 25:23 001 post-index, 010 offset, 011 pre-index.
+            let opc = w >> 30, mode = (w >> 23) & 7
+            if (opc == 0 || opc == 2) && (1...3).contains(mode) {
+                let size = opc == 2 ? 8 : 4
+                return .loadStorePair(size: size, isLoad: (w >> 22) & 1 == 1,
+                                      offset: signExtend((w >> 15) & 0x7F, bits: 7) * Int64(size),
+                                      index: mode == 1 ? .post : mode == 2 ? .offset : .pre,
+                                      rn: rn, rt: rd, rt2: Int((w >> 10) & 31))
+            }
+        }
+        if w & 0x1F00_0000 == 0x1000_0000 {
+            let imm = signExtend(((w >> 5) & 0x7FFFF) << 2 | (w >> 29) & 3, bits: 21)
+            return .pcRelative(page: w >> 31 == 1, imm: imm, rd: rd)
+        }
+        if w & 0x7FE0_0000 == 0x1B00_0000 {
+            return .multiplyAdd(is64: is64, subtract: (w >> 15) & 1 == 1, rm: Int((w >> 16) & 31),
+                                ra: Int((w >> 10) & 31), rn: rn, rd: rd)
+        }
         throw .unsupportedInstruction(pc: pc, arch: .arm64, bytes: littleEndianBytes(UInt64(w), count: 4))
     }
 
     /// The data access of a load/store, or nil.
     static func access(_ insn: Instruction, registers r: FakeArm64Registers) -> FakeAccess? {
-        guard case .loadStore(let size, let isLoad, let offset, let rn, _) = insn else { return nil }
-        return FakeAccess(address: r.readSP(rn) &+ offset, size: size, isWrite: !isLoad)
+        switch insn {
+        case .loadStore(let size, let isLoad, let offset, let rn, _):
+            return FakeAccess(address: r.readSP(rn) &+ offset, size: size, isWrite: !isLoad)
+        case .loadStoreIndexed(let size, let isLoad, let offset, let index, let rn, _):
+            return FakeAccess(address: address(r.readSP(rn), offset, index), size: size, isWrite: !isLoad)
+        case .loadStorePair(let size, let isLoad, let offset, let index, let rn, _, _):
+            return FakeAccess(address: address(r.readSP(rn), offset, index), size: 2 * size, isWrite: !isLoad)
+        default:
+            return nil
+        }
+    }
+
+    /// The alignment a Device-memory access needs (MMU off): each element's own size.
+    static func elementSize(_ insn: Instruction) -> Int {
+        if case .loadStorePair(let size, _, _, _, _, _, _) = insn { return size }
+        return access(insn, registers: FakeArm64Registers())?.size ?? 1
+    }
+
+    private static func address(_ base: UInt64, _ offset: Int64, _ index: IndexMode) -> UInt64 {
+        index == .post ? base : base &+ UInt64(bitPattern: offset)
     }
 
     /// AddWithCarry() of the Arm ARM: the result and NZCV.
@@ -134,7 +207,7 @@ enum FakeArm64Interpreter {
         let pc = r.pc
         var next = pc &+ 4
         switch insn {
-        case .nop, .wfi, .brk, .isb:
+        case .nop, .wfi, .brk, .isb, .noEffect:
             break
         case .readSystemRegister(let sr, let rt):
             r.write(rt, r.read(sr))
@@ -187,6 +260,35 @@ enum FakeArm64Interpreter {
             } else {
                 memory.store(address, size: size, r.read(rt))
             }
+        case .loadStoreIndexed(let size, let isLoad, let offset, let index, let rn, let rt):
+            let base = r.readSP(rn)
+            let address = address(base, offset, index)
+            if isLoad {
+                let v = memory.load(address, size: size) ?? 0
+                if index != .offset { r.writeSP(rn, base &+ UInt64(bitPattern: offset)) }
+                r.write(rt, v)
+            } else {
+                memory.store(address, size: size, r.read(rt))
+                if index != .offset { r.writeSP(rn, base &+ UInt64(bitPattern: offset)) }
+            }
+        case .loadStorePair(let size, let isLoad, let offset, let index, let rn, let rt, let rt2):
+            let base = r.readSP(rn)
+            let address = address(base, offset, index)
+            if isLoad {
+                let a = memory.load(address, size: size) ?? 0, b = memory.load(address &+ UInt64(size), size: size) ?? 0
+                if index != .offset { r.writeSP(rn, base &+ UInt64(bitPattern: offset)) }
+                r.write(rt, a)
+                r.write(rt2, b)
+            } else {
+                memory.store(address, size: size, r.read(rt))
+                memory.store(address &+ UInt64(size), size: size, r.read(rt2))
+                if index != .offset { r.writeSP(rn, base &+ UInt64(bitPattern: offset)) }
+            }
+        case .pcRelative(let page, let imm, let rd):
+            r.write(rd, page ? (pc & ~0xFFF) &+ UInt64(bitPattern: imm << 12) : pc &+ UInt64(bitPattern: imm))
+        case .multiplyAdd(let is64, let subtract, let rm, let ra, let rn, let rd):
+            let product = r.read(rn) &* r.read(rm)
+            r.write(rd, subtract ? r.read(ra) &- product : r.read(ra) &+ product, is64: is64)
         }
         r.pc = next
     }

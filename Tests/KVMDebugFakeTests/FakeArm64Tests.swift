@@ -239,6 +239,67 @@ import Testing
         #expect(b.register("x7", vcpu: 0) == 0xFFFF_0100)
     }
 
+    /// What gcc -O0 emits for Tests/Fixtures/gdb-prog/prog.c (and paged-counter's set-up):
+    /// pairs, pre/post-index and unscaled forms, MUL/MADD/MSUB, ADR/ADRP, barriers, TLBI, MAIR.
+    @Test func interpreterCompilerOutputSubset() throws {
+        let words: [UInt32] = [
+            0xD2A0_0041, // 10000 mov x1, #0x20000
+            0x9104_003F, // 10004 add sp, x1, #0x100
+            0xD280_00A2, // 10008 mov x2, #5
+            0xD280_00E3, // 1000c mov x3, #7
+            0xA9BF_0FE2, // 10010 stp x2, x3, [sp, #-16]!
+            0xA8C1_17E4, // 10014 ldp x4, x5, [sp], #16
+            0xF81F_8022, // 10018 stur x2, [x1, #-8]
+            0xF85F_8026, // 1001c ldur x6, [x1, #-8]
+            0xF800_8C23, // 10020 str x3, [x1, #8]!
+            0xF85F_8427, // 10024 ldr x7, [x1], #-8
+            0x9B03_7C48, // 10028 mul x8, x2, x3
+            0x9B03_0849, // 1002c madd x9, x2, x3, x2
+            0x9B03_A44E, // 10030 msub x14, x2, x3, x9
+            0x1000_000A, // 10034 adr x10, .
+            0x9000_000B, // 10038 adrp x11, .
+            0x2902_0C22, // 1003c stp w2, w3, [x1, #16]
+            0x2942_342C, // 10040 ldp w12, w13, [x1, #16]
+            0xD503_3F9F, // 10044 dsb sy
+            0xD503_3BBF, // 10048 dmb ish
+            0xD508_871F, // 1004c tlbi vmalle1
+            0xD518_A202, // 10050 msr mair_el1, x2
+            0xD503_3FDF, // 10054 isb
+            0xD503_207F, // 10058 wfi
+        ]
+        let b = try FakeBackend(guest: arm64Guest(words))
+        #expect(try b.run(vcpu: 0) == .halt(pc: 0x1005C))
+        #expect(b.register("sp", vcpu: 0) == 0x20100)            // pre-index down, post-index back up
+        #expect(try b.word(0x200F0) == 5)
+        #expect(try b.word(0x200F8) == 7)
+        #expect(b.register("x4", vcpu: 0) == 5)
+        #expect(b.register("x5", vcpu: 0) == 7)
+        #expect(try b.word(0x1FFF8) == 5)
+        #expect(b.register("x6", vcpu: 0) == 5)
+        #expect(try b.word(0x20008) == 7)                        // str pre-index wrote at x1 + 8 ...
+        #expect(b.register("x7", vcpu: 0) == 7)                  // ... ldr post-index read there, x1 back
+        #expect(b.register("x1", vcpu: 0) == 0x20000)
+        #expect(b.register("x8", vcpu: 0) == 35)
+        #expect(b.register("x9", vcpu: 0) == 40)
+        #expect(b.register("x14", vcpu: 0) == 5)
+        #expect(b.register("x10", vcpu: 0) == 0x10034)
+        #expect(b.register("x11", vcpu: 0) == 0x10000)
+        #expect(try b.word(0x20010) == 0x7_0000_0005)            // two 32-bit stores
+        #expect(b.register("x12", vcpu: 0) == 5)
+        #expect(b.register("x13", vcpu: 0) == 7)
+    }
+
+    /// A watchpoint on the second register of a pair fires (the pair is one 16-byte access).
+    @Test func watchpointOnTheSecondWordOfAPair() throws {
+        let words: [UInt32] = [0xD2A0_0041, 0x9104_003F, 0xA9BF_0FE2, 0xD503_207F]
+        let b = try FakeBackend(guest: arm64Guest(words))
+        // WCR 0x1ff7 (store, BAS = 0xFF) on 0x200F8, x3's word of stp x2, x3, [sp, #-16]!.
+        try b.setGuestDebug(arm64State(ENABLE | ARM64_USE_HW, wcr: [0: 0x1FF7], wvr: [0: 0x200F8]), vcpu: 0)
+        let e = try #require(arm64Debug(try b.run(vcpu: 0)))
+        #expect(e.esr == esrWatchWrite && e.far == 0x200F8 && e.pc == 0x10008)
+        #expect(try b.word(0x200F8) == 0)
+    }
+
     @Test func mpidrGivesTheVCPUIndex() throws {
         // mrs x3, mpidr_el1; wfi
         let b = try FakeBackend(guest: arm64Guest([0xD538_00A3, 0xD503_207F]), vcpus: 3)
