@@ -32,11 +32,15 @@ public enum BuiltinGuests {
     /// Every KVM-only built-in guest (not in `all`, which every fake-backend test runs).
     public static var kvmOnly: [Guest] { [pagedCounterX86()] }
 
+    /// Built-in guests outside `all` that the fake also runs (arm64 `paged-counter`).
+    public static var paged: [Guest] { [pagedCounterArm64()] }
+
     /// Looks up a built-in guest; `mode` nil picks the arch's default (x86 long, arm64 el1).
     public static func guest(named name: String, arch: Arch, mode: CPUMode? = nil) throws(DebugError) -> Guest {
         if name == "paged-counter" {
+            if arch == .arm64, mode == nil || mode == .el1 { return pagedCounterArm64() }
             guard arch == .x86_64, mode == nil || mode == .long else {
-                throw .unsupported(reason: "paged-counter is an x86_64 long-mode guest")
+                throw .unsupported(reason: "paged-counter is an x86_64 long-mode or arm64 EL1 guest")
             }
             return pagedCounterX86()
         }

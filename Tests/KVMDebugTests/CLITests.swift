@@ -202,7 +202,7 @@ private let hostArchName = Arch.host?.name ?? "unknown"
         let r = try runTool("kvmdbg", ["guests", "--json"])
         #expect(r.status == 0, "\(r)")
         let objects = r.json()
-        #expect(objects.count == BuiltinGuests.all.count + 1, "\(r)")
+        #expect(objects.count == BuiltinGuests.all.count + BuiltinGuests.paged.count + 1, "\(r)")
         let paged = try #require(objects.last, "\(r)")
         #expect(paged["name"] as? String == "paged-counter" && paged["entry"] as? String == "0x1000", "\(paged)")
         #expect((paged["symbols"] as? [String: String])?["inner"] == "0xffffffff8000004d", "\(paged)")
