@@ -1,0 +1,91 @@
+// The arm64 GDB lane's entry point (scripts/arm64-gdb-lane), compiled with Embedded Swift for
+// aarch64 in one module with Sources/KVMDebugCore, Sources/KVMDebugGDB and
+// Sources/KVMDebugGDBPoll, and called by lanes/arm64/main.c running as /init inside QEMU:
+// kvmdbg's GDB server on real arm64 KVM, reached by gdb-multiarch on the host through a
+// PCI 16550 (ttyS0) that QEMU exposes as a loopback TCP socket.
+#if arch(arm64)
+import CKVM
+
+/// The serial line to the host's gdb: the PCI 16550 (`-device pci-serial`); ttyAMA0 is the console.
+let laneGDBLine = "/dev/ttyS0"
+
+/// Serves each guest of `/gdb-plan` in turn until its client kills it. A plan line is
+/// `NAME VCPUS` (a built-in guest) or `NAME VCPUS FILE LOAD ENTRY` (a raw image loaded at LOAD,
+/// hex). Returns the number of guests that could not be served to the end.
+@_cdecl("kvmdbg_lane_main")
+public func kvmdbgLaneMain() -> Int32 {
+    guard let plan = readWholeFile("/gdb-plan") else {
+        print("lane-gdb: error: no /gdb-plan in the initramfs (scripts/arm64-gdb-lane writes it)")
+        return 1
+    }
+    let fd: Int32
+    do throws(DebugError) { fd = try SerialLine.open(laneGDBLine) } catch {
+        print("lane-gdb: error: \(error.message) (is -device pci-serial on the QEMU command line, and 8250_pci built in?)")
+        return 1
+    }
+    var failures: Int32 = 0
+    for line in String(decoding: plan, as: UTF8.self).split(separator: "\n") {
+        let words = line.split(separator: " ").map { String($0) }
+        guard words.count >= 2, let vcpus = Int(words[1]) else { continue }
+        do throws(DebugError) {
+            let g = try laneGuest(words)
+            let end = try serve(g, vcpus: vcpus, fd: fd)
+            print("lane-gdb: \(g.name) ended: \(end == .killed ? "killed" : "line hung up")")
+            if end != .killed { failures += 1 }
+        } catch {
+            print("lane-gdb: error: \(words[0]): \(error.message)")
+            failures += 1
+        }
+    }
+    return failures
+}
+
+/// A built-in guest, or a raw image with the RAM rule of kvmdbg's ImageLoader for raw arm64
+/// images (base 0x10000, the image rounded up to 64 KiB plus 64 KiB spare for .bss and stack),
+/// so the host's `gdbserver --image FILE --load-addr LOAD` serves the same guest.
+func laneGuest(_ words: [String]) throws(DebugError) -> Guest {
+    if words.count < 5 { return try BuiltinGuests.guest(named: words[0], arch: .arm64) }
+    guard let bytes = readWholeFile("/" + words[2]) else { throw .badImage(reason: "cannot read /\(words[2])") }
+    guard let load = UInt64(words[3].dropFirst(2), radix: 16), let entry = UInt64(words[4].dropFirst(2), radix: 16) else {
+        throw .badImage(reason: "bad load or entry address in the plan line (0x... expected)")
+    }
+    let k64: UInt64 = 0x10000
+    let base = min(k64, load & ~(k64 - 1))
+    let span = load + UInt64(bytes.count) - base
+    let g = Guest(name: words[0], arch: .arm64, mode: .el1, memoryBase: base,
+                  memorySize: (span + k64 - 1) / k64 * k64 + k64, loadAddress: load, image: bytes,
+                  entry: entry, symbols: [], summary: "raw arm64 image \(words[2])")
+    try g.validate()
+    return g
+}
+
+/// One guest under GDB on KVM until `k`: the CLI's gdbserver setup (Sources/kvmdbg/GDBServer.swift)
+/// minus the feature probe (BRK and the debug registers trap on this KVM: shared arm64-lane NOTES).
+func serve(_ g: Guest, vcpus: Int, fd: Int32) throws(DebugError) -> GDBPollEnd {
+    let session = DebugSession(backend: try KVMBackend(guest: g, vcpus: vcpus))
+    defer { session.close() }
+    session.debugger.foreignBreakpointPolicy = .handBackToGuest
+    var options = GDBEngineOptions()
+    options.backendDescription = "backend chosen: kvm (arm64 lane: /dev/kvm inside QEMU's emulated EL2)"
+    options.logPackets = false
+    let server = try GDBPollServer(engine: GDBEngine(target: session, options: options), target: session, fd: fd,
+                                   say: { print("lane-gdb: \($0)") })
+    print("lane-gdb: serving \(g.name) (\(vcpus) vCPU\(vcpus == 1 ? "" : "s")) on \(laneGDBLine)")
+    return server.run()
+}
+
+/// A whole file's bytes, or nil.
+func readWholeFile(_ path: String) -> [UInt8]? {
+    let fd = path.withCString { ckvm_open($0, O_RDONLY | O_CLOEXEC) }
+    guard fd >= 0 else { return nil }
+    defer { _ = close(fd) }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n < 0 { return nil }
+        if n == 0 { return out }
+        out += chunk[0..<n]
+    }
+}
+#endif
