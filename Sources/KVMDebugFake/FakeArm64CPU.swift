@@ -165,9 +165,13 @@ final class FakeArm64CPU: FakeCPU {
         guard pc & 3 == 0 else {
             throw .unsupported(reason: "PC \(hex(pc)) on vCPU \(index) is not 4-byte aligned: the guest would take a PC alignment fault through a vector table the fake does not model")
         }
+        // With the MMU on, fetches and data accesses go through the guest's own tables.
+        guard let fetchPA = try FakeArm64MMU.translate(pc, registers: registers, memory: memory) else {
+            throw .unsupported(reason: "instruction fetch at \(hex(pc)) on vCPU \(index) faults in the guest's page tables: the fake does not model the abort")
+        }
         // Fetching from unbacked IPA: a stage-2 abort KVM reports as MMIO (it ranks above breakpoints).
-        guard let word = memory.load(pc, size: 4) else {
-            return .mmio(address: pc, isWrite: false, length: 4, pc: pc)
+        guard let word = memory.load(fetchPA, size: 4) else {
+            return .mmio(address: fetchPA, isWrite: false, length: 4, pc: pc)
         }
         let hardware = control.contains(.arm64UseHardware)
         // 1. Breakpoints are taken before the instruction, also while stepping.
@@ -186,7 +190,8 @@ final class FakeArm64CPU: FakeCPU {
             return nil
         }
         // 3. Watchpoints are taken before the access: memory unchanged, PC = the access.
-        if let access = FakeArm64Interpreter.access(insn, registers: registers) {
+        var dataOffset: UInt64 = 0
+        if var access = FakeArm64Interpreter.access(insn, registers: registers) {
             if hardware, let far = debugUnit.watchpointHit(access) {
                 lastFAR = far
                 return .debug(.arm64(esr: Self.esrWatchpoint | (access.isWrite ? 1 << 6 : 0), far: far, pc: pc))
@@ -195,6 +200,16 @@ final class FakeArm64CPU: FakeCPU {
             guard access.address % UInt64(FakeArm64Interpreter.elementSize(insn)) == 0 else {
                 throw .unsupported(reason: "\(access.size)-byte access to \(hex(access.address)) at \(hex(pc)) on vCPU \(index) is unaligned: with the MMU off the guest takes an alignment fault the fake does not model")
             }
+            // Watchpoints compare virtual addresses; memory is reached through the translation.
+            let va = access.address
+            guard let pa = try FakeArm64MMU.translate(va, registers: registers, memory: memory) else {
+                throw .unsupported(reason: "\(access.size)-byte access to \(hex(va)) at \(hex(pc)) on vCPU \(index) faults in the guest's page tables: the fake does not model the abort")
+            }
+            guard (va & 0xFFF) + UInt64(access.size) <= 0x1000 || pa == va else {
+                throw .unsupported(reason: "\(access.size)-byte access to \(hex(va)) at \(hex(pc)) crosses a page with the MMU on: the fake translates one page per access")
+            }
+            dataOffset = pa &- va
+            access.address = pa
             if !memory.contains(access.address, access.size) {
                 guard case .loadStore(_, let isLoad, _, _, let rt) = insn else {
                     throw .unsupported(reason: "\(access.size)-byte access to \(hex(access.address)) at \(hex(pc)) on vCPU \(index) is outside RAM: the fake completes MMIO only for LDR/STR (unsigned offset)")
@@ -204,7 +219,7 @@ final class FakeArm64CPU: FakeCPU {
             }
         }
         // 4. Execute.
-        FakeArm64Interpreter.execute(insn, registers: &registers, memory: memory, vcpu: index)
+        FakeArm64Interpreter.execute(insn, registers: &registers, memory: memory, vcpu: index, dataOffset: dataOffset)
         budget.retired()
         // KVM would block in WFI until an interrupt; the fake ends the run instead.
         if case .wfi = insn { return .halt(pc: registers.pc) }

@@ -87,7 +87,8 @@ struct FakeArm64DebugUnit: Sendable, Hashable {
     ///
     /// Needs E = 1, an EL1-enabling PAC, the LSC bit for the access type (bit 0 load,
     /// bit 1 store) and WT = 0 (a linked watchpoint needs a context match the fake does
-    /// not model). FAR = max(access address, first watched byte): QEMU's model, which
+    /// not model). FAR = max(access address, first watched byte), with the access's own bits
+    /// above bit 52 (an upper-range VA stays one): QEMU's model, which
     /// the real-KVM arm64 lane runs on (measured BAS=0xF0 → FAR = base+4).
     func watchpointHit(_ access: FakeAccess) -> UInt64? {
         let address = access.address & Self.addressMask
@@ -100,7 +101,8 @@ struct FakeArm64DebugUnit: Sendable, Hashable {
             let bytes = watchedBytes(i)
             guard let first = bytes.first?.first,
                   bytes.contains(where: { probe.overlaps($0.first, $0.length) }) else { continue }
-            return max(address, first)
+            // Compared within the 53 bits the comparators hold; FAR is the whole virtual address.
+            return max(address, first) | (access.address & ~Self.addressMask)
         }
         return nil
     }

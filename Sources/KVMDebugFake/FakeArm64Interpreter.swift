@@ -32,8 +32,8 @@ import KVMDebugCore
 /// | FFF8F000 → D5088000            | TLBI (no effect: the fake keeps no TLB)       |
 /// | D518A200 | Rt                  | MSR MAIR_EL1, Xt: accepted, dropped (no memory attributes) |
 ///
-/// With SCTLR_EL1.M = 1 the fake still treats every address as physical: guests it runs with
-/// the MMU on (paged-counter) identity-map everything they fetch and access.
+/// With SCTLR_EL1.M = 1 the CPU translates fetches and the one data access of an instruction
+/// (FakeArm64MMU); `execute` gets that access's physical - virtual offset.
 enum FakeArm64Interpreter {
     enum Instruction: Sendable, Hashable {
         case nop
@@ -203,7 +203,9 @@ enum FakeArm64Interpreter {
 
     /// Executes a non-BRK instruction whose access (if any) is in RAM; sets PC.
     /// `vcpu` is the KVM vCPU id, for MPIDR_EL1.
-    static func execute(_ insn: Instruction, registers r: inout FakeArm64Registers, memory: FakeMemory, vcpu: Int) {
+    /// `dataOffset` is added to the access's address to reach memory (the translation's; 0 with the MMU off).
+    static func execute(_ insn: Instruction, registers r: inout FakeArm64Registers, memory: FakeMemory, vcpu: Int,
+                        dataOffset: UInt64 = 0) {
         let pc = r.pc
         var next = pc &+ 4
         switch insn {
@@ -254,7 +256,7 @@ enum FakeArm64Interpreter {
             let v = is64 ? r.read(rt) : r.read(rt) & 0xFFFF_FFFF
             if (v != 0) == nonZero { next = pc &+ UInt64(bitPattern: offset) }
         case .loadStore(let size, let isLoad, let offset, let rn, let rt):
-            let address = r.readSP(rn) &+ offset
+            let address = r.readSP(rn) &+ offset &+ dataOffset
             if isLoad {
                 r.write(rt, memory.load(address, size: size) ?? 0)
             } else {
@@ -262,7 +264,7 @@ enum FakeArm64Interpreter {
             }
         case .loadStoreIndexed(let size, let isLoad, let offset, let index, let rn, let rt):
             let base = r.readSP(rn)
-            let address = address(base, offset, index)
+            let address = address(base, offset, index) &+ dataOffset
             if isLoad {
                 let v = memory.load(address, size: size) ?? 0
                 if index != .offset { r.writeSP(rn, base &+ UInt64(bitPattern: offset)) }
@@ -273,7 +275,7 @@ enum FakeArm64Interpreter {
             }
         case .loadStorePair(let size, let isLoad, let offset, let index, let rn, let rt, let rt2):
             let base = r.readSP(rn)
-            let address = address(base, offset, index)
+            let address = address(base, offset, index) &+ dataOffset
             if isLoad {
                 let a = memory.load(address, size: size) ?? 0, b = memory.load(address &+ UInt64(size), size: size) ?? 0
                 if index != .offset { r.writeSP(rn, base &+ UInt64(bitPattern: offset)) }

@@ -300,6 +300,28 @@ import Testing
         #expect(try b.word(0x200F8) == 0)
     }
 
+    /// paged-counter turns the MMU on and stores through TTBR1: the fake's own walk takes the
+    /// store to 0x11000, and a watchpoint compares the virtual address.
+    @Test func mmuOnTranslatesThroughTheGuestsTables() throws {
+        let g = BuiltinGuests.pagedCounterArm64()
+        let b = try FakeBackend(guest: g)
+        let load = try #require(g.symbol("load")).address
+        try b.setGuestDebug(arm64State(ENABLE | ARM64_USE_HW, bcr: [0: 0x1E7], bvr: [0: load]), vcpu: 0)
+        #expect(try #require(arm64Debug(try b.run(vcpu: 0))).pc == load)
+        #expect(b.register("sctlr_el1", vcpu: 0) == 0x30D0_0801)
+        #expect(try b.word(0x11000) == 1)
+        // A store watch on the virtual counter (WCR 0x1ff7) fires; one on its physical address does not.
+        let counter = BuiltinGuests.pagedArm64Alias
+        try b.setGuestDebug(arm64State(ENABLE | ARM64_USE_HW, wcr: [0: 0x1FF7, 1: 0x1FF7], wvr: [0: 0x11000, 1: counter]), vcpu: 0)
+        let e = try #require(arm64Debug(try b.run(vcpu: 0)))
+        #expect(e.esr == esrWatchWrite && e.far == counter && e.pc == 0x1007C, "\(e)")
+        // An access to the unmapped page after it faults in the guest's tables: not modelled, said so.
+        try b.writeMemory(0x1007C, littleEndianBytes(0xF908_0083, count: 4))  // str x3, [x4, #0x1000]
+        try b.setGuestDebug(arm64State(0), vcpu: 0)
+        let error = thrownError { () throws(DebugError) in try b.run(vcpu: 0) }
+        #expect(error?.message.contains("faults in the guest's page tables") == true, "\(String(describing: error))")
+    }
+
     @Test func mpidrGivesTheVCPUIndex() throws {
         // mrs x3, mpidr_el1; wfi
         let b = try FakeBackend(guest: arm64Guest([0xD538_00A3, 0xD503_207F]), vcpus: 3)

@@ -210,7 +210,8 @@ private let hostArchName = Arch.host?.name ?? "unknown"
         #expect(counters.count == 3, "\(r)")
         let kinds = counters.map { "\($0["arch"] as? String ?? "?") \($0["mode"] as? String ?? "?")" }
         #expect(kinds == ["x86_64 long", "x86_64 real", "arm64 el1"])
-        for o in objects.dropLast() {
+        // The paged guests (arm64's among them) have main/outer/inner instead of the loop's symbols.
+        for o in objects where o["name"] as? String != "paged-counter" {
             #expect(o["event"] as? String == "guest")
             let syms = try #require(o["symbols"] as? [String: String], "symbols object in \(o)")
             #expect(Set(["entry", "loop", "store", "load", "counter", "data"]).isSubset(of: syms.keys), "\(o)")

@@ -2,7 +2,7 @@
 BuiltinGuests.swift, PagedCounterArm64.swift) and prog.c's load layout (link-arm64.ld)."""
 
 ARCH = "aarch64"
-PC = "$pc"
+PC = "pc"  # gdb's name ("$" + PC in expressions)
 # The register gdb shows for vCPU n's boot index (the boot convention puts it in X0).
 INDEX_REGISTER = "$x0"
 # smp-counter (BuiltinGuests.smpCounterArm64): code at 0x10000.
@@ -18,12 +18,22 @@ SMP = {
     "data_pattern": 0x1122334455667788,
     "insn_size": 4,
 }
-# paged-counter (BuiltinGuests.pagedCounterArm64): MMU on at `enable`, loop after it.
+# paged-counter (BuiltinGuests.pagedCounterArm64): MMU on at `enable`; main -> outer -> inner
+# increments `counter`, which (with `data`) lives in the TTBR1 range.
 PAGED = {
     "entry": 0x10000,
     "after_enable": 0x10040,
-    "loop": 0x10050,
-    "store": 0x10054,
-    "counter": 0x11000,
-    "alias": 0xFFFFFFFFC0000000,  # TTBR1's virtual alias of counter's page
+    "inner": 0x10074,
+    "counter": 0xFFFFFFFFC0000000,   # virtual (TTBR1) ...
+    "counter_physical": 0x11000,     # ... and where it is in RAM
+    "unmapped": 0xFFFFFFFFC0001000,  # the page after it: not mapped
 }
+
+# The keys lanes/gdb/lane-check.py (the shared check script) reads.
+SETUP = ["set architecture aarch64"]
+MODE = "el1"
+SP = "sp"
+# Compared at the entry: KVM_ARM_VCPU_INIT's reset state, which the fake models.
+REGISTERS = ["x%d" % i for i in range(31)] + ["sp", "pc", "cpsr"]
+# QEMU's emulated EL2 and a 16550 make each round trip slow.
+TIMEOUT = 60
