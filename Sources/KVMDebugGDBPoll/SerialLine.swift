@@ -2,7 +2,7 @@ import CKVM
 import KVMDebugCore
 
 /// Opens a serial device for the GDB remote protocol: raw mode (no echo, no line editing, 8-bit
-/// bytes), so every packet byte passes as it is. The speed is left alone: an emulated UART
+/// bytes) and CLOCAL, so every packet byte passes as it is. The speed is left alone: an emulated UART
 /// (QEMU's 16550 behind a host socket) does not pace its bytes by it.
 public enum SerialLine {
     /// The open fd (O_RDWR | O_NOCTTY | O_CLOEXEC); a device that is not a tty is used as is.
@@ -12,6 +12,8 @@ public enum SerialLine {
         var t = termios()
         if tcgetattr(fd, &t) == 0 {
             cfmakeraw(&t)
+            // No modem control: an emulated UART's DCD must not decide whether bytes flow.
+            t.c_cflag |= tcflag_t(CLOCAL)
             if tcsetattr(fd, TCSANOW, &t) != 0 { throw .system(call: "tcsetattr(\(path))", errno: ckvm_errno()) }
         }
         return fd
