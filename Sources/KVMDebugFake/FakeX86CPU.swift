@@ -37,8 +37,10 @@ final class FakeX86CPU: FakeCPU {
     private var stepOwed = false
 
     /// Segments, control registers and EFER as kvmdbg's boot code leaves them (X86Boot):
-    /// the interpreter does not use them, KVM_GET_SREGS reports them.
+    /// the interpreter uses only CR3 (through `paging`), KVM_GET_SREGS reports them all.
     private var special = X86RegisterFile()
+    /// Long mode's linear -> physical translation from CR3 (real mode: none).
+    private var paging = FakeX86Paging(cr3: 0)
 
     init(index: Int, mode: CPUMode, entry: UInt64, pageTables: UInt64 = 0, stack: UInt64 = 0) {
         self.index = index
@@ -53,6 +55,7 @@ final class FakeX86CPU: FakeCPU {
             special.cr3 = pageTables
             special.cr4 = 0x20
             special.efer = 0x500
+            paging.load(cr3: pageTables)
         } else {
             special.cr0 = 0x6000_0010  // the reset value KVM reports (CD|NW|ET)
         }
@@ -103,6 +106,7 @@ final class FakeX86CPU: FakeCPU {
     func setRegisterFile(_ file: RegisterFile) throws(DebugError) {
         guard case .x86_64(let f) = file else { throw .unsupported(reason: "arm64 registers passed to an x86_64 vCPU") }
         special = f
+        if mode == .long { paging.load(cr3: f.cr3) }  // KVM_SET_SREGS flushes the TLB
         registers.gpr = f.generalRegisters
         registers.rip = f.rip
         registers.rflags = f.rflags | FakeX86Registers.flagFixed
@@ -180,7 +184,7 @@ final class FakeX86CPU: FakeCPU {
             let bits = debugUnit.executeHits(at: pc)
             if bits != 0 { return debugExit(pc: pc, bits: bits) }
         }
-        let bytes = memory.fetch(pc, upTo: 15)
+        guard let bytes = fetch(pc, memory: memory) else { return .shutdown }
         guard let insn = try FakeX86Interpreter.decode(bytes, rip: registers.rip, pc: pc, mode: mode, registers: registers) else {
             // Fetching code from unbacked memory: KVM's emulator fails (measured on PVM).
             return .internalError(suberror: 1)
@@ -192,13 +196,28 @@ final class FakeX86CPU: FakeCPU {
             }
             throw .unsupported(reason: "int3 at \(hex(pc)) on vCPU \(index) without KVM_GUESTDBG_USE_SW_BP: the guest would take #BP through an IDT the fake does not model")
         }
-        // An access to unbacked memory exits to userspace before it is done.
-        if let access = insn.access, !memory.contains(access.address, access.size) {
-            pendingMMIO = (insn, !access.isWrite)
-            return .mmio(address: access.address, isWrite: access.isWrite, length: access.size, pc: pc)
+        // A data access whose page does not translate: #PF without an IDT, a triple fault.
+        var dataPhysical: UInt64? = nil
+        if let access = insn.access {
+            guard let p = physical(access.address, memory: memory) else { return .shutdown }
+            dataPhysical = p
+            // An access to unbacked memory exits to userspace before it is done.
+            if !memory.contains(p, access.size) {
+                pendingMMIO = (insn, !access.isWrite)
+                return .mmio(address: p, isWrite: access.isWrite, length: access.size, pc: pc)
+            }
         }
-        // 3. Execute; RF clears once an instruction completes.
-        FakeX86Interpreter.execute(insn, registers: &registers, memory: memory, mode: mode)
+        // 3. Execute; RF clears once an instruction completes. The one data access is at
+        // dataPhysical (within one page: accesses that cross a page are not split).
+        let translated = insn.access.map { ($0.address, dataPhysical ?? $0.address) }
+        let newCR3 = FakeX86Interpreter.execute(insn, registers: &registers, memory: memory, mode: mode) { linear in
+            guard let (l, p) = translated else { return linear }
+            return p &+ (linear &- l)
+        }
+        if let cr3 = newCR3 {
+            special.cr3 = cr3
+            paging.load(cr3: cr3)
+        }
         registers.rflags &= ~FakeX86Registers.flagResume
         budget.retired()
         let next = linear(registers.rip)
@@ -214,6 +233,24 @@ final class FakeX86CPU: FakeCPU {
         // QEMU's TCG model folds it into this trap's DR6 (B0|B2 seen in the x86 lane): a
         // known emulator divergence, not modelled.
         return debugExit(pc: next, bits: bits)
+    }
+
+    /// The physical address of a linear one (long mode: through CR3's tables).
+    private func physical(_ linear: UInt64, memory: FakeMemory) -> UInt64? {
+        mode == .long ? paging.physical(linear, memory: memory) : linear
+    }
+
+    /// Up to 15 instruction bytes at linear `pc`, read page by page; nil when `pc` itself
+    /// does not translate (#PF: a triple fault here), fewer bytes at the end of RAM or
+    /// where the next page does not translate.
+    private func fetch(_ pc: UInt64, memory: FakeMemory) -> [UInt8]? {
+        guard let first = physical(pc, memory: memory) else { return nil }
+        let inPage = Int(0x1000 - (pc & 0xFFF))
+        var bytes = memory.fetch(first, upTo: min(15, mode == .long ? inPage : 15))
+        if mode == .long && bytes.count == inPage && inPage < 15, let second = physical(pc &+ UInt64(inPage), memory: memory) {
+            bytes += memory.fetch(second, upTo: 15 - inPage)
+        }
+        return bytes
     }
 
     private func debugExit(pc: UInt64, bits: UInt64) -> VCPUExit {

@@ -1,40 +1,50 @@
 import KVMDebugCore
 
 /// The x86 instruction subset the fake executes, in 16-bit real mode (CS = DS = 0)
-/// and 64-bit long mode (flat, identity-mapped).
+/// and 64-bit long mode (flat; linear addresses go through CR3's 4-level tables, see
+/// `FakeX86Paging`).
 ///
-/// Small on purpose: enough for the built-in guests and hand-written test guests.
-/// Anything else is `DebugError.unsupportedInstruction`. Prefixes: 66 (operand size)
-/// and, in long mode, one REX right before the opcode; no others.
+/// Small on purpose: enough for the built-in guests, hand-written test guests, and the
+/// `gcc -O0` code of the C fixture `Tests/Fixtures/gdb-prog` (frames, calls, a counted
+/// loop). Anything else is `DebugError.unsupportedInstruction`. Prefixes: 66 (operand
+/// size) and, in long mode, one REX right before the opcode; no others.
 ///
 /// | Bytes              | Instruction                       | Notes                                  |
 /// |--------------------|-----------------------------------|----------------------------------------|
 /// | 90                 | nop                               | not with REX.B (that is xchg)          |
 /// | F4                 | hlt                               | exit `.halt`, pc after it              |
 /// | CC                 | int3                              | handled by the CPU (KVM #BP intercept) |
-/// | 31/01/29/39 /r     | xor/add/sub/cmp r/m, r            | mod = 11 only; sets ZF                 |
-/// | 83 /0 /5 /7 ib     | add/sub/cmp r/m, imm8 (sign-ext.) | mod = 11 only; sets ZF                 |
+/// | 01/29/31/39 /r     | add/sub/xor/cmp r/m, r            | register or memory r/m (long mode)     |
+/// | 03/2B/33/3B /r     | add/sub/xor/cmp r, r/m            | register or memory r/m (long mode)     |
+/// | 83 /0 /5 /7 ib     | add/sub/cmp r/m, imm8 (sign-ext.) | register or memory r/m (long mode)     |
 /// | 40+r / 48+r        | inc/dec r16/r32                   | real mode only (REX in long mode)      |
-/// | FF /0, FF /1       | inc/dec r/m                       | mod = 11 only; sets ZF                 |
+/// | FF /0, FF /1       | inc/dec r/m                       | register or memory r/m (long mode)     |
+/// | FF /4              | jmp r/m64                         | long mode, register operand            |
 /// | C1 /4 ib           | shl r/m16/32/64, imm8             | mod = 11 only; count masked to 5 bits  |
 /// |                    |                                   | (6 with REX.W); ZF only, none if 0     |
+/// | 0F AF /r           | imul r, r/m                       | long mode; CF = OF = signed overflow   |
 /// | 88 / 89 /r         | mov r/m8, r8 / mov r/m, r         | register or memory operand             |
 /// | 8A / 8B /r         | mov r8, r/m8 / mov r, r/m         | register or memory operand             |
+/// | C7 /0 id           | mov r/m, imm32 (sign-ext. w/ REX.W)| long mode                             |
 /// | A0-A3              | mov al/ax/eax/rax <-> [moffs]     | moffs16 (real) / moffs64 (long)        |
 /// | B0+r ib, B8+r imm  | mov r, imm                        | imm64 with REX.W                       |
+/// | 50+r / 58+r        | push r64 / pop r64                | long mode                              |
+/// | E8 cd / C3         | call rel32 / ret                  | long mode, 8-byte return address       |
+/// | C9                 | leave                             | long mode: rsp = rbp; pop rbp          |
+/// | 0F 22 /3           | mov cr3, r64                      | long mode: new tables, TLB flushed     |
 /// | EB cb, E9 cw/cd    | jmp rel8 / rel16 / rel32          |                                        |
-/// | 74 cb, 75 cb       | je / jne (jz / jnz) rel8          | tests ZF only                          |
+/// | 70-7F cb, 0F 80-8F | jcc rel8 / rel32                  | every condition but p/np (no PF)       |
 ///
 /// Memory operands (the effective address is resolved at decode time, from the
 /// registers of that moment):
 /// - real mode: every 16-bit form of SDM vol. 2 table 2-1: mod=00 [bx+si] [bx+di]
 ///   [bp+si] [bp+di] [si] [di] disp16 [bx]; mod=01/10 the same bases (rm=110 is
 ///   [bp]) + disp8 (sign-extended) / disp16; wrapped to 16 bits, DS = SS = base 0;
-/// - long mode: mod=00 rm=101 (RIP + disp32), or mod=00 rm=100 with a SIB byte whose
-///   base is 101 (no base): [index*scale + disp32], disp32 sign-extended, index any
-///   of 16 registers with REX.X (index 100 without REX.X = none: absolute disp32).
-/// Only ZF is computed (also by shl: CF/OF/SF/PF are not modelled): je/jne are the
-/// only branches that read flags.
+/// - long mode: SDM vol. 2 tables 2-2/2-3: [base], [base + disp8/disp32],
+///   [base + index*scale + disp], [index*scale + disp32] (SIB base 101 with mod 00),
+///   and RIP + disp32 (mod 00 rm 101) from the end of the instruction, immediate included.
+/// Flags: CF, ZF, SF and OF (add, sub, cmp, xor, inc/dec keep CF, imul sets CF/OF only,
+/// shl ZF only); PF and AF are not modelled, so jp/jnp are unsupported.
 enum FakeX86Interpreter {
     enum ALU: Sendable, Hashable { case add, sub, xor, cmp }
 
@@ -44,17 +54,49 @@ enum FakeX86Interpreter {
         case immediate(UInt64)
     }
 
+    /// A jcc condition: the low nibble of its opcode (SDM vol. 2 appendix B.1.4.7).
+    struct Condition: Sendable, Hashable {
+        var code: UInt8
+
+        /// True when the branch is taken with these flags.
+        func holds(_ r: FakeX86Registers) -> Bool {
+            let cf = r.flag(FakeX86Registers.flagCarry), zf = r.zeroFlag
+            let sf = r.flag(FakeX86Registers.flagSign), of = r.flag(FakeX86Registers.flagOverflow)
+            let base: Bool
+            switch code >> 1 {
+            case 0: base = of                // o
+            case 1: base = cf                // b
+            case 2: base = zf                // e
+            case 3: base = cf || zf          // be
+            case 4: base = sf                // s
+            case 6: base = sf != of          // l
+            default: base = zf || sf != of   // le (7); 5 (p) is refused at decode
+            }
+            return code & 1 == 0 ? base : !base
+        }
+    }
+
     enum Operation: Sendable, Hashable {
         case nop
         case hlt
         case int3
         case mov(destination: Operand, source: Operand)
-        case alu(ALU, destination: FakeX86Register, source: Operand)
-        case incDec(FakeX86Register, delta: UInt64)
+        case alu(ALU, destination: Operand, source: Operand)
+        case incDec(Operand, delta: UInt64)
         /// shl by a count already masked to the operand size (0 = no effect, flags kept).
         case shiftLeft(FakeX86Register, count: UInt64)
+        case imul(FakeX86Register, source: Operand)
         case jump(target: UInt64)
-        case jumpIfZero(Bool, target: UInt64)
+        case jumpIf(Condition, target: UInt64)
+        /// push: the register is stored at `slot` (RSP - 8 at decode time).
+        case push(FakeX86Register, slot: UInt64)
+        /// pop: loads `slot` (RSP at decode time).
+        case pop(FakeX86Register, slot: UInt64)
+        case call(target: UInt64, slot: UInt64)
+        case ret(slot: UInt64)
+        /// leave: RSP = RBP, then pop RBP from `slot` (RBP at decode time).
+        case leave(slot: UInt64)
+        case loadCR3(FakeX86Register)
     }
 
     /// One decoded instruction.
@@ -66,11 +108,18 @@ enum FakeX86Interpreter {
         /// Where the instruction ends (RIP after it, wrapped to 16 bits in real mode).
         var next: UInt64
 
-        /// The data access the instruction makes, if any.
+        /// The data access the instruction makes, if any (linear address). A
+        /// read-modify-write is one write access: DR7's R/W = 01 and 11 both match it.
         var access: FakeAccess? {
             switch operation {
             case .mov(.memory(let a), _): return FakeAccess(address: a, size: size, isWrite: true)
             case .mov(_, .memory(let a)): return FakeAccess(address: a, size: size, isWrite: false)
+            case .alu(let alu, .memory(let a), _): return FakeAccess(address: a, size: size, isWrite: alu != .cmp)
+            case .alu(_, _, .memory(let a)): return FakeAccess(address: a, size: size, isWrite: false)
+            case .incDec(.memory(let a), _): return FakeAccess(address: a, size: size, isWrite: true)
+            case .imul(_, .memory(let a)): return FakeAccess(address: a, size: size, isWrite: false)
+            case .push(_, let slot), .call(_, let slot): return FakeAccess(address: slot, size: 8, isWrite: true)
+            case .pop(_, let slot), .ret(let slot), .leave(let slot): return FakeAccess(address: slot, size: 8, isWrite: false)
             default: return nil
             }
         }
@@ -132,6 +181,7 @@ enum FakeX86Interpreter {
         let rexW = rex & 8 != 0, rexR = rex & 4 != 0, rexX = rex & 2 != 0, rexB = rex & 1 != 0
         let size: Int = long ? (rexW ? 8 : (operandOverride ? 2 : 4)) : (operandOverride ? 4 : 2)
         let ipMask: UInt64 = long ? ~0 : 0xFFFF
+        let rsp = registers.gpr[4]
 
         func reg8(_ n: Int) -> FakeX86Register {
             !hasREX && n >= 4 && n < 8 ? FakeX86Register(index: n - 4, highByte: true) : FakeX86Register(index: n)
@@ -141,8 +191,10 @@ enum FakeX86Interpreter {
         }
         func end() -> UInt64 { (rip &+ UInt64(i)) & ipMask }
 
-        /// ModRM: (reg field, r/m operand). Memory forms per the table above.
-        func modRM(size: Int) throws(Failure) -> (reg: Int, rm: Operand) {
+        /// ModRM: (reg field, r/m operand). Memory forms per the table above; `immediate`
+        /// is the size of an immediate after the ModRM bytes (RIP-relative counts from
+        /// the end of the whole instruction).
+        func modRM(size: Int, immediate: Int = 0) throws(Failure) -> (reg: Int, rm: Operand) {
             let m = try byte()
             let mod = m >> 6, rm = Int(m & 7)
             let reg = Int((m >> 3) & 7) | (rexR ? 8 : 0)
@@ -157,21 +209,26 @@ enum FakeX86Interpreter {
                 if mod == 2 { address &+= try little(2) }
                 return (reg, .memory(address & 0xFFFF))
             }
-            guard mod == 0 else { throw .unsupported }
+            var address: UInt64 = 0
             if rm == 4 {
+                // SIB: base 101 with mod 00 is "no base, disp32"; index 100 without REX.X is none.
                 let sib = try byte()
-                // Base 101 with mod 00: no base, disp32. Index 100 without REX.X: no index.
-                guard sib & 7 == 5 else { throw .unsupported }
                 let index = Int((sib >> 3) & 7) | (rexX ? 8 : 0)
-                let scaled = index == 4 ? 0 : registers.gpr[index] << UInt64(sib >> 6)
-                return (reg, .memory(scaled &+ signExtend(try little(4), bytes: 4)))
-            }
-            if rm == 5 {
+                if index != 4 { address = registers.gpr[index] << UInt64(sib >> 6) }
+                let base = Int(sib & 7)
+                if base == 5 && mod == 0 {
+                    return (reg, .memory(address &+ signExtend(try little(4), bytes: 4)))
+                }
+                address &+= registers.gpr[base | (rexB ? 8 : 0)]
+            } else if rm == 5 && mod == 0 {
                 let disp = signExtend(try little(4), bytes: 4)
-                // RIP-relative: from the end of the instruction (no immediate follows in this subset).
-                return (reg, .memory(end() &+ disp))
+                return (reg, .memory(end() &+ UInt64(immediate) &+ disp))
+            } else {
+                address = registers.gpr[rm | (rexB ? 8 : 0)]
             }
-            throw .unsupported
+            if mod == 1 { address &+= signExtend(UInt64(try byte()), bytes: 1) }
+            if mod == 2 { address &+= signExtend(try little(4), bytes: 4) }
+            return (reg, .memory(address))
         }
         func relative(_ n: Int) throws(Failure) -> UInt64 {
             let disp = signExtend(try little(n), bytes: n)
@@ -179,6 +236,28 @@ enum FakeX86Interpreter {
         }
         func done(_ size: Int, _ op: Operation) -> Instruction {
             Instruction(length: i, size: size, operation: op, next: end())
+        }
+        /// Memory operands of the ALU and inc/dec forms are long mode only (real mode keeps
+        /// the original register-only subset).
+        func aluOperand(_ rm: Operand) throws(Failure) -> Operand {
+            if case .memory = rm, !long { throw .unsupported }
+            return rm
+        }
+        func alu(_ low: UInt8) -> ALU {
+            switch low {
+            case 0x00: return .add
+            case 0x28: return .sub
+            case 0x30: return .xor
+            default: return .cmp
+            }
+        }
+        func branch(_ n: Int, condition: UInt8?) throws(Failure) -> Instruction {
+            // A 66 prefix on a long-mode branch truncates RIP differently on Intel and AMD.
+            guard !(long && operandOverride) else { throw .unsupported }
+            let target = try relative(n)
+            guard let c = condition else { return done(size, .jump(target: target)) }
+            guard c >> 1 != 5 else { throw .unsupported }  // jp/jnp: PF is not modelled
+            return done(size, .jumpIf(Condition(code: c), target: target))
         }
 
         switch opcode {
@@ -189,32 +268,43 @@ enum FakeX86Interpreter {
             return done(size, .hlt)
         case 0xCC:
             return done(size, .int3)
-        case 0x31, 0x01, 0x29, 0x39:
+        case 0x01, 0x29, 0x31, 0x39:
             let (reg, rm) = try modRM(size: size)
-            guard case .register(let dst) = rm else { throw .unsupported }
-            let alu: ALU = opcode == 0x31 ? .xor : opcode == 0x01 ? .add : opcode == 0x29 ? .sub : .cmp
-            return done(size, .alu(alu, destination: dst, source: .register(FakeX86Register(index: reg))))
+            let dst = try aluOperand(rm)
+            return done(size, .alu(alu(opcode & 0xF8), destination: dst, source: .register(FakeX86Register(index: reg))))
+        case 0x03, 0x2B, 0x33, 0x3B:
+            let (reg, rm) = try modRM(size: size)
+            let src = try aluOperand(rm)
+            return done(size, .alu(alu(opcode & 0xF8), destination: .register(FakeX86Register(index: reg)), source: src))
         case 0x83:
-            let (reg, rm) = try modRM(size: size)
-            guard case .register(let dst) = rm else { throw .unsupported }
-            let alu: ALU
+            let (reg, rm) = try modRM(size: size, immediate: 1)
+            let dst = try aluOperand(rm)
+            let op: ALU
             switch reg & 7 {
-            case 0: alu = .add
-            case 5: alu = .sub
-            case 7: alu = .cmp
+            case 0: op = .add
+            case 5: op = .sub
+            case 7: op = .cmp
             default: throw .unsupported
             }
             let imm = signExtend(UInt64(try byte()), bytes: 1)
-            return done(size, .alu(alu, destination: dst, source: .immediate(imm)))
+            return done(size, .alu(op, destination: dst, source: .immediate(imm)))
         case 0x40...0x4F where !long:
             let delta: UInt64 = opcode < 0x48 ? 1 : ~0
-            return done(size, .incDec(FakeX86Register(index: Int(opcode & 7)), delta: delta))
+            return done(size, .incDec(.register(FakeX86Register(index: Int(opcode & 7))), delta: delta))
         case 0xFF:
             let (reg, rm) = try modRM(size: size)
-            guard case .register(let dst) = rm, reg & 7 <= 1 else { throw .unsupported }
-            return done(size, .incDec(dst, delta: reg & 7 == 0 ? 1 : ~0))
+            switch reg & 7 {
+            case 0, 1:
+                return done(size, .incDec(try aluOperand(rm), delta: reg & 7 == 0 ? 1 : ~0))
+            case 4:
+                // jmp r64: the target is the register's value now (64-bit operand, REX.W or not).
+                guard long, !operandOverride, case .register(let r) = rm else { throw .unsupported }
+                return done(8, .jump(target: registers.gpr[r.index]))
+            default:
+                throw .unsupported
+            }
         case 0xC1:
-            let (reg, rm) = try modRM(size: size)
+            let (reg, rm) = try modRM(size: size, immediate: 1)
             guard case .register(let dst) = rm, reg & 7 == 4 else { throw .unsupported }
             let count = UInt64(try byte()) & (size == 8 ? 63 : 31)
             return done(size, .shiftLeft(dst, count: count))
@@ -226,6 +316,11 @@ enum FakeX86Interpreter {
             let s = opcode == 0x8A ? 1 : size
             let (reg, rm) = try modRM(size: s)
             return done(s, .mov(destination: .register(register(reg, size: s)), source: rm))
+        case 0xC7 where long:
+            let (reg, rm) = try modRM(size: size, immediate: size == 2 ? 2 : 4)
+            guard reg & 7 == 0 else { throw .unsupported }
+            let imm = size == 2 ? try little(2) : signExtend(try little(4), bytes: 4)
+            return done(size, .mov(destination: rm, source: .immediate(imm)))
         case 0xA0...0xA3:
             let s = opcode & 1 == 0 ? 1 : size
             let address = try little(long ? 8 : 2)
@@ -239,67 +334,143 @@ enum FakeX86Interpreter {
         case 0xB8...0xBF:
             let dst = FakeX86Register(index: Int(opcode & 7) | (rexB ? 8 : 0))
             return done(size, .mov(destination: .register(dst), source: .immediate(try little(size))))
-        case 0xEB, 0xE9, 0x74, 0x75:
-            // A 66 prefix on a long-mode branch truncates RIP differently on Intel and AMD.
-            guard !(long && operandOverride) else { throw .unsupported }
-            let target = try relative(opcode == 0xE9 ? (size == 2 ? 2 : 4) : 1)
-            switch opcode {
-            case 0x74: return done(size, .jumpIfZero(true, target: target))
-            case 0x75: return done(size, .jumpIfZero(false, target: target))
-            default: return done(size, .jump(target: target))
+        case 0x50...0x57 where long && !operandOverride:
+            let r = FakeX86Register(index: Int(opcode & 7) | (rexB ? 8 : 0))
+            return done(8, .push(r, slot: rsp &- 8))
+        case 0x58...0x5F where long && !operandOverride:
+            return done(8, .pop(FakeX86Register(index: Int(opcode & 7) | (rexB ? 8 : 0)), slot: rsp))
+        case 0xE8 where long && !operandOverride:
+            let target = try relative(4)
+            return done(8, .call(target: target, slot: rsp &- 8))
+        case 0xC3 where long && !operandOverride:
+            return done(8, .ret(slot: rsp))
+        case 0xC9 where long && !operandOverride:
+            return done(8, .leave(slot: registers.gpr[5]))
+        case 0xEB:
+            return try branch(1, condition: nil)
+        case 0xE9:
+            return try branch(size == 2 ? 2 : 4, condition: nil)
+        case 0x70...0x7F:
+            return try branch(1, condition: opcode & 0xF)
+        case 0x0F where long:
+            let second = try byte()
+            switch second {
+            case 0x80...0x8F:
+                return try branch(4, condition: second & 0xF)
+            case 0xAF:
+                guard size != 1 else { throw .unsupported }
+                let (reg, rm) = try modRM(size: size)
+                return done(size, .imul(FakeX86Register(index: reg), source: rm))
+            case 0x22:
+                // mov cr, r64 (mod is ignored: always a register); only CR3 is modelled.
+                let m = try byte()
+                guard (m >> 3) & 7 == 3, !rexR else { throw .unsupported }
+                return done(8, .loadCR3(FakeX86Register(index: Int(m & 7) | (rexB ? 8 : 0))))
+            default:
+                throw .unsupported
             }
         default:
             throw .unsupported
         }
     }
 
-    /// Executes a decoded instruction whose memory operand (if any) is in RAM.
-    /// int3 and hlt only advance RIP here; the CPU turns them into exits.
-    static func execute(_ insn: Instruction, registers r: inout FakeX86Registers, memory: FakeMemory, mode: CPUMode) {
+    /// Executes a decoded instruction whose memory operand (if any) is in RAM, at the
+    /// physical address `physical` gives for its linear address. int3 and hlt only advance
+    /// RIP here; the CPU turns them into exits; `loadCR3` returns the new CR3.
+    @discardableResult
+    static func execute(_ insn: Instruction, registers r: inout FakeX86Registers, memory: FakeMemory, mode: CPUMode,
+                        physical: (UInt64) -> UInt64 = { $0 }) -> UInt64? {
         let size = insn.size
         func value(_ op: Operand) -> UInt64 {
             switch op {
             case .register(let reg): return r.read(reg, size: size)
-            case .memory(let a): return memory.load(a, size: size) ?? 0
+            case .memory(let a): return memory.load(physical(a), size: size) ?? 0
             case .immediate(let v): return v & FakeX86Registers.mask(size)
             }
         }
+        func store(_ op: Operand, _ v: UInt64) {
+            switch op {
+            case .register(let reg): r.write(reg, size: size, v, mode: mode)
+            case .memory(let a): memory.store(physical(a), size: size, v)
+            case .immediate: break
+            }
+        }
+        func load64(_ a: UInt64) -> UInt64 { memory.load(physical(a), size: 8) ?? 0 }
+        func store64(_ a: UInt64, _ v: UInt64) { memory.store(physical(a), size: 8, v) }
         var next = insn.next
+        var cr3: UInt64? = nil
         switch insn.operation {
         case .nop, .hlt, .int3:
             break
         case .mov(let dst, let src):
-            let v = value(src)
-            switch dst {
-            case .register(let reg): r.write(reg, size: size, v, mode: mode)
-            case .memory(let a): memory.store(a, size: size, v)
-            case .immediate: break
-            }
+            store(dst, value(src))
         case .alu(let alu, let dst, let src):
-            let a = r.read(dst, size: size), b = value(src)
+            let a = value(dst), b = value(src)
             let result: UInt64
             switch alu {
             case .add: result = a &+ b
             case .sub, .cmp: result = a &- b
             case .xor: result = a ^ b
             }
-            r.setZeroFlag(result, size: size)
-            if alu != .cmp { r.write(dst, size: size, result, mode: mode) }
-        case .incDec(let reg, let delta):
-            let result = r.read(reg, size: size) &+ delta
-            r.setZeroFlag(result, size: size)
-            r.write(reg, size: size, result, mode: mode)
+            r.setArithmeticFlags(alu, a, b, result, size: size)
+            if alu != .cmp { store(dst, result) }
+        case .incDec(let op, let delta):
+            let a = value(op)
+            let result = a &+ delta
+            // inc/dec keep CF (SDM vol. 2 INC/DEC).
+            let carry = r.flag(FakeX86Registers.flagCarry)
+            r.setArithmeticFlags(delta == 1 ? .add : .sub, a, 1, result, size: size)
+            r.setFlag(FakeX86Registers.flagCarry, carry)
+            store(op, result)
         case .shiftLeft(let reg, let count):
             guard count != 0 else { break }
             // A count >= a 16-bit operand's width (16...31) shifts everything out.
             let result = r.read(reg, size: size) << count
             r.setZeroFlag(result, size: size)
             r.write(reg, size: size, result, mode: mode)
+        case .imul(let dst, let src):
+            let bits = UInt64(8 * size)
+            func signed(_ v: UInt64) -> Int64 { Int64(bitPattern: v << (64 - bits)) >> Int64(64 - bits) }
+            let a = signed(r.read(dst, size: size)), b = signed(value(src))
+            let low: UInt64, fits: Bool
+            if size == 8 {
+                let full = a.multipliedFullWidth(by: b)
+                low = UInt64(full.low)
+                fits = full.high == (Int64(bitPattern: low) < 0 ? -1 : 0)
+            } else {
+                let product = a &* b  // 32 x 32 bits fits 64
+                low = UInt64(bitPattern: product) & FakeX86Registers.mask(size)
+                fits = signed(low) == product
+            }
+            // CF = OF = the signed product does not fit the destination.
+            r.setFlag(FakeX86Registers.flagCarry, !fits)
+            r.setFlag(FakeX86Registers.flagOverflow, !fits)
+            r.write(dst, size: size, low, mode: mode)
         case .jump(let target):
             next = target
-        case .jumpIfZero(let whenZero, let target):
-            if r.zeroFlag == whenZero { next = target }
+        case .jumpIf(let condition, let target):
+            if condition.holds(r) { next = target }
+        case .push(let src, let slot):
+            store64(slot, r.gpr[src.index])  // push rsp stores the old RSP (read before the update)
+            r.gpr[4] = slot
+        case .pop(let dst, let slot):
+            let v = load64(slot)
+            r.gpr[4] = slot &+ 8
+            r.gpr[dst.index] = v  // pop rsp: the loaded value wins (SDM vol. 2 POP)
+        case .call(let target, let slot):
+            store64(slot, insn.next)
+            r.gpr[4] = slot
+            next = target
+        case .ret(let slot):
+            next = load64(slot)
+            r.gpr[4] = slot &+ 8
+        case .leave(let slot):
+            r.gpr[5] = load64(slot)
+            r.gpr[4] = slot &+ 8
+        case .loadCR3(let src):
+            cr3 = r.gpr[src.index]
         }
         r.rip = next
+        return cr3
     }
 }

@@ -17,8 +17,11 @@ struct FakeX86Registers: Sendable, Hashable {
                         "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"]
 
     /// RFLAGS bits the fake uses.
+    static let flagCarry: UInt64 = 1 << 0
     static let flagFixed: UInt64 = 0x2
     static let flagZero: UInt64 = 1 << 6
+    static let flagSign: UInt64 = 1 << 7
+    static let flagOverflow: UInt64 = 1 << 11
     static let flagTrap: UInt64 = 1 << 8
     static let flagResume: UInt64 = 1 << 16
 
@@ -44,10 +47,38 @@ struct FakeX86Registers: Sendable, Hashable {
         }
     }
 
-    /// Sets ZF from a result of `size` bytes (the only flag a modelled branch reads).
+    /// Sets ZF from a result of `size` bytes.
     mutating func setZeroFlag(_ result: UInt64, size: Int) {
         if result & Self.mask(size) == 0 { rflags |= Self.flagZero } else { rflags &= ~Self.flagZero }
     }
 
     var zeroFlag: Bool { rflags & Self.flagZero != 0 }
+
+    func flag(_ bit: UInt64) -> Bool { rflags & bit != 0 }
+
+    mutating func setFlag(_ bit: UInt64, _ on: Bool) {
+        if on { rflags |= bit } else { rflags &= ~bit }
+    }
+
+    /// CF, ZF, SF, OF of `a op b = result` at `size` bytes (SDM vol. 1 §3.4.3.1): add
+    /// carries out of the top bit; sub/cmp borrow (a < b unsigned); OF when the signs of
+    /// the operands agree (add) or differ (sub) and the result's sign is not a's; xor
+    /// clears CF and OF.
+    mutating func setArithmeticFlags(_ op: FakeX86Interpreter.ALU, _ a: UInt64, _ b: UInt64, _ result: UInt64, size: Int) {
+        let m = Self.mask(size), top: UInt64 = 1 << UInt64(8 * size - 1)
+        let a = a & m, b = b & m, res = result & m
+        setZeroFlag(res, size: size)
+        setFlag(Self.flagSign, res & top != 0)
+        switch op {
+        case .add:
+            setFlag(Self.flagCarry, res < a)
+            setFlag(Self.flagOverflow, (~(a ^ b) & (a ^ res)) & top != 0)
+        case .sub, .cmp:
+            setFlag(Self.flagCarry, a < b)
+            setFlag(Self.flagOverflow, ((a ^ b) & (a ^ res)) & top != 0)
+        case .xor:
+            setFlag(Self.flagCarry, false)
+            setFlag(Self.flagOverflow, false)
+        }
+    }
 }

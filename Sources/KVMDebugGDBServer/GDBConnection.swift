@@ -24,21 +24,42 @@ public protocol GDBListener: AnyObject, Sendable {
 
 /// A connection over a file descriptor (socket or tty).
 ///
-/// `close()` of a socket only shuts it down (a reader blocked in read(2) wakes with EOF); the
-/// fd itself is released in deinit, once no thread can use it any more. Closing it at once
-/// would let a reader that loops back into read(2), or a late write, reach whatever the
-/// kernel gives that fd number next: the next client's socket.
+/// `close()` never releases the fd while a reader may still use it: the fd is closed in
+/// deinit, once no thread can. A socket is shut down (a reader blocked in read(2) wakes with
+/// EOF). A tty cannot be shut down, and a reader blocked in read(2) on a tty stays blocked
+/// after close(2) of its fd: it would take the first bytes of the next client that opens the
+/// same line (the serial listener reopens the device after a detach). So a tty's reader
+/// waits in poll(2) on the fd and a pipe that `close()` writes to, and leaves without
+/// reading. Closing at once would also let a reader that loops back into read(2), or a late
+/// write, reach whatever the kernel gives that fd number next: the next client's.
 public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable {
     private let fd: Int32
+    /// A pipe `close()` writes to for a non-socket fd (read end, write end); -1 for sockets
+    /// (shutdown wakes their readers).
+    private let wake: Int32
+    private let wakeWriter: Int32
     private let lock = NSLock()
     private var closed = false
-    /// The fd was already released (not a socket: nothing to shut down).
-    private var released = false
 
-    public init(fd: Int32) { self.fd = fd }
+    public init(fd: Int32) {
+        self.fd = fd
+        var st = stat()
+        let isSocket = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK
+        var p: [Int32] = [-1, -1]
+        if !isSocket {
+            if pipe(&p) == 0 {
+                for f in p { _ = fcntl(f, F_SETFD, FD_CLOEXEC) }
+            } else {
+                p = [-1, -1]  // no pipe (fd limit): a blocked reader then wakes only with data
+            }
+        }
+        wake = p[0]
+        wakeWriter = p[1]
+    }
 
     deinit {
-        if !released { _ = Glibc.close(fd) }
+        _ = Glibc.close(fd)
+        if wake >= 0 { _ = Glibc.close(wake); _ = Glibc.close(wakeWriter) }
     }
 
     private var isClosed: Bool { lock.withLock { closed } }
@@ -46,6 +67,13 @@ public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable 
     public func read() -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !isClosed {
+            if wake >= 0 {
+                var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+                let r = poll(&fds, 2, -1)
+                if r < 0 && errno == EINTR { continue }
+                if r < 0 || fds[1].revents != 0 || isClosed { return nil }
+                if fds[0].revents == 0 { continue }
+            }
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n > 0 { return Array(buffer[0..<n]) }
             if n < 0 && errno == EINTR { continue }
@@ -74,11 +102,11 @@ public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable 
         defer { lock.unlock() }
         if closed { return }
         closed = true
-        // A socket: shutdown wakes a blocked reader; the fd stays ours until deinit. Anything
-        // else (a tty) cannot be shut down, so it is released now, as before.
-        if Glibc.shutdown(fd, Int32(SHUT_RDWR)) != 0 {
-            _ = Glibc.close(fd)
-            released = true
+        if wake >= 0 {
+            var one: UInt8 = 1
+            _ = Glibc.write(wakeWriter, &one, 1)
+        } else {
+            _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
         }
     }
 }

@@ -316,4 +316,133 @@ import Testing
         #expect(error?.message.contains("unsupported instruction at pc 0x1003") == true)
         #expect(error?.message.contains("0f 0b") == true)
     }
+
+    // MARK: - The gcc -O0 subset (frames, calls, memory ALU forms, jcc) and paging
+
+    /// A frame, a counted loop and a call in the shapes `gcc -O0` emits for
+    /// Tests/Fixtures/gdb-prog (assembled with GNU as; guest at 0x1000, `total` at 0x3000).
+    static let frameLoopCode: [UInt8] = {
+        var c: [UInt8] = [
+            0x31, 0xED,                                                 // 1000 xor ebp, ebp
+            0xE8, 0x19, 0x00, 0x00, 0x00,                               // 1002 call f (1020)
+            0xF4,                                                       // 1007 hlt
+        ]
+        c += [UInt8](repeating: 0x90, count: 0x20 - c.count)
+        c += [
+            0x55,                                                       // 1020 f: push rbp
+            0x48, 0x89, 0xE5,                                           // 1021 mov rbp, rsp
+            0x48, 0x83, 0xEC, 0x10,                                     // 1024 sub rsp, 0x10
+            0x48, 0xC7, 0x45, 0xF8, 0x01, 0x00, 0x00, 0x00,             // 1028 mov qword [rbp-8], 1
+            0x48, 0xC7, 0x05, 0xC5, 0x1F, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, // 1030 mov qword [rip+0x1fc5], 7 (total)
+            0xEB, 0x14,                                                 // 103b jmp cond
+            0x48, 0x8B, 0x45, 0xF8,                                     // 103d body: mov rax, [rbp-8]
+            0x48, 0x0F, 0xAF, 0xC0,                                     // 1041 imul rax, rax
+            0x48, 0x01, 0x05, 0xB4, 0x1F, 0x00, 0x00,                   // 1045 add [rip+0x1fb4], rax (total)
+            0x48, 0x83, 0x45, 0xF8, 0x01,                               // 104c add qword [rbp-8], 1
+            0x48, 0x83, 0x7D, 0xF8, 0x05,                               // 1051 cond: cmp qword [rbp-8], 5
+            0x7E, 0xE5,                                                 // 1056 jle body
+            0x48, 0x8B, 0x15, 0xA1, 0x1F, 0x00, 0x00,                   // 1058 mov rdx, [rip+0x1fa1] (total)
+            0x59,                                                       // 105f pop rcx
+            0x51,                                                       // 1060 push rcx
+            0xC9,                                                       // 1061 leave
+            0xC3,                                                       // 1062 ret
+        ]
+        return c
+    }()
+
+    @Test func frameCallLoopAndReturn() throws {
+        let b = try FakeBackend(guest: x86Guest(.long, Self.frameLoopCode))
+        let rsp = try #require(b.register("rsp", vcpu: 0))
+        #expect(try b.run(vcpu: 0) == .halt(pc: 0x1008))
+        // 7 (the RIP-relative store counts its imm32 in the instruction's end) + 1+4+9+16+25.
+        #expect(try b.word(0x3000) == 62)
+        #expect(b.register("rdx", vcpu: 0) == 62)
+        // pop rcx got the saved rbp (0); leave and ret restored rsp to its value before the call.
+        #expect(b.register("rcx", vcpu: 0) == 0)
+        #expect(b.register("rsp", vcpu: 0) == rsp)
+        #expect(b.register("rbp", vcpu: 0) == 0)
+        #expect(try b.word(rsp - 8) == 0x1007, "call pushed its return address")
+        #expect(try b.word(rsp - 0x18) == 5 + 1, "the loop variable at [rbp-8] ended at 6")
+    }
+
+    @Test func stackAccessesAreDataAccesses() throws {
+        let b = try FakeBackend(guest: x86Guest(.long, Self.frameLoopCode))
+        let slot = try #require(b.register("rsp", vcpu: 0)) - 8
+        // DR0 = the return-address slot, G0, R/W0 = 01 (write), LEN0 = 10 (8 bytes): the call's push.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [slot, 0, 0, 0], dr7: 0x90402), vcpu: 0)
+        let call = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(call.pc == 0x1020 && call.dr6 == dr6Fixed | 1, "trap after call, at its target")
+        // R/W0 = 11 (read/write): ret reads the slot, so the trap lands at the return address.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [slot, 0, 0, 0], dr7: 0xB0402), vcpu: 0)
+        let ret = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(ret.pc == 0x1007 && ret.dr6 == dr6Fixed | 1)
+    }
+
+    /// Every jcc condition but p/np after `cmp rax, rbx`, judged by the SDM's definitions.
+    @Test(arguments: [(UInt64(3), UInt64(5)), (5, 3), (5, 5), (~0, 1), (1, ~0), (0x8000_0000_0000_0000, 1), (0x7FFF_FFFF_FFFF_FFFF, ~0)])
+    func conditionalJumpsAfterCompare(a: UInt64, b: UInt64) throws {
+        let sa = Int64(bitPattern: a), sb = Int64(bitPattern: b)
+        let expected: [UInt8: Bool] = [
+            0x0: sa.subtractingReportingOverflow(sb).overflow, 0x2: a < b, 0x4: a == b, 0x6: a <= b,
+            0x8: Int64(bitPattern: a &- b) < 0, 0xC: sa < sb, 0xE: sa <= sb,
+        ]
+        for (cc, taken) in expected {
+            for negate in [false, true] {
+                // cmp rax, rbx; jcc +1; hlt (not taken, pc 0x1006); hlt (taken, pc 0x1007)
+                let code: [UInt8] = [0x48, 0x39, 0xD8, 0x70 | cc | (negate ? 1 : 0), 0x01, 0xF4, 0xF4]
+                let f = try FakeBackend(guest: x86Guest(.long, code))
+                f.setRegister("rax", a, vcpu: 0)
+                f.setRegister("rbx", b, vcpu: 0)
+                let halted = try f.run(vcpu: 0)
+                #expect(halted == .halt(pc: taken != negate ? 0x1007 : 0x1006),
+                        "j\(String(cc | (negate ? 1 : 0), radix: 16)) after cmp \(hex(a)), \(hex(b))")
+            }
+        }
+    }
+
+    @Test func imulSetsCarryAndOverflowWhenTheProductDoesNotFit() throws {
+        // imul eax, ebx; jo +1; hlt; hlt   (0F 80 rel32 form for the second: jno)
+        for (a, b, overflow) in [(UInt64(0x1_0000), UInt64(0x1_0000), true), (UInt64(0x100), UInt64(0x100), false),
+                                 (UInt64(0xFFFF_FFFF), UInt64(2), false)] {
+            let f = try FakeBackend(guest: x86Guest(.long, [0x0F, 0xAF, 0xC3, 0x0F, 0x80, 0x01, 0, 0, 0, 0xF4, 0xF4]))
+            f.setRegister("rax", a, vcpu: 0)
+            f.setRegister("rbx", b, vcpu: 0)
+            #expect(try f.run(vcpu: 0) == .halt(pc: overflow ? 0x100B : 0x100A), "imul \(hex(a)) x \(hex(b))")
+            let product = UInt64(bitPattern: Int64(Int32(bitPattern: UInt32(a))) &* Int64(Int32(bitPattern: UInt32(b))))
+            #expect(f.register("rax", vcpu: 0) == product & 0xFFFF_FFFF, "32-bit result zero-extended")
+        }
+    }
+
+    /// `paged-counter` loads its own CR3 and runs at 0xffffffff80000000: fetches, the stack
+    /// and the RIP-relative `inc` go through its tables (inc qword [rip], jmp rax, call, ret).
+    @Test func pagedGuestRunsThroughItsOwnTables() throws {
+        let g = BuiltinGuests.pagedCounterX86()
+        let b = try FakeBackend(guest: g)
+        let inner = try #require(g.symbol("inner")).address, load = try #require(g.symbol("load")).address
+        let counter = try #require(g.symbol("counter")).address
+        // DR0 = inner (execute), DR1 = counter (write, 8 bytes): virtual addresses, as DR0-DR3 compare.
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [inner, counter, 0, 0], dr7: 0x9_0000 << 4 | 0x40A), vcpu: 0)
+        let atInner = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(atInner.pc == inner && atInner.dr6 == dr6Fixed | 1)
+        guard case .x86_64(let regs) = try b.registers(vcpu: 0) else { Issue.record("not x86 registers"); return }
+        #expect(regs.cr3 == BuiltinGuests.pagedPML4, "mov cr3 is visible to KVM_GET_SREGS")
+        #expect(regs.generalRegisters[4] == BuiltinGuests.pagedBase + 0x2FE0 - 16, "two calls pushed onto the high stack")
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [0, counter, 0, 0], dr7: 0x90_0408), vcpu: 0)
+        let store = try #require(x86Debug(try b.run(vcpu: 0)))
+        #expect(store.pc == load && store.dr6 == dr6Fixed | 2)
+        // counter is physical 0x3000.
+        #expect(try b.word(0x3000) == 1)
+    }
+
+    @Test func unmappedAccessIsATripleFault() throws {
+        let g = BuiltinGuests.pagedCounterX86()
+        let b = try FakeBackend(guest: g)
+        // After its tables are live, point the load at the unmapped page after the stack.
+        let load = try #require(g.symbol("load")).address
+        try b.setGuestDebug(x86State(ENABLE | X86_USE_HW_BP, dr: [load, 0, 0, 0], dr7: 0x402), vcpu: 0)
+        #expect(try #require(x86Debug(try b.run(vcpu: 0))).pc == load)
+        try b.setGuestDebug(x86State(ENABLE), vcpu: 0)
+        b.setRegister("rip", BuiltinGuests.pagedBase + 0x3000, vcpu: 0)
+        #expect(try b.run(vcpu: 0) == .shutdown)
+    }
 }

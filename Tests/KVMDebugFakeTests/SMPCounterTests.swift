@@ -285,13 +285,16 @@ import Testing
         #expect(try b.word(0x8) == 0x5566_7788)
         #expect(try b.word(0x3100) == v)
         #expect(try b.word(0x3210) == v)
-        // A base register, or a displacement with mod 01, is still outside the subset.
-        for bytes: [UInt8] in [[0x48, 0x89, 0x04, 0x24], [0x48, 0x89, 0x44, 0x48, 0x10]] {
-            let u = try FakeBackend(guest: x86Guest(.long, bytes + [0xF4]))
-            let error = thrownError { () throws(DebugError) in try u.run(vcpu: 0) }
-            // The error carries the first 8 fetched bytes (RAM after the code is zero).
-            #expect(error == .unsupportedInstruction(pc: 0x1000, arch: .x86_64, bytes: padded(bytes + [0xF4])))
-        }
+        // A base register, and base + index*scale + disp8 (mod 01), as gcc's frame code uses them.
+        let based = try FakeBackend(guest: x86Guest(.long, [0x48, 0x89, 0x04, 0x24,          // mov [rsp], rax
+                                                             0x48, 0x89, 0x44, 0x48, 0x10,    // mov [rax+rcx*2+0x10], rax
+                                                             0xF4]))
+        based.setRegister("rax", 0x3000, vcpu: 0)
+        based.setRegister("rcx", 4, vcpu: 0)
+        based.setRegister("rsp", 0x3100, vcpu: 0)
+        #expect(try based.run(vcpu: 0) == .halt(pc: 0x100A))
+        #expect(try based.word(0x3100) == 0x3000)
+        #expect(try based.word(0x3018) == 0x3000)
     }
 
     @Test func x86RealModeSixteenBitAddressing() throws {

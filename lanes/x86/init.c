@@ -1,9 +1,16 @@
-// /init of the x86 lane's initramfs (static, built by scripts/x86-lane): mounts the
-// pseudo filesystems, loads kvm_amd and its dependencies with finit_module, runs
-// `/kvmdbg caps --probe --json` and `/kvmdbg scenarios --backend kvm` on the emulated
-// SVM, prints markers the script parses, then powers the QEMU machine off.
+// /init of the x86 lanes' initramfs (static, built by scripts/x86-lane-setup): mounts the
+// pseudo filesystems, loads kvm_amd and its dependencies with finit_module, then by the
+// kernel command line's lane.mode=:
+//  - scenarios (default, scripts/x86-lane): `/kvmdbg caps --probe --json` and
+//    `/kvmdbg scenarios --backend kvm` on the emulated SVM;
+//  - gdb (scripts/x86-gdb-lane): one `/kvmdbg gdbserver ... --backend kvm --listen /dev/ttyS1`
+//    per line of /gdb-phases (`NAME ARG...`), one after another; the host's gdb ends each
+//    with `kill`, a watchdog (lane.gdb_timeout= seconds) ends a phase nobody ends;
+// prints markers the scripts parse, then powers the QEMU machine off.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +46,8 @@ static int load(const char *path) {
 }
 
 // Runs /kvmdbg with `args`, its output going to the console; returns its exit status.
-static int run(const char *marker, char *const args[]) {
+// After `timeout` seconds (0: none) it is killed: SIGTERM (kvmdbg cleans up), then SIGKILL.
+static int run(const char *marker, char *const args[], double timeout) {
   printf("lane-begin: %s\n", marker);
   double t0 = now();
   pid_t p = fork();
@@ -49,11 +57,61 @@ static int run(const char *marker, char *const args[]) {
     printf("lane-error: execve /kvmdbg: %s\n", strerror(errno));
     _exit(127);
   }
-  int status = 0;
-  waitpid(p, &status, 0);
+  int status = 0, signalled = 0;
+  while (waitpid(p, &status, timeout > 0 ? WNOHANG : 0) == 0) {
+    double t = now() - t0;
+    if (t > timeout + 5 && signalled == 1) { kill(p, SIGKILL); signalled = 2; }
+    if (t > timeout && !signalled) {
+      printf("lane-error: %s still running after %.0f s: killed\n", marker, timeout);
+      kill(p, SIGTERM);
+      signalled = 1;
+    }
+    usleep(50 * 1000);
+  }
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   printf("lane-end: %s status=%d seconds=%.2f\n", marker, code, now() - t0);
   return code;
+}
+
+// The value of `key` (e.g. "lane.mode=") in /proc/cmdline, or `fallback`.
+static const char *cmdline(const char *key, const char *fallback) {
+  static char buf[4096];
+  int fd = open("/proc/cmdline", O_RDONLY);
+  if (fd < 0) return fallback;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  buf[n > 0 ? n : 0] = 0;
+  for (char *w = strtok(buf, " \n"); w; w = strtok(NULL, " \n"))
+    if (strncmp(w, key, strlen(key)) == 0) return w + strlen(key);
+  return fallback;
+}
+
+// lane.mode=gdb: one gdbserver per /gdb-phases line, on the second serial port (ttyS1,
+// which QEMU connects to a TCP socket on the host; ttyS0 stays the console).
+static void gdb_phases(double timeout) {
+  FILE *f = fopen("/gdb-phases", "r");
+  if (!f) {
+    printf("lane-error: no /gdb-phases in the initramfs\n");
+    return;
+  }
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    char *args[64] = {"/kvmdbg", "gdbserver"};
+    int n = 2;
+    char *name = strtok(line, " \n");
+    if (!name || name[0] == '#') continue;
+    for (char *a = strtok(NULL, " \n"); a && n < 58; a = strtok(NULL, " \n")) args[n++] = a;
+    args[n++] = "--backend";
+    args[n++] = "kvm";
+    args[n++] = "--listen";
+    args[n++] = "/dev/ttyS1";
+    args[n] = NULL;
+    char marker[128];
+    snprintf(marker, sizeof marker, "gdb %s", name);
+    printf("lane-gdb: serving %s\n", name);
+    run(marker, args, timeout);
+  }
+  fclose(f);
 }
 
 int main(void) {
@@ -82,10 +140,14 @@ int main(void) {
   }
   printf("lane-modules: %s seconds=%.2f\n", ok ? "loaded" : "FAILED", now() - t0);
   if (ok) {
-    char *caps[] = {"/kvmdbg", "caps", "--backend", "kvm", "--probe", "--json", NULL};
-    run("caps", caps);
-    char *scen[] = {"/kvmdbg", "scenarios", "--backend", "kvm", NULL};
-    run("scenarios", scen);
+    if (strcmp(cmdline("lane.mode=", "scenarios"), "gdb") == 0) {
+      gdb_phases(atof(cmdline("lane.gdb_timeout=", "240")));
+    } else {
+      char *caps[] = {"/kvmdbg", "caps", "--backend", "kvm", "--probe", "--json", NULL};
+      run("caps", caps, 0);
+      char *scen[] = {"/kvmdbg", "scenarios", "--backend", "kvm", NULL};
+      run("scenarios", scen, 0);
+    }
   }
   printf("lane-done: seconds=%.2f\n", now() - t0);
   sync();

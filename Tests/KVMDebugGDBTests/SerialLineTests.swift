@@ -1,0 +1,65 @@
+import Foundation
+import Glibc
+import Testing
+import KVMDebugGDBServer
+
+/// The serial transport over a pseudo-terminal (the x86 GDB lane's /dev/ttyS1 is one such
+/// line): after a client's connection is closed (gdb's detach) and the listener reopens the
+/// device, the next client's bytes reach the new connection, not the old reader.
+@Suite struct SerialLineTests {
+    /// A pty master and its slave's path (the "device" the listener opens): /dev/ptmx, unlocked
+    /// with TIOCSPTLCK, numbered by TIOCGPTN (posix_openpt and ptsname do not import here).
+    static func pty() throws -> (master: Int32, slave: String) {
+        // <asm-generic/ioctls.h>: _IOW('T', 0x31, int) and _IOR('T', 0x30, unsigned int) (macros: not imported).
+        let TIOCSPTLCK: UInt = 0x4004_5431, TIOCGPTN: UInt = 0x8004_5430
+        let m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        try #require(m >= 0, "open /dev/ptmx: errno \(errno)")
+        var unlock: Int32 = 0, number: UInt32 = 0
+        let unlocked = withUnsafeMutablePointer(to: &unlock) { ioctl(m, TIOCSPTLCK, UnsafeMutableRawPointer($0)) }
+        let numbered = withUnsafeMutablePointer(to: &number) { ioctl(m, TIOCGPTN, UnsafeMutableRawPointer($0)) }
+        try #require(unlocked == 0 && numbered == 0, "TIOCSPTLCK/TIOCGPTN: errno \(errno)")
+        return (m, "/dev/pts/\(number)")
+    }
+
+    @Test func theNextClientsBytesReachTheReopenedLineNotTheOldReader() throws {
+        let (master, slave) = try Self.pty()
+        defer { close(master) }
+        let listener = try SerialListener(device: slave)
+        defer { listener.close() }
+        let first = try #require(listener.accept())
+        // The old reader is blocked in read when its connection is closed (as on detach).
+        let oldRead = DispatchSemaphore(value: 0)
+        let oldGot = Box()
+        Thread {
+            oldGot.set(first.read())
+            oldRead.signal()
+        }.start()
+        usleep(100_000)
+        first.close()
+        #expect(oldRead.wait(timeout: .now() + 2) == .success, "close() wakes a reader blocked on the tty")
+        #expect(oldGot.get() == nil, "the old reader leaves without reading")
+        let second = try #require(listener.accept())
+        let message = Array("+$qSupported#37".utf8)
+        _ = message.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
+        // Read on a thread: without the fix the bytes never come, and the test must fail, not hang.
+        let got = Box(), done = DispatchSemaphore(value: 0)
+        Thread {
+            var all: [UInt8] = []
+            while all.count < message.count, let b = second.read() { all += b; got.set(all) }
+            done.signal()
+        }.start()
+        let arrived = done.wait(timeout: .now() + 2) == .success
+        second.close()
+        _ = master  // the old reader, if still blocked, may still wake here; it is not asserted on
+        #expect(arrived && got.get() == message, "every byte reaches the new connection: \(got.get() ?? [])")
+    }
+}
+
+/// What the old reader returned, across threads.
+private final class Box: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: [UInt8]?? = .none
+    func set(_ v: [UInt8]?) { lock.withLock { value = .some(v) } }
+    /// nil when the read returned nil (or never returned).
+    func get() -> [UInt8]? { lock.withLock { value ?? nil } }
+}

@@ -1,0 +1,527 @@
+# lanes/gdb/lane-check.py: the GDB lane checks, one gdb session per phase, shared by the
+# x86 lane (gdb against kvmdbg gdbserver on kvm_amd) and the arm64 lane (gdb-multiarch on
+# arm64 KVM), and run the same way on the host against `kvmdbg gdbserver --backend fake`,
+# whose output is the prediction each lane is compared with (scripts/gdb-lane-compare).
+#
+#   gdb -nx -batch -x lanes/gdb/lane-check.py        (gdb-multiarch for arm64)
+#
+# Environment:
+#   LANE_GDB_TARGET  what `target remote` takes (127.0.0.1:PORT)
+#   LANE_GDB_ARCH    x86_64 | arm64: loads lanes/x86/gdb_params.py | lanes/arm64/gdb_params.py
+#   LANE_GDB_PHASE   prog    source level on LANE_GDB_ELF (break FILE:LINE, step, next, bt,
+#                            print, finish, watch GLOBAL)
+#                    counter the built-in `counter` guest, 1 vCPU: attach, registers, hbreak,
+#                            stepi, break, watch/rwatch/awatch of 1/2/4/8 bytes, memory r/w,
+#                            detach + re-attach
+#                    smp     `smp-counter`, 2 vCPUs: info threads, thread 2 + stepi, hbreak,
+#                            a watch only vCPU 1 trips, monitor break ADDR vcpu 1
+#                    paged   `paged-counter` (own page tables): breakpoint + bt, memory by
+#                            virtual address, monitor translate / phys, unmapped, watch
+#   LANE_GDB_ELF     prog: the `gcc -g` build of Tests/Fixtures/gdb-prog/prog.c
+#   LANE_GDB_SOURCE  prog: that prog.c (lines are found by its `@marker`s; default: the fixture)
+#   LANE_GDB_GUESTS  counter/smp/paged: a file with `kvmdbg guests --json`'s output (the
+#                    built-in guests' symbols, so no address is written down here)
+#
+# Output: one line per check, `check PHASE/NAME RESULT`, RESULT canonical: addresses as
+# `symbol+offset` (built-in guests: their symbols; prog: function@marker), values as deltas
+# where they depend on how long the guest ran. A check that raises prints
+# `check PHASE/NAME ERROR message` (always a failure). Each phase ends with `kill`, which
+# ends the server (the lane's /init then starts the next phase).
+#
+# The per-arch module (lanes/<arch>/gdb_params.py) defines what differs between arches:
+#   SETUP      gdb commands before `target remote` (e.g. ["set architecture aarch64"])
+#   MODE       the built-in guests' mode in `kvmdbg guests --json` ("long", "el1")
+#   PC, SP     gdb's names of the program counter and stack pointer ("rip", "rsp")
+#   REGISTERS  registers whose values at the entry are compared (gdb's names)
+#   PAGED      for the paged phase: {"unmapped": an address that does not translate},
+#              or None when the arch has no paged guest
+#   TIMEOUT    seconds gdb waits for one reply (`set remotetimeout`; the lanes are slow)
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+
+import gdb
+
+sys.dont_write_bytecode = True  # no __pycache__ next to the params modules
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+ARCH = os.environ.get("LANE_GDB_ARCH", "x86_64")
+PHASE = os.environ.get("LANE_GDB_PHASE", "counter")
+PARAMS_DIR = {"x86_64": "x86", "arm64": "arm64"}
+
+
+def load_params():
+    d = PARAMS_DIR.get(ARCH)
+    if d is None:
+        raise SystemExit("lane-check: LANE_GDB_ARCH=%s: use x86_64 or arm64" % ARCH)
+    path = os.path.join(REPO, "lanes", d, "gdb_params.py")
+    spec = importlib.util.spec_from_file_location("gdb_params", path)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+P = load_params()
+GUEST_OF_PHASE = {"counter": "counter", "smp": "smp-counter", "paged": "paged-counter"}
+# C types of each watch width (LP64 on both arches).
+CTYPE = {1: "char", 2: "short", 4: "int", 8: "long"}
+
+
+def out(name, result):
+    # One line per check; results never span lines.
+    print("check %s/%s %s" % (PHASE, name, " ".join(str(result).split())), flush=True)
+
+
+def ex(cmd):
+    return gdb.execute(cmd, to_string=True)
+
+
+def value(expr):
+    return int(gdb.parse_and_eval(expr)) & 0xFFFFFFFFFFFFFFFF
+
+
+def pc():
+    return value("$" + P.PC)
+
+
+# ---- stops: what the last resume ended in, from gdb's own stop events ----------------------
+last_stop = {}
+
+
+def on_stop(ev):
+    last_stop.clear()
+    last_stop["thread"] = gdb.selected_thread().num if gdb.selected_thread() else 0
+    if isinstance(ev, gdb.BreakpointEvent):
+        kinds = {gdb.BP_BREAKPOINT: "breakpoint", gdb.BP_HARDWARE_BREAKPOINT: "hbreakpoint",
+                 gdb.BP_WATCHPOINT: "watch", gdb.BP_HARDWARE_WATCHPOINT: "watch",
+                 gdb.BP_READ_WATCHPOINT: "rwatch", gdb.BP_ACCESS_WATCHPOINT: "awatch"}
+        last_stop["why"] = ",".join(kinds.get(b.type, "bp%d" % b.type) for b in ev.breakpoints)
+    elif isinstance(ev, gdb.SignalEvent):
+        last_stop["why"] = ev.stop_signal
+    else:
+        last_stop["why"] = "stop"
+
+
+gdb.events.stop.connect(on_stop)
+
+
+def resume(cmd="continue"):
+    """Runs cmd (continue, stepi, ...) and returns `why@where` of the stop it ended in."""
+    last_stop.clear()
+    ex(cmd)
+    if not last_stop:
+        raise RuntimeError("`%s` returned without a stop event" % cmd)
+    return "%s@%s" % (last_stop["why"], where(pc()))
+
+
+# ---- symbols ---------------------------------------------------------------------------------
+symbols = {}  # name -> address (built-in guests)
+
+
+def load_guest_symbols(guest):
+    path = os.environ.get("LANE_GDB_GUESTS")
+    if not path:
+        raise SystemExit("lane-check: set LANE_GDB_GUESTS to a file holding `kvmdbg guests --json`")
+    with open(path) as f:
+        for line in f:
+            g = json.loads(line)
+            if g.get("name") == guest and g.get("arch") == ARCH and g.get("mode") == P.MODE:
+                return {k: int(v, 16) for k, v in g["symbols"].items()}
+    raise SystemExit("lane-check: no guest %s (%s, mode %s) in %s" % (guest, ARCH, P.MODE, path))
+
+
+def where(addr):
+    """addr as `symbol+offset` (nearest symbol at or below it), else hex."""
+    if PHASE == "prog":
+        return source_where(addr)
+    best = None
+    for n, a in symbols.items():
+        if a <= addr and (best is None or a > best[1] or (a == best[1] and n < best[0])):
+            best = (n, a)
+    if best is None or addr - best[1] > 0x1000:
+        return hex(addr)
+    return best[0] if addr == best[1] else "%s+%#x" % (best[0], addr - best[1])
+
+
+# ---- prog.c markers --------------------------------------------------------------------------
+markers = {}  # line number -> marker
+
+
+def load_markers():
+    src = os.environ.get("LANE_GDB_SOURCE") or os.path.join(REPO, "Tests/Fixtures/gdb-prog/prog.c")
+    with open(src) as f:
+        for i, l in enumerate(f, 1):
+            m = re.search(r"@([A-Za-z0-9_-]+)", l)
+            if m:
+                markers[i] = m.group(1)
+    return src
+
+
+def line_name(n):
+    """A source line as its marker, or as the nearest marker +/- lines (markers survive edits)."""
+    if n in markers:
+        return "@" + markers[n]
+    if not markers or not n:
+        return "line?"
+    m = min(markers, key=lambda k: (abs(k - n), k))
+    return "@%s%+d" % (markers[m], n - m)
+
+
+def source_where(addr):
+    sal = gdb.find_pc_line(addr)
+    block = gdb.block_for_pc(addr)
+    fn = block.function.name if block is not None and block.function is not None else None
+    if fn is None:
+        s = gdb.execute("info symbol %#x" % addr, to_string=True).split()
+        fn = s[0] if s and not s[0].startswith("No") else hex(addr)
+    return "%s%s" % (fn, "@" + line_name(sal.line)[1:] if sal.symtab and sal.line else "")
+
+
+def frame_where():
+    f = gdb.selected_frame()
+    return source_where(f.pc()) if PHASE == "prog" else where(f.pc())
+
+
+def backtrace():
+    frames, f = [], gdb.newest_frame()
+    while f is not None and f.pc() != 0 and len(frames) < 8:
+        if PHASE == "prog":
+            sal = f.find_sal()  # for a caller: the line of the call (gdb looks up pc - 1)
+            frames.append("%s%s" % (f.name() or hex(f.pc()), "@" + line_name(sal.line)[1:] if sal.line else ""))
+        else:
+            frames.append(where(f.pc()))
+        try:
+            f = f.older()
+        except gdb.error:
+            break
+    return "<-".join(frames)
+
+
+# ---- the checks ------------------------------------------------------------------------------
+checks = []
+
+
+def check(name):
+    def reg(fn):
+        checks.append((name, fn))
+        return fn
+    return reg
+
+
+def run_checks():
+    for name, fn in checks:
+        t0 = time.monotonic()
+        try:
+            out(name, fn())
+        except Exception as e:  # gdb.error, RuntimeError, ...: the check failed
+            out(name, "ERROR " + (str(e) or type(e).__name__))
+        # Timing goes to stderr (the lane's gdb log), never into a compared line.
+        print("lane-check: %s/%s took %.2fs" % (PHASE, name, time.monotonic() - t0), file=sys.stderr, flush=True)
+
+
+def attach():
+    ex("target remote %s" % os.environ["LANE_GDB_TARGET"])
+    return "stopped@%s threads=%d" % (where(pc()), len(gdb.selected_inferior().threads()))
+
+
+def delete_all():
+    ex("delete")
+
+
+def watch_delta(addr, size, before):
+    mask = (1 << (8 * size)) - 1
+    after = value("*(%s*)%#x" % (CTYPE[size], addr)) & mask
+    d = (after - before) & mask
+    return "same" if d == 0 else "+%d" % d
+
+
+# counter: one vCPU, so every stop is where the guest's code puts it.
+def counter_checks():
+    s = symbols
+
+    @check("attach")
+    def _():
+        return attach()
+
+    @check("registers")
+    def _():
+        vals = []
+        for r in P.REGISTERS:
+            v = value("$" + r)
+            vals.append("%s=%s" % (r, where(v) if r == P.PC else hex(v)))
+        return " ".join(vals)
+
+    @check("hbreak")
+    def _():
+        ex("hbreak *%#x" % s["loop"])
+        r = [resume(), resume()]
+        delete_all()
+        return " ".join(r)
+
+    @check("stepi")
+    def _():
+        r = [where(pc())] + [resume("stepi") for _ in range(3)]
+        return " ".join(r)
+
+    @check("break")
+    def _():
+        ex("break *%#x" % s["loop"])
+        r = [resume(), resume()]
+        # Memory shows the guest's own bytes, never the int3/brk behind the breakpoint.
+        image = ex("x/4xb %#x" % s["loop"]).split(":", 1)[1].split()
+        # Which mechanism serves Z0 here: kvmdbg says so when int3/brk does not trap.
+        note = ex("monitor points")
+        served = "hardware-slot" if "use hardware slots" in note else "software"
+        delete_all()
+        return "%s bytes=%s served=%s" % (" ".join(r), ",".join(image), served)
+
+    for kind, sym in (("watch", "counter"), ("rwatch", "data"), ("awatch", "counter"), ("awatch", "data")):
+        for size in (1, 2, 4, 8):
+            def one(kind=kind, sym=sym, size=size):
+                addr = s[sym]
+                expr = "*(%s*)%#x" % (CTYPE[size], addr)
+                ex("%s %s" % (kind, expr))
+                before = value(expr) & ((1 << (8 * size)) - 1)
+                r = resume()
+                delete_all()
+                return "%s value=%s" % (r, watch_delta(addr, size, before))
+            check("%s-%s-%d" % (kind, sym, size))(one)
+
+    @check("memory")
+    def _():
+        words = ex("x/4xw %#x" % s["data"]).split(":", 1)[1].split()
+        ex("set *(int*)%#x = 0x12345678" % (s["data"] + 8))
+        back = ex("x/1xw %#x" % (s["data"] + 8)).split(":", 1)[1].split()
+        ex("set *(long*)%#x = 41" % s["counter"])
+        n = value("*(long*)%#x" % s["counter"])
+        code = ex("x/8xb %#x" % s["entry"]).split(":", 1)[1].split()
+        return "data=%s written=%s counter=%d code=%s" % (",".join(words), ",".join(back), n, ",".join(code))
+
+    @check("memory-bulk")
+    def _():
+        # 4 KiB of code page in one read: several full-size `m` packets through the lane's
+        # serial line (throughput to stderr); the checksum and the first bytes are compared.
+        t0 = time.monotonic()
+        data = bytes(gdb.selected_inferior().read_memory(s["entry"], 4096))
+        dt = time.monotonic() - t0
+        print("lane-check: read 4096 bytes in %.3fs (%.0f KiB/s)" % (dt, 4 / max(dt, 1e-6)), file=sys.stderr, flush=True)
+        return "bytes=%d sha256=%s" % (len(data), hashlib.sha256(data).hexdigest()[:16])
+
+    @check("detach-reattach")
+    def _():
+        before = value("*(long*)%#x" % s["counter"])
+        ex("detach")
+        time.sleep(0.5)  # long enough for any backend to run the loop a few times
+        attached = attach()  # the guest ran meanwhile: it stops wherever it was
+        at = attached.split("@", 1)[1].split()[0].split("+")[0]
+        ran = value("*(long*)%#x" % s["counter"]) > before
+        ex("hbreak *%#x" % s["loop"])
+        r = resume()
+        delete_all()
+        return "stopped-in=%s ran-while-detached=%s then %s" % (
+            "code" if at in ("entry", "loop", "store", "load", "jump") else at, ran, r)
+
+
+# smp: two vCPUs; vCPU 1 stores to counters+8. Which vCPU reaches a shared point first is timing.
+def smp_checks():
+    s = symbols
+
+    @check("attach")
+    def _():
+        return attach()
+
+    @check("info-threads")
+    def _():
+        rows = re.findall(r"^[* ] +(\d+) +Thread \S+ \((vCPU \d+)\) +(0x[0-9a-f]+)", ex("info threads"), re.M)
+        return " ".join("%s:%s@%s" % (n, v.replace(" ", ""), where(int(a, 16))) for n, v, a in rows)
+
+    @check("thread2-stepi")
+    def _():
+        ex("set scheduler-locking step")
+        ex("thread 2")
+        r = [resume("stepi"), resume("stepi")]
+        ex("thread 1")
+        one = where(pc())
+        ex("thread 2")
+        return "thread2=%s thread1-stays=%s" % (",".join(r), one)
+
+    @check("hbreak")
+    def _():
+        ex("set scheduler-locking off")
+        ex("hbreak *%#x" % s["loop"])
+        r = resume()
+        delete_all()
+        return r
+
+    @check("watch-vcpu1-word")
+    def _():
+        addr = s["counters"] + 8
+        expr = "*(long*)%#x" % addr
+        ex("watch %s" % expr)
+        before = value(expr)
+        r = resume()
+        t = last_stop["thread"]
+        delete_all()
+        return "%s thread=%d value=%s" % (r, t, watch_delta(addr, 8, before))
+
+    @check("monitor-break-vcpu1")
+    def _():
+        ex("monitor break %#x vcpu 1" % s["store"])
+        stops = []
+        for _ in range(3):
+            r = resume()
+            stops.append("%d:%s" % (last_stop["thread"], r))
+        return " ".join(stops)
+
+
+# paged: its own page tables, code and data linked high; gdb's addresses are virtual.
+def paged_checks():
+    s = symbols
+
+    @check("attach")
+    def _():
+        return attach()
+
+    @check("break-bt")
+    def _():
+        ex("hbreak *%#x" % s["inner"])
+        r = resume()
+        bt = backtrace()
+        delete_all()
+        return "%s bt=%s" % (r, bt)
+
+    @check("read-va")
+    def _():
+        return "counter=%d data=%#x" % (value("*(long*)%#x" % s["counter"]), value("*(long*)%#x" % s["data"]))
+
+    @check("write-va")
+    def _():
+        ex("set *(long*)%#x = 41" % s["counter"])
+        return "counter=%d" % value("*(long*)%#x" % s["counter"])
+
+    @check("translate-phys")
+    def _():
+        walk = ex("monitor translate %#x" % s["counter"])
+        m = re.search(r"-> physical (0x[0-9a-f]+)", walk)
+        if not m:
+            raise RuntimeError("monitor translate printed no physical address: %r" % walk)
+        phys = int(m.group(1), 16)
+        levels = len(re.findall(r"^\s+\S+\[\d+\] at ", walk, re.M))
+        ex("monitor phys on")
+        try:
+            v = value("*(long*)%#x" % phys)
+        finally:
+            ex("monitor phys off")
+        return "levels=%d physical-holds=%d" % (levels, v)
+
+    @check("unmapped")
+    def _():
+        try:
+            ex("x/1gx %#x" % P.PAGED["unmapped"])
+            return "readable"
+        except gdb.error as e:
+            # (not `error=`: that word marks a failed check in scripts/lane-compare)
+            return "refused=" + ("cannot-access" if "Cannot access memory" in str(e) else str(e))
+
+    @check("watch-va")
+    def _():
+        expr = "*(long*)%#x" % s["counter"]
+        ex("watch %s" % expr)
+        before = value(expr)
+        r = resume()
+        delete_all()
+        return "%s value=%s" % (r, watch_delta(s["counter"], 8, before))
+
+
+# prog: the user's C program at source level (Tests/KVMDebugTests/GDBClientTests.swift does the
+# same against this host's KVM).
+def prog_checks():
+    line = {v: k for k, v in markers.items()}
+
+    @check("attach")
+    def _():
+        return attach()
+
+    @check("break-line")
+    def _():
+        ex("break %s:%d" % (os.path.basename(SOURCE), line["call"]))
+        r = resume()
+        return "%s i=%d" % (r, value("i"))
+
+    @check("step-into")
+    def _():
+        r = resume("step")
+        return "%s x=%d" % (r, value("x"))
+
+    @check("bt")
+    def _():
+        return backtrace()
+
+    @check("next")
+    def _():
+        r = resume("next")
+        return "%s r=%d" % (r, value("r"))
+
+    @check("finish")
+    def _():
+        r = resume("finish")
+        return "%s returned=%d" % (r, value("$"))
+
+    @check("next-after-finish")
+    def _():
+        r = resume("next")
+        return "%s total=%d" % (r, value("total"))
+
+    @check("continue-again")
+    def _():
+        r = resume()
+        n = resume("next")
+        return "%s i=%d then %s total=%d iterations=%d" % (r, value("i"), n, value("total"), value("iterations"))
+
+    @check("watch-global")
+    def _():
+        delete_all()
+        ex("watch iterations")
+        before = value("iterations")
+        r = resume()
+        after = value("iterations")
+        delete_all()
+        return "%s iterations=%d->%d" % (r, before, after)
+
+
+def main():
+    global symbols, SOURCE
+    ex("set confirm off")
+    ex("set pagination off")
+    ex("set remotetimeout %d" % getattr(P, "TIMEOUT", 30))
+    for c in P.SETUP:
+        ex(c)
+    if PHASE == "prog":
+        SOURCE = load_markers()
+        elf = os.environ.get("LANE_GDB_ELF")
+        if not elf:
+            raise SystemExit("lane-check: the prog phase needs LANE_GDB_ELF (prog.elf built with gcc -g)")
+        ex("file %s" % elf)
+        prog_checks()
+    elif PHASE in GUEST_OF_PHASE:
+        if PHASE == "paged" and not getattr(P, "PAGED", None):
+            raise SystemExit("lane-check: no paged phase for %s (gdb_params.PAGED is None)" % ARCH)
+        symbols = load_guest_symbols(GUEST_OF_PHASE[PHASE])
+        {"counter": counter_checks, "smp": smp_checks, "paged": paged_checks}[PHASE]()
+    else:
+        raise SystemExit("lane-check: unknown LANE_GDB_PHASE=%s (prog, counter, smp, paged)" % PHASE)
+    run_checks()
+    # kill ends the server; the lane's /init then serves the next phase.
+    try:
+        ex("kill")
+    except gdb.error as e:
+        print("lane-check: kill failed: %s" % e, file=sys.stderr)
+
+
+SOURCE = None
+main()
