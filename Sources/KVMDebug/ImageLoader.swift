@@ -226,12 +226,13 @@ public enum ImageLoader {
             if start % 4 != 0 {
                 throw .misaligned(address: start, alignment: 4, what: "arm64 entry")
             }
-            memoryBase = min(sixtyFourKiB, lowest & ~(sixtyFourKiB - 1))
+            let ram = Arm64GuestRAM.layout(lowest: lowest, highestEnd: highestEnd)
+            memoryBase = ram.base
             let span = highestEnd - memoryBase
             guard span <= maxMemory - sixtyFourKiB else {
                 throw .badImage(reason: "image too large: it spans \(hex(memoryBase))..\(hex(highestEnd)), but arm64 guest RAM is at most 1 GiB (including 64 KiB spare)")
             }
-            memorySize = roundUp(span, to: sixtyFourKiB) + sixtyFourKiB
+            memorySize = ram.size
         }
 
         // Raw binaries: the `entry` symbol follows an --entry override.

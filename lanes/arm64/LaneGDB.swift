@@ -40,8 +40,7 @@ public func kvmdbgLaneMain() -> Int32 {
     return failures
 }
 
-/// A built-in guest, or a raw image with the RAM rule of kvmdbg's ImageLoader for raw arm64
-/// images (base 0x10000, the image rounded up to 64 KiB plus 64 KiB spare for .bss and stack),
+/// A built-in guest, or a raw image in the RAM kvmdbg's image loader gives it (`Arm64GuestRAM`),
 /// so the host's `gdbserver --image FILE --load-addr LOAD` serves the same guest.
 func laneGuest(_ words: [String]) throws(DebugError) -> Guest {
     if words.count < 5 { return try BuiltinGuests.guest(named: words[0], arch: .arm64) }
@@ -49,11 +48,9 @@ func laneGuest(_ words: [String]) throws(DebugError) -> Guest {
     guard let load = UInt64(words[3].dropFirst(2), radix: 16), let entry = UInt64(words[4].dropFirst(2), radix: 16) else {
         throw .badImage(reason: "bad load or entry address in the plan line (0x... expected)")
     }
-    let k64: UInt64 = 0x10000
-    let base = min(k64, load & ~(k64 - 1))
-    let span = load + UInt64(bytes.count) - base
-    let g = Guest(name: words[0], arch: .arm64, mode: .el1, memoryBase: base,
-                  memorySize: (span + k64 - 1) / k64 * k64 + k64, loadAddress: load, image: bytes,
+    let ram = Arm64GuestRAM.layout(lowest: load, highestEnd: load + UInt64(bytes.count))
+    let g = Guest(name: words[0], arch: .arm64, mode: .el1, memoryBase: ram.base,
+                  memorySize: ram.size, loadAddress: load, image: bytes,
                   entry: entry, symbols: [], summary: "raw arm64 image \(words[2])")
     try g.validate()
     return g
