@@ -7,7 +7,7 @@
 #
 # Environment:
 #   LANE_GDB_TARGET  what `target remote` takes (127.0.0.1:PORT)
-#   LANE_GDB_ARCH    x86_64 | arm64: loads lanes/x86/gdb_params.py | lanes/arm64/gdb_params.py
+#   LANE_GDB_ARCH    x86_64 | arm64 (or aarch64): loads lanes/x86/gdb_params.py | lanes/arm64/gdb_params.py
 #   LANE_GDB_PHASE   prog    source level on LANE_GDB_ELF (break FILE:LINE, step, next, bt,
 #                            print, finish, watch GLOBAL)
 #                    counter the built-in `counter` guest, 1 vCPU: attach, registers, hbreak,
@@ -25,14 +25,15 @@
 # Output: one line per check, `check PHASE/NAME RESULT`, RESULT canonical: addresses as
 # `symbol+offset` (built-in guests: their symbols; prog: function@marker), values as deltas
 # where they depend on how long the guest ran. A check that raises prints
-# `check PHASE/NAME ERROR message` (always a failure). Each phase ends with `kill`, which
+# `check PHASE/NAME ERROR message` (always a failure); a setup error (a variable missing)
+# prints `check PHASE/setup ERROR message` and quits with status 2. Each phase ends with `kill`, which
 # ends the server (the lane's /init then starts the next phase).
 #
 # The per-arch module (lanes/<arch>/gdb_params.py) defines what differs between arches:
 #   SETUP      gdb commands before `target remote` (e.g. ["set architecture aarch64"])
 #   MODE       the built-in guests' mode in `kvmdbg guests --json` ("long", "el1")
 #   PC, SP     gdb's names of the program counter and stack pointer ("rip", "rsp")
-#   REGISTERS  registers whose values at the entry are compared (gdb's names)
+#   REGISTERS  further registers whose values at the entry are compared, after PC and SP
 #   PAGED      for the paged phase: {"unmapped": an address that does not translate},
 #              or None when the arch has no paged guest
 #   TIMEOUT    seconds gdb waits for one reply (`set remotetimeout`; the lanes are slow)
@@ -50,15 +51,23 @@ sys.dont_write_bytecode = True  # no __pycache__ next to the params modules
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-ARCH = os.environ.get("LANE_GDB_ARCH", "x86_64")
-PHASE = os.environ.get("LANE_GDB_PHASE", "counter")
+# kvmdbg's arch names (`kvmdbg guests --json`); aarch64 is taken for arm64.
+ARCH = {"aarch64": "arm64"}.get(os.environ.get("LANE_GDB_ARCH", ""), os.environ.get("LANE_GDB_ARCH", ""))
+PHASE = os.environ.get("LANE_GDB_PHASE", "")
 PARAMS_DIR = {"x86_64": "x86", "arm64": "arm64"}
+
+
+def die(message):
+    """A setup error: one ERROR check line (so the comparison fails and shows why), then quit."""
+    print("check %s/setup ERROR %s" % (PHASE or "none", message), flush=True)
+    print("lane-check: %s" % message, file=sys.stderr, flush=True)
+    gdb.execute("quit 2")
 
 
 def load_params():
     d = PARAMS_DIR.get(ARCH)
     if d is None:
-        raise SystemExit("lane-check: LANE_GDB_ARCH=%s: use x86_64 or arm64" % ARCH)
+        die("LANE_GDB_ARCH=%r: set it to x86_64 or arm64" % ARCH)
     path = os.path.join(REPO, "lanes", d, "gdb_params.py")
     spec = importlib.util.spec_from_file_location("gdb_params", path)
     m = importlib.util.module_from_spec(spec)
@@ -126,13 +135,13 @@ symbols = {}  # name -> address (built-in guests)
 def load_guest_symbols(guest):
     path = os.environ.get("LANE_GDB_GUESTS")
     if not path:
-        raise SystemExit("lane-check: set LANE_GDB_GUESTS to a file holding `kvmdbg guests --json`")
+        die("set LANE_GDB_GUESTS to a file holding the output of `kvmdbg guests --json`")
     with open(path) as f:
         for line in f:
             g = json.loads(line)
             if g.get("name") == guest and g.get("arch") == ARCH and g.get("mode") == P.MODE:
                 return {k: int(v, 16) for k, v in g["symbols"].items()}
-    raise SystemExit("lane-check: no guest %s (%s, mode %s) in %s" % (guest, ARCH, P.MODE, path))
+    die("no guest %s (%s, mode %s) in %s: is it `kvmdbg guests --json` of this kvmdbg?" % (guest, ARCH, P.MODE, path))
 
 
 def where(addr):
@@ -225,7 +234,10 @@ def run_checks():
 
 
 def attach():
-    ex("target remote %s" % os.environ["LANE_GDB_TARGET"])
+    target = os.environ.get("LANE_GDB_TARGET")
+    if not target:
+        die("set LANE_GDB_TARGET to what `target remote` takes (127.0.0.1:PORT)")
+    ex("target remote %s" % target)
     return "stopped@%s threads=%d" % (where(pc()), len(gdb.selected_inferior().threads()))
 
 
@@ -251,7 +263,7 @@ def counter_checks():
     @check("registers")
     def _():
         vals = []
-        for r in P.REGISTERS:
+        for r in [P.PC, P.SP] + [r for r in P.REGISTERS if r not in (P.PC, P.SP)]:
             v = value("$" + r)
             vals.append("%s=%s" % (r, where(v) if r == P.PC else hex(v)))
         return " ".join(vals)
@@ -505,16 +517,16 @@ def main():
         SOURCE = load_markers()
         elf = os.environ.get("LANE_GDB_ELF")
         if not elf:
-            raise SystemExit("lane-check: the prog phase needs LANE_GDB_ELF (prog.elf built with gcc -g)")
+            die("the prog phase needs LANE_GDB_ELF: prog.elf built from Tests/Fixtures/gdb-prog with gcc -g")
         ex("file %s" % elf)
         prog_checks()
     elif PHASE in GUEST_OF_PHASE:
         if PHASE == "paged" and not getattr(P, "PAGED", None):
-            raise SystemExit("lane-check: no paged phase for %s (gdb_params.PAGED is None)" % ARCH)
+            die("no paged phase for %s (its gdb_params.PAGED is None)" % ARCH)
         symbols = load_guest_symbols(GUEST_OF_PHASE[PHASE])
         {"counter": counter_checks, "smp": smp_checks, "paged": paged_checks}[PHASE]()
     else:
-        raise SystemExit("lane-check: unknown LANE_GDB_PHASE=%s (prog, counter, smp, paged)" % PHASE)
+        die("unknown LANE_GDB_PHASE=%r: use prog, counter, smp or paged" % PHASE)
     run_checks()
     # kill ends the server; the lane's /init then serves the next phase.
     try:

@@ -3,7 +3,7 @@ SETUP = []
 MODE = "long"
 PC, SP = "rip", "rsp"
 # The entry state kvmdbg's boot code gives a long-mode guest: RDI = vCPU index, flat segments.
-REGISTERS = ["rip", "rsp", "rdi", "rax", "eflags", "cs", "ss", "ds"]
+REGISTERS = ["rdi", "rax", "eflags", "cs", "ss", "ds"]
 # paged-counter maps pagedBase .. +0x3000; the next page is not mapped.
 PAGED = {"unmapped": 0xFFFFFFFF80003000}
 TIMEOUT = 30
