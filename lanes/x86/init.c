@@ -112,6 +112,12 @@ static void gdb_phases(double timeout) {
     run(marker, args, timeout);
   }
   fclose(f);
+  // The UART's own view of the line: its type, bytes moved, and any overrun (oe:), framing
+  // (fe:) or parity (pe:) errors, which would mean bytes lost between QEMU and the server.
+  FILE *u = fopen("/proc/tty/driver/serial", "r");
+  while (u && fgets(line, sizeof line, u))
+    if (strncmp(line, "1:", 2) == 0) printf("lane-serial: ttyS%s", line);
+  if (u) fclose(u);
 }
 
 int main(void) {
