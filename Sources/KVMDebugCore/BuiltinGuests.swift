@@ -26,10 +26,11 @@ public enum BuiltinGuests {
          smpCounterX86(.long), smpCounterX86(.real), smpCounterArm64()]
     }
 
-    /// Built-in guests that only real KVM runs (their instructions are outside the fake's interpreter).
+    /// Built-in guests outside `all`: not the loop guests' shape the per-guest tests assume, and
+    /// first written for real KVM only (the fake runs `paged-counter` too since it models paging).
     public static let kvmOnlyNames = ["paged-counter"]
 
-    /// Every KVM-only built-in guest (not in `all`, which every fake-backend test runs).
+    /// Every built-in guest outside `all` (which every fake-backend test runs).
     public static var kvmOnly: [Guest] { [pagedCounterX86()] }
 
     /// Built-in guests outside `all` that the fake also runs (arm64 `paged-counter`).
@@ -186,8 +187,8 @@ public enum BuiltinGuests {
     /// `+0x3000` is unmapped; 0xffffffffc0000000 is a 2 MiB page onto 0; the first 2 MiB stay
     /// identity-mapped (a 2 MiB page). `main` calls `outer`, which calls `inner`, which
     /// increments `counter` and loads `data`: frameless functions, so GDB unwinds from the
-    /// return addresses on the stack without symbols. Runs on KVM only: the fake's
-    /// interpreter does not model `mov cr3` or paging.
+    /// return addresses on the stack without symbols. The fake backend runs it too (its
+    /// interpreter models `mov cr3` and 4-level paging), which the x86 GDB lane compares with.
     public static func pagedCounterX86() -> Guest {
         let hi = pagedBase
         var code: [UInt8] = [0xB8, 0x00, 0x00, 0x01, 0x00,  // 1000 entry: mov eax, 0x10000
@@ -236,7 +237,7 @@ public enum BuiltinGuests {
         ]
         return Guest(name: "paged-counter", arch: .x86_64, mode: .long, memoryBase: 0, memorySize: 0x20_0000,
                      loadAddress: 0x1000, image: code, data: data, entry: 0x1000, symbols: symbols,
-                     summary: "own page tables, code and data linked at 0xffffffff80000000; main -> outer -> inner increments counter (64-bit long mode, KVM only)")
+                     summary: "own page tables, code and data linked at 0xffffffff80000000; main -> outer -> inner increments counter (64-bit long mode)")
     }
 
     /// A64 instruction words as little-endian bytes.

@@ -25,7 +25,7 @@ import KVMDebugCore
 /// | 0F AF /r           | imul r, r/m                       | long mode; CF = OF = signed overflow   |
 /// | 88 / 89 /r         | mov r/m8, r8 / mov r/m, r         | register or memory operand             |
 /// | 8A / 8B /r         | mov r8, r/m8 / mov r, r/m         | register or memory operand             |
-/// | C7 /0 id           | mov r/m, imm32 (sign-ext. w/ REX.W)| long mode                             |
+/// | C7 /0 id           | mov r/m, imm32                    | long mode; sign-extended with REX.W    |
 /// | A0-A3              | mov al/ax/eax/rax <-> [moffs]     | moffs16 (real) / moffs64 (long)        |
 /// | B0+r ib, B8+r imm  | mov r, imm                        | imm64 with REX.W                       |
 /// | 50+r / 58+r        | push r64 / pop r64                | long mode                              |

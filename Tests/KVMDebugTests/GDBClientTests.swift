@@ -419,38 +419,55 @@ extension GDBClientTests {
     @Suite(.serialized, KVMHost.required, GDBClient.gdb.required)
     struct SourceLevelOnKVM {
         @Test func breakContinueNextStepPrintBacktraceFinish() throws {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-gdb-prog-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let elf = try GDBProgram.build(into: dir)
-            let call = try GDBProgram.line("call"), after = try GDBProgram.line("after-call")
-            let body = try GDBProgram.line("square-body"), ret = try GDBProgram.line("square-return")
-
-            _ = try GDBClient.gdb.require()
-            let server = try GDBServerProcess(["--image", elf, "--backend", "kvm"])
-            defer { server.stop() }
-            let r = try runGDB(.gdb, file: elf, preamble: ["target remote \(server.address)"], commands: [
-                "break prog.c:\(call.number)", "continue", "print i",
-                "step", "bt", "next", "print r", "finish", "next", "print total",
-                "continue", "print i", "next", "print total", "print iterations",
-            ])
-            /// gdb echoes a source line as "NUMBER\tTEXT".
-            func shows(_ l: (number: Int, text: String)) -> String { "\n\(l.number)\t\(l.text)\n" }
-            let file = #"\S*prog\.c"#
-            #expect(r.matches(#"Breakpoint 1 at 0x[0-9a-f]+: file \#(file), line \#(call.number)\."#), "\(r)")
-            #expect(r.matches(#"Breakpoint 1, kmain \(\) at \#(file):\#(call.number)\n"#), "the breakpoint stops in kmain at line \(call.number): \(r)")
-            #expect(r.stdout.contains(shows(call)), "\(r)")
-            #expect(r.matches(#"square \(x=1\) at \#(file):\#(body.number)\n"#), "`step` enters square(1): \(r)")
-            #expect(r.stdout.contains(shows(body)), "\(r)")
-            #expect(r.matches(#"(?m)^#0  square \(x=1\) at \#(file):\#(body.number)\n#1  0x[0-9a-f]+ in kmain \(\) at \#(file):\#(call.number)\n#2  0x[0-9a-f]+ in _start \(\)"#), "bt: square <- kmain <- _start: \(r)")
-            #expect(r.stdout.contains(shows(ret)), "`next` reaches the return line: \(r)")
-            #expect(r.matches(#"\n0x[0-9a-f]+ in kmain \(\) at \#(file):\#(call.number)\n\#(call.number)\t[^\n]*\nValue returned is \$[0-9]+ = 1\n"#), "finish returns to kmain's line \(call.number) with square(1) = 1: \(r)")
-            #expect(r.stdout.contains(shows(after)), "`next` after finish reaches line \(after.number): \(r)")
-            let values = r.captures(#"(?m)^\$[0-9]+ = (-?[0-9]+)$"#)
-            // print i, print r, print total, print i, print total, print iterations
-            #expect(values == ["1", "1", "1", "2", "5", "1"], "i=1, r=1, square=1, total=1; then i=2, total=1+4, iterations=1: \(r)")
-            let stops = r.stdout.components(separatedBy: "Breakpoint 1, kmain () at ").count - 1
-            #expect(stops == 2, "the breakpoint is hit on the first two passes: \(r)")
+            try GDBProgram.breakContinueNextStepPrintBacktraceFinish(backend: "kvm")
         }
+    }
+
+    /// The fake's interpreter runs the fixture's `gcc -O0` code (frames, calls, the loop), so
+    /// the same session runs on every host (the x86 GDB lane compares the two).
+    @Suite(.serialized, GDBClient.gdb.required)
+    struct SourceLevelOnTheFake {
+        @Test func breakContinueNextStepPrintBacktraceFinish() throws {
+            try GDBProgram.breakContinueNextStepPrintBacktraceFinish(backend: "fake")
+        }
+    }
+}
+
+extension GDBProgram {
+    /// break FILE:LINE, continue, print, step into square, bt, next, finish, next, continue
+    /// again: what gdb prints at each, on `backend`.
+    static func breakContinueNextStepPrintBacktraceFinish(backend: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-gdb-prog-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let elf = try GDBProgram.build(into: dir)
+        let call = try GDBProgram.line("call"), after = try GDBProgram.line("after-call")
+        let body = try GDBProgram.line("square-body"), ret = try GDBProgram.line("square-return")
+
+        _ = try GDBClient.gdb.require()
+        let server = try GDBServerProcess(["--image", elf, "--backend", backend])
+        defer { server.stop() }
+        let r = try runGDB(.gdb, file: elf, preamble: ["target remote \(server.address)"], commands: [
+            "break prog.c:\(call.number)", "continue", "print i",
+            "step", "bt", "next", "print r", "finish", "next", "print total",
+            "continue", "print i", "next", "print total", "print iterations",
+        ])
+        /// gdb echoes a source line as "NUMBER\tTEXT".
+        func shows(_ l: (number: Int, text: String)) -> String { "\n\(l.number)\t\(l.text)\n" }
+        let file = #"\S*prog\.c"#
+        #expect(r.matches(#"Breakpoint 1 at 0x[0-9a-f]+: file \#(file), line \#(call.number)\."#), "\(r)")
+        #expect(r.matches(#"Breakpoint 1, kmain \(\) at \#(file):\#(call.number)\n"#), "the breakpoint stops in kmain at line \(call.number): \(r)")
+        #expect(r.stdout.contains(shows(call)), "\(r)")
+        #expect(r.matches(#"square \(x=1\) at \#(file):\#(body.number)\n"#), "`step` enters square(1): \(r)")
+        #expect(r.stdout.contains(shows(body)), "\(r)")
+        #expect(r.matches(#"(?m)^#0  square \(x=1\) at \#(file):\#(body.number)\n#1  0x[0-9a-f]+ in kmain \(\) at \#(file):\#(call.number)\n#2  0x[0-9a-f]+ in _start \(\)"#), "bt: square <- kmain <- _start: \(r)")
+        #expect(r.stdout.contains(shows(ret)), "`next` reaches the return line: \(r)")
+        #expect(r.matches(#"\n0x[0-9a-f]+ in kmain \(\) at \#(file):\#(call.number)\n\#(call.number)\t[^\n]*\nValue returned is \$[0-9]+ = 1\n"#), "finish returns to kmain's line \(call.number) with square(1) = 1: \(r)")
+        #expect(r.stdout.contains(shows(after)), "`next` after finish reaches line \(after.number): \(r)")
+        let values = r.captures(#"(?m)^\$[0-9]+ = (-?[0-9]+)$"#)
+        // print i, print r, print total, print i, print total, print iterations
+        #expect(values == ["1", "1", "1", "2", "5", "1"], "i=1, r=1, square=1, total=1; then i=2, total=1+4, iterations=1: \(r)")
+        let stops = r.stdout.components(separatedBy: "Breakpoint 1, kmain () at ").count - 1
+        #expect(stops == 2, "the breakpoint is hit on the first two passes: \(r)")
     }
 }

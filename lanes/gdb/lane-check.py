@@ -15,8 +15,8 @@
 #                            detach + re-attach
 #                    smp     `smp-counter`, 2 vCPUs: info threads, thread 2 + stepi, hbreak,
 #                            a watch only vCPU 1 trips, monitor break ADDR vcpu 1
-#                    paged   `paged-counter` (own page tables): breakpoint + bt, memory by
-#                            virtual address, monitor translate / phys, unmapped, watch
+#                    paged   `paged-counter` (own page tables): hbreak + bt, break, memory
+#                            by virtual address, monitor translate / phys, unmapped, watch
 #   LANE_GDB_ELF     prog: the `gcc -g` build of Tests/Fixtures/gdb-prog/prog.c
 #   LANE_GDB_SOURCE  prog: that prog.c (lines are found by its `@marker`s; default: the fixture)
 #   LANE_GDB_GUESTS  counter/smp/paged: a file with `kvmdbg guests --json`'s output (the
@@ -326,12 +326,21 @@ def counter_checks():
 
     @check("detach-reattach")
     def _():
-        before = value("*(long*)%#x" % s["counter"])
-        ex("detach")
-        time.sleep(0.5)  # long enough for any backend to run the loop a few times
-        attached = attach()  # the guest ran meanwhile: it stops wherever it was
+        # The loop stores its own register's count, so any pass changes the word (the memory
+        # check wrote 41 there). A loaded host may not run the guest at once: wait longer.
+        attached = ""
+        for wait in (0.5, 2, 5):
+            before = value("*(long*)%#x" % s["counter"])
+            ex("detach")
+            time.sleep(wait)
+            attached = attach()  # the guest ran meanwhile: it stops wherever it was
+            now = value("*(long*)%#x" % s["counter"])
+            ran = now != before
+            print("lane-check: detached %.1fs: counter %d -> %d, stopped at %s" % (wait, before, now, attached),
+                  file=sys.stderr, flush=True)
+            if ran:
+                break
         at = attached.split("@", 1)[1].split()[0].split("+")[0]
-        ran = value("*(long*)%#x" % s["counter"]) > before
         ex("hbreak *%#x" % s["loop"])
         r = resume()
         delete_all()
@@ -406,6 +415,16 @@ def paged_checks():
         bt = backtrace()
         delete_all()
         return "%s bt=%s" % (r, bt)
+
+    @check("break-va")
+    def _():
+        # gdb's Z0 at a virtual address: kvmdbg plants it at the physical address the vCPU's
+        # tables map it to (or serves it with a hardware slot where int3/brk do not trap).
+        ex("break *%#x" % s["load"])
+        r = resume()
+        image = ex("x/3xb %#x" % s["load"]).split(":", 1)[1].split()
+        delete_all()
+        return "%s bytes=%s" % (r, ",".join(image))
 
     @check("read-va")
     def _():

@@ -112,6 +112,12 @@ static void gdb_phases(double timeout) {
     run(marker, args, timeout);
   }
   fclose(f);
+  // The UART's own view of the line: its type, bytes moved, and any overrun (oe:), framing
+  // (fe:) or parity (pe:) errors, which would mean bytes lost between QEMU and the server.
+  FILE *u = fopen("/proc/tty/driver/serial", "r");
+  while (u && fgets(line, sizeof line, u))
+    if (strncmp(line, "1:", 2) == 0) printf("lane-serial: ttyS%s", line);
+  if (u) fclose(u);
 }
 
 int main(void) {
@@ -146,7 +152,11 @@ int main(void) {
       char *caps[] = {"/kvmdbg", "caps", "--backend", "kvm", "--probe", "--json", NULL};
       run("caps", caps, 0);
       char *scen[] = {"/kvmdbg", "scenarios", "--backend", "kvm", NULL};
-      run("scenarios", scen, 0);
+      // lane.repeat=N (flake hunting by hand; scripts/x86-lane compares one run): N runs,
+      // each with a watchdog of lane.scenario_timeout= seconds (0, the default: none).
+      int repeat = atoi(cmdline("lane.repeat=", "1"));
+      double limit = atof(cmdline("lane.scenario_timeout=", "0"));
+      for (int i = 0; i < (repeat > 0 ? repeat : 1); i++) run("scenarios", scen, limit);
     }
   }
   printf("lane-done: seconds=%.2f\n", now() - t0);
