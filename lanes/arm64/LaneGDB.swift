@@ -37,6 +37,13 @@ public func kvmdbgLaneMain() -> Int32 {
             failures += 1
         }
     }
+    // The UART's own view of the line (type, bytes moved, overrun oe: / framing fe: / parity pe:
+    // errors): bytes lost between QEMU and the server would show there.
+    if let table = readWholeFile("/proc/tty/driver/serial") {
+        for row in String(decoding: table, as: UTF8.self).split(separator: "\n") where row.hasPrefix("0:") {
+            print("lane-serial: ttyS\(row)")
+        }
+    }
     return failures
 }
 
