@@ -66,6 +66,9 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     /// True between `start` and the end of its round.
     public var isRunning: Bool { core.isRunning }
 
+    /// The round `start` began is over and `wait` returns at once; false when no round is open.
+    public var isRoundOver: Bool { core.isRoundOver }
+
     // MARK: While stopped
 
     /// The vCPU's registers, read once per stop (`Debugger.registers`).
@@ -211,7 +214,8 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
 final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private let debugger: Debugger<Backend>
     private let n: Int
-    private let cond = DebugCondition()
+    /// The main condition: the round's waiter (`wait`, `runAlone`); slot v: vCPU v's command.
+    private let cond: DebugCondition
 
     private enum Command { case idle, go(ResumeMode), stepOver, quit }
     private struct Report {
@@ -224,6 +228,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private var threads: [DebugThread] = []
     private var commands: [Command]
     private var running: [Bool]
+    /// How many of `running` are true.
+    private var runningCount = 0
     private var reports: [Report] = []
     /// Between `start` and the end of `wait`.
     private var roundOpen = false
@@ -242,11 +248,14 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     init(debugger: Debugger<Backend>) {
         self.debugger = debugger
         n = debugger.backend.vcpuCount
+        cond = DebugCondition(slots: n)
         commands = [Command](repeating: .idle, count: n)
         running = [Bool](repeating: false, count: n)
     }
 
     var isRunning: Bool { cond.withLock { roundOpen } }
+
+    var isRoundOver: Bool { cond.withLock { roundOpen && roundDone } }
 
     func setHandler(_ h: (@Sendable () -> Void)?) { cond.withLock { handler = h } }
 
@@ -303,12 +312,14 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
                 guard let mode = actions[v] else { continue }
                 commands[v] = .go(mode)
                 running[v] = true
+                runningCount += 1
             }
             launched = true
-            cond.broadcast()
-            return actions.contains { $0 != nil }
+            return runningCount > 0
         }
-        if !launchedAny { finishRound() }
+        if !launchedAny { finishRound(); return }
+        // Each launched thread is woken alone, after the unlock (it needs the lock at once).
+        for v in 0..<n where actions[v] != nil { cond.signal(slot: v) }
     }
 
     func wait(deadline: UInt64?) throws(DebugError) -> StopRound {
@@ -367,9 +378,9 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private func finishRound() {
         let h: (@Sendable () -> Void)? = cond.withLock {
             roundDone = true
-            cond.broadcast()
             return handler
         }
+        cond.broadcast()
         h?()
     }
 
@@ -382,6 +393,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             for v in 0..<n {
                 commands[v] = .quit
                 if running[v] { debugger.backend.kick(vcpu: v) }
+                cond.signal(slot: v)
             }
             cond.broadcast()
             return threads
@@ -406,7 +418,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         cond.withLock {
             commands[v] = .stepOver
             running[v] = true
-            cond.broadcast()
+            runningCount += 1
+            cond.signal(slot: v)
             while running[v] { cond.wait() }
             let i = reports.lastIndex { $0.vcpu == v } ?? reports.count - 1
             return reports.remove(at: i)
@@ -416,7 +429,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private func vcpuThread(_ v: Int) {
         while true {
             let c: Command = cond.withLock {
-                while case .idle = commands[v] { cond.wait() }
+                while case .idle = commands[v] { cond.wait(slot: v) }
                 let c = commands[v]
                 commands[v] = .idle
                 return c
@@ -431,27 +444,24 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
                 if !again { break }
             }
             let at = monotonicNanoseconds()
-            let h: (@Sendable () -> Void)? = cond.withLock {
+            // Who to tell after the unlock: the main waiter (a step-over's, or the round's
+            // end), and the handler at the round's end. Other vCPU threads are never woken.
+            let (wake, h): (Bool, (@Sendable () -> Void)?) = cond.withLock {
                 reports.append(Report(vcpu: v, result: result, at: at))
                 running[v] = false
-                guard launched else {
-                    cond.broadcast()
-                    return nil
-                }
+                runningCount -= 1
+                guard launched else { return (true, nil) }
                 if case .success(.exit(.interrupted)) = result {
                     // kicked to a halt: nothing to start an all-stop with
                 } else if firstExit == nil {
                     firstExit = at
                     for u in 0..<n where running[u] { debugger.backend.kick(vcpu: u) }
                 }
-                if running.contains(true) {
-                    cond.broadcast()
-                    return nil
-                }
+                if runningCount > 0 { return (false, nil) }
                 roundDone = true
-                cond.broadcast()
-                return handler
+                return (true, handler)
             }
+            if wake { cond.broadcast() }
             h?()
         }
     }

@@ -87,6 +87,9 @@ public final class GDBEngine<Target: GDBTarget> {
         return take()
     }
 
+    /// Packets arrived while the round ran: `finish` will handle them (and may start a round).
+    public var hasDeferredPackets: Bool { !deferred.isEmpty }
+
     /// A new client connected while the guest ran free (after a detach): engine state reset (ack mode on).
     public func reset() {
         decoder.reset()
