@@ -57,6 +57,14 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     /// A round ended and nobody took `lock` to report it yet.
     private let roundEndPending = Atomic<Bool>(false)
 
+    /// Reader threads whose client left wait here for the next one (guards the three below):
+    /// waking a parked thread is a wake-up, while a new thread starts behind every runnable
+    /// one (the scheduler's start debit), which cost an attach milliseconds on a loaded host.
+    private let parking = NSCondition()
+    private var parkedReaders = 0
+    private var handedOver: (GDBConnection, Int)? = nil
+    private var readersDone = false
+
     /// `say` gets the stdout lines (`client connected`, ...); `log` every packet line for --log-packets.
     public init(engine: GDBEngine<Target>, target: Target, listener: GDBListener,
                 say: @escaping @Sendable (String) -> Void, log: (@Sendable (String) -> Void)? = nil) {
@@ -83,21 +91,56 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
                 conn = c
                 say("client connected")
                 if roundActive {
-                    // After a detach the guest ran free: the new client finds it stopped.
-                    interruptRound()
+                    // After a detach the guest ran free: the new client finds it stopped. The
+                    // kick goes now; the round is taken before the client's first packet is
+                    // handled (`received`), so the vCPUs leave KVM_RUN while its reader wakes.
+                    target.interrupt()
                 }
-                freeRunning = false
                 engine.reset()
                 return connID
             }
             guard let id else { c.close(); break }
-            Thread { [self] in readLoop(c, id: id) }.start()
+            handOver(c, id: id)
         }
-        return locked {
+        let e: GDBServerEnd = locked {
             if end == nil && roundActive && !freeRunning { interruptRound() }
             finished = true
             conn?.close()
             return end ?? .listenerClosed
+        }
+        parking.lock()
+        readersDone = true
+        parking.broadcast()
+        parking.unlock()
+        return e
+    }
+
+    /// Gives client `id` to a parked reader thread, or to a new one when none is parked.
+    private func handOver(_ c: GDBConnection, id: Int) {
+        parking.lock()
+        if parkedReaders > 0 && handedOver == nil {
+            parkedReaders -= 1  // claimed: whichever parked reader wakes first takes it
+            handedOver = (c, id)
+            parking.signal()
+            parking.unlock()
+            return
+        }
+        parking.unlock()
+        Thread { [self] in readerThread(c, id: id) }.start()
+    }
+
+    /// Serves clients one after another: after each, parks until `handOver` gives it the next.
+    private func readerThread(_ c: GDBConnection, id: Int) {
+        var next: (GDBConnection, Int)? = (c, id)
+        while let (c, id) = next {
+            readLoop(c, id: id)
+            parking.lock()
+            parkedReaders += 1
+            while handedOver == nil && !readersDone { parking.wait() }
+            next = handedOver
+            handedOver = nil
+            if next == nil { parkedReaders -= 1 }
+            parking.unlock()
         }
     }
 
@@ -126,6 +169,7 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     /// Takes the open round's result (interrupted if the session has none).
     private func endRound() -> StopRound {
         roundActive = false
+        freeRunning = false
         running.store(false, ordering: .releasing)
         return (try? target.wait()) ?? StopRound(events: [], interrupted: true)
     }
@@ -158,7 +202,8 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         defer { starter.store(0, ordering: .releasing) }
         try target.start(modes)
         roundActive = true
-        running.store(true, ordering: .releasing)
+        // A free run after a detach is no client's: a 0x03 then goes to the engine (a stop reply).
+        running.store(!freeRunning, ordering: .releasing)
         if endedInStart {
             endedInStart = false
             return endRound()
@@ -191,9 +236,8 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
                 dropClient()
                 freeRunning = true
                 do throws(DebugError) {
-                    if try startRound([ResumeMode?](repeating: .continue, count: target.vcpuCount)) != nil {
-                        freeRunning = false  // it ended at once: the guest is stopped again
-                    }
+                    // Ended at once (an interrupt already pending): endRound said it is stopped.
+                    _ = try startRound([ResumeMode?](repeating: .continue, count: target.vcpuCount))
                 } catch {
                     log?("-- could not let the guest run: \(error.message)")
                 }
@@ -211,6 +255,8 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     private func received(_ b: [UInt8], id: Int) -> Bool {
         locked {
             guard id == connID, !finished else { return false }
+            // The free run this client's connect interrupted: over by now, or soon.
+            if roundActive && freeRunning { _ = endRound() }
             if !perform(engine.receive(b)) { killed(); return false }
             return true
         }
@@ -241,8 +287,9 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
             Thread { [self] in locked { finishOpenRound(onRoundThread: false) } }.start()
             return
         }
+        let wasFree = freeRunning
         let round = endRound()
-        if freeRunning || conn == nil { return }
+        if wasFree || conn == nil { return }
         if !perform(engine.finish(round)) { killed() }
     }
 
