@@ -66,6 +66,16 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     /// True between `start` and the end of its round.
     public var isRunning: Bool { core.isRunning }
 
+    /// A round in which one vCPU steps and every other stays stopped runs on the thread that
+    /// calls `start` (which returns once it is over) instead of waking that vCPU's thread:
+    /// a GDB `stepi` costs no thread switch. On by default; turn it off (before the first
+    /// round) where a step can block inside KVM_RUN (an in-kernel irqchip halting on `hlt`)
+    /// and the caller of `start` must stay free, e.g. to read a client's ^C.
+    public var stepsOnCallingThread: Bool {
+        get { core.stepsOnCallingThread }
+        set { core.stepsOnCallingThread = newValue }
+    }
+
     /// The round `start` began is over and `wait` returns at once; false when no round is open.
     public var isRoundOver: Bool { core.isRoundOver }
 
@@ -244,6 +254,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private var handler: (@Sendable () -> Void)? = nil
     private var closed = false
     var stats = SessionStats()
+    /// See `DebugSession.stepsOnCallingThread` (set before rounds run).
+    var stepsOnCallingThread = true
 
     init(debugger: Debugger<Backend>) {
         self.debugger = debugger
@@ -272,7 +284,9 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
 
     func start(_ actions: [ResumeMode?]) throws(DebugError) {
         if actions.count != n { throw .unsupported(reason: "a round needs one action per vCPU (\(n)), got \(actions.count)") }
-        try cond.withLock { () throws(DebugError) in
+        // One critical section: an interrupt() from here on finds the round open and sets
+        // stopRequested, which every later launch checks (it was once reset in between).
+        let interruptedAlready = try cond.withLock { () throws(DebugError) -> Bool in
             if closed { throw .unsupported(reason: "the debug session is closed") }
             if roundOpen { throw .unsupported(reason: "a round is already running; wait for it or interrupt it") }
             if threads.isEmpty { try spawnThreads() }
@@ -280,14 +294,11 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             roundDone = false
             launched = false
             firstExit = nil
-            stopRequested = false
-        }
-        if cond.withLock({ () -> Bool in
-            let p = pendingInterrupt
+            stopRequested = pendingInterrupt
             pendingInterrupt = false
-            stopRequested = p
-            return p
-        }) {
+            return stopRequested
+        }
+        if interruptedAlready {
             finishRound()
             return
         }
@@ -304,10 +315,26 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             finishRound()
             return
         }
+        // A lone step (one vCPU steps, the others stay stopped: gdb's stepi on one vCPU) runs
+        // on this thread: no vCPU thread to wake, and the round ends before `start` returns.
+        let launching = actions.indices.filter { actions[$0] != nil }
+        if stepsOnCallingThread, launching.count == 1, actions[launching[0]] == .step {
+            let v = launching[0]
+            let go = cond.withLock { () -> Bool in
+                if closed || stopRequested { return false }
+                running[v] = true
+                runningCount += 1
+                launched = true
+                return true
+            }
+            if go { runAndReport(v, .go(.step)) } else { finishRound() }
+            return
+        }
         // Phase 2: everyone asked goes; the first real stop or exit brings the rest to a halt.
         let launchedAny = cond.withLock { () -> Bool in
             // A close() from another thread during phase 1: its .quit must not be overwritten.
-            if closed { return false }
+            // An interrupt() during phase 1 found nothing running to kick: launch nothing.
+            if closed || stopRequested { return false }
             for v in 0..<n {
                 guard let mode = actions[v] else { continue }
                 commands[v] = .go(mode)
@@ -435,15 +462,23 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
                 return c
             }
             if case .quit = c { return }
-            var result: Result<RunEvent, DebugError>
-            while true {
-                result = perform(v, c)
-                // A stale kick (or a stray signal) while no all-stop is under way: go back in.
-                guard case .go = c, case .success(.exit(.interrupted)) = result else { break }
-                let again = cond.withLock { firstExit == nil && !stopRequested && !closed }
-                if !again { break }
-            }
-            let at = monotonicNanoseconds()
+            runAndReport(v, c)
+        }
+    }
+
+    /// Carries out command `c` for vCPU `v` on this thread and reports it: on v's own
+    /// thread, or on the caller of `start` for a lone step.
+    private func runAndReport(_ v: Int, _ c: Command) {
+        var result: Result<RunEvent, DebugError>
+        while true {
+            result = perform(v, c)
+            // A stale kick (or a stray signal) while no all-stop is under way: go back in.
+            guard case .go = c, case .success(.exit(.interrupted)) = result else { break }
+            let again = cond.withLock { firstExit == nil && !stopRequested && !closed }
+            if !again { break }
+        }
+        let at = monotonicNanoseconds()
+        do {
             // Who to tell after the unlock: the main waiter (a step-over's, or the round's
             // end), and the handler at the round's end. Other vCPU threads are never woken.
             let (wake, h): (Bool, (@Sendable () -> Void)?) = cond.withLock {
