@@ -3,7 +3,9 @@ import Synchronization
 /// An all-stop debug session over every vCPU of one backend: what `kvmdbg run`, the GDB
 /// server, a host VMM and the tests all drive.
 ///
-/// Each vCPU runs on its own thread (KVM's vCPU ioctls belong to one thread at a time).
+/// Each vCPU runs on its own thread (KVM's vCPU ioctls belong to one thread at a time),
+/// except a lone step (one vCPU steps, the others held), which runs on the caller of `start`
+/// while that vCPU's thread waits (`stepsOnCallingThread`).
 /// A round starts with per-vCPU actions (continue, step, or stay stopped); when any
 /// vCPU stops or exits, every other running vCPU is kicked out of `KVM_RUN` before the
 /// round ends, and every event of the round is reported, none lost. Between rounds
