@@ -3,7 +3,9 @@ import Synchronization
 /// An all-stop debug session over every vCPU of one backend: what `kvmdbg run`, the GDB
 /// server, a host VMM and the tests all drive.
 ///
-/// Each vCPU runs on its own thread (KVM's vCPU ioctls belong to one thread at a time).
+/// Each vCPU runs on its own thread (KVM's vCPU ioctls belong to one thread at a time),
+/// except a lone step (one vCPU steps, the others held), which runs on the caller of `start`
+/// while that vCPU's thread waits (`stepsOnCallingThread`).
 /// A round starts with per-vCPU actions (continue, step, or stay stopped); when any
 /// vCPU stops or exits, every other running vCPU is kicked out of `KVM_RUN` before the
 /// round ends, and every event of the round is reported, none lost. Between rounds
@@ -65,6 +67,19 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
 
     /// True between `start` and the end of its round.
     public var isRunning: Bool { core.isRunning }
+
+    /// A round in which one vCPU steps and every other stays stopped runs on the thread that
+    /// calls `start` (which returns once it is over) instead of waking that vCPU's thread:
+    /// a GDB `stepi` costs no thread switch. On by default; turn it off (before the first
+    /// round) where a step can block inside KVM_RUN (an in-kernel irqchip halting on `hlt`)
+    /// and the caller of `start` must stay free, e.g. to read a client's ^C.
+    public var stepsOnCallingThread: Bool {
+        get { core.stepsOnCallingThread }
+        set { core.stepsOnCallingThread = newValue }
+    }
+
+    /// The round `start` began is over and `wait` returns at once; false when no round is open.
+    public var isRoundOver: Bool { core.isRoundOver }
 
     // MARK: While stopped
 
@@ -211,7 +226,8 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
 final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private let debugger: Debugger<Backend>
     private let n: Int
-    private let cond = DebugCondition()
+    /// The main condition: the round's waiter (`wait`, `runAlone`); slot v: vCPU v's command.
+    private let cond: DebugCondition
 
     private enum Command { case idle, go(ResumeMode), stepOver, quit }
     private struct Report {
@@ -224,6 +240,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private var threads: [DebugThread] = []
     private var commands: [Command]
     private var running: [Bool]
+    /// How many of `running` are true.
+    private var runningCount = 0
     private var reports: [Report] = []
     /// Between `start` and the end of `wait`.
     private var roundOpen = false
@@ -238,15 +256,20 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private var handler: (@Sendable () -> Void)? = nil
     private var closed = false
     var stats = SessionStats()
+    /// See `DebugSession.stepsOnCallingThread` (set before rounds run).
+    var stepsOnCallingThread = true
 
     init(debugger: Debugger<Backend>) {
         self.debugger = debugger
         n = debugger.backend.vcpuCount
+        cond = DebugCondition(slots: n)
         commands = [Command](repeating: .idle, count: n)
         running = [Bool](repeating: false, count: n)
     }
 
     var isRunning: Bool { cond.withLock { roundOpen } }
+
+    var isRoundOver: Bool { cond.withLock { roundOpen && roundDone } }
 
     func setHandler(_ h: (@Sendable () -> Void)?) { cond.withLock { handler = h } }
 
@@ -263,7 +286,9 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
 
     func start(_ actions: [ResumeMode?]) throws(DebugError) {
         if actions.count != n { throw .unsupported(reason: "a round needs one action per vCPU (\(n)), got \(actions.count)") }
-        try cond.withLock { () throws(DebugError) in
+        // One critical section: an interrupt() from here on finds the round open and sets
+        // stopRequested, which every later launch checks (it was once reset in between).
+        let interruptedAlready = try cond.withLock { () throws(DebugError) -> Bool in
             if closed { throw .unsupported(reason: "the debug session is closed") }
             if roundOpen { throw .unsupported(reason: "a round is already running; wait for it or interrupt it") }
             if threads.isEmpty { try spawnThreads() }
@@ -271,14 +296,11 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             roundDone = false
             launched = false
             firstExit = nil
-            stopRequested = false
-        }
-        if cond.withLock({ () -> Bool in
-            let p = pendingInterrupt
+            stopRequested = pendingInterrupt
             pendingInterrupt = false
-            stopRequested = p
-            return p
-        }) {
+            return stopRequested
+        }
+        if interruptedAlready {
             finishRound()
             return
         }
@@ -295,20 +317,38 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             finishRound()
             return
         }
+        // A lone step (one vCPU steps, the others stay stopped: gdb's stepi on one vCPU) runs
+        // on this thread: no vCPU thread to wake, and the round ends before `start` returns.
+        let launching = actions.indices.filter { actions[$0] != nil }
+        if stepsOnCallingThread, launching.count == 1, actions[launching[0]] == .step {
+            let v = launching[0]
+            let go = cond.withLock { () -> Bool in
+                if closed || stopRequested { return false }
+                running[v] = true
+                runningCount += 1
+                launched = true
+                return true
+            }
+            if go { runAndReport(v, .go(.step)) } else { finishRound() }
+            return
+        }
         // Phase 2: everyone asked goes; the first real stop or exit brings the rest to a halt.
         let launchedAny = cond.withLock { () -> Bool in
             // A close() from another thread during phase 1: its .quit must not be overwritten.
-            if closed { return false }
+            // An interrupt() during phase 1 found nothing running to kick: launch nothing.
+            if closed || stopRequested { return false }
             for v in 0..<n {
                 guard let mode = actions[v] else { continue }
                 commands[v] = .go(mode)
                 running[v] = true
+                runningCount += 1
             }
             launched = true
-            cond.broadcast()
-            return actions.contains { $0 != nil }
+            return runningCount > 0
         }
-        if !launchedAny { finishRound() }
+        if !launchedAny { finishRound(); return }
+        // Each launched thread is woken alone, after the unlock (it needs the lock at once).
+        for v in 0..<n where actions[v] != nil { cond.signal(slot: v) }
     }
 
     func wait(deadline: UInt64?) throws(DebugError) -> StopRound {
@@ -367,9 +407,9 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private func finishRound() {
         let h: (@Sendable () -> Void)? = cond.withLock {
             roundDone = true
-            cond.broadcast()
             return handler
         }
+        cond.broadcast()
         h?()
     }
 
@@ -382,6 +422,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             for v in 0..<n {
                 commands[v] = .quit
                 if running[v] { debugger.backend.kick(vcpu: v) }
+                cond.signal(slot: v)
             }
             cond.broadcast()
             return threads
@@ -406,7 +447,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         cond.withLock {
             commands[v] = .stepOver
             running[v] = true
-            cond.broadcast()
+            runningCount += 1
+            cond.signal(slot: v)
             while running[v] { cond.wait() }
             let i = reports.lastIndex { $0.vcpu == v } ?? reports.count - 1
             return reports.remove(at: i)
@@ -416,42 +458,47 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private func vcpuThread(_ v: Int) {
         while true {
             let c: Command = cond.withLock {
-                while case .idle = commands[v] { cond.wait() }
+                while case .idle = commands[v] { cond.wait(slot: v) }
                 let c = commands[v]
                 commands[v] = .idle
                 return c
             }
             if case .quit = c { return }
-            var result: Result<RunEvent, DebugError>
-            while true {
-                result = perform(v, c)
-                // A stale kick (or a stray signal) while no all-stop is under way: go back in.
-                guard case .go = c, case .success(.exit(.interrupted)) = result else { break }
-                let again = cond.withLock { firstExit == nil && !stopRequested && !closed }
-                if !again { break }
-            }
-            let at = monotonicNanoseconds()
-            let h: (@Sendable () -> Void)? = cond.withLock {
+            runAndReport(v, c)
+        }
+    }
+
+    /// Carries out command `c` for vCPU `v` on this thread and reports it: on v's own
+    /// thread, or on the caller of `start` for a lone step.
+    private func runAndReport(_ v: Int, _ c: Command) {
+        var result: Result<RunEvent, DebugError>
+        while true {
+            result = perform(v, c)
+            // A stale kick (or a stray signal) while no all-stop is under way: go back in.
+            guard case .go = c, case .success(.exit(.interrupted)) = result else { break }
+            let again = cond.withLock { firstExit == nil && !stopRequested && !closed }
+            if !again { break }
+        }
+        let at = monotonicNanoseconds()
+        do {
+            // Who to tell after the unlock: the main waiter (a step-over's, or the round's
+            // end), and the handler at the round's end. Other vCPU threads are never woken.
+            let (wake, h): (Bool, (@Sendable () -> Void)?) = cond.withLock {
                 reports.append(Report(vcpu: v, result: result, at: at))
                 running[v] = false
-                guard launched else {
-                    cond.broadcast()
-                    return nil
-                }
+                runningCount -= 1
+                guard launched else { return (true, nil) }
                 if case .success(.exit(.interrupted)) = result {
                     // kicked to a halt: nothing to start an all-stop with
                 } else if firstExit == nil {
                     firstExit = at
                     for u in 0..<n where running[u] { debugger.backend.kick(vcpu: u) }
                 }
-                if running.contains(true) {
-                    cond.broadcast()
-                    return nil
-                }
+                if runningCount > 0 { return (false, nil) }
                 roundDone = true
-                cond.broadcast()
-                return handler
+                return (true, handler)
             }
+            if wake { cond.broadcast() }
             h?()
         }
     }

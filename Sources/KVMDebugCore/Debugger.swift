@@ -278,7 +278,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     }
 
     /// Resumes `vcpu` until the next stop or exit, syncing its debug state first if
-    /// (and only if) it changed. Runs on the vCPU's own thread.
+    /// (and only if) it changed. Runs on one thread at a time per vCPU (its session thread,
+    /// or the caller of a lone step).
     public func resume(vcpu: Int, mode: ResumeMode) throws(DebugError) -> RunEvent {
         try checkVCPU(vcpu)
         try handBackForeignBreakpoint(vcpu)

@@ -45,5 +45,6 @@ public final class BoundedGDBTarget<Backend: DebugBackend>: GDBTarget {
     public var stats: SessionStats { session.stats }
     public func start(_ actions: [ResumeMode?]) throws(DebugError) { try session.start(actions) }
     public func interrupt() { session.interrupt() }
+    public var isRoundOver: Bool { session.isRoundOver }
     public func setRoundFinishedHandler(_ handler: (@Sendable () -> Void)?) { session.setRoundFinishedHandler(handler) }
 }

@@ -41,6 +41,9 @@ public final class GDBEngine<Target: GDBTarget> {
     var steppedVCPU: Int? = nil
     /// Packets that arrived while running, handled after the stop reply.
     var deferred: [WireEvent] = []
+    /// `target.xml` for the target's arch, built at its first `qXfer` (each attach reads it in
+    /// five parts; rebuilding it per part was a third of the engine's time for an attach).
+    var targetXML: [UInt8]? = nil
     /// Actions being built by the current call.
     var out: [GDBAction] = []
 
@@ -86,6 +89,9 @@ public final class GDBEngine<Target: GDBTarget> {
         }
         return take()
     }
+
+    /// Packets arrived while the round ran: `finish` will handle them (and may start a round).
+    public var hasDeferredPackets: Bool { !deferred.isEmpty }
 
     /// A new client connected while the guest ran free (after a detach): engine state reset (ack mode on).
     public func reset() {

@@ -24,6 +24,8 @@ public protocol GDBTarget: AnyObject {
     func start(_ actions: [ResumeMode?]) throws(DebugError)
     func wait() throws(DebugError) -> StopRound
     func interrupt()
+    /// The round `start` began is over and `wait` would return at once (false when none is open).
+    var isRoundOver: Bool { get }
     func setRoundFinishedHandler(_ handler: (@Sendable () -> Void)?)
 }
 

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
+import Synchronization
 import KVMDebugCore
 import KVMDebugGDB
 
@@ -12,20 +16,54 @@ public enum GDBServerEnd: Sendable, Equatable {
 
 /// Runs the GDB server: accepts clients, feeds the engine, runs the rounds it asks for.
 ///
-/// Threads: an accept thread (a second client while one is attached is refused there), a
-/// reader thread per client (a 0x03 while a round runs calls `target.interrupt()` at once),
-/// and the calling thread, which alone touches the engine. Readers and the session's
-/// round-finished handler post to one queue, so a stop reply leaves as soon as a round ends.
+/// Threads, and no hop between them for a packet: the calling thread accepts (a second client
+/// while one is attached is refused there); a reader thread per client feeds what it reads to
+/// the engine and writes the replies itself (a 0x03 while a round runs calls
+/// `target.interrupt()` before anything else); the round's end is reported by the thread that
+/// ended it (the session's round-finished handler, on a vCPU thread), which writes the stop
+/// reply. The engine and the driver's state sit behind one lock, held only for short work,
+/// never while a round runs free. A vCPU thread never waits for that lock (the holder may be
+/// waiting for that vCPU): it only tries it, and when it is taken leaves the report to the
+/// holder, which looks for one each time it lets go.
 public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     private let engine: GDBEngine<Target>
     private let target: Target
     private let listener: GDBListener
     private let say: @Sendable (String) -> Void
     private let log: (@Sendable (String) -> Void)?
-    private let queue = EventQueue()
-    private let flags = NSLock()
-    private var attached = false
-    private var running = false
+
+    /// The engine, the target's rounds and every field below.
+    private let lock = NSLock()
+    private var conn: GDBConnection? = nil
+    /// Bumped per client and when one is dropped: a reader of an older one is ignored.
+    private var connID = 0
+    /// A round this driver started is open (its result not taken yet).
+    private var roundActive = false
+    /// The open round is the guest running on after a detach: its end is nobody's stop.
+    private var freeRunning = false
+    /// run() returned (or is returning): readers and late round ends do nothing.
+    private var finished = false
+    private var end: GDBServerEnd? = nil
+    /// Set by the round-finished handler when it ran inside `target.start` on the thread
+    /// that holds `lock` (a round that ended at once): that caller takes the round itself.
+    private var endedInStart = false
+    /// pthread_self() of the thread inside `target.start`, 0 when none.
+    private let starter = Atomic<UInt>(0)
+
+    /// The readers' view, outside `lock`: a round runs (so a 0x03 is an interrupt).
+    private let running = Atomic<Bool>(false)
+    /// A client is attached: the accept loop refuses others (outside `lock`: never waits for a round).
+    private let attached = Atomic<Bool>(false)
+    /// A round ended and nobody took `lock` to report it yet.
+    private let roundEndPending = Atomic<Bool>(false)
+
+    /// Reader threads whose client left wait here for the next one (guards the three below):
+    /// waking a parked thread is a wake-up, while a new thread starts behind every runnable
+    /// one (the scheduler's start debit), which cost an attach milliseconds on a loaded host.
+    private let parking = NSCondition()
+    private var parkedReaders = 0
+    private var handedOver: (GDBConnection, Int)? = nil
+    private var readersDone = false
 
     /// `say` gets the stdout lines (`client connected`, ...); `log` every packet line for --log-packets.
     public init(engine: GDBEngine<Target>, target: Target, listener: GDBListener,
@@ -40,136 +78,219 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     /// Serves clients until `k` or until the listener closes. The guest starts (and stays) stopped
     /// until the first client resumes it.
     public func run() -> GDBServerEnd {
-        let q = queue
-        target.setRoundFinishedHandler { q.post(.roundFinished) }
+        target.setRoundFinishedHandler { [self] in roundFinished() }
         defer { target.setRoundFinishedHandler(nil) }
-        let acceptor = Thread { [self] in acceptLoop() }
-        acceptor.start()
-
-        var conn: GDBConnection? = nil
-        var connID = 0
-        var roundActive = false
-        var freeRunning = false
-
-        func endRound() -> StopRound {
-            roundActive = false
-            setRunning(false)
-            return (try? target.wait()) ?? StopRound(events: [], interrupted: true)
-        }
-
-        // Every round posts exactly one .roundFinished, possibly only after wait() returned (the
-        // session calls the handler outside its lock). Rounds this loop ends itself leave that event
-        // behind; it must not be taken for the end of a later round (wait() would block on a guest
-        // running free after a detach, and the next client would never be served).
-        var staleRoundEvents = 0
-        func interruptRound() {
-            target.interrupt()
-            _ = endRound()
-            staleRoundEvents += 1
-        }
-
-        func dropClient() {
-            conn?.close()
-            conn = nil
-            connID += 1  // bytes still queued from that client are ignored
-            flags.withLock { attached = false }
-        }
-
-        /// Carries out the engine's actions; returns false on kill.
-        func perform(_ actions: [GDBAction]) -> Bool {
-            // Free the slot before D's OK leaves: a client that reconnects at once (gdb's
-            // detach + target remote) must not be refused as a second client. Its .client
-            // event queues behind this detach, so it still finds the old one dropped.
-            if actions.contains(.detach) { flags.withLock { attached = false } }
-            for a in actions {
-                switch a {
-                case .send(let b):
-                    conn?.write(b)
-                case .log(let line):
-                    log?(line)
-                case .resume(let modes):
-                    do throws(DebugError) {
-                        try target.start(modes)
-                        roundActive = true
-                        setRunning(true)
-                    } catch {
-                        log?("-- resume failed: \(error.message)")
-                        if !perform(engine.finish(StopRound(events: [], interrupted: true))) { return false }
-                    }
-                case .detach:
-                    dropClient()
-                    freeRunning = true
-                    do throws(DebugError) {
-                        try target.start([ResumeMode?](repeating: .continue, count: target.vcpuCount))
-                        roundActive = true
-                    } catch {
-                        log?("-- could not let the guest run: \(error.message)")
-                    }
-                    say("client detached; guest running")
-                case .kill:
-                    if roundActive { interruptRound() }
-                    dropClient()
-                    return false
-                }
+        while let c = listener.accept() {
+            if !attached.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+                Thread { Self.refuse(c) }.start()
+                continue
             }
-            return true
-        }
-
-        while true {
-            switch queue.take() {
-            case .client(let c):
+            let id: Int? = locked {
+                if finished { return nil }
                 connID += 1
                 conn = c
                 say("client connected")
                 if roundActive {
-                    // After a detach the guest ran free: the new client finds it stopped.
-                    interruptRound()
+                    // After a detach the guest ran free: the new client finds it stopped. The
+                    // kick goes now; the round is taken before the client's first packet is
+                    // handled (`received`), so the vCPUs leave KVM_RUN while its reader wakes.
+                    target.interrupt()
                 }
-                freeRunning = false
                 engine.reset()
-                let id = connID
-                let t = Thread { [self] in readLoop(c, id: id) }
-                t.start()
-            case .bytes(let b, let id):
-                guard id == connID else { continue }
-                if !perform(engine.receive(b)) { listener.close(); return .killed }
-            case .roundFinished:
-                if staleRoundEvents > 0 { staleRoundEvents -= 1; continue }  // a round this loop already waited for
-                guard roundActive else { continue }
-                let round = endRound()
-                if freeRunning || conn == nil { continue }
-                if !perform(engine.finish(round)) { listener.close(); return .killed }
-            case .disconnected(let id):
-                guard id == connID else { continue }
-                if roundActive { interruptRound() }
-                // No detach was asked for: leave the guest stopped and clean.
-                target.removeAllPoints()
-                dropClient()
-                say("client disconnected")
-            case .listenerClosed:
-                if roundActive && !freeRunning { interruptRound() }
-                conn?.close()
-                return .listenerClosed
+                return connID
             }
+            guard let id else { c.close(); break }
+            handOver(c, id: id)
+        }
+        let e: GDBServerEnd = locked {
+            if end == nil && roundActive && !freeRunning { interruptRound() }
+            finished = true
+            conn?.close()
+            return end ?? .listenerClosed
+        }
+        parking.lock()
+        readersDone = true
+        parking.broadcast()
+        parking.unlock()
+        return e
+    }
+
+    /// Gives client `id` to a parked reader thread, or to a new one when none is parked.
+    private func handOver(_ c: GDBConnection, id: Int) {
+        parking.lock()
+        if parkedReaders > 0 && handedOver == nil {
+            parkedReaders -= 1  // claimed: whichever parked reader wakes first takes it
+            handedOver = (c, id)
+            parking.signal()
+            parking.unlock()
+            return
+        }
+        parking.unlock()
+        Thread { [self] in readerThread(c, id: id) }.start()
+    }
+
+    /// Serves clients one after another: after each, parks until `handOver` gives it the next.
+    private func readerThread(_ c: GDBConnection, id: Int) {
+        var next: (GDBConnection, Int)? = (c, id)
+        while let (c, id) = next {
+            readLoop(c, id: id)
+            parking.lock()
+            parkedReaders += 1
+            while handedOver == nil && !readersDone { parking.wait() }
+            next = handedOver
+            handedOver = nil
+            if next == nil { parkedReaders -= 1 }
+            parking.unlock()
         }
     }
 
-    private func setRunning(_ v: Bool) { flags.withLock { running = v } }
+    // MARK: With `lock` held
 
-    private func acceptLoop() {
-        while let c = listener.accept() {
-            let refuse = flags.withLock { () -> Bool in
-                if attached { return true }
-                attached = true
+    /// Runs `body` holding `lock`; after letting go, reports a round that ended meanwhile.
+    private func locked<R>(_ body: () -> R) -> R {
+        lock.lock()
+        let r = body()
+        lock.unlock()
+        reportPendingRoundEnd(onRoundThread: false)
+        return r
+    }
+
+    /// Whoever gets `lock` reports the ended round; a failed try leaves it to the holder, which
+    /// calls this after its unlock (the flag is set before the try, read after the unlock).
+    private func reportPendingRoundEnd(onRoundThread: Bool) {
+        while roundEndPending.load(ordering: .sequentiallyConsistent) && lock.try() {
+            if roundEndPending.exchange(false, ordering: .sequentiallyConsistent) {
+                finishOpenRound(onRoundThread: onRoundThread)
+            }
+            lock.unlock()
+        }
+    }
+
+    /// Takes the open round's result (interrupted if the session has none).
+    private func endRound() -> StopRound {
+        roundActive = false
+        freeRunning = false
+        running.store(false, ordering: .releasing)
+        return (try? target.wait()) ?? StopRound(events: [], interrupted: true)
+    }
+
+    /// Ends the open round at once; its handler call, when it comes, finds nothing to take.
+    private func interruptRound() {
+        target.interrupt()
+        _ = endRound()
+    }
+
+    private func dropClient() {
+        conn?.close()
+        conn = nil
+        connID += 1  // bytes still read from that client are ignored
+        attached.store(false, ordering: .releasing)
+    }
+
+    /// Ends the server after `k`: the accept loop sees the listener closed.
+    private func killed() {
+        end = .killed
+        finished = true
+        listener.close()
+    }
+
+    /// Starts a round; if it ended inside `start` (an interrupt already pending, an event while
+    /// stepping over a point), returns its result for the caller to report.
+    private func startRound(_ modes: [ResumeMode?]) throws(DebugError) -> StopRound? {
+        endedInStart = false
+        starter.store(UInt(pthread_self()), ordering: .releasing)
+        defer { starter.store(0, ordering: .releasing) }
+        try target.start(modes)
+        roundActive = true
+        // A free run after a detach is no client's: a 0x03 then goes to the engine (a stop reply).
+        running.store(!freeRunning, ordering: .releasing)
+        if endedInStart {
+            endedInStart = false
+            return endRound()
+        }
+        return nil
+    }
+
+    /// Carries out the engine's actions; returns false on kill.
+    private func perform(_ actions: [GDBAction]) -> Bool {
+        // Free the slot before D's OK leaves: a client that reconnects at once (gdb's
+        // detach + target remote) must not be refused as a second client. Its connection
+        // waits for `lock` in the accept loop, so it still finds the old one dropped.
+        if actions.contains(.detach) { attached.store(false, ordering: .releasing) }
+        for a in actions {
+            switch a {
+            case .send(let b):
+                conn?.write(b)
+            case .log(let line):
+                log?(line)
+            case .resume(let modes):
+                var round: StopRound? = nil
+                do throws(DebugError) {
+                    round = try startRound(modes)
+                } catch {
+                    log?("-- resume failed: \(error.message)")
+                    round = StopRound(events: [], interrupted: true)
+                }
+                if let round, !perform(engine.finish(round)) { return false }
+            case .detach:
+                dropClient()
+                freeRunning = true
+                do throws(DebugError) {
+                    // Ended at once (an interrupt already pending): endRound said it is stopped.
+                    _ = try startRound([ResumeMode?](repeating: .continue, count: target.vcpuCount))
+                } catch {
+                    log?("-- could not let the guest run: \(error.message)")
+                }
+                say("client detached; guest running")
+            case .kill:
+                if roundActive { interruptRound() }
+                dropClient()
                 return false
             }
-            if refuse {
-                Thread { Self.refuse(c) }.start()
-            } else {
-                queue.post(.client(c))
-            }
         }
-        queue.post(.listenerClosed)
+        return true
+    }
+
+    /// What a reader does with bytes from client `id`; false: stop reading.
+    private func received(_ b: [UInt8], id: Int) -> Bool {
+        locked {
+            guard id == connID, !finished else { return false }
+            // The free run this client's connect interrupted: over by now, or soon.
+            if roundActive && freeRunning { _ = endRound() }
+            if !perform(engine.receive(b)) { killed(); return false }
+            return true
+        }
+    }
+
+    // MARK: Threads
+
+    /// The session's round-finished handler: on the vCPU thread that ended the round (or on
+    /// the thread inside `target.start` when it ended there). The stop reply leaves from here,
+    /// or from whoever holds `lock` now, when it lets go.
+    private func roundFinished() {
+        if starter.load(ordering: .acquiring) == UInt(pthread_self()) {
+            // Inside startRound on this very thread, `lock` held: it takes the round itself.
+            endedInStart = true
+            return
+        }
+        roundEndPending.store(true, ordering: .sequentiallyConsistent)
+        reportPendingRoundEnd(onRoundThread: true)
+    }
+
+    /// Reports the open round if it is over (lock held); never waits for a running round. A
+    /// round this driver ended itself (interrupt, hang-up, new client) was taken already.
+    private func finishOpenRound(onRoundThread: Bool) {
+        guard roundActive, !finished, target.isRoundOver else { return }
+        if onRoundThread && engine.hasDeferredPackets {
+            // Packets that came while it ran may start the next round, and a vCPU thread must
+            // not wait for a round it belongs to: a thread of ours handles them.
+            Thread { [self] in locked { finishOpenRound(onRoundThread: false) } }.start()
+            return
+        }
+        let wasFree = freeRunning
+        let round = endRound()
+        if wasFree || conn == nil { return }
+        if !perform(engine.finish(round)) { killed() }
     }
 
     /// A second client: its first packet gets an E reply, then it is closed.
@@ -186,13 +307,20 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     private func readLoop(_ c: GDBConnection, id: Int) {
         while var b = c.read() {
             // In all-stop GDB sends nothing but ^C while the guest runs: every 0x03 then is one.
-            if b.contains(0x03), flags.withLock({ running }) {
+            if b.contains(0x03), running.load(ordering: .acquiring) {
                 target.interrupt()
                 b.removeAll { $0 == 0x03 }
             }
-            if !b.isEmpty { queue.post(.bytes(b, id)) }
+            if !b.isEmpty && !received(b, id: id) { break }
         }
-        queue.post(.disconnected(id))
+        locked {
+            guard id == connID, !finished else { return }
+            if roundActive { interruptRound() }
+            // No detach was asked for: leave the guest stopped and clean.
+            target.removeAllPoints()
+            dropClient()
+            say("client disconnected")
+        }
     }
 
     /// `$payload#cc` for the refusal (the engine frames everything else).
@@ -201,34 +329,5 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         let sum = p.reduce(UInt8(0)) { $0 &+ $1 }
         let digits = Array("0123456789abcdef".utf8)
         return [UInt8(ascii: "$")] + p + [UInt8(ascii: "#"), digits[Int(sum >> 4)], digits[Int(sum & 0xF)]]
-    }
-}
-
-/// What the driver's loop reacts to.
-enum DriverEvent {
-    case client(GDBConnection)
-    case bytes([UInt8], Int)
-    case disconnected(Int)
-    case roundFinished
-    case listenerClosed
-}
-
-/// The driver's blocking event queue.
-final class EventQueue: @unchecked Sendable {
-    private let cond = NSCondition()
-    private var events: [DriverEvent] = []
-
-    func post(_ e: DriverEvent) {
-        cond.lock()
-        events.append(e)
-        cond.signal()
-        cond.unlock()
-    }
-
-    func take() -> DriverEvent {
-        cond.lock()
-        defer { cond.unlock() }
-        while events.isEmpty { cond.wait() }
-        return events.removeFirst()
     }
 }

@@ -10,24 +10,34 @@ struct AllStopRow: Codable {
     var vcpus: Int
     var latency: Latency
     var roundsPerSecond: Double
+    /// Rounds measured (`latency.samples` counts those that had an all-stop).
+    var rounds: Int
+    /// Rounds asked for (`--rounds`); more than `rounds` when `--allstop-seconds` ran out first.
+    var requestedRounds: Int
 }
 
 /// vCPU 0 alone has a breakpoint in the loop; every round continues all vCPUs, vCPU 0
 /// hits it and the others are kicked out of KVM_RUN. `StopRound.allStopNanoseconds` is
-/// the first vCPU's exit to the last vCPU out.
-func allStop<B: DebugBackend>(_ name: String, backend: B, rounds: Int) throws(DebugError) -> AllStopRow {
+/// the first vCPU's exit to the last vCPU out. Stops after `rounds` rounds or once
+/// `maxSeconds` have passed, whichever comes first; the row says how many ran.
+func allStop<B: DebugBackend>(_ name: String, backend: B, rounds: Int, maxSeconds: Double) throws(DebugError) -> AllStopRow {
     let s = DebugSession(backend: backend)
     defer { s.close() }
     try s.insert(.hardware(address: BuiltinGuests.smpCounterX86(.long).symbol("loop")!.address), on: .vcpu(0))
     for _ in 0..<5 { _ = try s.resumeAll() }  // warm-up: threads spawned, states synced
     var ns: [UInt64] = []
     let t0 = nowNanoseconds()
-    for _ in 0..<rounds {
+    let limit = t0 &+ UInt64(maxSeconds * 1e9)
+    var done = 0
+    while done < rounds {
         let r = try s.resumeAll()
+        done += 1
         if let l = r.allStopNanoseconds { ns.append(l) }
+        if nowNanoseconds() > limit { break }
     }
     let elapsed = Double(nowNanoseconds() - t0) / 1e9
-    return AllStopRow(backend: name, vcpus: backend.vcpuCount, latency: Latency(ns), roundsPerSecond: Double(rounds) / elapsed)
+    return AllStopRow(backend: name, vcpus: backend.vcpuCount, latency: Latency(ns), roundsPerSecond: Double(done) / elapsed,
+                      rounds: done, requestedRounds: rounds)
 }
 
 /// The handshake between the kicking thread and the vCPU thread.

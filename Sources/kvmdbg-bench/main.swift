@@ -4,7 +4,7 @@
 // backend's own calls. Never a timed test: numbers are printed, not asserted.
 //
 //   swift run -c release kvmdbg-bench [--seconds S] [--reps N] [--json FILE]
-//       [--only rates,tables,allstop,kick,engine] [--max-vcpus N] [--rounds N]
+//       [--only rates,tables,allstop,kick,engine] [--max-vcpus N] [--rounds N] [--allstop-seconds S]
 //   swift run -c release kvmdbg-bench --profile kvm-step|kvm-break|raw-step|raw-break|
 //       fake-step|fake-break|raw-fake-step|raw-fake-break [--seconds S]   (one loop, for perf/strace)
 //   swift run -c release kvmdbg-bench --null-gdb-stub PACKET-LOG   (scripts/bench: gdb's own limit)
@@ -36,6 +36,8 @@ var jsonPath: String?
 var only: Set<String> = ["rates", "tables", "allstop", "kick", "engine"]
 var maxVCPUs = 1024
 var rounds = 200
+/// Time bound of one all-stop row: a row stops early after it, and says how many rounds ran.
+var allStopSeconds = 120.0
 var profile: ProfileTarget?
 var nullStubLog: String?
 
@@ -52,6 +54,7 @@ while let a = args.popFirst() {
     case "--only": only = Set(value(a, &args).split(separator: ",").map(String.init))
     case "--max-vcpus": maxVCPUs = Int(value(a, &args)) ?? maxVCPUs
     case "--rounds": rounds = Int(value(a, &args)) ?? rounds
+    case "--allstop-seconds": allStopSeconds = Double(value(a, &args)) ?? allStopSeconds
     case "--null-gdb-stub": nullStubLog = value(a, &args)
     case "--write-qemu-guest":
         // scripts/bench: the real-mode counter guest for QEMU, from the same bytes kvmdbg runs.
@@ -150,21 +153,24 @@ if only.contains("tables") {
 }
 
 if only.contains("allstop") {
-    print("\n\(pad("all-stop (\(rounds) rounds)", 30)) \(pad("median", 12)) \(pad("p99", 12)) \(pad("max", 12)) rounds/s")
+    print("\n\(pad("all-stop (\(rounds) rounds)", 30)) \(pad("median", 12)) \(pad("p99", 12)) \(pad("max", 12)) \(pad("rounds/s", 10)) rounds")
     for n in [2, 8, 64, 256] where n <= maxVCPUs {
         var rows: [AllStopRow] = []
         do throws(DebugError) {
-            rows.append(try allStop("fake", backend: try FakeBackend(guest: BuiltinGuests.smpCounterX86(.long), vcpus: n), rounds: rounds))
+            rows.append(try allStop("fake", backend: try FakeBackend(guest: BuiltinGuests.smpCounterX86(.long), vcpus: n), rounds: rounds, maxSeconds: allStopSeconds))
         } catch { report.notes.append("allstop fake \(n): \(error.message)") }
         #if arch(x86_64)
         if kvmUsable {
             do throws(DebugError) {
-                rows.append(try allStop("kvm", backend: try KVMBackend(guest: BuiltinGuests.smpCounterX86(.long), vcpus: n), rounds: rounds))
+                rows.append(try allStop("kvm", backend: try KVMBackend(guest: BuiltinGuests.smpCounterX86(.long), vcpus: n), rounds: rounds, maxSeconds: allStopSeconds))
             } catch { report.notes.append("allstop kvm \(n): \(error.message)") }
         }
         #endif
         for r in rows {
-            print("\(pad("\(r.backend) \(r.vcpus) vCPUs", 30)) \(pad(fmtUs(r.latency.medianNs), 12)) \(pad(fmtUs(r.latency.p99Ns), 12)) \(pad(fmtUs(r.latency.maxNs), 12)) \(String(format: "%.0f", r.roundsPerSecond))")
+            print("\(pad("\(r.backend) \(r.vcpus) vCPUs", 30)) \(pad(fmtUs(r.latency.medianNs), 12)) \(pad(fmtUs(r.latency.p99Ns), 12)) \(pad(fmtUs(r.latency.maxNs), 12)) \(pad(String(format: "%.0f", r.roundsPerSecond), 10)) \(r.rounds)")
+            if r.rounds < r.requestedRounds {
+                report.notes.append("allstop \(r.backend) \(r.vcpus): only \(r.rounds) of \(r.requestedRounds) rounds (the \(Int(allStopSeconds)) s bound of --allstop-seconds)")
+            }
         }
         report.allStop += rows
     }
