@@ -34,9 +34,16 @@ public protocol DebugBackend: AnyObject {
     func guestPaused(vcpu: Int)
     /// Brings the vCPU out of `run` soon (immediate_exit + the backend's kick); safe from any thread.
     func kick(vcpu: Int)
+    /// A `run` may wait inside the kernel however short the step (a halt or WFI the kernel
+    /// itself waits out): then only a kick ends it, and the session must not run it on a
+    /// thread that has to stay free (`DebugSession.stepsOnCallingThread` starts off).
+    var runMayWaitInKernel: Bool { get }
 }
 
 extension DebugBackend {
+    /// Interpreters and most adapters return from every step: false unless overridden.
+    public var runMayWaitInKernel: Bool { false }
+
     /// Tells the guest on `vcpu` it was held stopped; a no-op unless the backend overrides it.
     public func guestPaused(vcpu: Int) {}
 

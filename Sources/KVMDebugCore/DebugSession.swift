@@ -70,9 +70,10 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
 
     /// A round in which one vCPU steps and every other stays stopped runs on the thread that
     /// calls `start` (which returns once it is over) instead of waking that vCPU's thread:
-    /// a GDB `stepi` costs no thread switch. On by default; turn it off (before the first
-    /// round) where a step can block inside KVM_RUN (an in-kernel irqchip halting on `hlt`)
-    /// and the caller of `start` must stay free, e.g. to read a client's ^C.
+    /// a GDB `stepi` costs no thread switch. On unless the backend says a run can wait in the
+    /// kernel (`runMayWaitInKernel`: arm64's WFI, an adopted VMM's in-kernel irqchip halting
+    /// on `hlt`), where the caller of `start` must stay free, e.g. to read a client's ^C.
+    /// Set it before the first round.
     public var stepsOnCallingThread: Bool {
         get { core.stepsOnCallingThread }
         set { core.stepsOnCallingThread = newValue }
@@ -263,6 +264,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         self.debugger = debugger
         n = debugger.backend.vcpuCount
         cond = DebugCondition(slots: n)
+        stepsOnCallingThread = !debugger.backend.runMayWaitInKernel
         commands = [Command](repeating: .idle, count: n)
         running = [Bool](repeating: false, count: n)
     }

@@ -36,6 +36,23 @@ import KVMDebugFake
         #expect(try s.pc(1) != pc1)
     }
 
+    /// A lone step runs on the caller's thread only where a run cannot wait in the kernel: the
+    /// fake and a VM kvmdbg made itself (no in-kernel irqchip: `hlt` exits), not adopted fds.
+    @Test func loneStepsRunOnTheCallingThreadOnlyWhereARunCannotWaitInTheKernel() throws {
+        let fake = DebugSession(backend: try FakeBackend(guest: try smp(), vcpus: 1))
+        #expect(fake.stepsOnCallingThread)
+        try #require(KVMHost.usable, Comment(rawValue: KVMHost.skipReason))
+        let own = try KVMBackend(guest: try smp(), vcpus: 1)
+        #expect(!own.runMayWaitInKernel && DebugSession(backend: own).stepsOnCallingThread)
+        var page = [UInt8](repeating: 0, count: 4096)
+        try page.withUnsafeMutableBytes { buf in
+            let region = GuestMemoryRegion(guestAddress: 0, size: 4096, host: buf.baseAddress!)
+            let adopted = try KVMBackend(adopting: [own.vcpus[0].fd], memory: [region], kick: .default)
+            #expect(adopted.runMayWaitInKernel, "an adopted VMM's vCPU may halt in the kernel")
+            #expect(!DebugSession(backend: adopted).stepsOnCallingThread)
+        }
+    }
+
     @Test(arguments: backends)
     func aStepAndAContinueInOneRoundEndWithTheStep(_ b: SMPBackend) throws {
         let g = try smp()

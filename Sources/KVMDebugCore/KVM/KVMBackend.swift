@@ -91,6 +91,18 @@ public final class KVMBackend: DebugBackend {
         if let (p, n) = ownedMapping { Sys.unmap(p, length: n) }
     }
 
+    /// arm64: a WFI waits in the kernel (kvm_vcpu_wfi) even while single-stepping. x86: a VM
+    /// kvmdbg created has no in-kernel irqchip, so `hlt` exits (KVM_EXIT_HLT); an adopted
+    /// VMM's vCPU may have one, and then `hlt` waits in the kernel too (and a VMM's own kick
+    /// knows its vCPU threads, not the thread kvmdbg would step on).
+    public var runMayWaitInKernel: Bool {
+        #if arch(arm64)
+        return true
+        #else
+        return ownedMapping == nil  // adopted
+        #endif
+    }
+
     /// Probes capabilities on the VM fd where the kernel allows it, else /dev/kvm.
     public static func probe(system: KVMSystem, vm: KVMVM?, arch: Arch) -> Capabilities {
         func ask(_ c: Capability) -> Int { vm?.check(c) ?? system.check(c) }
