@@ -256,10 +256,6 @@ def watch_delta(addr, size, before):
 def counter_checks():
     s = symbols
 
-    @check("attach")
-    def _():
-        return attach()
-
     @check("registers")
     def _():
         vals = []
@@ -352,10 +348,6 @@ def counter_checks():
 def smp_checks():
     s = symbols
 
-    @check("attach")
-    def _():
-        return attach()
-
     @check("info-threads")
     def _():
         rows = re.findall(r"^[* ] +(\d+) +Thread \S+ \((vCPU \d+)\) +(0x[0-9a-f]+)", ex("info threads"), re.M)
@@ -403,10 +395,6 @@ def smp_checks():
 # paged: its own page tables, code and data linked high; gdb's addresses are virtual.
 def paged_checks():
     s = symbols
-
-    @check("attach")
-    def _():
-        return attach()
 
     @check("break-bt")
     def _():
@@ -474,10 +462,6 @@ def paged_checks():
 def prog_checks():
     line = {v: k for k, v in markers.items()}
 
-    @check("attach")
-    def _():
-        return attach()
-
     @check("break-line")
     def _():
         ex("break %s:%d" % (os.path.basename(SOURCE), line["call"]))
@@ -532,6 +516,8 @@ def main():
     ex("set remotetimeout %d" % getattr(P, "TIMEOUT", 30))
     for c in P.SETUP:
         ex(c)
+    # Every phase starts by attaching: the first check, whatever the guest.
+    check("attach")(attach)
     if PHASE == "prog":
         SOURCE = load_markers()
         elf = os.environ.get("LANE_GDB_ELF")
