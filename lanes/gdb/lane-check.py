@@ -12,7 +12,7 @@
 #                            print, finish, watch GLOBAL)
 #                    counter the built-in `counter` guest, 1 vCPU: attach, registers, hbreak,
 #                            stepi, break, watch/rwatch/awatch of 1/2/4/8 bytes, memory r/w,
-#                            detach + re-attach
+#                            detach + re-attach, Ctrl-C (SIGINT to gdb) during continue
 #                    smp     `smp-counter`, 2 vCPUs: info threads, thread 2 + stepi, hbreak,
 #                            a watch only vCPU 1 trips, monitor break ADDR vcpu 1
 #                    paged   `paged-counter` (own page tables): hbreak + bt, break, memory
@@ -42,7 +42,9 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 
 import gdb
@@ -342,6 +344,22 @@ def counter_checks():
         delete_all()
         return "stopped-in=%s ran-while-detached=%s then %s" % (
             "code" if at in ("entry", "loop", "store", "load", "jump") else at, ran, r)
+
+    @check("interrupt")
+    def _():
+        # Ctrl-C: gdb turns a SIGINT into the remote's 0x03 while `continue` runs with no
+        # point set; the guest must stop (SIGINT) in its loop and have run meanwhile.
+        delete_all()
+        before = value("*(long*)%#x" % s["counter"])
+        timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            r = resume()
+        finally:
+            timer.cancel()
+        at = r.split("@", 1)[1].split("+")[0]
+        ran = value("*(long*)%#x" % s["counter"]) != before
+        return "%s in=%s ran=%s" % (r.split("@", 1)[0], "code" if at in ("entry", "loop", "store", "load", "jump") else at, ran)
 
 
 # smp: two vCPUs; vCPU 1 stores to counters+8. Which vCPU reaches a shared point first is timing.
