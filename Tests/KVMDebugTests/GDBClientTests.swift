@@ -400,17 +400,15 @@ enum GDBProgram {
         return (i + 1, lines[i])
     }
 
-    /// Compiles prog.c into `dir`/prog.elf; the gcc command and its output on failure.
+    /// Compiles prog.c into `dir`/prog.elf with the fixture's own recipe (`build x86_64`, which
+    /// the GDB lanes use too); the command and its output on failure.
     static func build(into dir: URL) throws -> String {
-        let gcc = try #require(["/usr/bin/gcc", "/usr/local/bin/gcc"].first { FileManager.default.isExecutableFile(atPath: $0) },
-                               "gcc is not installed (apt-get install gcc)")
+        _ = try #require(["/usr/bin/gcc", "/usr/local/bin/gcc"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                         "gcc is not installed (apt-get install gcc)")
         let out = dir.appendingPathComponent("prog.elf").path
-        let args = ["-g", "-O0", "-ffreestanding", "-fno-pic", "-fno-pie", "-no-pie", "-nostdlib", "-mno-red-zone",
-                    "-static", "-fcf-protection=none", "-fno-stack-protector", "-mgeneral-regs-only",
-                    "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments",
-                    "-T", directory.appendingPathComponent("link.ld").path, "-o", out, source]
-        let r = try runProcess(gcc, args, timeout: 60)
-        #expect(r.status == 0 && FileManager.default.fileExists(atPath: out), "gcc \(args.joined(separator: " ")): \(r)")
+        let script = directory.appendingPathComponent("build").path
+        let r = try runProcess(script, ["x86_64", out], timeout: 60)
+        #expect(r.status == 0 && FileManager.default.fileExists(atPath: out), "\(script) x86_64 \(out): \(r)")
         return out
     }
 }
