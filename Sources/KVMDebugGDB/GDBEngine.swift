@@ -13,8 +13,14 @@ public final class GDBEngine<Target: GDBTarget> {
     let target: Target
     let options: GDBEngineOptions
     var decoder = PacketDecoder(limit: GDBEngine.packetSize)
-    /// Acknowledgements on until `QStartNoAckMode`.
+    /// Acknowledgements on until `QStartNoAckMode`; on again only for a new client (`reset`, or a
+    /// `qSupported` after a stray `+`): lldb asks for no-ack mode before `qSupported`.
     var ackMode = true
+    /// In no-ack mode: the one `+` the client still sends for `QStartNoAckMode`'s OK is due.
+    var ackOfNoAckOKDue = false
+    /// In no-ack mode a `+` arrived that was not that one: the peer acknowledges, so a `qSupported`
+    /// now is a new client in ack mode (gdb sends `+` when it connects; a serial line shows no hang-up).
+    var strayAck = false
     /// Between a `.resume` and `finish`.
     var running = false
     /// The last packet framed, for a `-` from the client.
@@ -97,6 +103,8 @@ public final class GDBEngine<Target: GDBTarget> {
     public func reset() {
         decoder.reset()
         ackMode = true
+        ackOfNoAckOKDue = false
+        strayAck = false
         running = false
         lastSent = []
         generalThread = 0
@@ -122,6 +130,9 @@ public final class GDBEngine<Target: GDBTarget> {
     private func handle(_ e: WireEvent) {
         switch e {
         case .packet(let p):
+            if !ackMode && strayAck && hasPrefix(p[...], "qSupported") { ackMode = true }
+            strayAck = false
+            ackOfNoAckOKDue = false
             if ackMode { out.append(.send([UInt8(ascii: "+")])) }
             if options.logPackets { out.append(.log("<- " + printable(p[...]))) }
             dispatch(p[...])
@@ -135,7 +146,9 @@ public final class GDBEngine<Target: GDBTarget> {
         case .nak:
             if !lastSent.isEmpty { out.append(.send(lastSent)) }
         case .ack:
-            break
+            if !ackMode {
+                if ackOfNoAckOKDue { ackOfNoAckOKDue = false } else { strayAck = true }
+            }
         case .interrupt:
             // ^C while stopped: nothing to interrupt, but GDB waits for a stop reply.
             sendPacket(Array("T02thread:\(threadID(generalThread));".utf8))
@@ -174,6 +187,10 @@ public final class GDBEngine<Target: GDBTarget> {
     func sendEmpty() { sendPacket([]) }
 
     func sendOK() { send("OK") }
+
+    /// One line of console output, `O` + hex: gdb and lldb print it as it is. Only where the client
+    /// reads `O` packets: a `qRcmd`'s output, or while the guest runs (before a stop reply).
+    func sendConsole(_ line: String) { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
 
     /// `E.message`: GDB shows the text; used where GDB accepts it (Z, qRcmd, m, vCont). LLDB, which
     /// reads only `Exx`, asked for `E01;HEXTEXT` with `QEnableErrorStrings`.

@@ -33,7 +33,18 @@ public protocol GDBTarget: AnyObject {
 public struct GDBEngineOptions: Sendable {
     /// false where the host's KVM does not trap int3/brk (this host's PVM): Z0 is then served by a
     /// free hardware slot, and `monitor points` says so; with none free, Z0 gets an E reply.
-    public var softwareBreakpointsTrap: Bool = true
+    /// Read when a Z0 or `monitor` needs it, so a probe may still be running when the server starts.
+    public var softwareBreakpointsTrap: Bool {
+        get { softwareBreakpointsTrapAnswer() }
+        set { softwareBreakpointsTrapAnswer = { newValue } }
+    }
+    private var softwareBreakpointsTrapAnswer: @Sendable () -> Bool = { true }
+
+    /// Lets `answer` decide `softwareBreakpointsTrap` when first needed (it may block until a
+    /// feature probe running beside the server is done).
+    public mutating func decideSoftwareBreakpointsTrap(by answer: @escaping @Sendable () -> Bool) {
+        softwareBreakpointsTrapAnswer = answer
+    }
     /// Lines for `monitor probe` (what really traps), computed by the CLI; nil: "not probed".
     public var probe: (@Sendable () -> [String])? = nil
     /// Extra lines for `monitor caps` (backend name, why chosen).
@@ -44,7 +55,7 @@ public struct GDBEngineOptions: Sendable {
 
     public init(softwareBreakpointsTrap: Bool = true, probe: (@Sendable () -> [String])? = nil,
                 backendDescription: String = "") {
-        self.softwareBreakpointsTrap = softwareBreakpointsTrap
+        softwareBreakpointsTrapAnswer = { softwareBreakpointsTrap }
         self.probe = probe
         self.backendDescription = backendDescription
     }

@@ -1,9 +1,11 @@
-/// Monitor commands through `qRcmd,HEX`: help, break, watch, points, delete, caps, probe, stats, phys, translate (output as `O` packets, then `OK`).
+/// Monitor commands through `qRcmd,HEX`: help, break, watch, points, delete, caps, probe, stats, phys, translate (output as `O` packets, then `OK`; an error's text as `O` packets, then `E01`).
 import KVMDebugCore
 
 extension GDBEngine {
-    /// Runs one `monitor` command; its output goes out as `O` packets, then `OK` (or `E.message`).
-    /// The packet is `qRcmd`.
+    /// Runs one `monitor` command; its output goes out as `O` packets, then `OK`. A failure's text
+    /// goes out as `O` packets too, then `E01`, as gdbserver does: gdb decodes any other qRcmd reply
+    /// as hex output (an `E.text` reply printed `Invalid hex digit 46`), and lldb prints `O` text as
+    /// it is. The packet is `qRcmd`.
     func monitor(_ hexCommand: ArraySlice<UInt8>) {
         guard let raw = GDBHex.decode(hexCommand) else { sendErrno(1); return }
         let words = String(decoding: raw, as: UTF8.self).split(separator: " ").map { String($0) }
@@ -22,10 +24,11 @@ extension GDBEngine {
         case "translate": result = monitorTranslate(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
-        for line in lines { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
+        if case .error(let m) = result { lines.append("kvmdbg: " + m) }
+        for line in lines { sendConsole(line) }
         switch result {
         case .ok: sendOK()
-        case .error(let m): sendError(m)
+        case .error: sendErrno(1)
         }
     }
 

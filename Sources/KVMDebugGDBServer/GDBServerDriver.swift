@@ -54,6 +54,8 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     private let running = Atomic<Bool>(false)
     /// A client is attached: the accept loop refuses others (outside `lock`: never waits for a round).
     private let attached = Atomic<Bool>(false)
+    /// Signalled when a client is dropped: a newcomer waiting for a hung-up client's reader wakes.
+    private let departed = NSCondition()
     /// A round ended and nobody took `lock` to report it yet.
     private let roundEndPending = Atomic<Bool>(false)
 
@@ -81,7 +83,7 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         target.setRoundFinishedHandler { [self] in roundFinished() }
         defer { target.setRoundFinishedHandler(nil) }
         while let c = listener.accept() {
-            if !attached.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+            if !claimClientSlot() {
                 Thread { Self.refuse(c) }.start()
                 continue
             }
@@ -113,6 +115,22 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         parking.broadcast()
         parking.unlock()
         return e
+    }
+
+    /// Marks a client attached; false when another one really is. A client that hung up a moment
+    /// ago (a script's connect-and-close probe, a gdb that quit without detaching) may not have
+    /// been noticed by its reader yet: the newcomer then waits for that reader to drop it (an event,
+    /// with a generous ceiling) instead of being refused.
+    private func claimClientSlot() -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while !attached.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+            // `departed` is never held while taking `lock` (dropClient takes them the other way round).
+            guard locked({ conn?.hasHungUp ?? true }), Date() < deadline else { return false }
+            departed.lock()
+            if attached.load(ordering: .acquiring) { _ = departed.wait(until: min(deadline, Date().addingTimeInterval(0.05))) }
+            departed.unlock()
+        }
+        return true
     }
 
     /// Gives client `id` to a parked reader thread, or to a new one when none is parked.
@@ -185,6 +203,9 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         conn = nil
         connID += 1  // bytes still read from that client are ignored
         attached.store(false, ordering: .releasing)
+        departed.lock()
+        departed.broadcast()
+        departed.unlock()
     }
 
     /// Ends the server after `k`: the accept loop sees the listener closed.

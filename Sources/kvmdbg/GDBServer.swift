@@ -42,11 +42,14 @@ struct GDBServer: ParsableCommand {
         options.backendDescription = "backend chosen: \(decision.kind == .kvm ? "kvm" : "fake") (\(decision.why))"
         options.logPackets = logPackets != nil
         if decision.kind == .kvm {
-            // Capabilities lie under PVM: ask what really traps, once, before GDB's first Z0.
-            let results = FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system)
-            options.softwareBreakpointsTrap = results.first { $0.feature == .softwareBreakpoint }?.works ?? true
-            let lines = results.map { "\($0.feature.rawValue): \($0.works ? "traps" : "does NOT trap") (\($0.detail))" }
-            options.probe = { lines }
+            // Capabilities lie under PVM: ask what really traps. The probe (about 0.9 s: a feature
+            // that does not trap is known by its timeout) runs beside the server, so a client is
+            // served at once; a Z0 or `monitor probe` that needs its answer waits for it.
+            let probe = BackgroundProbe { FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system) }
+            options.decideSoftwareBreakpointsTrap { probe.results.first { $0.feature == .softwareBreakpoint }?.works ?? true }
+            options.probe = {
+                probe.results.map { "\($0.feature.rawValue): \($0.works ? "traps" : "does NOT trap") (\($0.detail))" }
+            }
         } else {
             options.probe = { ["fake backend: every feature is interpreted and traps"] }
         }
@@ -120,5 +123,29 @@ final class PacketLog: @unchecked Sendable {
 
     func write(_ line: String) {
         lock.withLock { handle?.write((line + "\n").data(using: .utf8)!) }
+    }
+}
+
+/// A feature probe on a thread of its own; `results` waits for it.
+final class BackgroundProbe: @unchecked Sendable {
+    private let done = NSCondition()
+    private var finished: [ProbeResult]? = nil
+
+    init(_ run: @escaping @Sendable () -> [ProbeResult]) {
+        Thread { [self] in
+            let r = run()
+            done.lock()
+            finished = r
+            done.broadcast()
+            done.unlock()
+        }.start()
+    }
+
+    /// The probe's results, once it is done.
+    var results: [ProbeResult] {
+        done.lock()
+        defer { done.unlock() }
+        while finished == nil { done.wait() }
+        return finished ?? []
     }
 }

@@ -146,6 +146,19 @@ func monitorOutput(_ h: Harness, _ command: String) throws -> String {
     return text
 }
 
+/// A failing `monitor COMMAND`: its text (the `O` packets, as gdb and lldb print them), checking
+/// that the reply ends `E01` as gdbserver's does (gdb 13 reads any other qRcmd reply as hex output).
+func monitorFailure(_ h: Harness, _ command: String) throws -> String {
+    let r = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array(command.utf8)), as: UTF8.self))
+    #expect(r.last == "E01", "monitor \(command) ended with \(r.last ?? "nothing")")
+    var text = ""
+    for p in r.dropLast() {
+        #expect(p.first == "O")
+        text += String(decoding: GDBHex.decode(Array(p.utf8).dropFirst()) ?? [], as: UTF8.self)
+    }
+    return text
+}
+
 @Suite struct PendingStopTests {
     /// Two vCPUs hit breakpoints in one round: GDB hears of one; the next continue reports the
     /// other at once, without running the guest (it would step past it and the hit would be lost).

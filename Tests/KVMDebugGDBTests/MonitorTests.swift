@@ -33,8 +33,7 @@ import KVMDebugFake
         // or vCPU 0 at its global 0x1003; either way vCPU 0 never reports 0x1006.
         #expect(try monitorOutput(h, "delete 1").hasPrefix("deleted point 1"))
         #expect(h.session.tables.local[1].isEmpty)
-        let bad = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("delete 1".utf8)), as: UTF8.self))
-        #expect(bad.last?.hasPrefix("E.no point with ID 1") == true)
+        #expect(try monitorFailure(h, "delete 1") == "kvmdbg: no point with ID 1; 'monitor points' lists them\n")
     }
 
     @Test func perVCPUBreakpointStopsOnlyItsVCPU() throws {
@@ -61,8 +60,25 @@ import KVMDebugFake
         #expect(stats.contains("KVM_SET_GUEST_DEBUG calls: 1"))
         #expect(stats.contains("stops: 1"))
         #expect(stats.contains("rounds: 1"))
-        let unknown = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("frobnicate".utf8)), as: UTF8.self))
-        #expect(unknown.last?.hasPrefix("E.unknown monitor command") == true)
+        #expect(try monitorFailure(h, "frobnicate") == "kvmdbg: unknown monitor command 'frobnicate'; try 'monitor help'\n")
+    }
+
+    /// Every failure reaches the user as text, never as an `E.text` reply gdb cannot decode.
+    @Test func everyFailureIsConsoleTextThenE01() throws {
+        let h = try Harness(vcpus: 2)
+        let cases: [(String, String)] = [
+            ("delete 99", "no point with ID 99; 'monitor points' lists them"),
+            ("break 0x1003 vcpu 9", "vCPU 9"),
+            ("phys maybe", "usage: monitor phys on|off"),
+            ("watch 0x2000 8 x vcpu 0", "usage: monitor watch ADDR LEN r|w|rw vcpu N"),
+        ]
+        for (command, text) in cases {
+            let said = try monitorFailure(h, command)
+            #expect(said.hasPrefix("kvmdbg: ") && said.contains(text), "monitor \(command): \(said)")
+        }
+        // lldb's error strings change nothing here: the text still goes as console output.
+        #expect(try h.reply("QEnableErrorStrings") == "OK")
+        #expect(try monitorFailure(h, "delete 99").contains("no point with ID 99"))
     }
 
     @Test func unprobedSays() throws {

@@ -264,6 +264,20 @@ enum GDBScenarios {
         #expect(!r.stderr.contains("unknown monitor command") && !r.stderr.contains("Protocol error"), "\(r)")
     }
 
+    /// A failing `monitor` command's text is what gdb prints (it once printed `Invalid hex digit 46`
+    /// for the `E.text` reply), and the session goes on.
+    static func monitorErrorsReadable(_ t: GDBGuest) throws {
+        let (_, r) = try gdbSession(t, vcpus: 2, commands: [
+            "monitor delete 99", "monitor break 0x1003 vcpu 9", "monitor phys maybe", "monitor frobnicate",
+            "monitor info nosuchthing", "p/x $pc"])
+        for text in ["kvmdbg: no point with ID 99; 'monitor points' lists them", "kvmdbg: no vCPU 9",
+                     "kvmdbg: usage: monitor phys on|off", "kvmdbg: unknown monitor command 'frobnicate'; try 'monitor help'"] {
+            #expect(r.stderr.contains(text) || r.stdout.contains(text), "gdb shows '\(text)': \(r)")
+        }
+        #expect(!r.stderr.contains("Invalid hex digit"), "\(r)")
+        #expect(r.printedHex == [t.entry], "the session goes on after the errors: \(r)")
+    }
+
     /// A second client while one is attached gets the server's error (run from the first
     /// gdb's `shell`, so both are connected at once).
     static func secondClientRefused(_ t: GDBGuest) throws {
@@ -331,6 +345,7 @@ enum GDBScenarios {
         @Test func detachReattach() throws { try GDBScenarios.detachAndReattach(Self.t) }
         @Test func ctrlC() throws { try GDBScenarios.interrupt(Self.t) }
         @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
+        @Test func monitorErrors() throws { try GDBScenarios.monitorErrorsReadable(Self.t) }
         @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
         @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
         @Test func unixSocket() throws { try GDBScenarios.unixSocket(Self.t) }
@@ -354,6 +369,7 @@ enum GDBScenarios {
         @Test func detachReattach() throws { try GDBScenarios.detachAndReattach(Self.t) }
         @Test func ctrlC() throws { try GDBScenarios.interrupt(Self.t) }
         @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
+        @Test func monitorErrors() throws { try GDBScenarios.monitorErrorsReadable(Self.t) }
         @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
         @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
         @Test func unixSocket() throws { try GDBScenarios.unixSocket(Self.t) }
@@ -379,6 +395,7 @@ enum GDBScenarios {
         @Test func detachReattach() throws { try GDBScenarios.detachAndReattach(Self.t) }
         @Test func ctrlC() throws { try GDBScenarios.interrupt(Self.t) }
         @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
+        @Test func monitorErrors() throws { try GDBScenarios.monitorErrorsReadable(Self.t) }
         @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
         @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
     }
