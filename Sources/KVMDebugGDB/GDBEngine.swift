@@ -50,6 +50,11 @@ public final class GDBEngine<Target: GDBTarget> {
     /// `target.xml` for the target's arch, built at its first `qXfer` (each attach reads it in
     /// five parts; rebuilding it per part was a third of the engine's time for an attach).
     var targetXML: [UInt8]? = nil
+    /// Console lines for the client, sent before the next resume's stop reply: the only time gdb
+    /// reads `O` packets besides `monitor` (one in reply to a `Z` would be taken as its answer).
+    var notices: [String] = []
+    /// The slot hint (int3 does not trap here) went to this client.
+    var slotHintGiven = false
     /// Actions being built by the current call.
     var out: [GDBAction] = []
 
@@ -117,6 +122,8 @@ public final class GDBEngine<Target: GDBTarget> {
         lastStopVCPU = 0
         threadsInStopReply = false
         errorStrings = false
+        notices = []
+        slotHintGiven = false
     }
 
     // MARK: - Plumbing shared by the packet families

@@ -115,7 +115,7 @@ import Foundation
         #expect(c.readPacket().hasSuffix("$OK#9a"))
         c.send("vCont;c")
         // Either vCPU may get there first.
-        #expect(c.readPacket().contains(";hwbreak:;10:0610000000000000;"))
+        #expect(c.readPacket().contains(";hwbreak:;reason:breakpoint;10:0610000000000000;"))
         c.send("D")
         #expect(c.readPacket().contains("$OK#9a"))
         #expect(s.line() == "client detached; guest running")

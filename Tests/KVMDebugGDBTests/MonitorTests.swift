@@ -44,7 +44,7 @@ import KVMDebugFake
         for _ in 0..<3 { #expect(!(try h.reply("s")).contains("hwbreak")) }
         let r = try h.reply("vCont;c:2")
         // No hwbreak: for a point GDB did not set (gdb would resume silently); a plain T05 is SIGTRAP.
-        #expect(r.hasPrefix("T05thread:2;10:" + leHex(0x1006)))
+        #expect(r.hasPrefix("T05thread:2;reason:signal;10:" + leHex(0x1006)))
     }
 
     @Test func capsProbeAndStats() throws {
