@@ -84,7 +84,7 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         defer { target.setRoundFinishedHandler(nil) }
         while let c = listener.accept() {
             if !claimClientSlot() {
-                Thread { Self.refuse(c) }.start()
+                Thread { [self] in refuse(c) }.start()
                 continue
             }
             let id: Int? = locked {
@@ -314,14 +314,17 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         if !perform(engine.finish(round)) { killed() }
     }
 
-    /// A second client: its first packet gets an E reply, then it is closed.
-    private static func refuse(_ c: GDBConnection) {
+    /// A second client while one is really attached: its first packet gets an E reply that gdb and
+    /// scripts print, then it is closed; the server's own output says so too (lldb shows only that
+    /// its connection failed).
+    private func refuse(_ c: GDBConnection) {
         var seen: [UInt8] = []
         while let b = c.read() {
             seen += b
             if let hash = seen.firstIndex(of: UInt8(ascii: "#")), seen.count >= hash + 3 { break }
         }
-        c.write([UInt8(ascii: "+")] + frame("E.kvmdbg: another GDB client is attached"))
+        if !seen.isEmpty { say("client refused: another GDB client is attached") }
+        c.write([UInt8(ascii: "+")] + Self.frame("E.kvmdbg: another GDB client is attached; detach it (or quit it) first"))
         c.close()
     }
 

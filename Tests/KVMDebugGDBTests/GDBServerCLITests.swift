@@ -109,7 +109,8 @@ import Foundation
 
         let second = try #require(Client(port: port))
         second.send("qSupported")
-        #expect(second.readPacket().contains("$E.kvmdbg: another GDB client is attached#"))
+        #expect(second.readPacket().contains("$E.kvmdbg: another GDB client is attached; detach it (or quit it) first#"))
+        #expect(s.line() == "client refused: another GDB client is attached")
 
         c.send("Z1,1006,1")
         #expect(c.readPacket().hasSuffix("$OK#9a"))
