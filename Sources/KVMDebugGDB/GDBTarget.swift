@@ -27,6 +27,18 @@ public protocol GDBTarget: AnyObject {
     /// The round `start` began is over and `wait` would return at once (false when none is open).
     var isRoundOver: Bool { get }
     func setRoundFinishedHandler(_ handler: (@Sendable () -> Void)?)
+    /// A round in which one vCPU continues runs on the caller of `start` (see
+    /// `DebugSession.continuesOnCallingThread`); a driver sets it only while another thread of
+    /// its own reads the client's ^C.
+    var continuesOnCallingThread: Bool { get set }
+}
+
+extension GDBTarget {
+    /// A target without the mode runs every continue on threads of its own.
+    public var continuesOnCallingThread: Bool {
+        get { false }
+        set {}
+    }
 }
 
 /// How the engine serves a host: what traps there and what `monitor` prints.

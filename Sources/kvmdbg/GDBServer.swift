@@ -93,6 +93,9 @@ struct GDBServer: ParsableCommand {
         if let l = logger { log = { line in l.write(line) } }
         let driver = GDBServerDriver(engine: engine, target: session, listener: listener,
                                      say: { line in emitLine(line) }, log: log)
+        // The benchmark's baseline: every continue on the vCPU threads, as before lone continues
+        // ran on a reader (scripts/bench runs both in one run).
+        if ProcessInfo.processInfo.environment["KVMDBG_CONTINUE_ON_VCPU_THREAD"] == "1" { driver.continuesOnReader = false }
         // SIGINT/SIGTERM: close() ends the round (vCPUs kicked and joined, so no step-over can
         // re-plant an int3 afterwards), unpatches memory and disables every vCPU's debug state;
         // then a clean exit (a sigwait thread, not a Dispatch source: libdispatch traps near the
