@@ -278,6 +278,24 @@ enum GDBScenarios {
         #expect(r.printedHex == [t.entry], "the session goes on after the errors: \(r)")
     }
 
+    /// Where int3 does not trap, gdb's breakpoints share the four debug registers: gdb hears so at
+    /// its first resume, and a fifth breakpoint's failure (gdb 13 prints only `Cannot insert
+    /// breakpoint 5`) is explained as console text at the next resume.
+    static func slotShortageIsSaid(_ t: GDBGuest) throws {
+        // Five at once (gdb lifts them all at a stop and inserts them all at the next resume, but
+        // the one at the pc): the fifth, past the code, is never reached.
+        let fifth = t.entry + 0x100
+        let (_, r) = try gdbSession(t, commands: [
+            "break *\(hx(t.loop))", "break *\(hx(t.store))", "break *\(hx(t.load))", "break *\(hx(t.codeEnd - 2))",
+            "break *\(hx(fifth))", "continue", "delete 5", "continue", "p/x $pc"])
+        let both = r.stdout + r.stderr
+        #expect(both.contains("kvmdbg: int3/brk does not trap on this host, so each gdb breakpoint"), "\(r)")
+        #expect(both.contains("Cannot insert breakpoint 5"), "\(r)")
+        #expect(both.contains("kvmdbg: hardware breakpoint at \(hx(fifth)) not inserted: software breakpoints do not trap on this host and no hardware slot is free"), "\(r)")
+        #expect(r.printedHex == [t.loop], "after deleting the fifth, the continue stops at the first: \(r)")
+        #expect(both.components(separatedBy: "int3/brk does not trap on this host, so").count == 2, "the hint once: \(r)")
+    }
+
     /// A second client while one is attached gets the server's error (run from the first
     /// gdb's `shell`, so both are connected at once).
     static func secondClientRefused(_ t: GDBGuest) throws {
@@ -384,6 +402,8 @@ enum GDBScenarios {
         @Test func hbreak() throws { try GDBScenarios.hardwareBreakpoint(Self.t) }
         /// On PVM int3 does not trap: the server serves Z0 with a hardware slot; the stop is expected.
         @Test func breakSoftware() throws { try GDBScenarios.softwareBreakpoint(Self.t) }
+        @Test(.enabled(if: KVMHost.usable && !KVMHost.works([.softwareBreakpoint]), "int3 traps on this host's KVM: gdb's breakpoints take no hardware slot"))
+        func slotShortage() throws { try GDBScenarios.slotShortageIsSaid(Self.t) }
         @Test(KVMHost.requiring(.writeWatchpoint)) func watch() throws { try GDBScenarios.writeWatchpoint(Self.t) }
         @Test(KVMHost.requiring(.readWatchpoint)) func rwatch() throws { try GDBScenarios.readWatchpoint(Self.t) }
         @Test(KVMHost.requiring(.accessWatchpoint)) func awatch() throws { try GDBScenarios.accessWatchpoint(Self.t) }

@@ -16,6 +16,7 @@ import KVMDebugFake
         private var ids: [UInt] = []
         func record() { lock.withLock { ids.append(UInt(pthread_self())) } }
         var last: UInt? { lock.withLock { ids.last } }
+        var count: Int { lock.withLock { ids.count } }
     }
 
     func check<B: DebugBackend>(_ s: DebugSession<B>, _ g: Guest) throws {
@@ -27,7 +28,10 @@ import KVMDebugFake
         // Off (the default): the vCPU's own thread runs the continue.
         let first = try s.resume([.continue])
         #expect(first.stops.first?.reason == .hardwareBreakpoint && first.stops.first?.pc == loop)
-        #expect(ended.last != me, "off: a vCPU thread ended the round")
+        // The handler runs on that thread just after `wait` may return: wait for it (bounded).
+        let deadline = Date().addingTimeInterval(10)
+        while ended.count < 1 && Date() < deadline { usleep(1000) }
+        #expect(ended.count == 1 && ended.last != me, "off: a vCPU thread ended the round")
         // On: the round (its step-over past the breakpoint too) is over when `start` returns.
         s.continuesOnCallingThread = true
         for _ in 0..<3 {
