@@ -50,6 +50,8 @@ public final class GDBEngine<Target: GDBTarget> {
     /// `target.xml` for the target's arch, built at its first `qXfer` (each attach reads it in
     /// five parts; rebuilding it per part was a third of the engine's time for an attach).
     var targetXML: [UInt8]? = nil
+    /// The memory map of the `qXfer:memory-map:read` in progress (built at its offset 0).
+    var memoryMap: [UInt8]? = nil
     /// Actions being built by the current call.
     var out: [GDBAction] = []
 
