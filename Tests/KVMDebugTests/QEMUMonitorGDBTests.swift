@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+import KVMDebugCore
+
+// The real gdb against `kvmdbg gdbserver --guest paged-counter`, on the fake and on this host's
+// KVM: QEMU's `monitor info mem` and `monitor gva2gpa`, and gdb's `find` served by one
+// `qSearch:memory` packet instead of reading the range through `m` packets.
+
+enum QEMUMonitorScenarios {
+    /// Stops at `inner` (the guest's own CR3 loaded), then asks for the map, two translations and a search.
+    static func infoMemGva2gpaAndFind(_ t: GDBGuest) throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-qemu-\(getpid())-\(t.backend).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let (_, r) = try gdbSession(t, guest: "paged-counter", extraServerArgs: ["--log-packets", log], commands: [
+            "hbreak *0xffffffff8000004d", "continue", "monitor info mem",
+            "monitor gva2gpa 0xffffffff80001008", "monitor gva2gpa 0xffffffff80003000",
+            "find /g 0xffffffff80001000, +0x2000, 0x1122334455667788",
+            "find /b 0xffffffff80000000, +0x1000, 0x48, 0xff, 0x05", "kill"])
+        // Batch gdb prints monitor output on stderr, gdb's own reports on stdout.
+        let expected = [
+            "0000000000000000-0000000000200000 0000000000200000 -rw",
+            "ffffffff80000000-ffffffff80001000 0000000000001000 -r-",
+            "ffffffff80001000-ffffffff80002000 0000000000001000 -rw",
+            "ffffffff80002000-ffffffff80003000 0000000000001000 urw",
+            "ffffffffc0000000-ffffffffc0200000 0000000000200000 -rw",
+        ].joined(separator: "\n") + "\n"
+        #expect(r.stderr.contains(expected), "monitor info mem in QEMU's format: \(r)")
+        #expect(r.stderr.contains("gpa: 0x3008\n") && r.stderr.contains("Unmapped (PTE not present)\n"), "\(r)")
+        #expect(r.stdout.contains("0xffffffff80001008\n1 pattern found."), "find /g: \(r)")
+        #expect(r.stdout.contains("0xffffffff8000004d\n1 pattern found."), "find /b (inc qword [rip+..] at inner): \(r)")
+        #expect(!r.stderr.contains("Protocol error") && !r.stderr.contains("Cannot access memory"), "\(r)")
+        // The searches went to the server: a qSearch each, and not one page of m packets for them.
+        let packets = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let searches = packets.components(separatedBy: "\n").filter { $0.hasPrefix("<- qSearch:memory:") }
+        #expect(searches.count >= 2, "gdb used qSearch:memory: \(searches)")
+        let reads = packets.components(separatedBy: "\n").filter { $0.hasPrefix("<- m") }
+        #expect(reads.count < 20, "\(reads.count) m packets for a session with two finds over 12 KiB")
+    }
+}
+
+@Suite(.serialized) struct QEMUMonitorGDBTests {
+    @Suite(.serialized, GDBClient.gdb.required)
+    struct OnTheFake {
+        @Test func infoMemGva2gpaAndFind() throws { try QEMUMonitorScenarios.infoMemGva2gpaAndFind(GDBGuest.x86("fake")) }
+    }
+
+    @Suite(.serialized, KVMHost.required, GDBClient.gdb.required)
+    struct OnKVM {
+        @Test func infoMemGva2gpaAndFind() throws { try QEMUMonitorScenarios.infoMemGva2gpaAndFind(GDBGuest.x86("kvm")) }
+    }
+}
