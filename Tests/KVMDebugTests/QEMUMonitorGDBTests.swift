@@ -3,8 +3,9 @@ import Testing
 import KVMDebugCore
 
 // The real gdb against `kvmdbg gdbserver --guest paged-counter`, on the fake and on this host's
-// KVM: QEMU's `monitor info mem` and `monitor gva2gpa`, and gdb's `find` served by one
-// `qSearch:memory` packet instead of reading the range through `m` packets.
+// KVM: QEMU's `monitor info mem` and `monitor gva2gpa`, gdb's `find` served by one
+// `qSearch:memory` packet instead of reading the range through `m` packets, and stepping with
+// QEMU's NOIRQ step flag off and on (KVM accepts the control word with BLOCKIRQ and without).
 
 enum QEMUMonitorScenarios {
     /// Stops at `inner` (the guest's own CR3 loaded), then asks for the map, two translations and a search.
@@ -15,7 +16,10 @@ enum QEMUMonitorScenarios {
             "hbreak *0xffffffff8000004d", "continue", "monitor info mem",
             "monitor gva2gpa 0xffffffff80001008", "monitor gva2gpa 0xffffffff80003000",
             "find /g 0xffffffff80001000, +0x2000, 0x1122334455667788",
-            "find /b 0xffffffff80000000, +0x1000, 0x48, 0xff, 0x05", "kill"])
+            "find /b 0xffffffff80000000, +0x1000, 0x48, 0xff, 0x05",
+            // QEMU's step flags: NOIRQ (KVM_GUESTDBG_BLOCKIRQ) off for one step, on for the next.
+            "maint packet Qqemu.sstepbits", "maint packet Qqemu.sstep=1", "stepi", "maint packet qqemu.sstep",
+            "maint packet Qqemu.sstep=3", "stepi", "maint packet qqemu.sstep", "p/x $pc", "kill"])
         // Batch gdb prints monitor output on stderr, gdb's own reports on stdout.
         let expected = [
             "0000000000000000-0000000000200000 0000000000200000 -rw",
@@ -29,6 +33,16 @@ enum QEMUMonitorScenarios {
         #expect(r.stdout.contains("0xffffffff80001008\n1 pattern found."), "find /g: \(r)")
         #expect(r.stdout.contains("0xffffffff8000004d\n1 pattern found."), "find /b (inc qword [rip+..] at inner): \(r)")
         #expect(!r.stderr.contains("Protocol error") && !r.stderr.contains("Cannot access memory"), "\(r)")
+        // The fake models this host's SET_GUEST_DEBUG2 mask (0x1F0003, with BLOCKIRQ); a kernel
+        // without BLOCKIRQ offers ENABLE alone and refuses NOIRQ with the reason.
+        let offered = r.stdout.contains("received: \"ENABLE=1,NOIRQ=2\"")
+        #expect(offered || t.backend == "kvm", "\(r)")
+        if offered {
+            #expect(r.stdout.contains("received: \"0x1\"") && r.stdout.contains("received: \"0x3\""), "\(r)")
+        } else {
+            #expect(r.stdout.contains("received: \"ENABLE=1\"") && r.stdout.contains("KVM_GUESTDBG_BLOCKIRQ"), "\(r)")
+        }
+        #expect(r.printedHex == [0xFFFF_FFFF_8000_005B], "two steps from inner, with and without BLOCKIRQ: \(r)")
         // The searches went to the server: a qSearch each, and not one page of m packets for them.
         let packets = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         let searches = packets.components(separatedBy: "\n").filter { $0.hasPrefix("<- qSearch:memory:") }
