@@ -65,6 +65,9 @@ public struct GDBEngineOptions: Sendable {
     /// per connection and then refuses every address outside it, so a guest that turns paging on or
     /// maps more afterwards would become unreadable (the paged-counter guest did, at its first stop).
     public var advertiseMemoryMap: Bool = false
+    /// The most page tables one scan reads (`monitor info mem|tlb`, the memory map): tables that
+    /// loop must not hold the engine for long (65536 took 44 s in a debug build).
+    public var maxPageTables: Int = PageTableBudget().maxTables
 
     public init(softwareBreakpointsTrap: Bool = true, probe: (@Sendable () -> [String])? = nil,
                 backendDescription: String = "") {

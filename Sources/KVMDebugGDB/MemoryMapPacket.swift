@@ -11,7 +11,7 @@ extension GDBEngine {
         var ranges: [(UInt64, UInt64)] = []
         let scan: PageTableScan
         do throws(DebugError) {
-            scan = try target.scanPageTables(vcpu: generalThread, budget: PageTableBudget()) { m in
+            scan = try target.scanPageTables(vcpu: generalThread, budget: PageTableBudget(maxTables: options.maxPageTables)) { m in
                 if let last = ranges.last, last.0 &+ last.1 == m.virtualAddress { ranges[ranges.count - 1].1 += m.size }
                 else { ranges.append((m.virtualAddress, m.size)) }
                 return true

@@ -18,7 +18,7 @@ extension GDBEngine {
         }
         let scan: PageTableScan
         do throws(DebugError) {
-            scan = try target.scanPageTables(vcpu: v, budget: PageTableBudget()) { m in
+            scan = try target.scanPageTables(vcpu: v, budget: PageTableBudget(maxTables: options.maxPageTables)) { m in
                 if let r = run, r.end == m.virtualAddress, r.user == m.user, r.write == m.writable {
                     run!.end = m.virtualAddress &+ m.size
                 } else {
@@ -31,11 +31,14 @@ extension GDBEngine {
             return .error(error.message)
         }
         if let r = run { lines.append(line(r)) }
+        if !scan.complete {
+            // Shown, but not passed off as the whole map: a plugin's gdb.execute fails instead.
+            return .error("the page-table scan stopped after \(options.maxPageTables) tables (tables that loop, or that many): the ranges above are incomplete")
+        }
         if !scan.paging {
             guard let ram = target.ramRegions else { lines.append("PG disabled"); return .ok }
             lines += ram.map { line(($0.base, $0.base &+ $0.size, true, true)) }
         }
-        // No note line for a scan cut short by its budget: the plugins take every line as a range.
         return .ok
     }
 }

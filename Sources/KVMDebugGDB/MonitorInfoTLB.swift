@@ -17,7 +17,7 @@ extension GDBEngine {
         var count = 0
         let scan: PageTableScan
         do throws(DebugError) {
-            scan = try target.scanPageTables(vcpu: generalThread, budget: PageTableBudget()) { m in
+            scan = try target.scanPageTables(vcpu: generalThread, budget: PageTableBudget(maxTables: options.maxPageTables)) { m in
                 if count == Self.tlbLineLimit { return false }
                 count += 1
                 lines.append(paddedHex(m.virtualAddress) + ": " + paddedHex(m.physicalAddress) + " "

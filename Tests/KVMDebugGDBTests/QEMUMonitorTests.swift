@@ -322,3 +322,22 @@ import KVMDebugFake
         #expect(try h.reply("qXfer:memory-map:read::zz") == "E00")
     }
 }
+
+extension QEMUMonitorTests {
+    /// Tables that loop (every PML4 entry points back at the PML4) are scanned up to the budget,
+    /// and the ranges found are not passed off as the whole map.
+    @Test func aRunawayScanIsAnErrorNotAShortMap() throws {
+        var o = GDBEngineOptions()
+        o.maxPageTables = 64
+        let h = try Harness(guest: BuiltinGuests.counterX86(.long), options: o)
+        guard case .x86_64(var r) = try h.session.registers(vcpu: 0) else { return }
+        r.cr3 = 0x100000
+        try h.session.setRegisters(.x86_64(r), vcpu: 0)
+        for i in 0..<512 { try h.backend.writeMemory(0x100000 + UInt64(i) * 8, littleEndianBytes(0x100000 | 3)) }
+        let said = try monitorFailure(h, "info mem")
+        #expect(said.contains("kvmdbg: the page-table scan stopped after 64 tables"))
+        #expect(said.hasPrefix("0000000000000000-"))
+        #expect(try monitorOutput(h, "info tlb").hasSuffix("(stopped after \(61 * 512) pages)\n"))
+        #expect(try h.reply("qXfer:memory-map:read::0,fff").hasPrefix("E."))  // no map rather than a short one
+    }
+}

@@ -50,12 +50,24 @@ enum QEMUMonitorScenarios {
         let reads = packets.components(separatedBy: "\n").filter { $0.hasPrefix("<- m") }
         #expect(reads.count < 20, "\(reads.count) m packets for a session with two finds over 12 KiB")
     }
+
+    /// `--memory-map`: gdb reads the map and lists it as the target's; without it, gdb has none.
+    static func memoryMap(_ t: GDBGuest) throws {
+        let (_, with) = try gdbSession(t, guest: "counter", extraServerArgs: ["--memory-map"], commands: ["info mem", "x/xg 0x2008"])
+        #expect(with.stdout.contains("Using memory regions provided by the target."), "\(with)")
+        // The long-mode counter runs on kvmdbg's boot tables: the first GiB, identity-mapped.
+        #expect(with.matches(#"(?m)^0\s+y\s+0x0000000000000000 0x0000000040000000 rw nocache\s*$"#), "\(with)")
+        #expect(with.stdout.contains("0x1122334455667788"), "memory inside the map reads: \(with)")
+        let (_, without) = try gdbSession(t, guest: "counter", commands: ["info mem"])
+        #expect(without.stdout.contains("There are no memory regions defined."), "\(without)")
+    }
 }
 
 @Suite(.serialized) struct QEMUMonitorGDBTests {
     @Suite(.serialized, GDBClient.gdb.required)
     struct OnTheFake {
         @Test func infoMemGva2gpaAndFind() throws { try QEMUMonitorScenarios.infoMemGva2gpaAndFind(GDBGuest.x86("fake")) }
+        @Test func memoryMap() throws { try QEMUMonitorScenarios.memoryMap(GDBGuest.x86("fake")) }
     }
 
     @Suite(.serialized, KVMHost.required, GDBClient.gdb.required)
