@@ -52,6 +52,8 @@ public final class GDBEngine<Target: GDBTarget> {
     var targetXML: [UInt8]? = nil
     /// The memory map of the `qXfer:memory-map:read` in progress (built at its offset 0).
     var memoryMap: [UInt8]? = nil
+    /// What the map gdb holds was built from, checked at every stop (`warnIfMemoryMapIsStale`).
+    var memoryMapBasis: MemoryMapBasis? = nil
     /// Actions being built by the current call.
     var out: [GDBAction] = []
 
@@ -87,6 +89,7 @@ public final class GDBEngine<Target: GDBTarget> {
     public func finish(_ round: StopRound) -> [GDBAction] {
         out = []
         running = false
+        warnIfMemoryMapIsStale()
         sendPacket(stopReply(for: round))
         let later = deferred
         deferred = []
@@ -119,6 +122,7 @@ public final class GDBEngine<Target: GDBTarget> {
         lastStopVCPU = 0
         threadsInStopReply = false
         errorStrings = false
+        memoryMapBasis = nil
     }
 
     // MARK: - Plumbing shared by the packet families

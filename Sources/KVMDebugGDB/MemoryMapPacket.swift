@@ -40,7 +40,10 @@ extension GDBEngine {
     func readMemoryMap(_ range: ArraySlice<UInt8>) {
         guard let (o, l) = splitOnce(range, UInt8(ascii: ",")),
               let offset = GDBHex.number(o), let length = GDBHex.number(l) else { sendErrno(0); return }
-        if offset == 0 || memoryMap == nil { memoryMap = memoryMapXML() }
+        if offset == 0 || memoryMap == nil {
+            memoryMap = memoryMapXML()
+            memoryMapBasis = memoryMap == nil ? nil : memoryMapBasis(vcpu: generalThread)
+        }
         guard let xml = memoryMap else {
             sendError("no memory map: the backend does not know the guest's RAM, or its page tables are too large to list")
             return
@@ -50,5 +53,52 @@ extension GDBEngine {
         let count = Int(min(length, UInt64(GDBEngine.packetSize / 2 - 8)))
         let end = min(xml.count, start + count)
         sendPacket([end == xml.count ? UInt8(ascii: "l") : UInt8(ascii: "m")] + Array(xml[start..<end]))
+    }
+}
+
+/// What a memory map was built from: the vCPU's translation regime and its root table's bytes.
+struct MemoryMapBasis: Equatable {
+    var vcpu: Int
+    /// Physical mode; paging on; the control registers that pick the tables and their format.
+    var regime: [UInt64]
+    /// The top-level table(s) as the guest wrote them (empty with paging off).
+    var roots: [[UInt8]]
+}
+
+extension GDBEngine {
+    /// The basis of a map built now for `vcpu`; nil when its registers cannot be read.
+    func memoryMapBasis(vcpu: Int) -> MemoryMapBasis? {
+        guard let file = try? target.registers(vcpu: vcpu) else { return nil }
+        let physical = target.physicalMode
+        var regime: [UInt64] = [physical ? 1 : 0]
+        var roots: [UInt64] = []
+        if !physical {
+            switch file {
+            case .x86_64(let r):
+                let paging = r.cr0 & (1 << 31) != 0
+                regime += paging ? [1, r.cr3, r.cr4 & (1 << 5 | 1 << 12 | 1 << 4), r.efer & (1 << 10)] : [0]
+                if paging { roots = [r.cr3 & 0x000F_FFFF_FFFF_F000] }
+            case .arm64(let r):
+                let mmu = r.sctlrEL1 & 1 != 0
+                regime += mmu ? [1, r.ttbr0EL1, r.ttbr1EL1, r.tcrEL1] : [0]
+                if mmu { roots = [r.ttbr0EL1 & 0x0000_FFFF_FFFF_F000, r.ttbr1EL1 & 0x0000_FFFF_FFFF_F000] }
+            }
+        }
+        // The root tables are read physically, whatever mode the memory packets are in.
+        target.physicalMode = true
+        defer { target.physicalMode = physical }
+        let bytes = roots.map { (try? target.readMemory($0, count: 4096, vcpu: vcpu)) ?? [] }
+        return MemoryMapBasis(vcpu: vcpu, regime: regime, roots: bytes)
+    }
+
+    /// Before a stop reply: if the map gdb read (`--memory-map`) no longer describes the vCPU it
+    /// was built for (paging turned on or off, another root, a changed top-level table, `monitor
+    /// phys`), says so once as console output. gdb never reads a map twice per connection and
+    /// refuses addresses outside it; deeper table changes are not seen here.
+    func warnIfMemoryMapIsStale() {
+        guard let basis = memoryMapBasis, let now = memoryMapBasis(vcpu: basis.vcpu), now != basis else { return }
+        memoryMapBasis = now
+        sendConsole("kvmdbg: vCPU \(basis.vcpu)'s address space changed since gdb read the memory map (--memory-map); "
+                    + "gdb keeps the old map and refuses addresses outside it: reconnect, or 'set mem inaccessible-by-default off'")
     }
 }

@@ -341,3 +341,25 @@ extension QEMUMonitorTests {
         #expect(try h.reply("qXfer:memory-map:read::0,fff").hasPrefix("E."))  // no map rather than a short one
     }
 }
+
+extension QEMUMonitorTests {
+    /// gdb reads the map once: when the guest then loads its own page tables, the next stop says so.
+    @Test func aStaleMemoryMapIsSaidOnceAtTheNextStop() throws {
+        var o = GDBEngineOptions()
+        o.advertiseMemoryMap = true
+        let h = try Harness(guest: BuiltinGuests.pagedCounterX86(), options: o)
+        #expect(try h.reply("qXfer:memory-map:read::0,fff").contains("length=\"0x40000000\""))  // kvmdbg's boot map
+        #expect(try h.reply("Z1,ffffffff8000004d,1") == "OK")
+        let stop = try h.ask("c")
+        #expect(stop.count == 2 && stop[1].hasPrefix("T05"), "\(stop)")
+        let said = String(decoding: GDBHex.decode(Array(stop[0].utf8).dropFirst()) ?? [], as: UTF8.self)
+        #expect(said.hasPrefix("kvmdbg: vCPU 0's address space changed since gdb read the memory map"), "\(said)")
+        // Once: the same tables at the next stop say nothing.
+        let again = try h.ask("c")
+        #expect(again.count == 1 && again[0].hasPrefix("T05"), "\(again)")
+        // Without a map served, nothing is checked or said.
+        let plain = try Harness(guest: BuiltinGuests.pagedCounterX86(), options: o)
+        #expect(try plain.reply("Z1,ffffffff8000004d,1") == "OK")
+        #expect(try plain.ask("c").count == 1)
+    }
+}

@@ -60,6 +60,15 @@ enum QEMUMonitorScenarios {
         #expect(with.stdout.contains("0x1122334455667788"), "memory inside the map reads: \(with)")
         let (_, without) = try gdbSession(t, guest: "counter", commands: ["info mem"])
         #expect(without.stdout.contains("There are no memory regions defined."), "\(without)")
+        // paged-counter loads its own tables after gdb read the map: the stop says so, and gdb
+        // reads outside the old map once told to.
+        let (_, stale) = try gdbSession(t, guest: "paged-counter", extraServerArgs: ["--memory-map"], commands: [
+            "hbreak *0xffffffff8000004d", "continue", "x/xg 0xffffffff80001008",
+            "set mem inaccessible-by-default off", "x/xg 0xffffffff80001008"])
+        #expect(stale.stdout.contains("kvmdbg: vCPU 0's address space changed since gdb read the memory map")
+                || stale.stderr.contains("kvmdbg: vCPU 0's address space changed since gdb read the memory map"), "\(stale)")
+        #expect(stale.stderr.contains("Cannot access memory at address 0xffffffff80001008"), "\(stale)")
+        #expect(stale.stdout.contains("0xffffffff80001008:\t0x1122334455667788"), "\(stale)")
     }
 }
 
