@@ -55,6 +55,10 @@ public final class GDBEngine<Target: GDBTarget> {
     var notices: [String] = []
     /// The slot hint (int3 does not trap here) went to this client.
     var slotHintGiven = false
+    /// The memory map of the `qXfer:memory-map:read` in progress (built at its offset 0).
+    var memoryMap: [UInt8]? = nil
+    /// What the map gdb holds was built from, checked at every stop (`warnIfMemoryMapIsStale`).
+    var memoryMapBasis: MemoryMapBasis? = nil
     /// Actions being built by the current call.
     var out: [GDBAction] = []
 
@@ -90,6 +94,7 @@ public final class GDBEngine<Target: GDBTarget> {
     public func finish(_ round: StopRound) -> [GDBAction] {
         out = []
         running = false
+        warnIfMemoryMapIsStale()
         sendPacket(stopReply(for: round))
         let later = deferred
         deferred = []
@@ -124,6 +129,7 @@ public final class GDBEngine<Target: GDBTarget> {
         errorStrings = false
         notices = []
         slotHintGiven = false
+        memoryMapBasis = nil
     }
 
     // MARK: - Plumbing shared by the packet families

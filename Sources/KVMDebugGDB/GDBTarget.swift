@@ -14,6 +14,15 @@ public protocol GDBTarget: AnyObject {
     var physicalMode: Bool { get set }
     /// The page walk of a guest-virtual address on a vCPU (`monitor translate`).
     func walk(_ address: UInt64, vcpu: Int) throws(DebugError) -> PageWalk
+    /// Every leaf of a vCPU's page tables until `visit` says stop (`monitor info mem`, `info tlb`, the memory map).
+    func scanPageTables(vcpu: Int, budget: PageTableBudget, _ visit: (PageMapping) -> Bool) throws(DebugError) -> PageTableScan
+    /// Guest-physical RAM; nil when the backend does not know it.
+    var ramRegions: [RAMRegion]? { get }
+    /// Steps may block interrupts here (x86 KVM_GUESTDBG_BLOCKIRQ offered; QEMU's SSTEP_NOIRQ).
+    var canBlockInterruptsWhileStepping: Bool { get }
+    var blockInterruptsWhileStepping: Bool { get }
+    /// Throws when asked to block where the kernel cannot.
+    func setBlockInterruptsWhileStepping(_ on: Bool) throws(DebugError)
     func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8]
     func writeMemory(_ address: UInt64, _ bytes: [UInt8], vcpu: Int) throws(DebugError)
     func insert(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError)
@@ -64,6 +73,13 @@ public struct GDBEngineOptions: Sendable {
     /// Emit a `.log` line per packet (`--log-packets`). Off, the engine skips rendering
     /// them: that rendering was 40% of the engine's time for a 1 KiB `m` reply.
     public var logPackets: Bool = true
+    /// Advertise `qXfer:memory-map:read+` (`--memory-map`). Off by default: gdb reads the map once
+    /// per connection and then refuses every address outside it, so a guest that turns paging on or
+    /// maps more afterwards would become unreadable (the paged-counter guest did, at its first stop).
+    public var advertiseMemoryMap: Bool = false
+    /// The most page tables one scan reads (`monitor info mem|tlb`, the memory map): tables that
+    /// loop must not hold the engine for long (65536 took 44 s in a debug build).
+    public var maxPageTables: Int = PageTableBudget().maxTables
 
     public init(softwareBreakpointsTrap: Bool = true, probe: (@Sendable () -> [String])? = nil,
                 backendDescription: String = "") {

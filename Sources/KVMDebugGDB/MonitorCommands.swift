@@ -22,6 +22,9 @@ extension GDBEngine {
         case "stats": monitorStats(&lines); result = .ok
         case "phys": result = monitorPhys(words, &lines)
         case "translate": result = monitorTranslate(words, &lines)
+        case "info": result = monitorInfo(words, &lines)
+        case "gva2gpa": result = monitorGva2gpa(words, &lines)
+        case "xp": result = monitorXp(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
         if case .error(let m) = result { lines.append("kvmdbg: " + m) }
@@ -45,6 +48,12 @@ extension GDBEngine {
             "  monitor stats                             KVM_SET_GUEST_DEBUG calls, stops, rounds, all-stop latency",
             "  monitor phys on|off                       memory addresses are guest-physical / virtual (default)",
             "  monitor translate VADDR [vcpu N]          the page walk of VADDR: each level's entry",
+            "QEMU-compatible (for GEF, pwndbg and scripts written for QEMU's gdbstub):",
+            "  monitor info mem                          mapped virtual ranges: START-END SIZE PERMS (u/-, r, w/-)",
+            "  monitor info registers                    the vCPU's registers, laid out as QEMU's dump",
+            "  monitor info tlb                          every mapped page: VIRTUAL: PHYSICAL FLAGS",
+            "  monitor gva2gpa ADDR                      gpa: the guest-physical address of ADDR",
+            "  monitor xp /Nfu ADDR                      examine guest-physical memory (f: x d u o c; u: b h w g)",
         ]
     }
 
@@ -174,7 +183,7 @@ extension GDBEngine {
     }
 
     /// `0x...` hex or decimal, as the rest of kvmdbg takes addresses.
-    private func parseAddress(_ s: String) -> UInt64? {
+    func parseAddress(_ s: String) -> UInt64? {
         if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16) }
         return UInt64(s)
     }

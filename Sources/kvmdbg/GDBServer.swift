@@ -25,6 +25,9 @@ struct GDBServer: ParsableCommand {
     @Option(name: .customLong("log-packets"), help: "Write every packet in (<-) and out (->) to FILE, one per line.")
     var logPackets: String?
 
+    @Flag(name: .customLong("memory-map"), help: "Give gdb a memory map (qXfer:memory-map:read): guest RAM with paging off, the mapped ranges with paging on. gdb reads it once per connection and refuses addresses outside it, so use it only while the guest's mappings stay as they are.")
+    var memoryMap = false
+
     func run() throws {
         let g: Guest
         let decision: BackendDecision
@@ -41,6 +44,7 @@ struct GDBServer: ParsableCommand {
         var options = GDBEngineOptions()
         options.backendDescription = "backend chosen: \(decision.kind == .kvm ? "kvm" : "fake") (\(decision.why))"
         options.logPackets = logPackets != nil
+        options.advertiseMemoryMap = memoryMap
         if decision.kind == .kvm {
             // Capabilities lie under PVM: ask what really traps. The probe (about 0.9 s: a feature
             // that does not trap is known by its timeout) runs beside the server, so a client is

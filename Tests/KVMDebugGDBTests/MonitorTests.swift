@@ -8,7 +8,8 @@ import KVMDebugFake
         let h = try Harness()
         let text = try monitorOutput(h, "help")
         for c in ["monitor help", "monitor break ADDR vcpu N", "monitor watch ADDR LEN r|w|rw vcpu N", "monitor points",
-                  "monitor delete ID", "monitor caps", "monitor probe", "monitor stats"] {
+                  "monitor delete ID", "monitor caps", "monitor probe", "monitor stats",
+                  "monitor info mem", "monitor info registers", "monitor info tlb", "monitor gva2gpa ADDR", "monitor xp /Nfu ADDR"] {
             #expect(text.contains(c), "help lacks \(c)")
         }
     }
