@@ -68,6 +68,14 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     /// Lone continues run on a reader (`continuesOnCallingThread`); false keeps every continue on
     /// the vCPU threads.
     public var continuesOnReader = true
+    /// While a lone continue runs on a reader (holding `lock`), bytes other than ^C that the other
+    /// reader reads wait here rather than for `lock`, so it keeps reading (a ^C after them is
+    /// still seen); the round's thread feeds them to the engine when the round ends. Bounded:
+    /// a client that floods a running guest with packets loses what exceeds it.
+    private let stashLock = NSLock()
+    private var stashOpen = false
+    private var stashed: [UInt8] = []
+    private static var stashLimit: Int { 1 << 20 }
     /// A round ended and nobody took `lock` to report it yet.
     private let roundEndPending = Atomic<Bool>(false)
 
@@ -250,22 +258,46 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         let lone = modes.compactMap { $0 } == [.continue]
         let here = continuesOnReader && lone && !freeRunning
         target.continuesOnCallingThread = here
-        if here, let r = activeReader { r.turn.pass(from: r.me) }
-        // Before `start`: the readers must take a 0x03 for an interrupt while it runs here. A
-        // free run after a detach is no client's: a 0x03 then goes to the engine (a stop reply).
+        // Before the turn passes and before `start`: a reader must take a 0x03 for an interrupt
+        // from now on (one taken to the engine would wait for `lock`, held here while the guest
+        // runs). A free run after a detach is no client's: a 0x03 then goes to the engine.
         running.store(!freeRunning, ordering: .releasing)
+        if here { stashLock.withLock { stashOpen = true } }
+        if here, let r = activeReader { r.turn.pass(from: r.me) }
         do throws(DebugError) {
             try target.start(modes)
         } catch {
             running.store(false, ordering: .releasing)
+            if here { feedStash() }
             throw error
         }
+        if here { feedStash() }
         roundActive = true
         if endedInStart {
             endedInStart = false
             return endRound()
         }
         return nil
+    }
+
+    /// Ends the stash of a lone continue that ran here; what it holds goes to the engine, which
+    /// still counts the round as running and so handles those packets after its stop reply.
+    private func feedStash() {
+        let held: [UInt8] = stashLock.withLock {
+            stashOpen = false
+            defer { stashed = [] }
+            return stashed
+        }
+        if !held.isEmpty { _ = perform(engine.receive(held)) }
+    }
+
+    /// Keeps `b` for the round's thread when a lone continue runs on a reader; false otherwise.
+    private func stashWhileARoundRunsHere(_ b: [UInt8]) -> Bool {
+        stashLock.withLock {
+            guard stashOpen else { return false }
+            if stashed.count + b.count <= Self.stashLimit { stashed += b }
+            return true
+        }
     }
 
     /// Carries out the engine's actions; returns false on kill.
@@ -374,7 +406,8 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
                 target.interrupt()
                 b.removeAll { $0 == 0x03 }
             }
-            if !b.isEmpty && !received(b, job) { break }
+            if b.isEmpty || stashWhileARoundRunsHere(b) { continue }
+            if !received(b, job) { break }
         }
         // The other reader leaves too (it may be waiting for its turn).
         job.turn.end()
