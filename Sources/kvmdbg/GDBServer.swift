@@ -140,6 +140,14 @@ final class BackgroundProbe: @unchecked Sendable {
 
     init(_ run: @escaping @Sendable () -> [ProbeResult]) {
         Thread { [self] in
+            // Started before serve's SignalWatcher blocks SIGINT/SIGTERM: unblocked here, a
+            // SIGTERM in the probe's first second ran the watcher's no-op handler on this thread
+            // and was lost (the server ignored it).
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGINT)
+            sigaddset(&signals, SIGTERM)
+            pthread_sigmask(SIG_BLOCK, &signals, nil)
             let r = run()
             done.lock()
             finished = r
