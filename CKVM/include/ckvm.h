@@ -100,6 +100,20 @@ static inline int ckvm_set_sregs(int vcpu, const struct kvm_sregs *s) { return i
 static inline int ckvm_kvmclock_ctrl(int vcpu) { return ioctl(vcpu, KVM_KVMCLOCK_CTRL, 0); }
 /// KVM_TRANSLATE: the kernel's walk of a guest linear address (x86 only in practice).
 static inline int ckvm_translate(int vcpu, struct kvm_translation *t) { return ioctl(vcpu, KVM_TRANSLATE, t); }
+/// KVM_GET_XSAVE: the 4096-byte XSAVE area (struct kvm_xsave) into `area`.
+static inline int ckvm_get_xsave(int vcpu, void *area) { return ioctl(vcpu, KVM_GET_XSAVE, area); }
+/// KVM_GET_XSAVE2: the XSAVE area, KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) bytes, into `area`.
+static inline int ckvm_get_xsave2(int vcpu, void *area) { return ioctl(vcpu, KVM_GET_XSAVE2, area); }
+/// KVM_SET_XSAVE: loads an area of the size KVM_GET_XSAVE or KVM_GET_XSAVE2 returned.
+static inline int ckvm_set_xsave(int vcpu, const void *area) { return ioctl(vcpu, KVM_SET_XSAVE, area); }
+/// KVM_GET_FPU: the x87/SSE state, for kernels without KVM_CAP_XSAVE.
+static inline int ckvm_get_fpu(int vcpu, struct kvm_fpu *f) { return ioctl(vcpu, KVM_GET_FPU, f); }
+/// KVM_SET_FPU.
+static inline int ckvm_set_fpu(int vcpu, const struct kvm_fpu *f) { return ioctl(vcpu, KVM_SET_FPU, f); }
+/// KVM_GET_DEBUGREGS: the guest's own DR0-DR3, DR6, DR7.
+static inline int ckvm_get_debugregs(int vcpu, struct kvm_debugregs *d) { return ioctl(vcpu, KVM_GET_DEBUGREGS, d); }
+/// KVM_SET_DEBUGREGS.
+static inline int ckvm_set_debugregs(int vcpu, const struct kvm_debugregs *d) { return ioctl(vcpu, KVM_SET_DEBUGREGS, d); }
 #endif
 
 #if defined(__aarch64__)

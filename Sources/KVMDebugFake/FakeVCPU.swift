@@ -10,9 +10,16 @@ final class FakeVCPU: @unchecked Sendable {
     let kick = FakeKick()
     /// The last state KVM_SET_GUEST_DEBUG accepted, exactly as passed.
     var installed: GuestDebugState?
+    /// x86 x87/SSE state (KVM_GET/SET_XSAVE); unused on arm64.
+    var x86FPU = FakeX86FPU()
+    /// arm64 V0-31, FPSR, FPCR (ONE_REG fp_regs ids); unused on x86.
+    var arm64FPU = FakeArm64FPU()
+    /// The guest's own debug registers (KVM_GET/SET_DEBUGREGS, arm64 debug sysreg ids).
+    var guestDebug: FakeGuestDebugRegisters
 
-    init(index: Int, cpu: any FakeCPU) {
+    init(index: Int, cpu: any FakeCPU, breakpoints: Int = 0, watchpoints: Int = 0) {
         self.index = index
         self.cpu = cpu
+        guestDebug = FakeGuestDebugRegisters(breakpoints: breakpoints, watchpoints: watchpoints)
     }
 }

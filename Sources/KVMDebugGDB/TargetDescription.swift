@@ -66,6 +66,29 @@ enum TargetDescription {
             return flags("cpsr_flags", 4, [("SP", 0), ("EL", 2), ("nRW", 4), ("F", 6), ("I", 7), ("A", 8),
                                            ("D", 9), ("IL", 20), ("SS", 21), ("V", 28), ("C", 29), ("Z", 30),
                                            ("N", 31)])
+        case "org.gnu.gdb.aarch64.fpu":
+            // GDB's aarch64v: one 128-bit register seen as d/s/h/b/q lanes.
+            var t = ""
+            let vectors: [(String, String, Int)] = [("v2d", "ieee_double", 2), ("v2u", "uint64", 2), ("v2i", "int64", 2),
+                                                   ("v4f", "ieee_single", 4), ("v4u", "uint32", 4), ("v4i", "int32", 4),
+                                                   ("v8f", "ieee_half", 8), ("v8u", "uint16", 8), ("v8i", "int16", 8),
+                                                   ("v8bf16", "bfloat16", 8), ("v16u", "uint8", 16), ("v16i", "int8", 16),
+                                                   ("v1u", "uint128", 1), ("v1i", "int128", 1)]
+            for (id, type, count) in vectors { t += "<vector id=\"\(id)\" type=\"\(type)\" count=\"\(count)\"/>\n" }
+            let unions: [(String, [(String, String)])] = [
+                ("vnd", [("f", "v2d"), ("u", "v2u"), ("s", "v2i")]),
+                ("vns", [("f", "v4f"), ("u", "v4u"), ("s", "v4i")]),
+                ("vnh", [("bf", "v8bf16"), ("f", "v8f"), ("u", "v8u"), ("s", "v8i")]),
+                ("vnb", [("u", "v16u"), ("s", "v16i")]),
+                ("vnq", [("u", "v1u"), ("s", "v1i")]),
+                ("aarch64v", [("d", "vnd"), ("s", "vns"), ("h", "vnh"), ("b", "vnb"), ("q", "vnq")]),
+            ]
+            for (id, fields) in unions {
+                t += "<union id=\"\(id)\">\n"
+                for (n, type) in fields { t += "<field name=\"\(n)\" type=\"\(type)\"/>\n" }
+                t += "</union>\n"
+            }
+            return t
         default:
             return ""
         }

@@ -169,9 +169,64 @@ enum Sys {
         _ = try check(ckvm_translate(vcpu, &t), "KVM_TRANSLATE")
         return t
     }
+
+    /// KVM_GET_XSAVE (4096 bytes) or, with `size` > 4096 (KVM_CAP_XSAVE2), KVM_GET_XSAVE2.
+    static func getXSAVE(_ vcpu: Int32, size: Int) throws(DebugError) -> [UInt8] {
+        var area = [UInt8](repeating: 0, count: max(size, 4096))
+        let two = size > 4096
+        let r = unsafe area.withUnsafeMutableBytes { unsafe two ? ckvm_get_xsave2(vcpu, $0.baseAddress) : ckvm_get_xsave(vcpu, $0.baseAddress) }
+        _ = try check(r, two ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE")
+        return area
+    }
+
+    /// KVM_SET_XSAVE with an area of the size the matching get returned.
+    static func setXSAVE(_ vcpu: Int32, _ area: [UInt8]) throws(DebugError) {
+        let r = unsafe area.withUnsafeBytes { unsafe ckvm_set_xsave(vcpu, $0.baseAddress) }
+        _ = try check(r, "KVM_SET_XSAVE")
+    }
+
+    static func getFPU(_ vcpu: Int32) throws(DebugError) -> kvm_fpu {
+        var f = kvm_fpu()
+        _ = try check(ckvm_get_fpu(vcpu, &f), "KVM_GET_FPU")
+        return f
+    }
+
+    static func setFPU(_ vcpu: Int32, _ f: kvm_fpu) throws(DebugError) {
+        var f = f
+        _ = try check(ckvm_set_fpu(vcpu, &f), "KVM_SET_FPU")
+    }
+
+    static func getDebugRegs(_ vcpu: Int32) throws(DebugError) -> kvm_debugregs {
+        var d = kvm_debugregs()
+        _ = try check(ckvm_get_debugregs(vcpu, &d), "KVM_GET_DEBUGREGS")
+        return d
+    }
+
+    static func setDebugRegs(_ vcpu: Int32, _ d: kvm_debugregs) throws(DebugError) {
+        var d = d
+        _ = try check(ckvm_set_debugregs(vcpu, &d), "KVM_SET_DEBUGREGS")
+    }
     #endif
 
     #if arch(arm64)
+    /// KVM_GET_ONE_REG of a register of any size (the id's size field): `bytes` long.
+    static func getOneReg(_ vcpu: Int32, _ id: UInt64, bytes: Int) throws(DebugError) -> [UInt8] {
+        var value = [UInt8](repeating: 0, count: bytes)
+        try unsafe value.withUnsafeMutableBytes { (p) throws(DebugError) in
+            var r = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p.baseAddress)))
+            _ = try check(ckvm_get_one_reg(vcpu, &r), "KVM_GET_ONE_REG")
+        }
+        return value
+    }
+
+    /// KVM_SET_ONE_REG of a register of any size.
+    static func setOneReg(_ vcpu: Int32, _ id: UInt64, bytes value: [UInt8]) throws(DebugError) {
+        try unsafe value.withUnsafeBytes { (p) throws(DebugError) in
+            var r = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p.baseAddress)))
+            _ = try check(ckvm_set_one_reg(vcpu, &r), "KVM_SET_ONE_REG")
+        }
+    }
+
     static func getOneReg(_ vcpu: Int32, _ id: UInt64) throws(DebugError) -> UInt64 {
         var value: UInt64 = 0
         try unsafe withUnsafeMutablePointer(to: &value) { (p) throws(DebugError) in
