@@ -212,19 +212,21 @@ enum Sys {
     /// KVM_GET_ONE_REG of a register of any size (the id's size field): `bytes` long.
     static func getOneReg(_ vcpu: Int32, _ id: UInt64, bytes: Int) throws(DebugError) -> [UInt8] {
         var value = [UInt8](repeating: 0, count: bytes)
-        try unsafe value.withUnsafeMutableBytes { (p) throws(DebugError) in
+        let rc = unsafe value.withUnsafeMutableBytes { p in
             var r = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p.baseAddress)))
-            _ = try check(ckvm_get_one_reg(vcpu, &r), "KVM_GET_ONE_REG")
+            return ckvm_get_one_reg(vcpu, &r)
         }
+        _ = try check(rc, "KVM_GET_ONE_REG")
         return value
     }
 
     /// KVM_SET_ONE_REG of a register of any size.
     static func setOneReg(_ vcpu: Int32, _ id: UInt64, bytes value: [UInt8]) throws(DebugError) {
-        try unsafe value.withUnsafeBytes { (p) throws(DebugError) in
+        let rc = unsafe value.withUnsafeBytes { p in
             var r = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p.baseAddress)))
-            _ = try check(ckvm_set_one_reg(vcpu, &r), "KVM_SET_ONE_REG")
+            return ckvm_set_one_reg(vcpu, &r)
         }
+        _ = try check(rc, "KVM_SET_ONE_REG")
     }
 
     static func getOneReg(_ vcpu: Int32, _ id: UInt64) throws(DebugError) -> UInt64 {
