@@ -10,8 +10,11 @@ final class FakeVCPU: @unchecked Sendable {
     let kick = FakeKick()
     /// The last state KVM_SET_GUEST_DEBUG accepted, exactly as passed.
     var installed: GuestDebugState?
-    /// x86 x87/SSE state (KVM_GET/SET_XSAVE); unused on arm64.
-    var x86FPU = FakeX86FPU()
+    /// x86 x87/SSE state (KVM_GET/SET_XSAVE), kept by the x86 CPU (its SSE rows use it).
+    var x86FPU: FakeX86FPU {
+        get { (cpu as? FakeX86CPU)?.fpu ?? FakeX86FPU() }
+        set { (cpu as? FakeX86CPU)?.fpu = newValue }
+    }
     /// arm64 V0-31, FPSR, FPCR (ONE_REG fp_regs ids); unused on x86.
     var arm64FPU = FakeArm64FPU()
     /// The guest's own debug registers (KVM_GET/SET_DEBUGREGS, arm64 debug sysreg ids).

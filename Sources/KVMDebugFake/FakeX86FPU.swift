@@ -26,6 +26,15 @@ struct FakeX86FPU: Sendable, Hashable {
     /// XMM0-15 as 16 bytes each.
     var xmm: [[UInt8]] = [[UInt8]](repeating: [UInt8](repeating: 0, count: 16), count: 16)
 
+    /// 64-bit lane `i` (0 low, 1 high) of XMM`n`.
+    func lane(_ n: Int, _ i: Int) -> UInt64 {
+        (0..<8).reduce(0) { $0 | UInt64(xmm[n][8 * i + $1]) << UInt64(8 * $1) }
+    }
+
+    mutating func setLane(_ n: Int, _ i: Int, _ v: UInt64) {
+        for k in 0..<8 { xmm[n][8 * i + k] = UInt8(truncatingIfNeeded: v >> UInt64(8 * k)) }
+    }
+
     /// KVM_GET_XSAVE: the legacy region (FCW 0, FSW 2, FTW 4, FOP 6, FIP 8, FDP 16, MXCSR 24,
     /// MXCSR_MASK 28, ST at 32 + 16i, XMM at 160 + 16i), then XSTATE_BV at 512.
     func xsave() -> [UInt8] {

@@ -68,7 +68,7 @@ import KVMDebugFake
             switch g {
             case .bvr, .wvr: return 0x0040_0000 | k << 3
             case .bcr: return 0x1E7           // enabled, EL1+EL0, BAS 0xF
-            case .wcr: return 0x1F7           // enabled, load+store, BAS 0xF... EL1+EL0
+            case .wcr: return 0x1FF           // enabled, EL1+EL0, load and store, BAS 0xF
             case .mdscr: return 0x8000        // MDE
             }
         // Validated by the kernel (segment selectors, control registers, flags, pc): written with
