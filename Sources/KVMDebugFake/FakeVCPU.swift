@@ -17,12 +17,19 @@ final class FakeVCPU: @unchecked Sendable {
     }
     /// arm64 V0-31, FPSR, FPCR (ONE_REG fp_regs ids); unused on x86.
     var arm64FPU = FakeArm64FPU()
-    /// The guest's own debug registers (KVM_GET/SET_DEBUGREGS, arm64 debug sysreg ids).
-    var guestDebug: FakeGuestDebugRegisters
+    /// The guest's own debug registers (KVM_GET/SET_DEBUGREGS, arm64 debug sysreg ids); the x86
+    /// CPU keeps its own (its interpreter runs mov to/from DRn).
+    var guestDebug: FakeGuestDebugRegisters {
+        get { (cpu as? FakeX86CPU)?.guestDebug ?? arm64GuestDebug }
+        set {
+            if let x = cpu as? FakeX86CPU { x.guestDebug = newValue } else { arm64GuestDebug = newValue }
+        }
+    }
+    private var arm64GuestDebug: FakeGuestDebugRegisters
 
     init(index: Int, cpu: any FakeCPU, breakpoints: Int = 0, watchpoints: Int = 0) {
         self.index = index
         self.cpu = cpu
-        guestDebug = FakeGuestDebugRegisters(breakpoints: breakpoints, watchpoints: watchpoints)
+        arm64GuestDebug = FakeGuestDebugRegisters(breakpoints: breakpoints, watchpoints: watchpoints)
     }
 }

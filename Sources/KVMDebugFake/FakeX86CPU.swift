@@ -19,6 +19,8 @@ final class FakeX86CPU: FakeCPU {
     var registers = FakeX86Registers()
     /// x87/SSE state (KVM_GET/SET_XSAVE), used by the interpreter's SSE rows.
     var fpu = FakeX86FPU()
+    /// The guest's own DR0-3, DR6, DR7 (KVM_GET/SET_DEBUGREGS, the guest's mov to/from DRn).
+    var guestDebug = FakeGuestDebugRegisters(breakpoints: 0, watchpoints: 0)
 
     /// `vcpu->guest_debug`: the control word, or empty when ENABLE was clear.
     private var control: GuestDebugControl = []
@@ -222,6 +224,18 @@ final class FakeX86CPU: FakeCPU {
         switch insn.operation {
         case .loadCR4(let src):
             special.cr4 = registers.gpr[src.index]
+        case .moveDR(let n, let reg, let toDR):
+            // KVM keeps the guest's values (kvm_set_dr): DR6/DR7 with their fixed bits set.
+            if toDR {
+                let v = registers.gpr[reg.index]
+                switch n {
+                case 6: guestDebug.dr6 = (v & 0x0001_E80F) | 0xFFFF_0FF0
+                case 7: guestDebug.dr7 = (v & 0xFFFF_2BFF) | 0x400
+                default: guestDebug.db[n] = v
+                }
+            } else {
+                registers.gpr[reg.index] = n == 6 ? guestDebug.dr6 : n == 7 ? guestDebug.dr7 : guestDebug.db[n]
+            }
         case .sse(let op, let xmm, let rm):
             FakeX86Interpreter.executeSSE(op, xmm: xmm, rm: rm, size: insn.size, registers: &registers, fpu: &fpu,
                                           memory: memory, physical: toPhysical)

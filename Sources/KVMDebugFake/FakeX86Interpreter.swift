@@ -34,6 +34,7 @@ import KVMDebugCore
 /// | C9                 | leave                             | long mode: rsp = rbp; pop rbp          |
 /// | 0F 22 /3           | mov cr3, r64                      | long mode: new tables, TLB flushed     |
 /// | 0F 22 /4           | mov cr4, r64                      | long mode: OSFXSR enables the SSE rows |
+/// | 0F 21 / 0F 23 /r   | mov r64, drN / mov drN, r64       | long mode; the guest's own DR0-3/6/7   |
 /// | 85 /r              | test r/m, r                       | CF = OF = 0, ZF, SF                    |
 /// | F2 0F 10 / 11 /r   | movsd xmm, xmm/m64 / m64, xmm     | SSE rows: long mode, CR4.OSFXSR set    |
 /// | F2 0F 58 / 59 /r   | addsd / mulsd xmm, xmm/m64        | IEEE double, round to nearest only     |
@@ -112,6 +113,8 @@ enum FakeX86Interpreter {
         case leave(slot: UInt64)
         case loadCR3(FakeX86Register)
         case loadCR4(FakeX86Register)
+        /// mov drN, r64 (toDR) or mov r64, drN: the guest's own debug registers (N = 0-3, 6, 7).
+        case moveDR(Int, FakeX86Register, toDR: Bool)
         /// An SSE instruction: `xmm` is the ModRM reg field's XMM register; `rm` a memory
         /// operand, or a register (an XMM number, or a general register for movq/cvtsi2sd).
         case sse(SSE, xmm: Int, rm: Operand)
@@ -395,6 +398,13 @@ enum FakeX86Interpreter {
                 guard size != 1 else { throw .unsupported }
                 let (reg, rm) = try modRM(size: size)
                 return done(size, .imul(FakeX86Register(index: reg), source: rm))
+            case 0x21, 0x23:
+                // mov r64, drN / mov drN, r64 (mod is ignored: always a register); DR4/5 alias 6/7
+                // only with CR4.DE clear, which kvmdbg's guests do not rely on: refused.
+                let m = try byte()
+                let n = Int((m >> 3) & 7)
+                guard !rexR, n != 4, n != 5 else { throw .unsupported }
+                return done(8, .moveDR(n, FakeX86Register(index: Int(m & 7) | (rexB ? 8 : 0)), toDR: second == 0x23))
             case 0x22:
                 // mov cr, r64 (mod is ignored: always a register); only CR3 is modelled.
                 let m = try byte()
@@ -589,7 +599,7 @@ enum FakeX86Interpreter {
             r.gpr[4] = slot &+ 8
         case .loadCR3(let src):
             cr3 = r.gpr[src.index]
-        case .loadCR4, .sse:
+        case .loadCR4, .sse, .moveDR:
             break  // the CPU executes these: they touch state beyond the general registers
         }
         r.rip = next
