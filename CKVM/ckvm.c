@@ -12,6 +12,7 @@ _Static_assert(sizeof(struct kvm_debug_exit_arch) >= 32, "x86 kvm_debug_exit_arc
 _Static_assert(sizeof(struct kvm_xsave) >= 4096, "KVM_GET_XSAVE fills 4096 bytes");
 _Static_assert(offsetof(struct kvm_fpu, fcw) == 128 && offsetof(struct kvm_fpu, last_ip) == 136
                && offsetof(struct kvm_fpu, xmm) == 152 && offsetof(struct kvm_fpu, mxcsr) == 408, "kvm_fpu layout");
+_Static_assert(sizeof(struct kvm_cpuid2) == 8 && sizeof(struct kvm_cpuid_entry2) == 40, "kvm_cpuid2: nent, padding, 40-byte entries");
 _Static_assert(sizeof(struct kvm_debugregs) == 128, "kvm_debugregs: db[4], dr6, dr7, flags, reserved[9]");
 #elif defined(__aarch64__)
 _Static_assert(sizeof(struct kvm_guest_debug) == 520, "arm64 kvm_guest_debug is 520 bytes");

@@ -115,6 +115,9 @@ static inline int ckvm_set_xsave(int vcpu, const void *area) { return ioctl(vcpu
 static inline int ckvm_get_fpu(int vcpu, struct kvm_fpu *f) { return ioctl(vcpu, KVM_GET_FPU, f); }
 /// KVM_SET_FPU.
 static inline int ckvm_set_fpu(int vcpu, const struct kvm_fpu *f) { return ioctl(vcpu, KVM_SET_FPU, f); }
+/// KVM_GET_CPUID2: the vCPU's CPUID entries into `cpuid` (a struct kvm_cpuid2 whose nent the
+/// caller set to the room it allocated).
+static inline int ckvm_get_cpuid2(int vcpu, void *cpuid) { return ioctl(vcpu, KVM_GET_CPUID2, cpuid); }
 /// KVM_GET_DEBUGREGS: the guest's own DR0-DR3, DR6, DR7.
 static inline int ckvm_get_debugregs(int vcpu, struct kvm_debugregs *d) { return ioctl(vcpu, KVM_GET_DEBUGREGS, d); }
 /// KVM_SET_DEBUGREGS.

@@ -57,6 +57,8 @@ public struct Capabilities: Sendable, Hashable {
     public var backend: String
     /// Free-form facts about the host (e.g. "PVM" for kvm_pvm).
     public var notes: [String]
+    /// x86: the vCPUs have AVX (CPUID XSAVE and AVX), so the ymm upper halves are served.
+    public var x86AVX = false
 
     public init(arch: Arch, setGuestDebug: Bool, supportedControl: GuestDebugControl?, slots: SlotCapacity,
                 reportedHardwareBreakpoints: Int, reportedHardwareWatchpoints: Int, maxVCPUs: Int,

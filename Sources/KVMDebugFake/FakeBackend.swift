@@ -27,7 +27,10 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     ///
     /// `hardwareBreakpoints`/`hardwareWatchpoints` are arm64's HW_BPS/HW_WPS
     /// (default 6/4, as measured on the QEMU lane); x86 always has DR0-DR3.
-    public init(guest: Guest, vcpus: Int = 1, hardwareBreakpoints: Int = 6, hardwareWatchpoints: Int = 4) throws(DebugError) {
+    /// `x86AVX` gives x86 vCPUs the AVX XSAVE component (KVM's ABI: YMM_Hi128 in the XSAVE
+    /// area), as a vCPU whose CPUID offers AVX has; off by default, like this host's PVM.
+    public init(guest: Guest, vcpus: Int = 1, hardwareBreakpoints: Int = 6, hardwareWatchpoints: Int = 4,
+                x86AVX: Bool = false) throws(DebugError) {
         try guest.validate()
         let maxVCPUs = guest.arch == .x86_64 ? 1024 : 512
         guard vcpus >= 1, vcpus <= maxVCPUs else {
@@ -50,6 +53,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
                 reportedHardwareBreakpoints: hardwareBreakpoints, reportedHardwareWatchpoints: hardwareWatchpoints,
                 maxVCPUs: maxVCPUs, backend: "fake", notes: ["fake: models QEMU's Armv8 debug (FAR = max(access, watched start))"])
         }
+        capabilities.x86AVX = guest.arch == .x86_64 && x86AVX
         self.guest = guest
         arch = guest.arch
         vcpuCount = vcpus
@@ -60,6 +64,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
                 ? FakeX86CPU(index: i, mode: guest.mode, entry: guest.entry, pageTables: X86Boot.tablesBase(for: guest),
                              stack: X86Boot.initialStackPointer(for: guest))
                 : FakeArm64CPU(index: i, entry: guest.entry, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints)
+            (cpu as? FakeX86CPU)?.fpu.avx = x86AVX
             return FakeVCPU(index: i, cpu: cpu, breakpoints: guest.arch == .arm64 ? hardwareBreakpoints : 0,
                             watchpoints: guest.arch == .arm64 ? hardwareWatchpoints : 0)
         }
@@ -131,7 +136,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         record(.getFPRegisters(vcpu: index))
         switch arch {
         case .x86_64:
-            return .x86_64(X86FPRegisterFile(xsave: v.x86FPU.xsave(), hasAVX: false))
+            return .x86_64(X86FPRegisterFile(xsave: v.x86FPU.xsave(), hasAVX: capabilities.x86AVX))
         case .arm64:
             var f = Arm64FPRegisterFile()
             for r in Arm64FPRegisterFile.all {

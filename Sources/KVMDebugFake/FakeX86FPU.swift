@@ -6,10 +6,12 @@ import KVMDebugCore
 /// guest's supported XCR0, MXCSR within MXCSR_MASK). Written from the SDM layout on its
 /// own, not from kvmdbg's `X86FPRegisterFile`, so the two check each other.
 ///
-/// The fake vCPU has no AVX (like this machine's PVM host: no XSAVE or AVX in
-/// KVM_GET_SUPPORTED_CPUID), so its supported XCR0 is x87 | SSE.
+/// By default the fake vCPU has no AVX (like this machine's PVM host: no XSAVE or AVX in
+/// KVM_GET_SUPPORTED_CPUID), so its supported XCR0 is x87 | SSE; with `avx` it adds the AVX
+/// component (YMM_Hi128, 16 x 16 bytes at offset 576 of the standard format).
 struct FakeX86FPU: Sendable, Hashable {
-    static let supportedXCR0: UInt64 = 0x3
+    var avx = false
+    var supportedXCR0: UInt64 { avx ? 0x7 : 0x3 }
     static let mxcsrMask: UInt32 = 0xFFFF
     static let areaSize = 4096
 
@@ -25,6 +27,8 @@ struct FakeX86FPU: Sendable, Hashable {
     var st: [[UInt8]] = [[UInt8]](repeating: [UInt8](repeating: 0, count: 10), count: 8)
     /// XMM0-15 as 16 bytes each.
     var xmm: [[UInt8]] = [[UInt8]](repeating: [UInt8](repeating: 0, count: 16), count: 16)
+    /// YMM0-15 bits 255:128 (only with `avx`).
+    var ymmHigh: [[UInt8]] = [[UInt8]](repeating: [UInt8](repeating: 0, count: 16), count: 16)
 
     /// 64-bit lane `i` (0 low, 1 high) of XMM`n`.
     func lane(_ n: Int, _ i: Int) -> UInt64 {
@@ -50,7 +54,8 @@ struct FakeX86FPU: Sendable, Hashable {
         put(28, UInt64(Self.mxcsrMask), 4)
         for i in 0..<8 { a.replaceSubrange((32 + 16 * i)..<(42 + 16 * i), with: st[i]) }
         for i in 0..<16 { a.replaceSubrange((160 + 16 * i)..<(176 + 16 * i), with: xmm[i]) }
-        put(512, Self.supportedXCR0, 8)
+        if avx { for i in 0..<16 { a.replaceSubrange((576 + 16 * i)..<(592 + 16 * i), with: ymmHigh[i]) } }
+        put(512, supportedXCR0, 8)
         return a
     }
 
@@ -61,10 +66,11 @@ struct FakeX86FPU: Sendable, Hashable {
         func get(_ at: Int, _ n: Int) -> UInt64 { (0..<n).reduce(0) { $0 | UInt64(a[at + $1]) << UInt64(8 * $1) } }
         guard a.count >= Self.areaSize else { throw kvmError("KVM_SET_XSAVE", FakeErrno.einval) }
         let bv = get(512, 8), comp = get(520, 8), m = UInt32(get(24, 4))
-        guard comp == 0, bv & ~Self.supportedXCR0 == 0, m & ~Self.mxcsrMask == 0 else {
+        guard comp == 0, bv & ~supportedXCR0 == 0, m & ~Self.mxcsrMask == 0 else {
             throw kvmError("KVM_SET_XSAVE", FakeErrno.einval)
         }
         var n = FakeX86FPU()
+        n.avx = avx
         n.mxcsr = m
         if bv & 1 != 0 {
             n.fcw = UInt16(get(0, 2)); n.fsw = UInt16(get(2, 2)); n.ftw = a[4]
@@ -73,6 +79,9 @@ struct FakeX86FPU: Sendable, Hashable {
         }
         if bv & 2 != 0 {
             for i in 0..<16 { n.xmm[i] = Array(a[(160 + 16 * i)..<(176 + 16 * i)]) }
+        }
+        if bv & 4 != 0 {
+            for i in 0..<16 { n.ymmHigh[i] = Array(a[(576 + 16 * i)..<(592 + 16 * i)]) }
         }
         self = n
     }

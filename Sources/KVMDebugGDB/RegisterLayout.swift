@@ -25,6 +25,8 @@ enum RegisterField: Sendable, Equatable {
     /// XMM0-15.
     case xmm(Int)
     case mxcsr
+    /// YMM0-15 bits 255:128 (GDB's ymm0h..ymm15h).
+    case ymmHigh(Int)
     /// arm64 V0-V31.
     case arm64V(Int)
     case arm64FPSR, arm64FPCR
@@ -36,7 +38,7 @@ enum RegisterField: Sendable, Equatable {
     /// Which read serves the field.
     var bank: RegisterBank {
         switch self {
-        case .x87ST, .x87, .xmm, .mxcsr, .arm64V, .arm64FPSR, .arm64FPCR: return .floatingPoint
+        case .x87ST, .x87, .xmm, .mxcsr, .ymmHigh, .arm64V, .arm64FPSR, .arm64FPCR: return .floatingPoint
         case .x86GuestDR, .arm64GuestDebug: return .guestDebug
         default: return .general
         }
@@ -89,6 +91,21 @@ enum RegisterLayout {
         case .x86_64: return x86
         case .arm64: return arm64
         }
+    }
+
+    /// The table `target` is served with: x86 adds ymm0h-ymm15h (`org.gnu.gdb.i386.avx`) where
+    /// the vCPUs have AVX (`Capabilities.x86AVX`), after every other register, so the numbers
+    /// before them are the same either way.
+    static func table(for target: some GDBTarget) -> [GDBRegister] {
+        table(for: target.arch, avx: target.capabilities.x86AVX)
+    }
+
+    static func table(for arch: Arch, avx: Bool) -> [GDBRegister] {
+        arch == .x86_64 && avx ? x86AVX : table(for: arch)
+    }
+
+    static let x86AVX: [GDBRegister] = x86 + (0..<16).map {
+        GDBRegister(name: "ymm\($0)h", bits: 128, type: "uint128", group: "", feature: "org.gnu.gdb.i386.avx", field: .ymmHigh($0))
     }
 
     /// GDB's amd64 numbering: `org.gnu.gdb.i386.core` must hold rax..gs and st0..fop (40
@@ -185,6 +202,7 @@ enum RegisterLayout {
             case (.x87(let x), .x86_64(let f)?): return UInt128(x87Value(x, f))
             case (.xmm(let i), .x86_64(let f)?): return f.xmm[i]
             case (.mxcsr, .x86_64(let f)?): return UInt128(f.mxcsr)
+            case (.ymmHigh(let i), .x86_64(let f)?): return f.ymmHigh?[i]
             case (.arm64V(let i), .arm64(let f)?): return f.v[i]
             case (.arm64FPSR, .arm64(let f)?): return UInt128(f.fpsr)
             case (.arm64FPCR, .arm64(let f)?): return UInt128(f.fpcr)
@@ -220,6 +238,7 @@ enum RegisterLayout {
             case (.x87(let x), .x86_64(var f)?): setX87(x, UInt32(truncatingIfNeeded: value), &f); v.fp = .x86_64(f)
             case (.xmm(let i), .x86_64(var f)?): f.xmm[i] = value; v.fp = .x86_64(f)
             case (.mxcsr, .x86_64(var f)?): f.mxcsr = UInt32(truncatingIfNeeded: value); v.fp = .x86_64(f)
+            case (.ymmHigh(let i), .x86_64(var f)?) where f.ymmHigh != nil: f.ymmHigh?[i] = value; v.fp = .x86_64(f)
             case (.arm64V(let i), .arm64(var f)?): f.v[i] = value; v.fp = .arm64(f)
             case (.arm64FPSR, .arm64(var f)?): f.fpsr = UInt32(truncatingIfNeeded: value); v.fp = .arm64(f)
             case (.arm64FPCR, .arm64(var f)?): f.fpcr = UInt32(truncatingIfNeeded: value); v.fp = .arm64(f)
@@ -262,24 +281,21 @@ enum RegisterLayout {
         return GDBHex.encode((0..<r.bytes).map { UInt8(truncatingIfNeeded: value >> UInt128(8 * $0)) })
     }
 
-    /// Every register of `v` in table order, as one `g` reply body (hex).
-    static func hexAll(_ v: RegisterValues) -> [UInt8] {
+    /// Every register of `table` in order, as one `g` reply body (hex).
+    static func hexAll(_ v: RegisterValues, table: [GDBRegister]) -> [UInt8] {
         var out: [UInt8] = []
-        for r in table(for: v.general.arch) { out += hex(r, in: v) }
+        for r in table { out += hex(r, in: v) }
         return out
     }
 
-    /// Whether any register of the table lives in `bank` (a `g` reads only those banks).
-    static func uses(_ bank: RegisterBank, arch: Arch) -> Bool { table(for: arch).contains { $0.field.bank == bank } }
-
     /// Total bytes of a `g` reply.
-    static func size(for arch: Arch) -> Int { table(for: arch).reduce(0) { $0 + $1.bytes } }
+    static func size(for arch: Arch) -> Int { size(of: table(for: arch)) }
+    static func size(of table: [GDBRegister]) -> Int { table.reduce(0) { $0 + $1.bytes } }
 
     /// Applies a whole `G` body (hex digits) to `v`: registers sent as `x` digits, or whose bank
     /// is unavailable, are left as they are. False when the body's size or a digit is wrong.
-    static func decodeAll(hex body: ArraySlice<UInt8>, into v: inout RegisterValues) -> Bool {
-        let t = table(for: v.general.arch)
-        guard body.count == 2 * size(for: v.general.arch) else { return false }
+    static func decodeAll(hex body: ArraySlice<UInt8>, table t: [GDBRegister], into v: inout RegisterValues) -> Bool {
+        guard body.count == 2 * size(of: t) else { return false }
         var at = body.startIndex
         var next = v
         for r in t {

@@ -16,16 +16,16 @@ extension GDBEngine {
             vcpu = v
             p = p[..<semicolon]
         }
-        let table = RegisterLayout.table(for: target.arch)
+        let table = RegisterLayout.table(for: target)
         let body = p.dropFirst()
         do throws(DebugError) {
             switch p.first {
             case UInt8(ascii: "g"):
-                sendPacket(RegisterLayout.hexAll(try registerValues(vcpu, banks: [.floatingPoint, .guestDebug])))
+                sendPacket(RegisterLayout.hexAll(try registerValues(vcpu, banks: [.floatingPoint, .guestDebug]), table: table))
             case UInt8(ascii: "G"):
                 let before = try registerValues(vcpu, banks: [.floatingPoint, .guestDebug])
                 var values = before
-                guard RegisterLayout.decodeAll(hex: body, into: &values) else { sendErrno(1); return }
+                guard RegisterLayout.decodeAll(hex: body, table: table, into: &values) else { sendErrno(1); return }
                 try write(values, over: before, vcpu: vcpu)
                 sendOK()
             case UInt8(ascii: "p"):

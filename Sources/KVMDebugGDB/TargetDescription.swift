@@ -5,14 +5,14 @@ import KVMDebugCore
 enum TargetDescription {
     /// The whole description: every register, with LLDB's `dwarf_regnum`, `ehframe_regnum`, `generic`
     /// and `altname` attributes (GDB ignores attributes it does not know). The packet is `qXfer:features:read`.
-    static func xml(for arch: Arch) -> String {
+    static func xml(for arch: Arch, avx: Bool = false) -> String {
         var s = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
         switch arch {
         case .x86_64: s += "<architecture>i386:x86-64</architecture>\n"
         case .arm64: s += "<architecture>aarch64</architecture>\n"
         }
         var feature = ""
-        for (n, r) in RegisterLayout.table(for: arch).enumerated() {
+        for (n, r) in RegisterLayout.table(for: arch, avx: avx).enumerated() {
             if r.feature != feature {
                 if !feature.isEmpty { s += "</feature>\n" }
                 feature = r.feature

@@ -53,7 +53,7 @@ import KVMDebugFake
             case .fop: return 0x100 | k
             default: return 0x4000_0000 | k
             }
-        case .xmm, .arm64V:
+        case .xmm, .arm64V, .ymmHigh:
             return UInt128(0xA5A5_0000_0000_0000 | UInt64(n)) << 64 | UInt128(0x5A5A_0000 + n)
         case .mxcsr: return 0x7F80          // RC = toward zero, every exception masked
         case .arm64FPSR: return 0x0800_0010 // QC, IXC (cumulative flags)
@@ -78,7 +78,7 @@ import KVMDebugFake
     }
 
     func roundTrip<B: DebugBackend>(_ e: Engine<B>, arch: Arch) throws {
-        let table = RegisterLayout.table(for: arch)
+        let table = RegisterLayout.table(for: e.session)
         let start = try e.fromBackend()
         var expected = start
         for (n, r) in table.enumerated() {
@@ -96,13 +96,24 @@ import KVMDebugFake
         }
         // And through g: the same hex as the p replies, no x digits.
         let g = e.reply("g")
-        #expect(g.count == 2 * RegisterLayout.size(for: arch))
+        #expect(g.count == 2 * RegisterLayout.size(of: table))
         #expect(!g.contains("x"))
-        #expect(Array(g.utf8) == RegisterLayout.hexAll(expected))
+        #expect(Array(g.utf8) == RegisterLayout.hexAll(expected, table: table))
     }
 
     @Test func everyX86RegisterRoundTripsOnTheFake() throws {
         try roundTrip(Engine(try FakeBackend(guest: BuiltinGuests.counterX86(.long))), arch: .x86_64)
+    }
+
+    /// A vCPU with AVX: ymm0h-ymm15h are described (org.gnu.gdb.i386.avx, after every other
+    /// register) and round-trip through the XSAVE area's YMM_Hi128 component.
+    @Test func everyX86RegisterRoundTripsOnTheFakeWithAVX() throws {
+        let e = Engine(try FakeBackend(guest: BuiltinGuests.counterX86(.long), x86AVX: true))
+        try roundTrip(e, arch: .x86_64)
+        let xml = TargetDescription.xml(for: .x86_64, avx: true)
+        #expect(xml.contains("<feature name=\"org.gnu.gdb.i386.avx\">\n<reg name=\"ymm0h\" bitsize=\"128\" type=\"uint128\" regnum=\"\(RegisterLayout.x86.count)\""))
+        #expect(!TargetDescription.xml(for: .x86_64).contains("ymm"))
+        #expect(e.reply("qRegisterInfo\(String(RegisterLayout.x86.count + 15, radix: 16))").hasPrefix("name:ymm15h;bitsize:128;"))
     }
 
     @Test func everyArm64RegisterRoundTripsOnTheFake() throws {

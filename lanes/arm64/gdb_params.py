@@ -5,7 +5,10 @@ MODE = "el1"
 PC, SP = "pc", "sp"
 # Compared after PC and SP: KVM_ARM_VCPU_INIT's reset state (X0 = the vCPU index by kvmdbg's
 # boot convention), which the fake models: every general register and PSTATE.
-REGISTERS = ["x%d" % i for i in range(31)] + ["cpsr"]
+REGISTERS = ["x%d" % i for i in range(31)] + ["cpsr"] + [
+    # FP/SIMD (ONE_REG fp_regs ids) and the guest's own debug registers (ONE_REG sysreg ids):
+    # an id KVM rejects would read as <unavailable> and differ from the fake.
+    "v0.d.u[0]", "v31.d.u[1]", "fpsr", "fpcr", "dbgbcr0_el1", "dbgbvr0_el1", "dbgwcr0_el1", "dbgwvr0_el1", "mdscr_el1"]
 # paged-counter maps one TTBR1 page at 0xffffffffc0000000 (counter, data); the next is not mapped.
 PAGED = {"unmapped": 0xFFFFFFFFC0001000}
 # Round trips through QEMU's emulated EL2 and a 16550 are slow.

@@ -6,7 +6,7 @@ import CKVM
 /// vCPU fds and guest memory a host VMM already owns (`init(adopting:)`).
 public final class KVMBackend: DebugBackend {
     public let arch: Arch
-    public let capabilities: Capabilities
+    public private(set) var capabilities: Capabilities
     public let system: KVMSystem?
     public let vm: KVMVM?
     public let vcpus: [KVMVCPU]
@@ -63,6 +63,7 @@ public final class KVMBackend: DebugBackend {
         vcpus = built
         ownedMapping = (mem, size)
         xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
+        capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
     }
 
     /// Adopts a host VMM's vCPU fds and guest memory. kvmdbg never closes those fds or
@@ -90,6 +91,18 @@ public final class KVMBackend: DebugBackend {
         self.vm = vm
         ownedMapping = nil
         xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
+        capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
+    }
+
+    /// x86: every vCPU's CPUID offers AVX and the XSAVE area reaches YMM_Hi128 (KVM_GET_CPUID2;
+    /// a failing call counts as no AVX: the ymm halves are then left out, not invented).
+    private static func hasAVX(_ vcpus: [KVMVCPU], xsaveSize: Int?) -> Bool {
+        #if arch(x86_64)
+        guard let size = xsaveSize, size >= X86FPRegisterFile.Offset.endOfAVX, !vcpus.isEmpty else { return false }
+        return vcpus.allSatisfy { (try? $0.hasAVX()) == true }
+        #else
+        return false
+        #endif
     }
 
     /// KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) on the VM fd (the size KVM_GET_XSAVE2 fills), else
@@ -203,12 +216,12 @@ public final class KVMBackend: DebugBackend {
     }
 
     /// x86: KVM_GET_XSAVE2 / KVM_GET_XSAVE, or KVM_GET_FPU without XSAVE; arm64: one
-    /// KVM_GET_ONE_REG per `fp_regs` id. ymm upper halves are not shown: a VM kvmdbg creates has
-    /// no CPUID with AVX (and this PVM host offers none), see README "Registers".
+    /// KVM_GET_ONE_REG per `fp_regs` id. The ymm upper halves are kept only where the vCPUs have
+    /// AVX (`Capabilities.x86AVX`): a VM kvmdbg creates has no CPUID, so none (README "Registers").
     public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
         let v = vcpus[vcpu]
         #if arch(x86_64)
-        if let size = xsaveSize { return .x86_64(X86FPRegisterFile(xsave: try v.xsave(size: size), hasAVX: false)) }
+        if let size = xsaveSize { return .x86_64(X86FPRegisterFile(xsave: try v.xsave(size: size), hasAVX: capabilities.x86AVX)) }
         return .x86_64(X86FPRegisterFile(kvm: try v.fpu()))
         #elseif arch(arm64)
         var f = Arm64FPRegisterFile()

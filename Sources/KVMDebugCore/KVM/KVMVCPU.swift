@@ -180,6 +180,13 @@ public final class KVMVCPU {
     /// Loads an XSAVE area read with `xsave(size:)`. The corresponding ioctl is `KVM_SET_XSAVE`.
     public func setXSAVE(_ area: [UInt8]) throws(DebugError) { try Sys.setXSAVE(fd, area) }
 
+    /// Whether the vCPU's CPUID offers XSAVE and AVX (leaf 1 ECX bits 26 and 28), so its XSAVE
+    /// area holds YMM_Hi128. A vCPU nobody gave a CPUID (kvmdbg's own VMs) has none.
+    /// The corresponding ioctl is `KVM_GET_CPUID2`.
+    public func hasAVX() throws(DebugError) -> Bool {
+        try Sys.getCPUID2(fd).contains { $0.0 == 1 && $0.4 & (1 << 26) != 0 && $0.4 & (1 << 28) != 0 }
+    }
+
     /// The x87/SSE state. The corresponding ioctl is `KVM_GET_FPU`.
     public func fpu() throws(DebugError) -> kvm_fpu { try Sys.getFPU(fd) }
 

@@ -185,6 +185,20 @@ enum Sys {
         _ = try check(r, "KVM_SET_XSAVE")
     }
 
+    /// KVM_GET_CPUID2 with room for `room` entries: (function, index, eax, ebx, ecx, edx) each.
+    static func getCPUID2(_ vcpu: Int32, room: Int = 256) throws(DebugError) -> [(UInt32, UInt32, UInt32, UInt32, UInt32, UInt32)] {
+        var buffer = [UInt8](repeating: 0, count: 8 + 40 * room)
+        buffer[0] = UInt8(truncatingIfNeeded: room); buffer[1] = UInt8(truncatingIfNeeded: room >> 8)
+        let r = unsafe buffer.withUnsafeMutableBytes { unsafe ckvm_get_cpuid2(vcpu, $0.baseAddress) }
+        _ = try check(r, "KVM_GET_CPUID2")
+        func word(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(buffer[at + $1]) << UInt32(8 * $1) } }
+        let n = min(Int(word(0)), room)
+        return (0..<n).map { i in
+            let e = 8 + 40 * i
+            return (word(e), word(e + 4), word(e + 12), word(e + 16), word(e + 20), word(e + 24))
+        }
+    }
+
     static func getFPU(_ vcpu: Int32) throws(DebugError) -> kvm_fpu {
         var f = kvm_fpu()
         _ = try check(ckvm_get_fpu(vcpu, &f), "KVM_GET_FPU")
