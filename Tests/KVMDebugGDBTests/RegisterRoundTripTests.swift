@@ -126,6 +126,29 @@ import KVMDebugFake
         try roundTrip(Engine(try KVMBackend(guest: BuiltinGuests.counterX86(.long))), arch: .x86_64)
     }
 
+    /// A stop costs no FP or guest-debug ioctl; the first packet that needs one reads it once,
+    /// later packets of the same stop use the cached read, and the next run drops it.
+    @Test func fpAndGuestDebugRegistersAreReadOnlyWhenAskedOncePerStop() throws {
+        let h = try Harness()
+        func count(_ match: (FakeCall) -> Bool) -> Int { h.backend.trace.filter(match).count }
+        func fpReads() -> Int { count { if case .getFPRegisters = $0 { return true } else { return false } } }
+        func drReads() -> Int { count { if case .getGuestDebugRegisters = $0 { return true } else { return false } } }
+        #expect(try h.reply("Z1,1006,1") == "OK")
+        _ = try h.ask("vCont;c")
+        #expect(fpReads() == 0 && drReads() == 0, "the stop itself: \(h.backend.trace)")
+        let table = RegisterLayout.table(for: .x86_64)
+        let xmm0 = try #require(table.firstIndex { $0.name == "xmm0" }), dr7 = try #require(table.firstIndex { $0.name == "dr7" })
+        _ = try h.reply("p\(String(xmm0, radix: 16))")
+        _ = try h.reply("p\(String(xmm0 + 1, radix: 16))")
+        #expect(fpReads() == 1 && drReads() == 0)
+        _ = try h.reply("p\(String(dr7, radix: 16))")
+        _ = try h.reply("g")
+        #expect(fpReads() == 1 && drReads() == 1)
+        _ = try h.ask("vCont;c")
+        _ = try h.reply("g")
+        #expect(fpReads() == 2 && drReads() == 2, "a new stop reads them again")
+    }
+
     @Test func slotsPastTheVCPUsCountAreUnavailableAndRefused() throws {
         let e = Engine(try FakeBackend(guest: BuiltinGuests.counterArm64(), hardwareBreakpoints: 6, hardwareWatchpoints: 4))
         let table = RegisterLayout.table(for: .arm64)
