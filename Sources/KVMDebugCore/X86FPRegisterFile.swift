@@ -49,7 +49,7 @@ public struct X86FPRegisterFile: Sendable, Hashable {
         if bv & Self.x87Bit != 0 {
             fcw = UInt16(Self.load(a, Offset.fcw, 2))
             fsw = UInt16(Self.load(a, Offset.fsw, 2))
-            abridgedTag = a[Offset.ftw]
+            abridgedTag = UInt8(Self.load(a, Offset.ftw, 1))
             fop = UInt16(Self.load(a, Offset.fop, 2)) & 0x7FF
             fip = UInt64(Self.load(a, Offset.fip, 8))
             fdp = UInt64(Self.load(a, Offset.fdp, 8))

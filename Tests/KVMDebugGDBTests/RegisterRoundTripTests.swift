@@ -186,6 +186,11 @@ import KVMDebugFake
         #expect(f.abridgedTag == 0b11)
     }
 
+    @Test func aShortXSAVEAreaDecodesWithoutTrapping() {
+        let f = X86FPRegisterFile(xsave: [0x7F, 0x03], hasAVX: true)
+        #expect(f.fcw == 0x37F && f.abridgedTag == 0 && f.ymmHigh == [UInt128](repeating: 0, count: 16))
+    }
+
     @Test func xsaveAreaComponentsInTheirInitialConfigurationReadAsReset() {
         var area = [UInt8](repeating: 0xEE, count: 4096)
         for i in 512..<576 { area[i] = 0 }  // XSTATE_BV = 0: everything in its initial configuration

@@ -82,7 +82,8 @@ import CKVM
                     // Disarm and detach: the guest runs free (its own DR7 in the hardware) until a kick.
                     d.removeAllPoints()
                     let kicked = DispatchSemaphore(value: 0)
-                    DispatchQueue.global().asyncAfter(deadline: .now() + 0.03) { shared.backend.kick(vcpu: 0); kicked.signal() }
+                    let kicker = Thread { usleep(30_000); shared.backend.kick(vcpu: 0); kicked.signal() }
+                    kicker.start()
                     let free = try d.resume(vcpu: 0, mode: .continue)
                     if free != .exit(.interrupted) { log.append("round \(round) detached run: \(free)") }
                     _ = kicked.wait(timeout: .now() + 60)
