@@ -23,6 +23,19 @@ public protocol DebugBackend: AnyObject {
     /// Writes the vCPU's register file back. x86: `KVM_SET_REGS`, plus `KVM_SET_SREGS`
     /// when a special register changed; arm64: `KVM_SET_ONE_REG` per changed register.
     func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError)
+    /// Reads the vCPU's FP/SIMD registers. x86: `KVM_GET_XSAVE2` / `KVM_GET_XSAVE`
+    /// (`KVM_GET_FPU` without XSAVE); arm64: `KVM_GET_ONE_REG` per `fp_regs` id.
+    /// Default: `.unsupported` (then a debugger reports them unavailable).
+    func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile
+    /// Writes the vCPU's FP/SIMD registers back: x86 `KVM_SET_XSAVE` (or `KVM_SET_FPU`) of the
+    /// area just read with the fields replaced; arm64 `KVM_SET_ONE_REG` per changed register.
+    func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError)
+    /// Reads the guest's own debug registers. x86: `KVM_GET_DEBUGREGS`; arm64:
+    /// `KVM_GET_ONE_REG` per DBGBCR/DBGBVR/DBGWCR/DBGWVR/MDSCR_EL1. Default: `.unsupported`.
+    func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters
+    /// Writes the guest's own debug registers: x86 `KVM_SET_DEBUGREGS`; arm64 `KVM_SET_ONE_REG`
+    /// per changed register.
+    func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError)
     /// Reads the program counter alone, the one register every arm64 debug exit needs
     /// (one `KVM_GET_ONE_REG` instead of the whole file). Default: `registers(vcpu:).pc`.
     func programCounter(vcpu: Int) throws(DebugError) -> UInt64
@@ -51,6 +64,22 @@ extension DebugBackend {
 
     public func programCounter(vcpu: Int) throws(DebugError) -> UInt64 {
         try registers(vcpu: vcpu).pc
+    }
+
+    public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
+        throw .unsupported(reason: "this backend does not read FP/SIMD registers")
+    }
+
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError) {
+        throw .unsupported(reason: "this backend does not write FP/SIMD registers")
+    }
+
+    public func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters {
+        throw .unsupported(reason: "this backend does not read the guest's own debug registers")
+    }
+
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError) {
+        throw .unsupported(reason: "this backend does not write the guest's own debug registers")
     }
 
     /// Writes the program counter: the register file read, changed and written back.

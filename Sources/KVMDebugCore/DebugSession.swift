@@ -103,6 +103,26 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         try debugger.setRegisters(file, vcpu: vcpu)
     }
 
+    /// The vCPU's FP/SIMD registers, read once per stop and only when asked.
+    public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
+        try debugger.floatingPointRegisters(vcpu: vcpu)
+    }
+
+    /// Writes the vCPU's FP/SIMD registers.
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError) {
+        try debugger.setFloatingPointRegisters(file, vcpu: vcpu)
+    }
+
+    /// The guest's own debug registers (not kvmdbg's points), read once per stop when asked.
+    public func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters {
+        try debugger.guestDebugRegisters(vcpu: vcpu)
+    }
+
+    /// Writes the guest's own debug registers.
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError) {
+        try debugger.setGuestDebugRegisters(registers, vcpu: vcpu)
+    }
+
     /// Reads guest memory at a guest-virtual address as `vcpu` sees it (physical with
     /// `physicalMode`); software breakpoints are hidden. Each page is translated on its own.
     public func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8] {

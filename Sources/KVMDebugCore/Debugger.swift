@@ -167,6 +167,57 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         if before.pc != file.pc { st.pcWritten = true }
     }
 
+    /// The vCPU's FP/SIMD registers, read once per stop and only when asked: a stop itself
+    /// costs no FP ioctl (`DebugBackend.floatingPointRegisters`).
+    public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
+        try cached(vcpu, { $0.fpRegisters }, { $0.fpRegisters = $1 }) { () throws(DebugError) in
+            try backend.floatingPointRegisters(vcpu: vcpu)
+        }
+    }
+
+    /// Writes the vCPU's FP/SIMD registers (nothing when unchanged).
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError) {
+        try writeCached(file, vcpu, try floatingPointRegisters(vcpu: vcpu), { $0.fpRegisters = $1 }) { () throws(DebugError) in
+            try backend.setFloatingPointRegisters(file, vcpu: vcpu)
+        }
+    }
+
+    /// The guest's own debug registers, read once per stop and only when asked.
+    public func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters {
+        try cached(vcpu, { $0.guestDebugRegisters }, { $0.guestDebugRegisters = $1 }) { () throws(DebugError) in
+            try backend.guestDebugRegisters(vcpu: vcpu)
+        }
+    }
+
+    /// Writes the guest's own debug registers (nothing when unchanged).
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError) {
+        try writeCached(registers, vcpu, try guestDebugRegisters(vcpu: vcpu), { $0.guestDebugRegisters = $1 }) { () throws(DebugError) in
+            try backend.setGuestDebugRegisters(registers, vcpu: vcpu)
+        }
+    }
+
+    /// A per-stop cache slot of `VCPUDebugState`: the stored value, or `read` once.
+    private func cached<T>(_ vcpu: Int, _ get: (VCPUDebugState) -> T?, _ set: (VCPUDebugState, T?) -> Void,
+                           _ read: () throws(DebugError) -> T) throws(DebugError) -> T {
+        try checkVCPU(vcpu)
+        let st = vcpus[vcpu]
+        if let r = get(st) { return r }
+        let r = try read()
+        set(st, r)
+        return r
+    }
+
+    /// Writes `value` through `write` unless it equals `current`; the slot holds it afterwards
+    /// (and nothing if the write failed, so the next read asks the backend).
+    private func writeCached<T: Equatable>(_ value: T, _ vcpu: Int, _ current: T, _ set: (VCPUDebugState, T?) -> Void,
+                                           _ write: () throws(DebugError) -> Void) throws(DebugError) {
+        if current == value { return }
+        let st = vcpus[vcpu]
+        set(st, nil)
+        try write()
+        set(st, value)
+    }
+
     /// The last stop reported for `vcpu`, if it has not run since.
     public func lastStop(of vcpu: Int) -> Stop? { vcpus[vcpu].lastStop }
 
@@ -322,7 +373,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
               Arm64DebugEncoding.ExceptionClass(rawValue: Arm64DebugEncoding.esrClass(esr)) == .brk64,
               s.hits.contains(where: { $0.reason == .softwareBreakpoint && $0.point == nil }) else { return }
         if st.pcWritten, try registers(vcpu: vcpu).pc != pc { return }
-        st.registers = nil
+        st.forgetRegisters()
         try Arm64ExceptionDelivery.deliver(esr: esr, pc: pc, vcpu: vcpu, on: backend)
         st.lastStop = nil
         st.pcWritten = true
@@ -495,7 +546,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             st.installedKey = key
         }
         st.lastStop = nil
-        st.registers = nil
+        st.forgetRegisters()
         let exit = try backend.run(vcpu: vcpu)
         guard case .debug(let d) = exit else { return .exit(exit) }
         return .stop(decode(d, vcpu: vcpu))

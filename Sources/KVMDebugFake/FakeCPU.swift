@@ -34,4 +34,5 @@ enum FakeErrno {
     static let ebusy: Int32 = 16
     static let eintr: Int32 = 4
     static let eagain: Int32 = 11
+    static let enoent: Int32 = 2
 }

@@ -17,6 +17,10 @@ final class FakeX86CPU: FakeCPU {
     let index: Int
     let mode: CPUMode
     var registers = FakeX86Registers()
+    /// x87/SSE state (KVM_GET/SET_XSAVE), used by the interpreter's SSE rows.
+    var fpu = FakeX86FPU()
+    /// The guest's own DR0-3, DR6, DR7 (KVM_GET/SET_DEBUGREGS, the guest's mov to/from DRn).
+    var guestDebug = FakeGuestDebugRegisters(breakpoints: 0, watchpoints: 0)
 
     /// `vcpu->guest_debug`: the control word, or empty when ENABLE was clear.
     private var control: GuestDebugControl = []
@@ -196,6 +200,8 @@ final class FakeX86CPU: FakeCPU {
             }
             throw .unsupported(reason: "int3 at \(hex(pc)) on vCPU \(index) without KVM_GUESTDBG_USE_SW_BP: the guest would take #BP through an IDT the fake does not model")
         }
+        // SSE with CR4.OSFXSR clear is #UD (SDM vol. 3 §2.5); without an IDT, a triple fault.
+        if case .sse = insn.operation, special.cr4 & 0x200 == 0 { return .shutdown }
         // A data access whose page does not translate: #PF without an IDT, a triple fault.
         var dataPhysical: UInt64? = nil
         if let access = insn.access {
@@ -210,9 +216,31 @@ final class FakeX86CPU: FakeCPU {
         // 3. Execute; RF clears once an instruction completes. The one data access is at
         // dataPhysical (within one page: accesses that cross a page are not split).
         let translated = insn.access.map { ($0.address, dataPhysical ?? $0.address) }
-        let newCR3 = FakeX86Interpreter.execute(insn, registers: &registers, memory: memory, mode: mode) { linear in
+        let toPhysical: (UInt64) -> UInt64 = { linear in
             guard let (l, p) = translated else { return linear }
             return p &+ (linear &- l)
+        }
+        let newCR3 = FakeX86Interpreter.execute(insn, registers: &registers, memory: memory, mode: mode, physical: toPhysical)
+        switch insn.operation {
+        case .loadCR4(let src):
+            special.cr4 = registers.gpr[src.index]
+        case .moveDR(let n, let reg, let toDR):
+            // KVM keeps the guest's values (kvm_set_dr): DR6/DR7 with their fixed bits set.
+            if toDR {
+                let v = registers.gpr[reg.index]
+                switch n {
+                case 6: guestDebug.dr6 = (v & 0x0001_E80F) | 0xFFFF_0FF0
+                case 7: guestDebug.dr7 = (v & 0xFFFF_2BFF) | 0x400
+                default: guestDebug.db[n] = v
+                }
+            } else {
+                registers.gpr[reg.index] = n == 6 ? guestDebug.dr6 : n == 7 ? guestDebug.dr7 : guestDebug.db[n]
+            }
+        case .sse(let op, let xmm, let rm):
+            FakeX86Interpreter.executeSSE(op, xmm: xmm, rm: rm, size: insn.size, registers: &registers, fpu: &fpu,
+                                          memory: memory, physical: toPhysical)
+        default:
+            break
         }
         if let cr3 = newCR3 {
             special.cr3 = cr3

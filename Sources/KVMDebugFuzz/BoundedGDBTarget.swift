@@ -27,6 +27,14 @@ public final class BoundedGDBTarget<Backend: DebugBackend>: GDBTarget {
     public var capabilities: Capabilities { session.capabilities }
     public func registers(vcpu: Int) throws(DebugError) -> RegisterFile { try session.registers(vcpu: vcpu) }
     public func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError) { try session.setRegisters(file, vcpu: vcpu) }
+    public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile { try session.floatingPointRegisters(vcpu: vcpu) }
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError) {
+        try session.setFloatingPointRegisters(file, vcpu: vcpu)
+    }
+    public func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters { try session.guestDebugRegisters(vcpu: vcpu) }
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError) {
+        try session.setGuestDebugRegisters(registers, vcpu: vcpu)
+    }
     public var physicalMode: Bool {
         get { session.physicalMode }
         set { session.physicalMode = newValue }

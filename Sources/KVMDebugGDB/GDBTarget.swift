@@ -10,6 +10,12 @@ public protocol GDBTarget: AnyObject {
     var capabilities: Capabilities { get }
     func registers(vcpu: Int) throws(DebugError) -> RegisterFile
     func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError)
+    /// FP/SIMD registers (x87/SSE, V0-V31/FPSR/FPCR), read only when a packet asks for one.
+    func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile
+    func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError)
+    /// The guest's own debug registers (x86 DR0-3/6/7, arm64 DBGB*/DBGW*/MDSCR_EL1).
+    func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters
+    func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError)
     /// Memory packets' addresses are guest-physical while true (`monitor phys`, `Qqemu.PhyMemMode`).
     var physicalMode: Bool { get set }
     /// The page walk of a guest-virtual address on a vCPU (`monitor translate`).

@@ -25,6 +25,7 @@ extension GDBEngine {
         case "info": result = monitorInfo(words, &lines)
         case "gva2gpa": result = monitorGva2gpa(words, &lines)
         case "xp": result = monitorXp(words, &lines)
+        case "guest-debug-regs": result = monitorGuestDebugRegs(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
         if case .error(let m) = result { lines.append("kvmdbg: " + m) }
@@ -48,6 +49,7 @@ extension GDBEngine {
             "  monitor stats                             KVM_SET_GUEST_DEBUG calls, stops, rounds, all-stop latency",
             "  monitor phys on|off                       memory addresses are guest-physical / virtual (default)",
             "  monitor translate VADDR [vcpu N]          the page walk of VADDR: each level's entry",
+            "  monitor guest-debug-regs [vcpu N]         the guest's own debug registers (DR0-7 / DBGB*, DBGW*, MDSCR_EL1)",
             "QEMU-compatible (for GEF, pwndbg and scripts written for QEMU's gdbstub):",
             "  monitor info mem                          mapped virtual ranges: START-END SIZE PERMS (u/-, r, w/-)",
             "  monitor info registers                    the vCPU's registers, laid out as QEMU's dump",

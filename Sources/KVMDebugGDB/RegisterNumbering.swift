@@ -47,6 +47,7 @@ struct RegisterNumbering: Sendable, Equatable {
         t["sp"] = RegisterNumbering(dwarf: 31, generic: "sp")
         t["pc"] = RegisterNumbering(dwarf: 32, generic: "pc")
         t["cpsr"] = RegisterNumbering(dwarf: 33, generic: "flags")
+        for i in 0..<32 { t["v\(i)"] = RegisterNumbering(dwarf: 64 + i) }  // AAPCS64 DWARF: V0-V31 are 64-95
         return t
     }()
 }

@@ -85,6 +85,10 @@ private extension FakeBackend {
             case .run: return "run"
             case .getRegisters: return "getregs"
             case .setRegisters: return "setregs"
+            case .getFPRegisters: return "getfp"
+            case .setFPRegisters: return "setfp"
+            case .getGuestDebugRegisters: return "getdr"
+            case .setGuestDebugRegisters: return "setdr"
             }
         }
     }

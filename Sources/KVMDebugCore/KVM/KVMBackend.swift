@@ -6,12 +6,15 @@ import CKVM
 /// vCPU fds and guest memory a host VMM already owns (`init(adopting:)`).
 public final class KVMBackend: DebugBackend {
     public let arch: Arch
-    public let capabilities: Capabilities
+    public private(set) var capabilities: Capabilities
     public let system: KVMSystem?
     public let vm: KVMVM?
     public let vcpus: [KVMVCPU]
     private let memory: GuestMemory
     private let ownedMapping: (UnsafeMutableRawPointer, Int)?
+    /// x86: the XSAVE area's size (KVM_CAP_XSAVE2, else 4096 with KVM_CAP_XSAVE); nil: the
+    /// kernel has no XSAVE and FP state goes through KVM_GET_FPU.
+    private let xsaveSize: Int?
 
     public var vcpuCount: Int { vcpus.count }
 
@@ -64,6 +67,8 @@ public final class KVMBackend: DebugBackend {
         self.vm = vm
         vcpus = built
         ownedMapping = (mem, size)
+        xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
+        capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
     }
 
     /// Adopts a host VMM's vCPU fds and guest memory. kvmdbg never closes those fds or
@@ -90,6 +95,28 @@ public final class KVMBackend: DebugBackend {
         system = sys
         self.vm = vm
         ownedMapping = nil
+        xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
+        capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
+    }
+
+    /// x86: every vCPU's CPUID offers AVX and the XSAVE area reaches YMM_Hi128 (KVM_GET_CPUID2;
+    /// a failing call counts as no AVX: the ymm halves are then left out, not invented).
+    private static func hasAVX(_ vcpus: [KVMVCPU], xsaveSize: Int?) -> Bool {
+        #if arch(x86_64)
+        guard let size = xsaveSize, size >= X86FPRegisterFile.Offset.endOfAVX, !vcpus.isEmpty else { return false }
+        return vcpus.allSatisfy { (try? $0.hasAVX()) == true }
+        #else
+        return false
+        #endif
+    }
+
+    /// KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) on the VM fd (the size KVM_GET_XSAVE2 fills), else
+    /// 4096 with KVM_CAP_XSAVE, else nil (x86 only).
+    private static func xsaveSize(system: KVMSystem, vm: KVMVM?) -> Int? {
+        guard Arch.host == .x86_64 else { return nil }
+        let two = vm?.check(.xsave2) ?? system.check(.xsave2)
+        if two >= 4096 { return two }
+        return system.check(.xsave) > 0 ? 4096 : nil
     }
 
     deinit {
@@ -191,6 +218,111 @@ public final class KVMBackend: DebugBackend {
             throw .unsupported(reason: "arm64 registers on a non-arm64 host")
             #endif
         }
+    }
+
+    /// x86: KVM_GET_XSAVE2 / KVM_GET_XSAVE, or KVM_GET_FPU without XSAVE; arm64: one
+    /// KVM_GET_ONE_REG per `fp_regs` id. The ymm upper halves are kept only where the vCPUs have
+    /// AVX (`Capabilities.x86AVX`): a VM kvmdbg creates has no CPUID, so none (README "Registers").
+    public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
+        let v = vcpus[vcpu]
+        #if arch(x86_64)
+        if let size = xsaveSize { return .x86_64(X86FPRegisterFile(xsave: try v.xsave(size: size), hasAVX: capabilities.x86AVX)) }
+        return .x86_64(X86FPRegisterFile(kvm: try v.fpu()))
+        #elseif arch(arm64)
+        var f = Arm64FPRegisterFile()
+        for r in Arm64FPRegisterFile.all { f[r] = Self.value(try v.oneRegister(r)) }
+        return .arm64(f)
+        #else
+        throw .unsupported(reason: "unsupported host")
+        #endif
+    }
+
+    /// x86: the area read again, the fields stored into it, KVM_SET_XSAVE (or KVM_SET_FPU);
+    /// arm64: KVM_SET_ONE_REG for each register that differs from the vCPU's.
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError) {
+        let v = vcpus[vcpu]
+        switch file {
+        case .x86_64(let f):
+            #if arch(x86_64)
+            if let size = xsaveSize {
+                var area = try v.xsave(size: size)
+                f.store(intoXSAVE: &area)
+                try v.setXSAVE(area)
+            } else {
+                var k = try v.fpu()
+                f.store(into: &k)
+                try v.setFPU(k)
+            }
+            #else
+            throw .unsupported(reason: "x86 registers on a non-x86 host")
+            #endif
+        case .arm64(let f):
+            #if arch(arm64)
+            for r in Arm64FPRegisterFile.all {
+                let now = Self.value(try v.oneRegister(r))
+                if now != f[r] { try v.setOneRegister(r, Self.bytes(f[r], count: r.bytes)) }
+            }
+            #else
+            throw .unsupported(reason: "arm64 registers on a non-arm64 host")
+            #endif
+        }
+    }
+
+    /// x86: KVM_GET_DEBUGREGS; arm64: KVM_GET_ONE_REG per DBGB*/DBGW* slot the kernel reports
+    /// (KVM_CAP_GUEST_DEBUG_HW_BPS/WPS) and MDSCR_EL1.
+    public func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters {
+        let v = vcpus[vcpu]
+        #if arch(x86_64)
+        let d = try v.debugRegisters()
+        var g = X86GuestDebugRegisters()
+        g.address = [d.db.0, d.db.1, d.db.2, d.db.3]
+        g.dr6 = d.dr6
+        g.dr7 = d.dr7
+        return .x86(g)
+        #elseif arch(arm64)
+        var g = Arm64GuestDebugRegisters(breakpoints: capabilities.reportedHardwareBreakpoints,
+                                         watchpoints: capabilities.reportedHardwareWatchpoints)
+        for (id, _) in g.byID { _ = g.set(id: id, try v.oneRegister(id: id)) }
+        return .arm64(g)
+        #else
+        throw .unsupported(reason: "unsupported host")
+        #endif
+    }
+
+    /// x86: KVM_SET_DEBUGREGS of the read state with DR0-3, DR6, DR7 replaced; arm64:
+    /// KVM_SET_ONE_REG per register that differs.
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError) {
+        let v = vcpus[vcpu]
+        switch registers {
+        case .x86(let g):
+            #if arch(x86_64)
+            var d = try v.debugRegisters()
+            d.db = (g.address[0], g.address[1], g.address[2], g.address[3])
+            d.dr6 = g.dr6
+            d.dr7 = g.dr7
+            d.flags = 0
+            try v.setDebugRegisters(d)
+            #else
+            throw .unsupported(reason: "x86 debug registers on a non-x86 host")
+            #endif
+        case .arm64(let g):
+            #if arch(arm64)
+            for (id, value) in g.byID where try v.oneRegister(id: id) != value { try v.setOneRegister(id: id, value) }
+            #else
+            throw .unsupported(reason: "arm64 debug registers on a non-arm64 host")
+            #endif
+        }
+    }
+
+    /// A little-endian ONE_REG value as a number.
+    private static func value(_ bytes: [UInt8]) -> UInt128 {
+        var v: UInt128 = 0
+        for (i, b) in bytes.enumerated() { v |= UInt128(b) << UInt128(8 * i) }
+        return v
+    }
+
+    private static func bytes(_ v: UInt128, count: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: v >> UInt128(8 * $0)) }
     }
 
     public func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] {
