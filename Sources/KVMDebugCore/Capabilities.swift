@@ -16,6 +16,8 @@ public enum Capability: Int32, Sendable, CaseIterable {
     case debugRegisters = 50
     /// KVM_CAP_ADJUST_CLOCK (39): x86 kvmclock present (KVM_KVMCLOCK_CTRL needs it).
     case adjustClock = 39
+    /// KVM_CAP_READONLY_MEM (81): memory slots may carry KVM_MEM_READONLY (protection watchpoints).
+    case readOnlyMemory = 81
 
     /// The C name.
     public var name: String {
@@ -28,6 +30,7 @@ public enum Capability: Int32, Sendable, CaseIterable {
         case .setGuestDebug2: return "KVM_CAP_SET_GUEST_DEBUG2"
         case .debugRegisters: return "KVM_CAP_DEBUGREGS"
         case .adjustClock: return "KVM_CAP_ADJUST_CLOCK"
+        case .readOnlyMemory: return "KVM_CAP_READONLY_MEM"
         }
     }
 }

@@ -20,6 +20,12 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     public init(debugger: Debugger<Backend>) {
         self.debugger = debugger
         core = SessionCore(debugger: debugger)
+        // Protection watches protect physical pages: their virtual addresses go through
+        // each vCPU's page tables, as memory access does.
+        debugger.setTranslator { [weak self] (va: UInt64, vcpu: Int) throws(DebugError) -> UInt64 in
+            guard let self else { return va }
+            return try self.translate(va, vcpu: vcpu)
+        }
     }
 
     public convenience init(backend: Backend) {

@@ -32,6 +32,16 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// (reading `backend.capabilities` per run copied the whole struct).
     private let blockIRQSupported: Bool
     private let foreignPolicy = Atomic<UInt8>(ForeignBreakpointPolicy.report.rawValue)
+    /// Guarded by `lock`: the watches memory protection serves and the pages they hold.
+    private var protection = ProtectionTable()
+    /// Set before the first slot change: from then on a `KVM_EXIT_MMIO` on guest RAM is a
+    /// protected page's (RAM never exits otherwise), completed here, never reported as MMIO.
+    private let protectionUsed = Atomic<Bool>(false)
+    private let mechanismChoice = Atomic<UInt8>(WatchMechanismChoice.automatic.rawValue)
+    private let hardwareWatchTraps = Atomic<Bool>(true)
+    /// Guarded by `lock`: guest-virtual to guest-physical for a vCPU (the session's page walk);
+    /// nil: identity.
+    private var translator: ((UInt64, Int) throws(DebugError) -> UInt64)? = nil
 
     /// What resuming does with a BRK the guest ran that kvmdbg did not plant (opt-in;
     /// arm64 only, where TDE routes every guest BRK to the host and there is no INJECT flag).
@@ -54,6 +64,36 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// A snapshot of the debug tables.
     public var tables: DebugTables { lock.withLock { _tables } }
 
+    /// Which mechanism new watchpoints may use (`auto` by default: hardware while slots last
+    /// and data watchpoints trap here, memory protection otherwise). Points already armed keep theirs.
+    public var watchMechanism: WatchMechanismChoice {
+        get { WatchMechanismChoice(rawValue: mechanismChoice.load(ordering: .relaxed)) ?? .automatic }
+        set { mechanismChoice.store(newValue.rawValue, ordering: .relaxed) }
+    }
+
+    /// Whether this host's hardware data watchpoints really trap (the feature probe's
+    /// `write-watchpoint`; false under PVM). True until told otherwise.
+    public var hardwareWatchpointsTrap: Bool {
+        get { hardwareWatchTraps.load(ordering: .relaxed) }
+        set { hardwareWatchTraps.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Sets how watch addresses (guest-virtual) become guest-physical pages for protection,
+    /// per vCPU; `DebugSession` passes its page walk. Without one, addresses are physical.
+    public func setTranslator(_ t: ((UInt64, Int) throws(DebugError) -> UInt64)?) {
+        lock.withLock { translator = t }
+    }
+
+    /// What serves `point` (nil: not an armed watch).
+    public func mechanism(of point: DebugPoint) -> WatchMechanism? {
+        lock.withLock { _tables.mechanism(of: point) }
+    }
+
+    /// The pages protection holds now, with how (`monitor points`).
+    public var protectedPages: [(page: UInt64, protection: PageProtection)] {
+        lock.withLock { protection.applied.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
+
     /// KVM_SET_GUEST_DEBUG calls issued before runs, per vCPU (`disableDebugging`'s are not counted).
     public var setGuestDebugCalls: [Int] { vcpus.map { $0.setGuestDebugCalls.load(ordering: .relaxed) } }
 
@@ -69,6 +109,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// distinct physical address.
     public func insert(_ point: DebugPoint, on target: VCPUTarget = .all,
                        physical: [(vcpu: Int, address: UInt64)]? = nil) throws(DebugError) {
+        if point.isWatch { return try insertWatch(point, on: target) }
         try lock.withLock { () throws(DebugError) in
             var newPatches: [SoftwarePatch] = []
             var uses: [(physical: UInt64, use: SoftwareUse)] = []
@@ -106,11 +147,114 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                     patches[i].users.append(u.use)
                 }
             }
-            if case .watch(let a, let l, .read) = point, backend.arch == .x86_64,
-               !readWatchValues.contains(where: { $0.point == point }) {
-                let v = (try? backend.readMemory(a, count: Int(l))) ?? []
-                readWatchValues.append(ReadWatchValue(point: point, value: v))
+        }
+    }
+
+    /// Arms a watchpoint by the mechanism `watchMechanism` picks; all-or-nothing.
+    private func insertWatch(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError) {
+        let choice = watchMechanism
+        let traps = hardwareWatchpointsTrap
+        try lock.withLock { () throws(DebugError) in
+            // A point already armed elsewhere keeps its mechanism.
+            var useProtection: Bool
+            switch _tables.mechanism(of: point) {
+            case .protection?: useProtection = true
+            case .hardware?: useProtection = false
+            case nil: useProtection = choice == .protection || (choice == .automatic && !traps)
             }
+            if !useProtection {
+                do throws(DebugError) {
+                    try _tables.insert(point, on: target)
+                    if case .watch(let a, let l, .read) = point, backend.arch == .x86_64,
+                       !readWatchValues.contains(where: { $0.point == point }) {
+                        let v = (try? backend.readMemory(a, count: Int(l))) ?? []
+                        readWatchValues.append(ReadWatchValue(point: point, value: v))
+                    }
+                    return
+                } catch {
+                    // Out of slots (or a range no slot set expresses): protection serves it.
+                    guard choice == .automatic, _tables.mechanism(of: point) == nil,
+                          backend.pageProtectionUnavailable == nil else { throw error }
+                    switch error {
+                    case .noFreeSlot, .unencodableWatch: useProtection = true
+                    default: throw error
+                    }
+                }
+            }
+            if let why = backend.pageProtectionUnavailable {
+                if choice == .automatic && !traps {
+                    throw .unsupported(reason: "data watchpoints do not trap on this host's KVM (feature probe), and memory protection cannot serve them: \(why)")
+                }
+                throw .unsupported(reason: "a protection watchpoint cannot be set: \(why)")
+            }
+            guard case .watch(let va, let length, _) = point else { return }
+            try WatchPiece.checkRange(address: va, length: length, arch: backend.arch)
+            if length > Self.protectionMaxLength {
+                throw .unencodableWatch(address: va, length: length, arch: backend.arch,
+                                        reason: "a protection watchpoint covers at most \(Self.protectionMaxLength >> 20) MiB; watch a smaller range")
+            }
+            let targeted: [Int]
+            switch target {
+            case .all: targeted = Array(0..<backend.vcpuCount)
+            case .vcpu(let v): try checkVCPU(v); targeted = [v]
+            }
+            var ranges: [Int: [ProtectedRange]] = [:]
+            if let t = translator {
+                for v in targeted { ranges[v] = try Self.physicalRanges(va, length, vcpu: v, translate: t) }
+            } else {
+                let identity = [ProtectedRange(physical: va, length: length, virtual: va)]
+                for v in targeted { ranges[v] = identity }
+            }
+            for r in ranges.values.first ?? [] where (try? backend.readMemory(r.physical, count: 1)) == nil {
+                throw .badGuestAddress(address: r.physical, length: r.length)
+            }
+            try _tables.insert(point, on: target, mechanism: .protection)
+            protection.add(point, ranges: ranges)
+            do throws(DebugError) {
+                try applyProtection()
+            } catch {
+                try? _tables.remove(point, from: target)
+                protection.remove(point, vcpus: targeted)
+                try? applyProtection()
+                throw error
+            }
+        }
+    }
+
+    /// The longest range one protection watch may cover (16 MiB: 4096 pages to translate).
+    static var protectionMaxLength: UInt64 { 16 << 20 }
+
+    /// `[va, va+length)` translated page by page for one vCPU, physically adjacent pieces merged.
+    private static func physicalRanges(_ va: UInt64, _ length: UInt64, vcpu: Int,
+                                       translate: (UInt64, Int) throws(DebugError) -> UInt64) throws(DebugError) -> [ProtectedRange] {
+        var out: [ProtectedRange] = []
+        var a = va
+        var left = length
+        while left > 0 {
+            let inPage = min(left, PageProtection.pageSize - (a & (PageProtection.pageSize - 1)))
+            let pa = try translate(a, vcpu)
+            if let last = out.last, last.physical &+ last.length == pa {
+                out[out.count - 1].length += inPage
+            } else {
+                out.append(ProtectedRange(physical: pa, length: inPage, virtual: a))
+            }
+            a &+= inPage
+            left -= inPage
+        }
+        return out
+    }
+
+    /// Caller holds `lock`. Brings every page's slot to what the protected watches need.
+    private func applyProtection() throws(DebugError) {
+        let want = protection.wanted()
+        var pages = Set(protection.applied.keys)
+        pages.formUnion(want.keys)
+        for page in pages.sorted() {
+            let w = want[page] ?? .none
+            if w == (protection.applied[page] ?? .none) { continue }
+            protectionUsed.store(true, ordering: .sequentiallyConsistent)
+            try backend.setPageProtection(w, page: page)
+            protection.applied[page] = w == .none ? nil : w
         }
     }
 
@@ -132,6 +276,13 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             }
             if case .watch = point, !anyVCPUArms(point) {
                 readWatchValues.removeAll { $0.point == point }
+            }
+            if protection.serves(point) {
+                switch target {
+                case .all: protection.remove(point, vcpus: nil)
+                case .vcpu(let v): protection.remove(point, vcpus: [v])
+                }
+                try applyProtection()
             }
         }
     }
@@ -211,6 +362,13 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             patches.removeAll()
             readWatchValues.removeAll()
             _tables.removeAll()
+            if !protection.isEmpty || !protection.applied.isEmpty {
+                protection.removeAll()
+                try? applyProtection()
+                // Split slots merged back: the VM's memory map as before the first watch.
+                try? backend.restoreMemorySlots()
+                protection = ProtectionTable()
+            }
         }
     }
 
@@ -392,6 +550,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     private func pointsToStepOver(_ vcpu: Int) throws(DebugError) -> [DebugPoint] {
         let st = vcpus[vcpu]
         guard let s = st.lastStop else { return [] }
+        // A protection stop sits on nothing: its access is complete.
+        if case .protection = s.exit { return [] }
         // Most stops (steps, x86 watchpoints) sit on nothing: answer without the lock.
         let arm64 = backend.arch == .arm64
         if !s.hits.contains(where: { $0.reason == .hardwareBreakpoint || $0.reason == .softwareBreakpoint || (arm64 && $0.reason == .watchpoint) }) {
@@ -461,8 +621,35 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         return try runOnce(vcpu, stepping: true, without: points)
     }
 
-    /// Installs the vCPU's state if it differs from what it has, runs once, decodes.
+    /// Installs the vCPU's state if it differs from what it has, runs once, decodes. Exits
+    /// that belong to protection watchpoints (an access to a protected page, a fetch from a
+    /// hole) are completed here and the vCPU runs on, unless a watch matched: then that is the stop.
     private func runOnce(_ vcpu: Int, stepping: Bool, without: [DebugPoint]) throws(DebugError) -> RunEvent {
+        while true {
+            try syncState(vcpu, stepping: stepping, without: without)
+            let st = vcpus[vcpu]
+            st.lastStop = nil
+            st.registers = nil
+            let exit = try backend.run(vcpu: vcpu)
+            switch exit {
+            case .debug(let d):
+                return .stop(decode(d, vcpu: vcpu))
+            case .mmio(let a, let w, let l, let pc) where protectionUsed.load(ordering: .relaxed):
+                guard let old = try? backend.readMemory(a, count: l) else { return .exit(exit) }
+                if let s = try protectedAccess(vcpu, address: a, isWrite: w, length: l, pc: pc, old: old, stepping: stepping) {
+                    return .stop(s)
+                }
+            case .internalError(1) where protectionUsed.load(ordering: .relaxed):
+                guard let page = try holeFetched(vcpu) else { return .exit(exit) }
+                if let e = try stepThroughHole(vcpu, page: page, stepping: stepping) { return e }
+            default:
+                return .exit(exit)
+            }
+        }
+    }
+
+    /// Installs the vCPU's debug state if it differs from what it has.
+    private func syncState(_ vcpu: Int, stepping: Bool, without: [DebugPoint]) throws(DebugError) {
         let st = vcpus[vcpu]
         let blockIRQ = blockIRQSupported && blockInterruptsWhileStepping
         let key = InstalledKey(stepping: stepping, without: without, blockIRQ: blockIRQ)
@@ -494,11 +681,81 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             st.layout = layout
             st.installedKey = key
         }
-        st.lastStop = nil
-        st.registers = nil
-        let exit = try backend.run(vcpu: vcpu)
-        guard case .debug(let d) = exit else { return .exit(exit) }
-        return .stop(decode(d, vcpu: vcpu))
+    }
+
+    // MARK: - Protection watchpoints (KVM_EXIT_MMIO on a protected page)
+
+    /// Completes the guest's access to a protected page exactly as the page would have (a
+    /// store is written, a load gets the page's bytes) and returns the watch stop it makes,
+    /// or nil when no watch of this vCPU matched (the vCPU runs on).
+    private func protectedAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, length l: Int, pc: UInt64,
+                                 old: [UInt8], stepping: Bool) throws(DebugError) -> Stop? {
+        let new: [UInt8]
+        if isWrite {
+            // KVM reports the store's bytes; it has not happened. A store over a planted
+            // int3 updates the saved original (writeMemory), as a debugger write does.
+            new = backend.mmioData(vcpu: vcpu, length: l)
+            guard new.count == l else { return nil }
+            try writeMemory(a, new)
+        } else {
+            // A load gets the bytes as they are (planted int3s included, as from RAM).
+            new = old
+            backend.setMMIOData(old, vcpu: vcpu)
+        }
+        let found = lock.withLock { () -> [ProtectionHit] in
+            protection.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite)
+                .filter { _tables.isArmed($0.point, on: vcpu) }
+        }
+        if found.isEmpty { return nil }
+        var hits = found.map {
+            StopHit(reason: .watchpoint, point: $0.point, address: $0.address, accessWasWrite: isWrite,
+                    oldValue: old, newValue: new)
+        }
+        var at = pc
+        if !isWrite || stepping {
+            // Report trap-like: a load is retired first (KVM ignores register writes while it
+            // is pending), and a step's trap owed after a store is taken now, not on resume.
+            // KVM completes the access before it looks at immediate_exit.
+            backend.kick(vcpu: vcpu)
+            let after = try backend.run(vcpu: vcpu)
+            if case .debug(let d) = after, stepping {
+                hits += decode(d, vcpu: vcpu).hits.filter { $0.reason == .singleStep }
+            }
+            at = try backend.programCounter(vcpu: vcpu)
+        }
+        return Stop(vcpu: vcpu, pc: at, hits: hits, exit: .protection(address: a, isWrite: isWrite, length: l, pc: at))
+    }
+
+    /// After an emulation failure: the hole page the vCPU was fetching from, if it is one
+    /// kvmdbg made (nil: the guest's own failure, reported as it is).
+    private func holeFetched(_ vcpu: Int) throws(DebugError) -> UInt64? {
+        let pc = try backend.programCounter(vcpu: vcpu)
+        let t = lock.withLock { translator }
+        let pa = try t.map { (t) throws(DebugError) in try t(pc, vcpu) } ?? pc
+        let page = pa & ~(PageProtection.pageSize - 1)
+        return lock.withLock { protection.applied[page] == .hole ? page : nil }
+    }
+
+    /// Code on a watched page keeps running: the hole is filled in (read-only, so stores still
+    /// trap), one instruction is stepped, and the hole comes back. That instruction's own
+    /// load from the page is not seen. Returns the event to report, or nil to run on.
+    private func stepThroughHole(_ vcpu: Int, page: UInt64, stepping: Bool) throws(DebugError) -> RunEvent? {
+        try lock.withLock { () throws(DebugError) in
+            protection.filled[page, default: 0] += 1
+            try applyProtection()
+        }
+        defer {
+            lock.withLock {
+                protection.filled[page, default: 1] -= 1
+                if protection.filled[page] == 0 { protection.filled[page] = nil }
+                try? applyProtection()
+            }
+        }
+        let event = try runOnce(vcpu, stepping: true, without: [])
+        guard case .stop(var s) = event else { return event }
+        // The step was ours: only a user's step reports it.
+        if !stepping { s.hits.removeAll { $0.reason == .singleStep } }
+        return s.hits.isEmpty ? nil : .stop(s)
     }
 
     private func decode(_ d: DebugExit, vcpu: Int) -> Stop {
@@ -509,6 +766,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             hits = X86DebugEncoding.decode(exception: exception, pc: pc, dr6: dr6, slots: slots)
         case .arm64(let esr, let far, let pc):
             hits = Arm64DebugEncoding.decode(esr: esr, far: far, pc: pc, slots: slots)
+        case .protection:
+            hits = []  // made by `protectedAccess`, never decoded
         }
         // Only a software-breakpoint hit needs the patch list (and its lock).
         if hits.contains(where: { $0.reason == .softwareBreakpoint }) {

@@ -112,6 +112,7 @@ extension GDBEngine {
                 line += ")"
                 let slots = used.filter { $0.point == p }.map { "\($0.slot)" }
                 if !slots.isEmpty { line += " slot " + slots.joined(separator: ",") }
+                if tables.mechanism(of: p) == .protection { line += " served by memory protection (no slot)" }
                 lines.append(line)
             }
         }

@@ -22,10 +22,17 @@ struct GDBServer: ParsableCommand {
     @Option(help: "HOST:PORT (default 127.0.0.1:1234), unix:PATH, or a serial device such as /dev/ttyS1.")
     var listen: String?
 
+    @Option(name: .customLong("watch-mechanism"), help: "What serves watchpoints: auto (hardware while slots last and data watchpoints trap here, memory protection otherwise), hardware, or protection.")
+    var watchMechanism: String = "auto"
+
     @Option(name: .customLong("log-packets"), help: "Write every packet in (<-) and out (->) to FILE, one per line.")
     var logPackets: String?
 
     func run() throws {
+        guard let mechanism = WatchMechanismChoice(name: watchMechanism) else {
+            throw CLIError("--watch-mechanism must be auto, hardware or protection, not '\(watchMechanism)'")
+        }
+        var watchesTrap = true
         let g: Guest
         let decision: BackendDecision
         // /dev/kvm is opened once: the probe, the backend and the caps all use that fd.
@@ -45,6 +52,7 @@ struct GDBServer: ParsableCommand {
             // Capabilities lie under PVM: ask what really traps, once, before GDB's first Z0.
             let results = FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system)
             options.softwareBreakpointsTrap = results.first { $0.feature == .softwareBreakpoint }?.works ?? true
+            watchesTrap = FeatureProbe.hardwareWatchpointsTrap(results)
             let lines = results.map { "\($0.feature.rawValue): \($0.works ? "traps" : "does NOT trap") (\($0.detail))" }
             options.probe = { lines }
         } else {
@@ -59,10 +67,16 @@ struct GDBServer: ParsableCommand {
         let logger = logPackets.map { PacketLog(path: $0) }
         if let l = logger, !l.isOpen { throw CLIError("cannot open --log-packets file \(logPackets ?? "")") }
         do throws(DebugError) {
+            func watching<B>(_ s: DebugSession<B>) -> DebugSession<B> {
+                // Watchpoints the hardware cannot serve here are served by memory protection.
+                s.debugger.watchMechanism = mechanism
+                s.debugger.hardwareWatchpointsTrap = watchesTrap
+                return s
+            }
             if decision.kind == .kvm {
-                try serve(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system)), listener, options, logger)
+                try serve(watching(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system))), listener, options, logger)
             } else {
-                try serve(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus)), listener, options, logger)
+                try serve(watching(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus))), listener, options, logger)
             }
         } catch { throw CLIError(error.message) }
     }

@@ -12,6 +12,10 @@ public final class KVMBackend: DebugBackend {
     public let vcpus: [KVMVCPU]
     private let memory: GuestMemory
     private let ownedMapping: (UnsafeMutableRawPointer, Int)?
+    /// The VM's memory slots as protection watchpoints change them (nil: cannot, see
+    /// `pageProtectionUnavailable`). Changed only while no vCPU runs.
+    private let slotTable: KVMMemorySlots?
+    private let slotRefusal: String?
 
     public var vcpuCount: Int { vcpus.count }
 
@@ -59,6 +63,18 @@ public final class KVMBackend: DebugBackend {
         self.vm = vm
         vcpus = built
         ownedMapping = (mem, size)
+        let readOnly = vm.check(.readOnlyMemory) ?? sys.check(.readOnlyMemory)
+        if host != .x86_64 {
+            slotTable = nil
+            slotRefusal = "protection watchpoints are implemented for x86_64 guests only (an arm64 store to a read-only slot exits before the access, with the PC at it)"
+        } else if readOnly <= 0 {
+            slotTable = nil
+            slotRefusal = "this kernel has no read-only memory slots (KVM_CAP_READONLY_MEM is 0)"
+        } else {
+            slotTable = KVMMemorySlots(vm: vm, slots: [KVMMemorySlot(
+                id: 0, guestAddress: guest.memoryBase, size: guest.memorySize, hostAddress: UInt64(UInt(bitPattern: mem)))])
+            slotRefusal = nil
+        }
     }
 
     /// Adopts a host VMM's vCPU fds and guest memory. kvmdbg never closes those fds or
@@ -85,6 +101,8 @@ public final class KVMBackend: DebugBackend {
         system = sys
         self.vm = vm
         ownedMapping = nil
+        slotTable = nil
+        slotRefusal = "adopted vCPUs: the host VMM owns the memory slots, and kvmdbg does not change them"
     }
 
     deinit {
@@ -197,6 +215,27 @@ public final class KVMBackend: DebugBackend {
     }
 
     public func kick(vcpu: Int) { vcpus[vcpu].kick() }
+
+    // MARK: Page protection
+
+    public var pageProtectionUnavailable: String? { slotRefusal }
+
+    /// Splits the page into a slot of its own (read-only) or out of the slots (a hole), or
+    /// makes its slot ordinary again. The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
+    public func setPageProtection(_ protection: PageProtection, page: UInt64) throws(DebugError) {
+        guard let t = slotTable else { throw .unsupported(reason: slotRefusal ?? "no memory slots to change") }
+        try t.set(protection, page: page)
+    }
+
+    /// The memory slots as they were before the first protection.
+    public func restoreMemorySlots() throws(DebugError) { try slotTable?.restore() }
+
+    /// The VM's memory slots now (for tests and `monitor points`).
+    public var memorySlots: [KVMMemorySlot] { slotTable?.slots ?? [] }
+
+    public func mmioData(vcpu: Int, length: Int) -> [UInt8] { vcpus[vcpu].mmioData(length: length) }
+
+    public func setMMIOData(_ bytes: [UInt8], vcpu: Int) { vcpus[vcpu].setMMIOData(bytes) }
 
     /// The kernel's walk of `address` on `vcpu`, for cross-checking `X86PageWalk`. The
     /// corresponding ioctl is `KVM_TRANSLATE` (x86; other hosts: `.unsupported`).
