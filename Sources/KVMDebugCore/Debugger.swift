@@ -702,28 +702,45 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             new = old
             backend.setMMIOData(old, vcpu: vcpu)
         }
-        let found = lock.withLock { () -> [ProtectionHit] in
-            protection.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite)
-                .filter { _tables.isArmed($0.point, on: vcpu) }
+        var (found, hardware, t) = lock.withLock { () -> ([ProtectionHit], [DebugPoint], ((UInt64, Int) throws(DebugError) -> UInt64)?) in
+            (protection.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite).filter { _tables.isArmed($0.point, on: vcpu) },
+             _tables.hardwarePoints(on: vcpu).filter { $0.isWatch }, translator)
         }
-        if found.isEmpty { return nil }
+        // KVM's emulator does not check data breakpoints: a hardware watch on a page that is
+        // protected for another watch is matched here, as protection would.
+        if !hardware.isEmpty {
+            var table = ProtectionTable()
+            for p in hardware {
+                guard case .watch(let va, let n, _) = p else { continue }
+                let rs = try t.map { (t) throws(DebugError) in try Self.physicalRanges(va, n, vcpu: vcpu, translate: t) }
+                    ?? [ProtectedRange(physical: va, length: n, virtual: va)]
+                table.add(p, ranges: [vcpu: rs])
+            }
+            found += table.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite)
+        }
+        let exit = DebugExit.protection(address: a, isWrite: isWrite, length: l, pc: pc)
+        // KVM drops the single-step trap of an instruction whose store exited (x86.c,
+        // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"): the store
+        // has retired, so a step ends here, reported as the step it was.
+        let stepDone = isWrite && stepping
+        if found.isEmpty {
+            return stepDone ? Stop(vcpu: vcpu, pc: pc, hits: [StopHit(reason: .singleStep)], exit: exit) : nil
+        }
         var hits = found.map {
             StopHit(reason: .watchpoint, point: $0.point, address: $0.address, accessWasWrite: isWrite,
                     oldValue: old, newValue: new)
         }
-        var at = pc
-        if !isWrite || stepping {
-            // Report trap-like: a load is retired first (KVM ignores register writes while it
-            // is pending), and a step's trap owed after a store is taken now, not on resume.
-            // KVM completes the access before it looks at immediate_exit.
-            backend.kick(vcpu: vcpu)
-            let after = try backend.run(vcpu: vcpu)
-            if case .debug(let d) = after, stepping {
-                hits += decode(d, vcpu: vcpu).hits.filter { $0.reason == .singleStep }
-            }
-            at = try backend.programCounter(vcpu: vcpu)
+        if stepDone { hits.append(StopHit(reason: .singleStep)) }
+        if isWrite { return Stop(vcpu: vcpu, pc: pc, hits: hits, exit: exit) }
+        // Report a load trap-like: retired first (KVM ignores register writes while it is
+        // pending). KVM completes it before it looks at immediate_exit; a step's trap comes with it.
+        backend.kick(vcpu: vcpu)
+        let after = try backend.run(vcpu: vcpu)
+        if case .debug(let d) = after, stepping {
+            hits += decode(d, vcpu: vcpu).hits.filter { $0.reason == .singleStep }
         }
-        return Stop(vcpu: vcpu, pc: at, hits: hits, exit: .protection(address: a, isWrite: isWrite, length: l, pc: at))
+        let at = try backend.programCounter(vcpu: vcpu)
+        return Stop(vcpu: vcpu, pc: at, hits: hits, exit: .protection(address: a, isWrite: false, length: l, pc: at))
     }
 
     /// After an emulation failure: the hole page the vCPU was fetching from, if it is one

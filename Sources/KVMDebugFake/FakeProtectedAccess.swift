@@ -23,6 +23,8 @@ struct FakeProtectedAccess {
     var executed = false
     /// The single-step trap flag was on when the instruction executed.
     var stepping = false
+    /// Some of its bytes went out through a store exit.
+    var stored = false
 
     init?(_ insn: FakeX86Interpreter.Instruction, pc: UInt64, physical: UInt64, memory: FakeMemory) {
         guard let access = insn.access else { return nil }

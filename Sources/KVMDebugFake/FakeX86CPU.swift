@@ -159,9 +159,10 @@ final class FakeX86CPU: FakeCPU {
         }
         if let op = protectedAccess {
             if let exit = continueProtected(memory: memory, budget: &budget) { return exit }
-            // The step trap is the one the instruction ran under (real KVM: none when the
-            // step was switched on between the store's exit and its completion).
-            stepOwed = trapFlag && op.stepping
+            // KVM drops the step trap of an instruction whose store exited (x86.c,
+            // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"); a
+            // load re-enters the emulator and traps as the instruction ran under TF.
+            stepOwed = trapFlag && op.stepping && !op.stored
         }
         if budget.kick.consume() { return .interrupted }
         if debugUnit.dr7 >> 32 != 0 {
@@ -287,6 +288,7 @@ final class FakeX86CPU: FakeCPU {
             for (f, b) in zip(stores, before) { memory.write(f.address, b) }
             for (a, b) in saved.reversed() { memory.write(a, b) }
             op.writes = zip(stores, after).map { ($0.address, $1) }
+            op.stored = !op.writes.isEmpty
             op.executed = true
         }
         if !op.writes.isEmpty {

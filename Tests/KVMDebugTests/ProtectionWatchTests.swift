@@ -1,0 +1,242 @@
+import Foundation
+import Testing
+import KVMDebug
+import KVMDebugConformance
+import KVMDebugCore
+import KVMDebugFake
+
+/// Protection watchpoints (memory slots instead of debug registers) on the fake and on this
+/// host's KVM, where PVM never fires a DR7 data watchpoint: the same stops on both, and a
+/// guest that checks its own data never sees a difference.
+enum ProtectionGuests {
+    static let good: UInt64 = 0x1062
+    static let bad: UInt64 = 0x1063
+
+    /// Stores of 1, 2, 4 and 8 bytes into 0x3100.., one of 8 bytes at 0x2ffc straddling into
+    /// page 0x3000, then loads them back and compares: `hlt` at `good` (0x1061) when every
+    /// value is right, at `bad` (0x1062) otherwise (the halt exit's pc is after the hlt).
+    static var dataCheck: Guest {
+        let code: [UInt8] = [
+            0x48, 0xB8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, // 1000 mov rax, 0x1122334455667788
+            0x88, 0x04, 0x25, 0x00, 0x31, 0x00, 0x00,                   // 100a mov [0x3100], al
+            0x66, 0x89, 0x04, 0x25, 0x02, 0x31, 0x00, 0x00,             // 1011 mov [0x3102], ax
+            0x89, 0x04, 0x25, 0x04, 0x31, 0x00, 0x00,                   // 1019 mov [0x3104], eax
+            0x48, 0x89, 0x04, 0x25, 0x08, 0x31, 0x00, 0x00,             // 1020 mov [0x3108], rax
+            0x48, 0x89, 0x04, 0x25, 0xFC, 0x2F, 0x00, 0x00,             // 1028 mov [0x2ffc], rax (straddles)
+            0x48, 0x8B, 0x1C, 0x25, 0x00, 0x31, 0x00, 0x00,             // 1030 mov rbx, [0x3100]
+            0x48, 0xB9, 0x88, 0x00, 0x88, 0x77, 0x88, 0x77, 0x66, 0x55, // 1038 mov rcx, 0x5566778877880088
+            0x48, 0x39, 0xCB,                                           // 1042 cmp rbx, rcx
+            0x75, 0x1B,                                                 // 1045 jne bad
+            0x48, 0x8B, 0x1C, 0x25, 0x08, 0x31, 0x00, 0x00,             // 1047 mov rbx, [0x3108]
+            0x48, 0x39, 0xC3,                                           // 104f cmp rbx, rax
+            0x75, 0x0E,                                                 // 1052 jne bad
+            0x48, 0x8B, 0x1C, 0x25, 0xFC, 0x2F, 0x00, 0x00,             // 1054 mov rbx, [0x2ffc]
+            0x48, 0x39, 0xC3,                                           // 105c cmp rbx, rax
+            0x75, 0x01,                                                 // 105f jne bad
+            0xF4,                                                       // 1061 good: hlt
+            0xF4,                                                       // 1062 bad: hlt
+        ]
+        return Guest(name: "data-check", arch: .x86_64, mode: .long, memoryBase: 0, memorySize: 0x20_0000,
+                     loadAddress: 0x1000, image: code, entry: 0x1000,
+                     symbols: [GuestSymbol(name: "words", address: 0x3100, size: 16)], summary: "stores, loads back, checks")
+    }
+
+    /// The stops (signature, old, new) and the end of a run of `g` with `points` by protection.
+    static func run<B: DebugBackend>(_ backend: B, points: [DebugPoint], maxStops: Int = 20) throws -> (stops: [String], end: RunEnd) {
+        let d = Debugger(backend: backend)
+        d.watchMechanism = .protection
+        let runner = GuestRunner(debugger: d)
+        var plan = RunPlan()
+        plan.points = points.map { PointSpec(point: $0, target: .all, text: "\($0)") }
+        plan.maxStops = maxStops
+        plan.timeout = 20
+        var stops: [String] = []
+        let end = try runner.run(plan) { rec in
+            guard case .stop(let s) = rec else { return }
+            let h = s.stop.primary
+            stops.append("\(StopSignature(s.stop)) old=\(hex(littleEndianValue(h.oldValue ?? []))) new=\(hex(littleEndianValue(h.newValue ?? [])))")
+        }
+        return (stops, end)
+    }
+}
+
+@Suite(.serialized) struct ProtectionWatchTests {
+    static let writeWatches: [DebugPoint] = [.watch(address: 0x3100, length: 16, kind: .write), .watch(address: 0x3000, length: 4, kind: .write)]
+    static let expectedWrites = [
+        "(0, watchpoint, 0x1011, 0x3100) old=0x0 new=0x88",
+        "(0, watchpoint, 0x1019, 0x3102) old=0x0 new=0x7788",
+        "(0, watchpoint, 0x1020, 0x3104) old=0x0 new=0x55667788",
+        "(0, watchpoint, 0x1028, 0x3108) old=0x0 new=0x1122334455667788",
+        // The straddling store: KVM writes the RAM half itself, exits for the protected half.
+        "(0, watchpoint, 0x1030, 0x3000) old=0x0 new=0x11223344",
+    ]
+    static let accessWatches: [DebugPoint] = [.watch(address: 0x3100, length: 16, kind: .access)]
+    static let expectedAccesses = [
+        "(0, watchpoint, 0x1011, 0x3100) old=0x0 new=0x88",
+        "(0, watchpoint, 0x1019, 0x3102) old=0x0 new=0x7788",
+        "(0, watchpoint, 0x1020, 0x3104) old=0x0 new=0x55667788",
+        "(0, watchpoint, 0x1028, 0x3108) old=0x0 new=0x1122334455667788",
+        // Loads from the hole: reported after they retired, with the value the guest got.
+        "(0, watchpoint, 0x1038, 0x3100) old=0x5566778877880088 new=0x5566778877880088",
+        "(0, watchpoint, 0x104f, 0x3108) old=0x1122334455667788 new=0x1122334455667788",
+    ]
+
+    func check<B: DebugBackend>(_ b: B, _ points: [DebugPoint], _ expected: [String]) throws {
+        let (stops, end) = try ProtectionGuests.run(b, points: points)
+        #expect(stops == expected, "\(stops)")
+        #expect(end.reason == "guest-halted", "\(end)")
+        let pc = try b.programCounter(vcpu: 0)
+        #expect(pc == ProtectionGuests.good, "the guest's own check passed (pc \(hex(pc)), bad is \(hex(ProtectionGuests.bad)))")
+        #expect(try b.readMemory(0x3100, count: 16) == [0x88, 0, 0x88, 0x77, 0x88, 0x77, 0x66, 0x55, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11])
+        #expect(try b.readMemory(0x2ffc, count: 8) == [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11])
+    }
+
+    @Test func writesOfEverySizeOnTheFake() throws {
+        try check(FakeBackend(guest: ProtectionGuests.dataCheck), Self.writeWatches, Self.expectedWrites)
+    }
+
+    @Test func loadsAndStoresThroughAHoleOnTheFake() throws {
+        try check(FakeBackend(guest: ProtectionGuests.dataCheck), Self.accessWatches, Self.expectedAccesses)
+    }
+
+    @Test(KVMHost.required) func writesOfEverySizeOnKVM() throws {
+        try check(KVMBackend(guest: ProtectionGuests.dataCheck), Self.writeWatches, Self.expectedWrites)
+    }
+
+    @Test(KVMHost.required) func loadsAndStoresThroughAHoleOnKVM() throws {
+        try check(KVMBackend(guest: ProtectionGuests.dataCheck), Self.accessWatches, Self.expectedAccesses)
+    }
+
+    /// Every slot split off is merged back when the points go: the VM's memory map as before.
+    @Test(KVMHost.required) func slotsAreRestoredExactly() throws {
+        let b = try KVMBackend(guest: BuiltinGuests.counterX86(.long))
+        let before = b.memorySlots
+        #expect(before.count == 1)
+        let s = DebugSession(backend: b)
+        s.debugger.watchMechanism = .protection
+        try s.insert(.watch(address: 0x2000, length: 8, kind: .write))
+        try s.insert(.watch(address: 0x2008, length: 8, kind: .read))
+        try s.insert(.watch(address: 0x5ff8, length: 16, kind: .write))  // two pages
+        #expect(b.memorySlots.count > 3, "\(b.memorySlots)")
+        #expect(!b.memorySlots.contains { $0.guestAddress == 0x2000 }, "page 0x2000 is a hole (a read watch)")
+        #expect(b.memorySlots.contains { $0.guestAddress == 0x5000 && $0.size == 0x1000 && $0.flags == KVMMemorySlot.readOnly })
+        #expect(b.memorySlots.contains { $0.guestAddress == 0x6000 && $0.size == 0x1000 && $0.flags == KVMMemorySlot.readOnly })
+        s.removeAllPoints()
+        #expect(b.memorySlots == before)
+    }
+
+    /// Nine watches on x86 (four debug registers): the fake's hardware takes four, protection the
+    /// rest; all-or-nothing: a watch on no RAM is refused and leaves nothing protected.
+    @Test func hardwareFirstThenProtection() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        let d = Debugger(backend: b)
+        let points = (0..<9).map { DebugPoint.watch(address: 0x2000 + 8 * UInt64($0), length: 8, kind: .write) }
+        for p in points { try d.insert(p) }
+        #expect(points.map { d.mechanism(of: $0) } == [WatchMechanism](repeating: .hardware, count: 4) + [WatchMechanism](repeating: .protection, count: 5))
+        #expect(d.protectedPages.map(\.page) == [0x2000])
+        #expect(b.pageProtection(at: 0x2000) == .readOnly)
+        #expect(throws: DebugError.self) { try d.insert(.watch(address: 0x40_0000, length: 8, kind: .write)) }
+        #expect(d.protectedPages.map(\.page) == [0x2000])
+        for p in points.suffix(5) { try d.remove(p) }
+        #expect(d.protectedPages.isEmpty && b.pageProtection(at: 0x2000) == PageProtection.none)
+        // Hardware only: the fifth is refused as before.
+        d.watchMechanism = .hardware
+        #expect(throws: DebugError.self) { try d.insert(points[4]) }
+    }
+
+    /// Where the hardware does not trap and protection is unavailable, a watch is refused with the reason.
+    @Test func refusedWithTheReasonWhenNothingCanServeIt() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterArm64())
+        let d = Debugger(backend: b)
+        d.hardwareWatchpointsTrap = false
+        let e = try #require(throws: DebugError.self) { try d.insert(.watch(address: 0x11000, length: 8, kind: .write)) }
+        #expect(e.message.contains("do not trap") && e.message.contains("x86_64 guests only"), "\(e.message)")
+        #expect(d.tables.global.isEmpty)
+    }
+
+    /// Code on a watched page keeps running: an access watch on a word of the code page makes
+    /// it a hole, every fetch from it is stepped through with the slot back, and the loop's
+    /// stores still stop.
+    static func codePageRuns<B: DebugBackend>(_ b: B) throws -> [String] {
+        try ProtectionGuests.run(b, points: [.watch(address: 0x1800, length: 8, kind: .access), .watch(address: 0x2000, length: 8, kind: .write)], maxStops: 3).stops
+    }
+
+    static let codePageStops = [
+        "(0, watchpoint, 0x100e, 0x2000) old=0x0 new=0x1",
+        "(0, watchpoint, 0x100e, 0x2000) old=0x1 new=0x2",
+        "(0, watchpoint, 0x100e, 0x2000) old=0x2 new=0x3",
+    ]
+
+    @Test func codeOnAWatchedPageRunsOnTheFake() throws {
+        #expect(try Self.codePageRuns(FakeBackend(guest: BuiltinGuests.counterX86(.long))) == Self.codePageStops)
+    }
+
+    @Test(KVMHost.required) func codeOnAWatchedPageRunsOnKVM() throws {
+        #expect(try Self.codePageRuns(KVMBackend(guest: BuiltinGuests.counterX86(.long))) == Self.codePageStops)
+    }
+
+    /// Eight watchpoints at once, one per vCPU's word of `smp-counter` (four more than DR0-DR3),
+    /// automatic mechanism: every one fires, each store one more than the last on its word.
+    static func eightWatches<B: DebugBackend>(_ b: B) throws {
+        let g = try BuiltinGuests.guest(named: "smp-counter", arch: .x86_64)
+        let words = (0..<8).map { BuiltinGuests.counterAddress(of: $0, in: g)! }
+        let d = Debugger(backend: b)
+        if b.capabilities.backend == "kvm" { d.hardwareWatchpointsTrap = KVMHost.works([.writeWatchpoint]) }
+        let runner = GuestRunner(debugger: d)
+        var plan = RunPlan()
+        plan.points = words.map { PointSpec(point: .watch(address: $0, length: 8, kind: .write), target: .all, text: hex($0)) }
+        plan.maxStops = 200
+        plan.timeout = 60
+        var fired: [UInt64: [UInt64]] = [:]
+        _ = try runner.run(plan) { rec in
+            guard case .stop(let s) = rec, s.stop.reason == .watchpoint, let a = s.stop.dataAddress else { return }
+            fired[a, default: []].append(littleEndianValue(try! b.readMemory(a, count: 8)))
+            if fired.count == 8 { runner.interrupt() }
+        }
+        #expect(Set(fired.keys) == Set(words), "all eight fire: \(fired.keys.sorted().map { hex($0) })")
+        for (a, values) in fired {
+            #expect(values == Array(values.sorted()) && Set(values).count == values.count, "\(hex(a)): \(values)")
+        }
+    }
+
+    @Test func eightWatchpointsOnTheFake() throws {
+        try Self.eightWatches(FakeBackend(guest: BuiltinGuests.guest(named: "smp-counter", arch: .x86_64), vcpus: 8))
+    }
+
+    @Test(KVMHost.required) func eightWatchpointsOnKVM() throws {
+        try Self.eightWatches(KVMBackend(guest: BuiltinGuests.guest(named: "smp-counter", arch: .x86_64), vcpus: 8))
+    }
+
+    /// The x86 watch scenarios with protection alone, on KVM and on the fake: the same stops.
+    static let watching = (DebugScenarios.x86(mode: .long) + DebugScenarios.x86(mode: .real))
+        .filter { $0.needs.contains { [.writeWatchpoint, .accessWatchpoint, .readWatchpoint].contains($0) } }.map(\.name)
+
+    @Test(KVMHost.required, arguments: watching)
+    func differentialByProtection(_ name: String) throws {
+        let s = try #require((DebugScenarios.x86(mode: .long) + DebugScenarios.x86(mode: .real)).first { $0.name == name })
+        let fake = try s.recordOnFake(watches: .protection)
+        let kvm = try s.recordOnKVM(watches: .protection)
+        #expect(!fake.stops.isEmpty, "the fake must stop in \(name)")
+        #expect(kvm.stops == fake.stops, "\(name): kvm \(kvm.stops) vs fake \(fake.stops)")
+        #expect(kvm.end == fake.end)
+    }
+
+    /// `kvmdbg run --watch counter:8:w` on this host's KVM stops at each store, says protection
+    /// serves the watch, and reports the values.
+    @Test(KVMHost.required) func runWatchStopsOnKVM() throws {
+        let r = try runTool("kvmdbg", ["run", "--backend", "kvm", "--guest", "counter", "--watch", "counter:8:w", "--max-stops", "2", "--json"], timeout: 60)
+        #expect(r.status == 0, "\(r)")
+        let objects = r.allJSON()
+        let start = try #require(objects.first)
+        let watches = try #require(start["watches"] as? [[String: Any]], "\(r)")
+        let expected = KVMHost.works([.writeWatchpoint]) ? "hardware" : "protection"
+        #expect(watches.first?["mechanism"] as? String == expected, "\(r)")
+        let stops = objects.filter { $0["event"] as? String == "stop" }
+        #expect(stops.count == 2, "\(r)")
+        #expect(stops.allSatisfy { $0["reason"] as? String == "watchpoint" && $0["pc"] as? String == "0x100e" && $0["address"] as? String == "0x2000" }, "\(r)")
+        if expected == "protection" {
+            #expect(stops.map { $0["new"] as? String } == ["0x1", "0x2"], "\(r)")
+        }
+        #expect(!r.stderr.contains("does not work"), "no warning for a watch protection serves: \(r)")
+    }
+}
