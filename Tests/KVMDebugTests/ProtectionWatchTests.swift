@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import KVMDebug
 import KVMDebugConformance
@@ -205,6 +206,74 @@ enum ProtectionGuests {
 
     @Test(KVMHost.required) func eightWatchpointsOnKVM() throws {
         try Self.eightWatches(KVMBackend(guest: BuiltinGuests.guest(named: "smp-counter", arch: .x86_64), vcpus: 8))
+    }
+
+    /// A per-vCPU watch filters by the vCPU that exited: vCPU 1's stores to its own word are
+    /// trapped (the page is protected for the VM) but armed on vCPU 0 only, they never stop;
+    /// armed on vCPU 1, they do. Bounded by vCPU 1's breakpoint stops after its store.
+    static func perVCPU<B: DebugBackend>(_ make: () throws -> B) throws {
+        let g = try BuiltinGuests.guest(named: "smp-counter", arch: .x86_64)
+        let word = BuiltinGuests.counterAddress(of: 1, in: g)!
+        let load = g.symbol("load")!.address
+        for (armedOn, fires) in [(0, false), (1, true)] {
+            let d = Debugger(backend: try make())
+            d.watchMechanism = .protection
+            let runner = GuestRunner(debugger: d)
+            var plan = RunPlan()
+            plan.points = [PointSpec(point: .watch(address: word, length: 8, kind: .write), target: .vcpu(armedOn), text: "word"),
+                           PointSpec(point: .hardware(address: load), target: .vcpu(1), text: "load@1")]
+            plan.maxStops = 6
+            plan.timeout = 60
+            var reasons: [String] = []
+            let end = try runner.run(plan) { rec in
+                if case .stop(let s) = rec { reasons.append("\(s.stop.vcpu):\(s.stop.reason.name)") }
+            }
+            #expect(end.reason == "max-stops", "\(end)")
+            #expect(reasons.contains("1:hw-breakpoint"), "vCPU 1 ran its loop: \(reasons)")
+            #expect(reasons.contains("1:watchpoint") == fires, "armed on vCPU \(armedOn): \(reasons)")
+            #expect(!reasons.contains("0:watchpoint"), "\(reasons)")
+        }
+    }
+
+    @Test func perVCPUWatchesFilterByTheVCPUOnTheFake() throws {
+        try Self.perVCPU { try FakeBackend(guest: BuiltinGuests.guest(named: "smp-counter", arch: .x86_64), vcpus: 2) }
+    }
+
+    @Test(KVMHost.required) func perVCPUWatchesFilterByTheVCPUOnKVM() throws {
+        try Self.perVCPU { try KVMBackend(guest: BuiltinGuests.guest(named: "smp-counter", arch: .x86_64), vcpus: 2) }
+    }
+
+    /// A host VMM's slot table: each change is asked first (a refusal refuses the watch and
+    /// changes nothing), and the slots are put back exactly when the watch goes.
+    @Test(KVMHost.required) func adoptedSlotsAreAskedForAndRestored() throws {
+        let own = try KVMBackend(guest: BuiltinGuests.counterX86(.long))
+        let slots = own.memorySlots
+        let host = try #require(UnsafeMutableRawPointer(bitPattern: UInt(slots[0].hostAddress)))
+        let region = GuestMemoryRegion(guestAddress: slots[0].guestAddress, size: slots[0].size, host: host)
+        let allow = Atomic<Bool>(false)
+        let asked = Atomic<Int>(0)
+        let adopted = try KVMBackend(adopting: [own.vcpus[0].fd], memory: [region], vmFD: own.vm!.fd, kick: .default,
+                                     memorySlots: slots, slotConsent: { change in
+            asked.add(1, ordering: .relaxed)
+            return change.slot == slots[0] && change.page == 0x2000 && allow.load(ordering: .relaxed)
+        })
+        let d = Debugger(backend: adopted)
+        d.watchMechanism = .protection
+        let w = DebugPoint.watch(address: 0x2000, length: 8, kind: .write)
+        let e = try #require(throws: DebugError.self) { try d.insert(w) }
+        #expect(e.message.contains("refused"), "\(e.message)")
+        #expect(d.tables.global.isEmpty && adopted.memorySlots == slots && asked.load(ordering: .relaxed) == 1)
+        allow.store(true, ordering: .relaxed)
+        try d.insert(w)
+        #expect(adopted.memorySlots != slots)
+        guard case .stop(let s) = try d.resume(vcpu: 0, mode: .continue) else { Issue.record("no stop"); return }
+        #expect(s.reason == .watchpoint && s.pc == 0x100e && s.primary.newValue == [1, 0, 0, 0, 0, 0, 0, 0])
+        try d.remove(w)
+        #expect(adopted.memorySlots == slots, "restored on remove")
+        #expect(asked.load(ordering: .relaxed) == 3)
+        // Without a slot table an adopted backend refuses, saying why.
+        let bare = try KVMBackend(adopting: [own.vcpus[0].fd], memory: [region], kick: .default)
+        #expect(bare.pageProtectionUnavailable?.contains("slot table") == true)
     }
 
     /// The x86 watch scenarios with protection alone, on KVM and on the fake: the same stops.

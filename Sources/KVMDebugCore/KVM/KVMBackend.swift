@@ -84,8 +84,15 @@ public final class KVMBackend: DebugBackend {
     /// `kick` says how kvmdbg brings the VMM's vCPU threads out of KVM_RUN: by default it
     /// owns SIGUSR1 (handler installed, `KVM_SET_SIGNAL_MASK` set on each adopted fd); a
     /// VMM that uses SIGUSR1 itself picks another signal or supplies its own kick (`KVMKick`).
+    ///
+    /// `memorySlots` (with `vmFD`) hands over the VMM's slot table, so watchpoints the hardware
+    /// cannot serve are served by protecting pages: kvmdbg asks `slotConsent` before each
+    /// change to one of those slots and puts every slot back exactly as given on
+    /// `removeAllPoints`, detach and `close()`. Meanwhile the VMM must not change those slots
+    /// itself. Without them, such watchpoints are refused.
     public init(adopting vcpuFDs: [Int32], memory regions: [GuestMemoryRegion], vmFD: Int32? = nil,
-                path: String = "/dev/kvm", kick: KVMKick = .default) throws(DebugError) {
+                path: String = "/dev/kvm", kick: KVMKick = .default,
+                memorySlots: [KVMMemorySlot] = [], slotConsent: KVMSlotConsent? = nil) throws(DebugError) {
         guard let host = Arch.host else { throw .unsupported(reason: "KVM guest debug needs an x86_64 or arm64 host") }
         let sys = try KVMSystem(path: path)
         let vm = vmFD.map { KVMVM(borrowing: $0) }
@@ -101,8 +108,15 @@ public final class KVMBackend: DebugBackend {
         system = sys
         self.vm = vm
         ownedMapping = nil
-        slotTable = nil
-        slotRefusal = "adopted vCPUs: the host VMM owns the memory slots, and kvmdbg does not change them"
+        if let vm, !memorySlots.isEmpty, host == .x86_64, (vm.check(.readOnlyMemory) ?? sys.check(.readOnlyMemory)) > 0 {
+            slotTable = KVMMemorySlots(vm: vm, slots: memorySlots, consent: slotConsent)
+            slotRefusal = nil
+        } else {
+            slotTable = nil
+            slotRefusal = host != .x86_64 ? "protection watchpoints are implemented for x86_64 guests only"
+                : vmFD == nil || memorySlots.isEmpty ? "adopted vCPUs: the host VMM did not hand over its VM fd and memory slot table (KVMBackend.init(adopting:memorySlots:slotConsent:))"
+                : "this kernel has no read-only memory slots (KVM_CAP_READONLY_MEM is 0)"
+        }
     }
 
     deinit {

@@ -30,6 +30,19 @@ public struct KVMMemorySlot: Sendable, Hashable {
     }
 }
 
+/// A change kvmdbg asks a host VMM's consent for: the VMM's `slot` (as it made it), the
+/// guest-physical page kvmdbg wants to split off, and the protection it wants for it
+/// (`.none` gives a page back). The VMM answers false to refuse (say, while it is migrating).
+public struct KVMSlotChange: Sendable, Hashable {
+    public var slot: KVMMemorySlot
+    public var page: UInt64
+    public var protection: PageProtection
+}
+
+/// The closure a host VMM gives with its slot table: called before each change, on the thread
+/// that arms or removes the watchpoint, while no vCPU of that VM runs in kvmdbg's hands.
+public typealias KVMSlotConsent = @Sendable (KVMSlotChange) -> Bool
+
 /// A VM's memory slots while pages are protected: each protected page split off into a
 /// slot of its own (read-only) or left out (a hole), the rest of its slot around it.
 ///
@@ -42,19 +55,21 @@ final class KVMMemorySlots {
     let original: [KVMMemorySlot]
     /// The slots now.
     private(set) var slots: [KVMMemorySlot]
-    /// Slot ids that must never be used (a host VMM's other slots).
-    private let reserved: Set<UInt32>
+    /// Asked before any change to one of the original slots (a host VMM's: see
+    /// `KVMBackend.init(adopting:...)`); nil: kvmdbg made the VM and owns its slots.
+    private let consent: KVMSlotConsent?
 
-    init(vm: KVMVM, slots: [KVMMemorySlot], reserved: Set<UInt32> = []) {
+    init(vm: KVMVM, slots: [KVMMemorySlot], consent: KVMSlotConsent? = nil) {
         self.vm = vm
         original = slots
         self.slots = slots
-        self.reserved = reserved
+        self.consent = consent
     }
 
     private func freeID() -> UInt32 {
         var id: UInt32 = 0
-        while slots.contains(where: { $0.id == id }) || reserved.contains(id) {
+        // Never an id of the original table, even one split away for now.
+        while slots.contains(where: { $0.id == id }) || original.contains(where: { $0.id == id }) {
             id += 1
         }
         return id
@@ -73,11 +88,24 @@ final class KVMMemorySlots {
         slots.removeAll { $0.id == s.id }
     }
 
-    /// Puts the 4 KiB page at guest-physical `page` under `protection`.
+    /// Pages under protection now.
+    private var protected: Set<UInt64> = []
+
+    /// Puts the 4 KiB page at guest-physical `page` under `protection`. A host VMM's slots
+    /// are put back exactly as given as soon as no page is protected any more.
     func set(_ protection: PageProtection, page: UInt64) throws(DebugError) {
+        try change(protection, page: page)
+        if protection == .none { protected.remove(page) } else { protected.insert(page) }
+        if consent != nil && protected.isEmpty { try restore() }
+    }
+
+    private func change(_ protection: PageProtection, page: UInt64) throws(DebugError) {
         let size = PageProtection.pageSize
         guard page & (size - 1) == 0, let home = original.first(where: { $0.contains(page) }) else {
             throw .badGuestAddress(address: page, length: size)
+        }
+        if let ask = consent, !ask(KVMSlotChange(slot: home, page: page, protection: protection)) {
+            throw .unsupported(reason: "the host VMM refused to let kvmdbg change its memory slot \(home.id) (guest-physical \(hex(home.guestAddress))-\(hex(home.guestAddress + home.size - 1))) to hold page \(hex(page)) \(protection.name)")
         }
         let flags: UInt32 = protection == .readOnly ? home.flags | KVMMemorySlot.readOnly : home.flags & ~KVMMemorySlot.readOnly
         if let i = slots.firstIndex(where: { $0.contains(page) }) {
@@ -118,8 +146,10 @@ final class KVMMemorySlots {
         }
     }
 
-    /// Deletes every slot kvmdbg made and re-adds the original ones, exactly as they were.
+    /// Deletes every slot kvmdbg made and re-adds the original ones, exactly as they were (a
+    /// restore is never refused: the slots go back to what the VMM made).
     func restore() throws(DebugError) {
+        protected.removeAll()
         var first: DebugError? = nil
         for s in slots where !original.contains(s) {
             do throws(DebugError) { try delete(s) } catch { if first == nil { first = error } }
