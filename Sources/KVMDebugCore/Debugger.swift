@@ -41,7 +41,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     private let hardwareWatchTraps = Atomic<Bool>(true)
     /// Guarded by `lock`: guest-virtual to guest-physical for a vCPU (the session's page walk);
     /// nil: identity.
-    private var translator: ((UInt64, Int) throws(DebugError) -> UInt64)? = nil
+    private var translator: ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)? = nil
 
     /// What resuming does with a BRK the guest ran that kvmdbg did not plant (opt-in;
     /// arm64 only, where TDE routes every guest BRK to the host and there is no INJECT flag).
@@ -80,7 +80,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
 
     /// Sets how watch addresses (guest-virtual) become guest-physical pages for protection,
     /// per vCPU; `DebugSession` passes its page walk. Without one, addresses are physical.
-    public func setTranslator(_ t: ((UInt64, Int) throws(DebugError) -> UInt64)?) {
+    public func setTranslator(_ t: ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)?) {
         lock.withLock { translator = t }
     }
 
@@ -200,7 +200,9 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             }
             var ranges: [Int: [ProtectedRange]] = [:]
             if let t = translator {
-                for v in targeted { ranges[v] = try Self.physicalRanges(va, length, vcpu: v, translate: t) }
+                for v in targeted {
+                    ranges[v] = try Self.physicalRanges(va, length, vcpu: v) { (a, v) throws(DebugError) in try t(a, v, self) }
+                }
             } else {
                 let identity = [ProtectedRange(physical: va, length: length, virtual: va)]
                 for v in targeted { ranges[v] = identity }
@@ -640,8 +642,9 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                     return .stop(s)
                 }
             case .internalError(1) where protectionUsed.load(ordering: .relaxed):
-                guard let page = try holeFetched(vcpu) else { return .exit(exit) }
-                if let e = try stepThroughHole(vcpu, page: page, stepping: stepping) { return e }
+                let pages = try holesFetched(vcpu)
+                if pages.isEmpty { return .exit(exit) }
+                if let e = try stepThroughHoles(vcpu, pages: pages, stepping: stepping) { return e }
             default:
                 return .exit(exit)
             }
@@ -702,7 +705,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             new = old
             backend.setMMIOData(old, vcpu: vcpu)
         }
-        var (found, hardware, t) = lock.withLock { () -> ([ProtectionHit], [DebugPoint], ((UInt64, Int) throws(DebugError) -> UInt64)?) in
+        var (found, hardware, t) = lock.withLock { () -> ([ProtectionHit], [DebugPoint], ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)?) in
             (protection.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite).filter { _tables.isArmed($0.point, on: vcpu) },
              _tables.hardwarePoints(on: vcpu).filter { $0.isWatch }, translator)
         }
@@ -712,7 +715,9 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             var table = ProtectionTable()
             for p in hardware {
                 guard case .watch(let va, let n, _) = p else { continue }
-                let rs = try t.map { (t) throws(DebugError) in try Self.physicalRanges(va, n, vcpu: vcpu, translate: t) }
+                let rs = try t.map { (t) throws(DebugError) in
+                    try Self.physicalRanges(va, n, vcpu: vcpu) { (a, v) throws(DebugError) in try t(a, v, self) }
+                }
                     ?? [ProtectedRange(physical: va, length: n, virtual: va)]
                 table.add(p, ranges: [vcpu: rs])
             }
@@ -743,28 +748,35 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         return Stop(vcpu: vcpu, pc: at, hits: hits, exit: .protection(address: a, isWrite: false, length: l, pc: at))
     }
 
-    /// After an emulation failure: the hole page the vCPU was fetching from, if it is one
-    /// kvmdbg made (nil: the guest's own failure, reported as it is).
-    private func holeFetched(_ vcpu: Int) throws(DebugError) -> UInt64? {
+    /// After an emulation failure: the hole pages the vCPU was fetching from (the pc's, and the
+    /// next one for an instruction that may straddle into it), if kvmdbg made them; none: the
+    /// guest's own failure, reported as it is.
+    private func holesFetched(_ vcpu: Int) throws(DebugError) -> [UInt64] {
         let pc = try backend.programCounter(vcpu: vcpu)
         let t = lock.withLock { translator }
-        let pa = try t.map { (t) throws(DebugError) in try t(pc, vcpu) } ?? pc
-        let page = pa & ~(PageProtection.pageSize - 1)
-        return lock.withLock { protection.applied[page] == .hole ? page : nil }
+        var pages: [UInt64] = []
+        // x86's longest instruction is 15 bytes.
+        for va in [pc, pc &+ 14] where pages.isEmpty || va & ~(PageProtection.pageSize - 1) != pc & ~(PageProtection.pageSize - 1) {
+            guard let pa = try? (t.map { (t) throws(DebugError) in try t(va, vcpu, self) } ?? va) else { continue }
+            pages.append(pa & ~(PageProtection.pageSize - 1))
+        }
+        return lock.withLock { pages.filter { protection.applied[$0] == .hole } }
     }
 
     /// Code on a watched page keeps running: the hole is filled in (read-only, so stores still
     /// trap), one instruction is stepped, and the hole comes back. That instruction's own
     /// load from the page is not seen. Returns the event to report, or nil to run on.
-    private func stepThroughHole(_ vcpu: Int, page: UInt64, stepping: Bool) throws(DebugError) -> RunEvent? {
+    private func stepThroughHoles(_ vcpu: Int, pages: [UInt64], stepping: Bool) throws(DebugError) -> RunEvent? {
         try lock.withLock { () throws(DebugError) in
-            protection.filled[page, default: 0] += 1
+            for page in pages { protection.filled[page, default: 0] += 1 }
             try applyProtection()
         }
         defer {
             lock.withLock {
-                protection.filled[page, default: 1] -= 1
-                if protection.filled[page] == 0 { protection.filled[page] = nil }
+                for page in pages {
+                    protection.filled[page, default: 1] -= 1
+                    if protection.filled[page] == 0 { protection.filled[page] = nil }
+                }
                 try? applyProtection()
             }
         }

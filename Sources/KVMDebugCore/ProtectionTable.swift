@@ -39,7 +39,7 @@ struct ProtectionTable: Sendable {
     /// Adds `ranges` for the vCPUs given (a point already served gains those vCPUs).
     mutating func add(_ p: DebugPoint, ranges: [Int: [ProtectedRange]]) {
         if let i = watches.firstIndex(where: { $0.point == p }) {
-            watches[i].ranges.merge(ranges) { _, new in new }
+            for (v, r) in ranges { watches[i].ranges[v] = r }
         } else {
             watches.append(ProtectedWatch(point: p, ranges: ranges))
         }

@@ -276,6 +276,55 @@ enum ProtectionGuests {
         #expect(bare.pageProtectionUnavailable?.contains("slot table") == true)
     }
 
+    /// A guest with its own page tables (`paged-counter`): watches by virtual address protect
+    /// the physical page behind them (0x3000), stops report the virtual address, and the
+    /// read-modify-write `inc qword [counter]` on a hole exits twice (load, then store).
+    static func paged<B: DebugBackend>(_ b: B, holeAt: (B) -> Bool) throws -> [String] {
+        let g = BuiltinGuests.pagedCounterX86()
+        let s = DebugSession(backend: b)
+        defer { s.close() }
+        s.debugger.watchMechanism = .protection
+        let main = g.symbol("main")!.address, counter = g.symbol("counter")!.address, data = g.symbol("data")!.address
+        // The high addresses exist once the guest runs on its own tables.
+        try s.insert(.hardware(address: main))
+        var out: [String] = []
+        func next() throws {
+            let round = try s.resumeAll()
+            guard let stop = round.stops.first else { out.append("no stop: \(round.events)"); return }
+            let h = stop.primary
+            out.append("\(StopSignature(stop)) old=\(hex(littleEndianValue(h.oldValue ?? []))) new=\(hex(littleEndianValue(h.newValue ?? [])))")
+        }
+        try next()
+        try s.remove(.hardware(address: main))
+        try s.insert(.watch(address: counter, length: 8, kind: .write))
+        try next()
+        try s.insert(.watch(address: data, length: 8, kind: .access))
+        #expect(holeAt(b), "the physical page behind counter and data is a hole")
+        try next()
+        try next()
+        return out
+    }
+
+    static let pagedStops: [String] = {
+        let hi = BuiltinGuests.pagedBase
+        return [
+            "(0, hw-breakpoint, \(hex(hi + 0x40))) old=0x0 new=0x0",
+            "(0, watchpoint, \(hex(hi + 0x54)), \(hex(hi + 0x1000))) old=0x0 new=0x1",
+            "(0, watchpoint, \(hex(hi + 0x5b)), \(hex(hi + 0x1008))) old=0x1122334455667788 new=0x1122334455667788",
+            "(0, watchpoint, \(hex(hi + 0x54)), \(hex(hi + 0x1000))) old=0x1 new=0x2",
+        ]
+    }()
+
+    @Test func pagedGuestByVirtualAddressOnTheFake() throws {
+        #expect(try Self.paged(FakeBackend(guest: BuiltinGuests.pagedCounterX86())) { $0.pageProtection(at: 0x3000) == .hole } == Self.pagedStops)
+    }
+
+    @Test(KVMHost.required) func pagedGuestByVirtualAddressOnKVM() throws {
+        #expect(try Self.paged(KVMBackend(guest: BuiltinGuests.pagedCounterX86())) { b in
+            !b.memorySlots.contains { $0.guestAddress <= 0x3000 && 0x3000 < $0.guestAddress + $0.size }
+        } == Self.pagedStops)
+    }
+
     /// The x86 watch scenarios with protection alone, on KVM and on the fake: the same stops.
     static let watching = (DebugScenarios.x86(mode: .long) + DebugScenarios.x86(mode: .real))
         .filter { $0.needs.contains { [.writeWatchpoint, .accessWatchpoint, .readWatchpoint].contains($0) } }.map(\.name)
