@@ -38,12 +38,12 @@ extension DebugScenario {
     }
 
     /// Runs the scenario on `backend` (built for `g` with `vcpus` vCPUs); watchpoints served
-    /// as `watches` says (`.protection` compares memory protection alone on every backend).
+    /// as `watches` says, else as the scenario says (`.protection`: memory protection alone).
     public func record<B: DebugBackend>(on backend: B, guest g: Guest,
-                                        watches: WatchMechanismChoice = .automatic) throws(DebugError) -> ScenarioResult {
+                                        watches: WatchMechanismChoice? = nil) throws(DebugError) -> ScenarioResult {
         let d = Debugger(backend: backend)
         d.foreignBreakpointPolicy = foreignBreakpoints
-        d.watchMechanism = watches
+        d.watchMechanism = watches ?? self.watches
         let runner = GuestRunner(debugger: d)
         var stops: [StopSignature] = []
         var stopped: Set<[Int]> = []
@@ -58,13 +58,13 @@ extension DebugScenario {
     }
 
     /// Runs it on the fake backend: the prediction real KVM is compared against.
-    public func recordOnFake(watches: WatchMechanismChoice = .automatic) throws(DebugError) -> ScenarioResult {
+    public func recordOnFake(watches: WatchMechanismChoice? = nil) throws(DebugError) -> ScenarioResult {
         let g = try makeGuest()
         return try record(on: FakeBackend(guest: g, vcpus: vcpus), guest: g, watches: watches)
     }
 
     /// Runs it on this machine's /dev/kvm.
-    public func recordOnKVM(watches: WatchMechanismChoice = .automatic) throws(DebugError) -> ScenarioResult {
+    public func recordOnKVM(watches: WatchMechanismChoice? = nil) throws(DebugError) -> ScenarioResult {
         let g = try makeGuest()
         return try record(on: KVMBackend(guest: g, vcpus: vcpus), guest: g, watches: watches)
     }

@@ -722,6 +722,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 table.add(p, ranges: [vcpu: rs])
             }
             found += table.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite)
+            // The lowest watched byte first, as DR6's lowest slot is for a hardware stop.
+            found.sort { $0.address < $1.address }
         }
         let exit = DebugExit.protection(address: a, isWrite: isWrite, length: l, pc: pc)
         // KVM drops the single-step trap of an instruction whose store exited (x86.c,
