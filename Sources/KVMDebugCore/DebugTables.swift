@@ -45,9 +45,9 @@ public struct DebugTables: Sendable {
         protected.isEmpty ? points(on: vcpu) : points(on: vcpu).filter { !protected.contains($0) }
     }
 
-    /// What serves `point`: nil for a point that is not a watch or not armed anywhere.
+    /// What serves `point`: nil for a software breakpoint or a point not armed anywhere.
     public func mechanism(of point: DebugPoint) -> WatchMechanism? {
-        guard point.isWatch, global.contains(point) || local.contains(where: { $0.contains(point) }) else { return nil }
+        guard point.usesHardwareSlot, global.contains(point) || local.contains(where: { $0.contains(point) }) else { return nil }
         return protected.contains(point) ? .protection : .hardware
     }
 
@@ -128,10 +128,11 @@ public struct DebugTables: Sendable {
 
     /// A protected watch: the same checks and layers as any point, no encoding.
     private mutating func insertProtected(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError) {
-        guard case .watch(let a, let l, _) = point else {
-            throw .unsupported(reason: "only watchpoints can be served by memory protection, not a \(point.isWatch ? "watch" : "breakpoint")")
+        switch point {
+        case .watch(let a, let l, _): try WatchPiece.checkRange(address: a, length: l, arch: arch)
+        case .hardware: break  // an execute breakpoint by a code-page hole
+        case .software: throw .unsupported(reason: "a software breakpoint cannot be served by memory protection")
         }
-        try WatchPiece.checkRange(address: a, length: l, arch: arch)
         switch target {
         case .all:
             if global.contains(point) { throw .alreadyArmed(point: point, target: target) }

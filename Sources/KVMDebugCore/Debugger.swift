@@ -39,6 +39,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     private let protectionUsed = Atomic<Bool>(false)
     private let mechanismChoice = Atomic<UInt8>(WatchMechanismChoice.automatic.rawValue)
     private let hardwareWatchTraps = Atomic<Bool>(true)
+    private let breakChoice = Atomic<UInt8>(WatchMechanismChoice.hardware.rawValue)
     /// Guarded by `lock`: guest-virtual to guest-physical for a vCPU (the session's page walk);
     /// nil: identity.
     private var translator: ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)? = nil
@@ -78,6 +79,17 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         set { hardwareWatchTraps.store(newValue, ordering: .relaxed) }
     }
 
+    /// What serves new execute breakpoints (`.hardware` points): `.hardware` (the default:
+    /// comparators only), `.automatic` (comparators while they last, then a code-page hole),
+    /// or `.protection` (always a hole). A hole makes every instruction fetched from that page
+    /// exit: each is stepped through with the page filled in (tens of µs each), and a fetch at
+    /// the breakpoint's address is the stop. For hosts where int3 does not trap and the slots
+    /// run out (GDB's `monitor break-mode`).
+    public var breakMechanism: WatchMechanismChoice {
+        get { WatchMechanismChoice(rawValue: breakChoice.load(ordering: .relaxed)) ?? .hardware }
+        set { breakChoice.store(newValue.rawValue, ordering: .relaxed) }
+    }
+
     /// Sets how watch addresses (guest-virtual) become guest-physical pages for protection,
     /// per vCPU; `DebugSession` passes its page walk. Without one, addresses are physical.
     public func setTranslator(_ t: ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)?) {
@@ -109,7 +121,10 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// distinct physical address.
     public func insert(_ point: DebugPoint, on target: VCPUTarget = .all,
                        physical: [(vcpu: Int, address: UInt64)]? = nil) throws(DebugError) {
-        if point.isWatch { return try insertWatch(point, on: target) }
+        if point.isWatch { return try insertServed(point, on: target, choice: watchMechanism, traps: hardwareWatchpointsTrap) }
+        if case .hardware = point, breakMechanism != .hardware {
+            return try insertServed(point, on: target, choice: breakMechanism, traps: true)
+        }
         try lock.withLock { () throws(DebugError) in
             var newPatches: [SoftwarePatch] = []
             var uses: [(physical: UInt64, use: SoftwareUse)] = []
@@ -150,10 +165,10 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
-    /// Arms a watchpoint by the mechanism `watchMechanism` picks; all-or-nothing.
-    private func insertWatch(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError) {
-        let choice = watchMechanism
-        let traps = hardwareWatchpointsTrap
+    /// Arms a watchpoint (or an execute breakpoint) by the mechanism `choice` picks: a
+    /// comparator while they last and `traps`, memory protection otherwise; all-or-nothing.
+    private func insertServed(_ point: DebugPoint, on target: VCPUTarget, choice: WatchMechanismChoice,
+                              traps: Bool) throws(DebugError) {
         try lock.withLock { () throws(DebugError) in
             // A point already armed elsewhere keeps its mechanism.
             var useProtection: Bool
@@ -182,12 +197,15 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 }
             }
             if let why = backend.pageProtectionUnavailable {
+                if !point.isWatch { throw .unsupported(reason: "a breakpoint by a code-page hole cannot be set: \(why)") }
                 if choice == .automatic && !traps {
                     throw .unsupported(reason: "data watchpoints do not trap on this host's KVM (feature probe), and memory protection cannot serve them: \(why)")
                 }
                 throw .unsupported(reason: "a protection watchpoint cannot be set: \(why)")
             }
-            guard case .watch(let va, let length, _) = point else { return }
+            let va = point.address
+            var length: UInt64 = 1  // an execute breakpoint: the fetch of its first byte
+            if case .watch(_, let l, _) = point { length = l }
             try WatchPiece.checkRange(address: va, length: length, arch: backend.arch)
             if length > Self.protectionMaxLength {
                 throw .unencodableWatch(address: va, length: length, arch: backend.arch,
@@ -552,8 +570,9 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     private func pointsToStepOver(_ vcpu: Int) throws(DebugError) -> [DebugPoint] {
         let st = vcpus[vcpu]
         guard let s = st.lastStop else { return [] }
-        // A protection stop sits on nothing: its access is complete.
-        if case .protection = s.exit { return [] }
+        // A protection watch stop sits on nothing: its access is complete. (A code-page-hole
+        // breakpoint sits on its instruction, as a hardware one does.)
+        if case .protection = s.exit, !s.hits.contains(where: { $0.reason == .hardwareBreakpoint }) { return [] }
         // Most stops (steps, x86 watchpoints) sit on nothing: answer without the lock.
         let arm64 = backend.arch == .arm64
         if !s.hits.contains(where: { $0.reason == .hardwareBreakpoint || $0.reason == .softwareBreakpoint || (arm64 && $0.reason == .watchpoint) }) {
@@ -644,6 +663,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             case .internalError(1) where protectionUsed.load(ordering: .relaxed):
                 let pages = try holesFetched(vcpu)
                 if pages.isEmpty { return .exit(exit) }
+                if let s = try holeBreakpoint(vcpu, without: without) { return .stop(s) }
                 if let e = try stepThroughHoles(vcpu, pages: pages, stepping: stepping) { return e }
             default:
                 return .exit(exit)
@@ -763,6 +783,21 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             pages.append(pa & ~(PageProtection.pageSize - 1))
         }
         return lock.withLock { pages.filter { protection.applied[$0] == .hole } }
+    }
+
+    /// The execute breakpoint a fetch exit is (the vCPU fetched its address from its hole), unless
+    /// it is being stepped over (`without`): a stop at the breakpoint, the instruction not run.
+    private func holeBreakpoint(_ vcpu: Int, without: [DebugPoint]) throws(DebugError) -> Stop? {
+        let pc = try backend.programCounter(vcpu: vcpu)
+        let t = lock.withLock { translator }
+        let pa = try t.map { (t) throws(DebugError) in try t(pc, vcpu, self) } ?? pc
+        guard let p = lock.withLock({ () -> DebugPoint? in
+            guard let p = protection.breakpoint(vcpu: vcpu, physical: pa, virtual: pc),
+                  _tables.isArmed(p, on: vcpu), !without.contains(p) else { return nil }
+            return p
+        }) else { return nil }
+        return Stop(vcpu: vcpu, pc: pc, hits: [StopHit(reason: .hardwareBreakpoint, point: p, address: nil)],
+                    exit: .protection(address: pa, isWrite: false, length: 0, pc: pc))
     }
 
     /// Code on a watched page keeps running: the hole is filled in (read-only, so stores still

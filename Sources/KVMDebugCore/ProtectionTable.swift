@@ -8,7 +8,8 @@ struct ProtectedRange: Sendable, Hashable {
     func overlaps(_ a: UInt64, _ n: UInt64) -> Bool { a < physical &+ length && physical < a &+ n }
 }
 
-/// One watchpoint served by memory protection: its ranges per vCPU it is armed on.
+/// One point served by memory protection (a watchpoint, or an execute breakpoint by a code-page
+/// hole): its ranges per vCPU it is armed on.
 struct ProtectedWatch: Sendable {
     var point: DebugPoint
     /// vCPU index -> the point's range translated through that vCPU's page tables.
@@ -59,8 +60,9 @@ struct ProtectionTable: Sendable {
     func wanted() -> [UInt64: PageProtection] {
         var out: [UInt64: PageProtection] = [:]
         for w in watches {
-            guard case .watch(_, _, let kind) = w.point else { continue }
-            let need: PageProtection = kind == .write ? .readOnly : .hole
+            // An execute breakpoint needs the fetch to exit: a hole.
+            var need = PageProtection.hole
+            if case .watch(_, _, .write) = w.point { need = .readOnly }
             var seen = Set<UInt64>()
             for rs in w.ranges.values {
                 for r in rs {
@@ -75,6 +77,16 @@ struct ProtectionTable: Sendable {
         }
         for (page, n) in filled where n > 0 && out[page] == .hole { out[page] = .readOnly }
         return out
+    }
+
+    /// The execute breakpoint `vcpu` fetched from guest-physical `address` at its pc `virtual`, if any.
+    func breakpoint(vcpu: Int, physical address: UInt64, virtual: UInt64) -> DebugPoint? {
+        for w in watches {
+            guard case .hardware(let va) = w.point, va == virtual, let rs = w.ranges[vcpu],
+                  rs.contains(where: { $0.physical == address }) else { continue }
+            return w.point
+        }
+        return nil
     }
 
     /// The watches `vcpu`'s access of `length` bytes at guest-physical `address` matches:

@@ -27,6 +27,17 @@ public protocol GDBTarget: AnyObject {
     /// The round `start` began is over and `wait` would return at once (false when none is open).
     var isRoundOver: Bool { get }
     func setRoundFinishedHandler(_ handler: (@Sendable () -> Void)?)
+    /// What serves execute breakpoints (`monitor break-mode`): comparators only (`.hardware`),
+    /// then a code-page hole (`.automatic`), or always a hole (`.protection`).
+    var breakMechanism: WatchMechanismChoice { get set }
+}
+
+extension GDBTarget {
+    /// Targets without memory protection keep their comparators.
+    public var breakMechanism: WatchMechanismChoice {
+        get { .hardware }
+        set {}
+    }
 }
 
 /// How the engine serves a host: what traps there and what `monitor` prints.

@@ -20,6 +20,7 @@ extension GDBEngine {
         case "stats": monitorStats(&lines); result = .ok
         case "phys": result = monitorPhys(words, &lines)
         case "translate": result = monitorTranslate(words, &lines)
+        case "break-mode": result = monitorBreakMode(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
         for line in lines { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
@@ -36,6 +37,7 @@ extension GDBEngine {
             "  monitor break ADDR vcpu N                 hardware breakpoint on vCPU N only",
             "  monitor watch ADDR LEN r|w|rw vcpu N      watchpoint on vCPU N only",
             "  monitor points                            every vCPU's points and hardware slots, with IDs",
+            "  monitor break-mode [hardware|auto|hole]   what serves execute breakpoints beyond the slots",
             "  monitor delete ID                         remove the point with that ID",
             "  monitor caps                              what the backend supports",
             "  monitor probe                             which debug features really trap on this host",

@@ -6,9 +6,11 @@ import KVMDebugFake
 
 /// The library's loop on the long-mode counter guest: `body(n)` continues n times to the next
 /// stop, with `points` armed (watches by `mechanism`).
-func watchLoop<B: DebugBackend>(_ backend: B, points: [DebugPoint], mechanism: WatchMechanismChoice) throws(DebugError) -> (Int) throws -> Void {
+func watchLoop<B: DebugBackend>(_ backend: B, points: [DebugPoint], mechanism: WatchMechanismChoice,
+                                breaks: WatchMechanismChoice = .hardware) throws(DebugError) -> (Int) throws -> Void {
     let d = Debugger(backend: backend)
     d.watchMechanism = mechanism
+    d.breakMechanism = breaks
     for p in points { try d.insert(p) }
     return { n in
         for _ in 0..<n {
@@ -63,11 +65,11 @@ func protectionFigures(reps: Int, seconds: Double, kvm: Bool, maxVCPUs: Int) -> 
     #endif
     for (name, make) in backends {
         do {
-            func loopOn(_ points: [DebugPoint], _ m: WatchMechanismChoice) throws -> (Int) throws -> Void {
+            func loopOn(_ points: [DebugPoint], _ m: WatchMechanismChoice, breaks: WatchMechanismChoice = .hardware) throws -> (Int) throws -> Void {
                 let b = try make()
-                if let f = b as? FakeBackend { return try watchLoop(f, points: points, mechanism: m) }
+                if let f = b as? FakeBackend { return try watchLoop(f, points: points, mechanism: m, breaks: breaks) }
                 #if arch(x86_64)
-                if let k = b as? KVMBackend { return try watchLoop(k, points: points, mechanism: m) }
+                if let k = b as? KVMBackend { return try watchLoop(k, points: points, mechanism: m, breaks: breaks) }
                 #endif
                 fatalError("unknown backend")
             }
@@ -85,6 +87,12 @@ func protectionFigures(reps: Int, seconds: Double, kvm: Bool, maxVCPUs: Int) -> 
                                        reps: reps, seconds: seconds,
                                        library: try loopOn([watch, .watch(address: 0x1800, length: 8, kind: .access)], .protection),
                                        baseline: try loopOn([watch], .protection)))
+            // An execute breakpoint by a code-page hole (`monitor break-mode hole`) on the loop:
+            // the other four instructions of the page are stepped through every iteration.
+            out.append(try interleaved("\(name) hole breakpoint cycle", baselineName: "hw breakpoint hit+continue",
+                                       reps: reps, seconds: seconds,
+                                       library: try loopOn([.hardware(address: loop)], .hardware, breaks: .protection),
+                                       baseline: try loopOn([.hardware(address: loop)], .hardware)))
         } catch {
             notes.append("protection \(name): \((error as? DebugError)?.message ?? "\(error)")")
         }

@@ -101,7 +101,7 @@ struct Run: ParsableCommand {
         }
         try runner.arm(plan.points)
         let served = plan.points.compactMap { p -> (PointSpec, WatchMechanism)? in
-            runner.debugger.mechanism(of: p.point).map { (p, $0) }
+            p.point.isWatch ? runner.debugger.mechanism(of: p.point).map { (p, $0) } : nil
         }
         if output.json {
             var o = JSONObject()

@@ -165,6 +165,18 @@ enum GDBScenarios {
         #expect(r.stderr.contains(protection ? "0/4 debug registers in use" : "1/4 debug registers in use"), "\(r)")
     }
 
+    /// `monitor break-mode auto` where int3 does not trap (this host's PVM): five `break`s, one
+    /// more than DR0-DR3 hold, and the fifth (a code-page hole) stops too.
+    static func fiveBreakpoints(_ t: GDBGuest) throws {
+        let addresses: [UInt64] = [t.entry, t.loop, t.store, t.load, t.codeEnd - 2]  // the jmp back is the last instruction
+        let (_, r) = try gdbSession(t, commands: ["monitor break-mode auto"] + addresses.map { "break *\(hx($0))" }
+            + [String](repeating: "continue", count: 5) + ["monitor break-mode"])
+        #expect(r.stderr.contains("break-mode auto: hardware slots, then a code-page hole"), "\(r)")
+        let hits = r.captures(#"Breakpoint ([0-9]+), 0x[0-9a-f]+ in \?\? \(\)"#)
+        #expect(hits == ["2", "3", "4", "5", "2"], "every breakpoint, the fifth too: \(r)")
+        #expect(!r.stderr.contains("Could not insert") && !r.stdout.contains("Could not insert"), "\(r)")
+    }
+
     /// A 64-byte write watch from 32 bytes below `counter`: the store into its middle fires it,
     /// and the stop is after the store (at `load`).
     static func wideWatch(_ t: GDBGuest) throws {
@@ -398,6 +410,9 @@ enum GDBScenarios {
         @Test func awatch() throws { try GDBScenarios.accessWatchpoint(Self.t) }
         @Test func wideWatch() throws { try GDBScenarios.wideWatch(Self.t) }
         @Test func monitorWatch() throws { try GDBScenarios.monitorWatchMechanism(Self.t, protection: !KVMHost.works([.writeWatchpoint])) }
+        /// Where int3 does not trap, `break` takes a slot; a fifth takes a code-page hole.
+        @Test(.enabled(if: !KVMHost.works([.softwareBreakpoint]), "int3 traps here: break uses int3, no slots"))
+        func fiveBreakpoints() throws { try GDBScenarios.fiveBreakpoints(Self.t) }
         @Test func stepi() throws { try GDBScenarios.stepi(Self.t) }
         @Test func infoThreads() throws { try GDBScenarios.infoThreads(Self.t) }
         @Test func thread2Stepi() throws { try GDBScenarios.stepOtherThread(Self.t) }

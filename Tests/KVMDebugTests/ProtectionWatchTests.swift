@@ -325,6 +325,63 @@ enum ProtectionGuests {
         } == Self.pagedStops)
     }
 
+    /// Execute breakpoints by a code-page hole (`breakMechanism`, GDB's `monitor break-mode`):
+    /// five on the loop's four instructions and its entry, where DR0-DR3 hold four, so the
+    /// fifth is a hole in `.automatic`; every one stops before its instruction runs, continuing
+    /// steps over it, a step from it moves one instruction, and the loop's stores are right.
+    static func holeBreakpoints<B: DebugBackend>(_ b: B, choice: WatchMechanismChoice) throws -> [String] {
+        let g = BuiltinGuests.counterX86(.long)
+        let d = Debugger(backend: b)
+        d.breakMechanism = choice
+        let names = ["loop", "store", "load", "jump"]
+        for n in names { try d.insert(.hardware(address: g.symbol(n)!.address)) }
+        var out: [String] = []
+        for i in 0..<9 {
+            let e = try d.resume(vcpu: 0, mode: i == 6 ? .step : .continue)
+            guard case .stop(let s) = e else { out.append("\(e)"); break }
+            out.append("\(s.reason.name) \(hex(s.pc))")
+        }
+        out.append("counter \(littleEndianValue(try b.readMemory(g.symbol("counter")!.address, count: 8)))")
+        for n in names { try d.remove(.hardware(address: g.symbol(n)!.address)) }
+        #expect(d.protectedPages.isEmpty)
+        return out
+    }
+
+    static let holeBreakStops = [
+        "hw-breakpoint 0x1003", "hw-breakpoint 0x1006", "hw-breakpoint 0x100e", "hw-breakpoint 0x1016",
+        "hw-breakpoint 0x1003", "hw-breakpoint 0x1006",
+        // A step from the breakpoint at `store` runs the store and lands on `load`, whose
+        // breakpoint the next continue meets first (as a debug register's would).
+        "single-step 0x100e", "hw-breakpoint 0x100e", "hw-breakpoint 0x1016", "counter 2",
+    ]
+
+    @Test(arguments: [WatchMechanismChoice.protection, .automatic])
+    func breakpointsByACodePageHoleOnTheFake(_ choice: WatchMechanismChoice) throws {
+        // On the fake, .automatic uses the four debug registers: the same stops.
+        let stops = try Self.holeBreakpoints(FakeBackend(guest: BuiltinGuests.counterX86(.long)), choice: choice)
+        #expect(stops == Self.holeBreakStops, "\(stops)")
+    }
+
+    @Test(KVMHost.required) func breakpointsByACodePageHoleOnKVM() throws {
+        let stops = try Self.holeBreakpoints(KVMBackend(guest: BuiltinGuests.counterX86(.long)), choice: .protection)
+        #expect(stops == Self.holeBreakStops, "\(stops)")
+    }
+
+    /// `.automatic`: the fifth execute breakpoint, beyond DR0-DR3, is a hole; the four keep their slots.
+    @Test func theFifthBreakpointIsAHole() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        let d = Debugger(backend: b)
+        #expect(throws: DebugError.self) {
+            for a: UInt64 in [0x1000, 0x1003, 0x1006, 0x100e, 0x1016] { try d.insert(.hardware(address: a)) }
+        }
+        d.breakMechanism = .automatic
+        try d.insert(.hardware(address: 0x1016))
+        #expect(d.mechanism(of: .hardware(address: 0x1016)) == .protection && d.mechanism(of: .hardware(address: 0x1000)) == .hardware)
+        #expect(b.pageProtection(at: 0x1000) == .hole)
+        guard case .stop(let s) = try d.resume(vcpu: 0, mode: .continue) else { Issue.record("no stop"); return }
+        #expect(s.reason == .hardwareBreakpoint && s.pc == 0x1000, "the slot at the entry first: \(s)")
+    }
+
     /// The x86 watch scenarios with protection alone, on KVM and on the fake: the same stops.
     static let watching = (DebugScenarios.x86(mode: .long) + DebugScenarios.x86(mode: .real))
         .filter { $0.needs.contains { [.writeWatchpoint, .accessWatchpoint, .readWatchpoint].contains($0) } }.map(\.name)
