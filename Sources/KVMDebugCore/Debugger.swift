@@ -713,12 +713,49 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// or nil when no watch of this vCPU matched (the vCPU runs on).
     private func protectedAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, length l: Int, pc: UInt64,
                                  old: [UInt8], stepping: Bool) throws(DebugError) -> Stop? {
+        var hits = try completeAccess(vcpu, address: a, isWrite: isWrite, length: l, old: old)
+        let exit = DebugExit.protection(address: a, isWrite: isWrite, length: l, pc: pc)
+        // KVM drops the single-step trap of an instruction whose store exited (x86.c,
+        // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"): the store
+        // has retired, so a step ends here, reported as the step it was.
+        if isWrite {
+            if stepping { hits.append(StopHit(reason: .singleStep)) }
+            return hits.isEmpty ? nil : Stop(vcpu: vcpu, pc: pc, hits: hits, exit: exit)
+        }
+        if hits.isEmpty { return nil }
+        // Report a load trap-like: retired first (KVM ignores register writes while it is
+        // pending). KVM completes it before it looks at immediate_exit; a step's trap comes with
+        // it, and so does the instruction's next access (a read-modify-write's store, a load's
+        // part on the next page), completed here too.
+        while true {
+            backend.kick(vcpu: vcpu)
+            let after = try backend.run(vcpu: vcpu)
+            if case .debug(let d) = after, stepping {
+                hits += decode(d, vcpu: vcpu).hits.filter { $0.reason == .singleStep }
+            }
+            guard case .mmio(let a2, let w2, let l2, _) = after, let old2 = try? backend.readMemory(a2, count: l2) else { break }
+            hits += try completeAccess(vcpu, address: a2, isWrite: w2, length: l2, old: old2)
+            if w2 {
+                if stepping { hits.append(StopHit(reason: .singleStep)) }
+                break  // a store leaves nothing pending
+            }
+        }
+        let at = try backend.programCounter(vcpu: vcpu)
+        return Stop(vcpu: vcpu, pc: at, hits: hits, exit: .protection(address: a, isWrite: false, length: l, pc: at))
+    }
+
+    /// Does the access KVM exited for (writes a store's bytes; supplies a load's) and returns
+    /// the watch hits it makes on this vCPU, lowest address first.
+    private func completeAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, length l: Int,
+                                old: [UInt8]) throws(DebugError) -> [StopHit] {
         let new: [UInt8]
         if isWrite {
             // KVM reports the store's bytes; it has not happened. A store over a planted
             // int3 updates the saved original (writeMemory), as a debugger write does.
             new = backend.mmioData(vcpu: vcpu, length: l)
-            guard new.count == l else { return nil }
+            guard new.count == l else {
+                throw .unsupported(reason: "the backend gave \(new.count) of the \(l) bytes vCPU \(vcpu) stored at \(hex(a)) (kvm_run.mmio.data)")
+            }
             try writeMemory(a, new)
         } else {
             // A load gets the bytes as they are (planted int3s included, as from RAM).
@@ -742,32 +779,13 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 table.add(p, ranges: [vcpu: rs])
             }
             found += table.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite)
-            // The lowest watched byte first, as DR6's lowest slot is for a hardware stop.
-            found.sort { $0.address < $1.address }
         }
-        let exit = DebugExit.protection(address: a, isWrite: isWrite, length: l, pc: pc)
-        // KVM drops the single-step trap of an instruction whose store exited (x86.c,
-        // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"): the store
-        // has retired, so a step ends here, reported as the step it was.
-        let stepDone = isWrite && stepping
-        if found.isEmpty {
-            return stepDone ? Stop(vcpu: vcpu, pc: pc, hits: [StopHit(reason: .singleStep)], exit: exit) : nil
-        }
-        var hits = found.map {
+        // The lowest watched byte first, as DR6's lowest slot is for a hardware stop.
+        found.sort { $0.address < $1.address }
+        return found.map {
             StopHit(reason: .watchpoint, point: $0.point, address: $0.address, accessWasWrite: isWrite,
                     oldValue: old, newValue: new)
         }
-        if stepDone { hits.append(StopHit(reason: .singleStep)) }
-        if isWrite { return Stop(vcpu: vcpu, pc: pc, hits: hits, exit: exit) }
-        // Report a load trap-like: retired first (KVM ignores register writes while it is
-        // pending). KVM completes it before it looks at immediate_exit; a step's trap comes with it.
-        backend.kick(vcpu: vcpu)
-        let after = try backend.run(vcpu: vcpu)
-        if case .debug(let d) = after, stepping {
-            hits += decode(d, vcpu: vcpu).hits.filter { $0.reason == .singleStep }
-        }
-        let at = try backend.programCounter(vcpu: vcpu)
-        return Stop(vcpu: vcpu, pc: at, hits: hits, exit: .protection(address: a, isWrite: false, length: l, pc: at))
     }
 
     /// After an emulation failure: the hole pages the vCPU was fetching from (the pc's, and the

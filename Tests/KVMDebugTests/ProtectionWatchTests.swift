@@ -305,6 +305,44 @@ enum ProtectionGuests {
         return out
     }
 
+    /// An access watch on the word `inc qword [counter]` reads and writes: the load's stop
+    /// carries the store the same instruction then makes (KVM exits for it while the load
+    /// completes), and that store reaches memory.
+    static func readModifyWrite<B: DebugBackend>(_ b: B) throws -> [String] {
+        let g = BuiltinGuests.pagedCounterX86()
+        let s = DebugSession(backend: b)
+        defer { s.close() }
+        s.debugger.watchMechanism = .protection
+        let main = g.symbol("main")!.address, counter = g.symbol("counter")!.address
+        try s.insert(.hardware(address: main))
+        _ = try s.resumeAll()
+        try s.remove(.hardware(address: main))
+        try s.insert(.watch(address: counter, length: 8, kind: .access))
+        var out: [String] = []
+        for _ in 0..<2 {
+            let stop = try #require(try s.resumeAll().stops.first)
+            out.append(stop.hits.map { "\($0.reason.name) \($0.accessWasWrite == true ? "w" : "r") \(hex(littleEndianValue($0.newValue ?? [])))" }.joined(separator: ", ")
+                       + " pc \(hex(stop.pc)) memory \(littleEndianValue(try s.readMemory(counter, count: 8, vcpu: 0)))")
+        }
+        return out
+    }
+
+    static let readModifyWriteStops: [String] = {
+        let hi = BuiltinGuests.pagedBase
+        return ["watchpoint r 0x0, watchpoint w 0x1 pc \(hex(hi + 0x54)) memory 1",
+                "watchpoint r 0x1, watchpoint w 0x2 pc \(hex(hi + 0x54)) memory 2"]
+    }()
+
+    @Test func readModifyWriteOnAHoleOnTheFake() throws {
+        let stops = try Self.readModifyWrite(FakeBackend(guest: BuiltinGuests.pagedCounterX86()))
+        #expect(stops == Self.readModifyWriteStops, "\(stops)")
+    }
+
+    @Test(KVMHost.required) func readModifyWriteOnAHoleOnKVM() throws {
+        let stops = try Self.readModifyWrite(KVMBackend(guest: BuiltinGuests.pagedCounterX86()))
+        #expect(stops == Self.readModifyWriteStops, "\(stops)")
+    }
+
     static let pagedStops: [String] = {
         let hi = BuiltinGuests.pagedBase
         return [
