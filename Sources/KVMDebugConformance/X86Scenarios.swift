@@ -30,6 +30,8 @@ extension DebugScenarios {
                         maxStops: 6, needs: [])),
             protected(s("protection-step-with-watch", points: [.watch("counter", length: 2, .write)], steps: 8, maxStops: 20,
                         needs: [.singleStep])),
+            protected(s("protection-step-with-read-watch", points: [.watch("data", length: 2, .access)], steps: 8, maxStops: 20,
+                        needs: [.singleStep])),
         ]
     }
 

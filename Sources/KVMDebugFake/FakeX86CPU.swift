@@ -163,6 +163,11 @@ final class FakeX86CPU: FakeCPU {
             // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"); a
             // load re-enters the emulator and traps as the instruction ran under TF.
             stepOwed = trapFlag && op.stepping && !op.stored
+            // The emulator's step trap comes out of the same KVM_RUN, before immediate_exit counts.
+            if stepOwed {
+                stepOwed = false
+                return debugExit(pc: linear(registers.rip), bits: Self.dr6SingleStep)
+            }
         }
         if budget.kick.consume() { return .interrupted }
         if debugUnit.dr7 >> 32 != 0 {
