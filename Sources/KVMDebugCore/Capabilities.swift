@@ -20,6 +20,8 @@ public enum Capability: Int32, Sendable, CaseIterable {
     case xsave = 55
     /// KVM_CAP_XSAVE2 (208): the XSAVE area's size for KVM_GET_XSAVE2 (>= 4096).
     case xsave2 = 208
+    /// KVM_CAP_READONLY_MEM (81): memory slots may carry KVM_MEM_READONLY (protection watchpoints).
+    case readOnlyMemory = 81
 
     /// The C name.
     public var name: String {
@@ -34,6 +36,7 @@ public enum Capability: Int32, Sendable, CaseIterable {
         case .adjustClock: return "KVM_CAP_ADJUST_CLOCK"
         case .xsave: return "KVM_CAP_XSAVE"
         case .xsave2: return "KVM_CAP_XSAVE2"
+        case .readOnlyMemory: return "KVM_CAP_READONLY_MEM"
         }
     }
 }

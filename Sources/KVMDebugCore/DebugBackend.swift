@@ -53,6 +53,21 @@ public protocol DebugBackend: AnyObject {
     var runMayWaitInKernel: Bool { get }
     /// Guest-physical RAM, lowest first; nil when the backend does not know it (`RAMRegion.swift`).
     var ramRegions: [RAMRegion]? { get }
+
+    // MARK: Page protection (protection watchpoints; defaults in PageProtectionBackend.swift)
+
+    /// Why this backend cannot protect guest pages; nil when it can.
+    var pageProtectionUnavailable: String? { get }
+    /// Holds the guest-physical 4 KiB page at `page` under `protection`. KVM: its own memory
+    /// slot, `KVM_SET_USER_MEMORY_REGION` (delete + re-add). Call only while no vCPU runs.
+    func setPageProtection(_ protection: PageProtection, page: UInt64) throws(DebugError)
+    /// Puts every memory slot back exactly as it was before the first protection.
+    func restoreMemorySlots() throws(DebugError)
+    /// The first `length` bytes of `kvm_run.mmio.data` of `vcpu`'s last `KVM_EXIT_MMIO`
+    /// (what a store wrote).
+    func mmioData(vcpu: Int, length: Int) -> [UInt8]
+    /// Sets `kvm_run.mmio.data`: what the load `vcpu` exited on returns when it runs again.
+    func setMMIOData(_ bytes: [UInt8], vcpu: Int)
 }
 
 extension DebugBackend {

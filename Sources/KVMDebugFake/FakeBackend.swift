@@ -226,6 +226,35 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         }
     }
 
+    // MARK: Page protection (the memory slots KVM_SET_USER_MEMORY_REGION would change)
+
+    public var pageProtectionUnavailable: String? {
+        arch == .x86_64 ? nil : "the fake models protection watchpoints for x86_64 guests only, as kvmdbg serves them"
+    }
+
+    public func setPageProtection(_ protection: PageProtection, page: UInt64) throws(DebugError) {
+        if let why = pageProtectionUnavailable { throw .unsupported(reason: why) }
+        guard memory.setProtection(protection, page: page) else {
+            throw .badGuestAddress(address: page, length: PageProtection.pageSize)
+        }
+    }
+
+    public func restoreMemorySlots() throws(DebugError) { memory.clearProtections() }
+
+    /// The protection of the page holding guest-physical `address` (an inspection aid).
+    public func pageProtection(at address: UInt64) -> PageProtection { memory.protection(at: address) }
+
+    public func mmioData(vcpu index: Int, length: Int) -> [UInt8] {
+        guard index >= 0, index < vcpus.count else { return [] }
+        return Array(vcpus[index].cpu.mmioData.prefix(max(0, min(length, 8))))
+    }
+
+    public func setMMIOData(_ bytes: [UInt8], vcpu index: Int) {
+        guard index >= 0, index < vcpus.count else { return }
+        let b = Array(bytes.prefix(8))
+        vcpus[index].cpu.mmioData = b + [UInt8](repeating: 0, count: 8 - b.count)
+    }
+
     public func kick(vcpu index: Int) {
         guard index >= 0, index < vcpus.count else { return }
         vcpus[index].kick.raise()

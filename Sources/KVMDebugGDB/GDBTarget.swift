@@ -46,12 +46,21 @@ public protocol GDBTarget: AnyObject {
     /// `DebugSession.continuesOnCallingThread`); a driver sets it only while another thread of
     /// its own reads the client's ^C.
     var continuesOnCallingThread: Bool { get set }
+    /// What serves execute breakpoints (`monitor break-mode`): comparators only (`.hardware`),
+    /// then a code-page hole (`.automatic`), or always a hole (`.protection`).
+    var breakMechanism: WatchMechanismChoice { get set }
 }
 
 extension GDBTarget {
     /// A target without the mode runs every continue on threads of its own.
     public var continuesOnCallingThread: Bool {
         get { false }
+        set {}
+    }
+
+    /// Targets without memory protection keep their comparators.
+    public var breakMechanism: WatchMechanismChoice {
+        get { .hardware }
         set {}
     }
 }

@@ -15,6 +15,10 @@ public final class KVMBackend: DebugBackend {
     /// x86: the XSAVE area's size (KVM_CAP_XSAVE2, else 4096 with KVM_CAP_XSAVE); nil: the
     /// kernel has no XSAVE and FP state goes through KVM_GET_FPU.
     private let xsaveSize: Int?
+    /// The VM's memory slots as protection watchpoints change them (nil: cannot, see
+    /// `pageProtectionUnavailable`). Changed only while no vCPU runs.
+    private let slotTable: KVMMemorySlots?
+    private let slotRefusal: String?
 
     public var vcpuCount: Int { vcpus.count }
 
@@ -69,6 +73,18 @@ public final class KVMBackend: DebugBackend {
         ownedMapping = (mem, size)
         xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
         capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
+        let readOnly = vm.check(.readOnlyMemory) ?? sys.check(.readOnlyMemory)
+        if host != .x86_64 {
+            slotTable = nil
+            slotRefusal = "protection watchpoints are implemented for x86_64 guests only (an arm64 store to a read-only slot exits before the access, with the PC at it)"
+        } else if readOnly <= 0 {
+            slotTable = nil
+            slotRefusal = "this kernel has no read-only memory slots (KVM_CAP_READONLY_MEM is 0)"
+        } else {
+            slotTable = KVMMemorySlots(vm: vm, slots: [KVMMemorySlot(
+                id: 0, guestAddress: guest.memoryBase, size: guest.memorySize, hostAddress: UInt64(UInt(bitPattern: mem)))])
+            slotRefusal = nil
+        }
     }
 
     /// Adopts a host VMM's vCPU fds and guest memory. kvmdbg never closes those fds or
@@ -78,8 +94,15 @@ public final class KVMBackend: DebugBackend {
     /// `kick` says how kvmdbg brings the VMM's vCPU threads out of KVM_RUN: by default it
     /// owns SIGUSR1 (handler installed, `KVM_SET_SIGNAL_MASK` set on each adopted fd); a
     /// VMM that uses SIGUSR1 itself picks another signal or supplies its own kick (`KVMKick`).
+    ///
+    /// `memorySlots` (with `vmFD`) hands over the VMM's slot table, so watchpoints the hardware
+    /// cannot serve are served by protecting pages: kvmdbg asks `slotConsent` before each
+    /// change to one of those slots and puts every slot back exactly as given on
+    /// `removeAllPoints`, detach and `close()`. Meanwhile the VMM must not change those slots
+    /// itself. Without them, such watchpoints are refused.
     public init(adopting vcpuFDs: [Int32], memory regions: [GuestMemoryRegion], vmFD: Int32? = nil,
-                path: String = "/dev/kvm", kick: KVMKick = .default) throws(DebugError) {
+                path: String = "/dev/kvm", kick: KVMKick = .default,
+                memorySlots: [KVMMemorySlot] = [], slotConsent: KVMSlotConsent? = nil) throws(DebugError) {
         guard let host = Arch.host else { throw .unsupported(reason: "KVM guest debug needs an x86_64 or arm64 host") }
         let sys = try KVMSystem(path: path)
         let vm = vmFD.map { KVMVM(borrowing: $0) }
@@ -95,6 +118,15 @@ public final class KVMBackend: DebugBackend {
         system = sys
         self.vm = vm
         ownedMapping = nil
+        if let vm, !memorySlots.isEmpty, host == .x86_64, (vm.check(.readOnlyMemory) ?? sys.check(.readOnlyMemory)) > 0 {
+            slotTable = KVMMemorySlots(vm: vm, slots: memorySlots, consent: slotConsent)
+            slotRefusal = nil
+        } else {
+            slotTable = nil
+            slotRefusal = host != .x86_64 ? "protection watchpoints are implemented for x86_64 guests only"
+                : vmFD == nil || memorySlots.isEmpty ? "adopted vCPUs: the host VMM did not hand over its VM fd and memory slot table (KVMBackend.init(adopting:memorySlots:slotConsent:))"
+                : "this kernel has no read-only memory slots (KVM_CAP_READONLY_MEM is 0)"
+        }
         xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
         capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
     }
@@ -334,6 +366,27 @@ public final class KVMBackend: DebugBackend {
     }
 
     public func kick(vcpu: Int) { vcpus[vcpu].kick() }
+
+    // MARK: Page protection
+
+    public var pageProtectionUnavailable: String? { slotRefusal }
+
+    /// Splits the page into a slot of its own (read-only) or out of the slots (a hole), or
+    /// makes its slot ordinary again. The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
+    public func setPageProtection(_ protection: PageProtection, page: UInt64) throws(DebugError) {
+        guard let t = slotTable else { throw .unsupported(reason: slotRefusal ?? "no memory slots to change") }
+        try t.set(protection, page: page)
+    }
+
+    /// The memory slots as they were before the first protection.
+    public func restoreMemorySlots() throws(DebugError) { try slotTable?.restore() }
+
+    /// The VM's memory slots now (for tests and `monitor points`).
+    public var memorySlots: [KVMMemorySlot] { slotTable?.slots ?? [] }
+
+    public func mmioData(vcpu: Int, length: Int) -> [UInt8] { vcpus[vcpu].mmioData(length: length) }
+
+    public func setMMIOData(_ bytes: [UInt8], vcpu: Int) { vcpus[vcpu].setMMIOData(bytes) }
 
     /// The kernel's walk of `address` on `vcpu`, for cross-checking `X86PageWalk`. The
     /// corresponding ioctl is `KVM_TRANSLATE` (x86; other hosts: `.unsupported`).

@@ -125,6 +125,22 @@ public final class KVMVCPU {
         }
     }
 
+    /// The first `length` (at most 8) bytes of `kvm_run.mmio.data`: what the last
+    /// `KVM_EXIT_MMIO` store wrote. Read between runs only.
+    public func mmioData(length: Int) -> [UInt8] {
+        let n = max(0, min(length, 8))
+        // SAFETY: mmio.data is a __u8[8] inside the live kvm_run mapping; at most 8 bytes read.
+        return unsafe withUnsafeBytes(of: run.pointee.mmio.data) { raw in Array(raw.prefix(n)) }
+    }
+
+    /// Sets `kvm_run.mmio.data`: KVM hands it to the load it exited on at the next KVM_RUN.
+    public func setMMIOData(_ bytes: [UInt8]) {
+        // SAFETY: at most 8 bytes into the __u8[8] mmio.data of the live kvm_run mapping.
+        unsafe withUnsafeMutableBytes(of: &run.pointee.mmio.data) { raw in
+            for (i, b) in bytes.prefix(8).enumerated() { raw[i] = b }
+        }
+    }
+
     /// Clears immediate_exit once a kick has been seen, re-arming it if another
     /// kick arrived meanwhile.
     private func consumeKick() -> VCPUExit {
