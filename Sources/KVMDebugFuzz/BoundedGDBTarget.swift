@@ -40,6 +40,14 @@ public final class BoundedGDBTarget<Backend: DebugBackend>: GDBTarget {
         set { session.physicalMode = newValue }
     }
     public func walk(_ address: UInt64, vcpu: Int) throws(DebugError) -> PageWalk { try session.walk(address, vcpu: vcpu) }
+    public func scanPageTables(vcpu: Int, budget: PageTableBudget,
+                               _ visit: (PageMapping) -> Bool) throws(DebugError) -> PageTableScan {
+        try session.scanPageTables(vcpu: vcpu, budget: budget, visit)
+    }
+    public var ramRegions: [RAMRegion]? { session.ramRegions }
+    public var canBlockInterruptsWhileStepping: Bool { session.canBlockInterruptsWhileStepping }
+    public var blockInterruptsWhileStepping: Bool { session.blockInterruptsWhileStepping }
+    public func setBlockInterruptsWhileStepping(_ on: Bool) throws(DebugError) { try session.setBlockInterruptsWhileStepping(on) }
     public func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8] {
         try session.readMemory(address, count: count, vcpu: vcpu)
     }
