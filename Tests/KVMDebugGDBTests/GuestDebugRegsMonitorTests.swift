@@ -43,9 +43,8 @@ import KVMDebugFake
 
     @Test func badArgumentsAndMissingVCPUsAreErrors() throws {
         let h = try Harness()
-        let usage = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("guest-debug-regs 3".utf8)), as: UTF8.self))
-        #expect(usage.last == "E.usage: monitor guest-debug-regs [vcpu N]", "\(usage)")
-        let missing = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("guest-debug-regs vcpu 7".utf8)), as: UTF8.self))
-        #expect(missing.last?.hasPrefix("E.vCPU 7: the guest's debug registers cannot be read") == true, "\(missing)")
+        #expect(try monitorFailure(h, "guest-debug-regs 3") == "kvmdbg: usage: monitor guest-debug-regs [vcpu N]\n")
+        let missing = try monitorFailure(h, "guest-debug-regs vcpu 7")
+        #expect(missing.hasPrefix("kvmdbg: vCPU 7: the guest's debug registers cannot be read"), "\(missing)")
     }
 }
