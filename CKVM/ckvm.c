@@ -12,3 +12,7 @@ _Static_assert(sizeof(struct kvm_debug_exit_arch) == 16, "arm64 kvm_debug_exit_a
 #endif
 _Static_assert(offsetof(struct kvm_run, exit_reason) == 8, "kvm_run.exit_reason");
 _Static_assert(offsetof(struct kvm_run, debug) == 32, "kvm_run exit union at 32");
+// Fatal exits (api.rst "struct kvm_run"): the words KVMVCPU.runOnce copies out.
+_Static_assert(offsetof(struct kvm_run, internal.ndata) == 36 && offsetof(struct kvm_run, internal.data) == 40, "kvm_run.internal");
+_Static_assert(offsetof(struct kvm_run, system_event.ndata) == 36 && offsetof(struct kvm_run, system_event.data) == 40, "kvm_run.system_event");
+_Static_assert(offsetof(struct kvm_run, fail_entry.cpu) == 40, "kvm_run.fail_entry.cpu");

@@ -29,6 +29,9 @@ public struct RunEnd: Sendable {
     public var detail: String?
     /// All-stop latencies (first vCPU's exit to every vCPU stopped), microseconds, one per round.
     public var allStopLatenciesMicroseconds: [Double] = []
+    /// The exit that ended the run, with every field KVM gave and the pc then (nil for ends that
+    /// are no exit: limits, timeout, Ctrl-C).
+    public var exit: ExitReport?
 }
 
 /// One reported stop plus the all-stop context it was reported in.
@@ -93,9 +96,10 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
         // With points armed, stepping starts at the first stop; without, at the entry.
         var stepVCPU: Int? = plan.steps > 0 && plan.points.isEmpty ? plan.vcpu : nil
         var stepsDone = 0
-        func end(_ reason: String, _ detail: String? = nil) -> RunEnd {
+        func end(_ reason: String, _ detail: String? = nil, exit: ExitReport? = nil) -> RunEnd {
             var e = RunEnd(reason: reason, stops: stops, setGuestDebugCalls: debugger.totalSetGuestDebugCalls, detail: detail)
             e.allStopLatenciesMicroseconds = latencies
+            e.exit = exit
             emit(.end(e))
             return e
         }
@@ -126,7 +130,8 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
                 case .exit(.interrupted):
                     continue
                 case .exit(let x):
-                    return end(x.name, exitDetail(x, vcpu: e.vcpu))
+                    let report = ExitReport(vcpu: e.vcpu, exit: x, pc: try? session.registers(vcpu: e.vcpu).pc)
+                    return end(x.name, exitDetail(x, vcpu: e.vcpu), exit: report)
                 }
             }
             let heldSeconds = Double(monotonicNanoseconds() &- held) / 1e9
@@ -142,10 +147,10 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
         case .halt(let pc): return who + "guest halted at pc \(hex(pc))"
         case .io(let port, let w, let size, let pc): return who + "guest \(w ? "wrote" : "read") \(size) bytes at I/O port \(hex(UInt64(port))) (pc \(hex(pc)))"
         case .mmio(let a, let w, let l, let pc): return who + "guest \(w ? "wrote" : "read") \(l) bytes at unbacked address \(hex(a)) (pc \(hex(pc)))"
-        case .internalError(let s): return who + "KVM_EXIT_INTERNAL_ERROR suberror \(s)\(s == 1 ? " (emulation failure: e.g. a jump into the middle of an instruction)" : "")\(last)"
-        case .failEntry(let r): return who + "KVM_EXIT_FAIL_ENTRY hardware reason \(hex(r))\(last)"
+        case .internalError(let s, _): return who + "KVM_EXIT_INTERNAL_ERROR suberror \(s)\(s == 1 ? " (emulation failure: e.g. a jump into the middle of an instruction)" : "")\(last)"
+        case .failEntry(let r, _): return who + "KVM_EXIT_FAIL_ENTRY hardware reason \(hex(r))\(last)"
         case .shutdown: return who + "KVM_EXIT_SHUTDOWN (triple fault)\(last)"
-        case .systemEvent(let t): return who + "KVM_EXIT_SYSTEM_EVENT type \(t)\(last)"
+        case .systemEvent(let t, _): return who + "KVM_EXIT_SYSTEM_EVENT type \(t)\(last)"
         case .unknown(let r): return who + "exit reason \(r)\(last)"
         default: return nil
         }

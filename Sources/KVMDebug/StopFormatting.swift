@@ -86,6 +86,27 @@ public struct StopFormatter: Sendable {
             x["maxUs"] = .int(Int((l.max() ?? 0).rounded()))
             o["allStopLatency"] = .object(x)
         }
+        if let r = e.exit {
+            // The ending exit with every field KVM gave (`VCPUExit.fields`), as `monitor why` prints it.
+            o["vcpu"] = .int(r.vcpu)
+            var x = JSONObject()
+            x["kvmExit"] = .string(r.exit.kvmName)
+            x["meaning"] = .string(r.exit.meaning)
+            if let s = r.exit.signal, r.exit.isFatalStop { x["signal"] = .string(s.name) }
+            if let pc = r.pc {
+                x["registersPC"] = .hex(pc)
+                if let sym = symbolize(pc) { x["symbol"] = .string(sym) }
+            }
+            for f in r.exit.fields {
+                switch f.value {
+                case .int(let v): x[f.name] = .int(v)
+                case .hex(let v): x[f.name] = .hex(v)
+                case .text(let t): x[f.name] = .string(t)
+                case .hexList(let l): x[f.name] = .array(l.map { .hex($0) })
+                }
+            }
+            o["exit"] = .object(x)
+        }
         return o
     }
 
@@ -117,8 +138,11 @@ public struct StopFormatter: Sendable {
         return line
     }
 
+    /// The end line, then for an exit `monitor why`'s lines (its fields, the pc) under it.
     public func text(_ e: RunEnd) -> String {
-        "end: \(e.reason) after \(e.stops) stop\(e.stops == 1 ? "" : "s") on \(backend) backend, \(e.setGuestDebugCalls) KVM_SET_GUEST_DEBUG call\(e.setGuestDebugCalls == 1 ? "" : "s")" + (e.detail.map { " (\($0))" } ?? "")
+        let line = "end: \(e.reason) after \(e.stops) stop\(e.stops == 1 ? "" : "s") on \(backend) backend, \(e.setGuestDebugCalls) KVM_SET_GUEST_DEBUG call\(e.setGuestDebugCalls == 1 ? "" : "s")" + (e.detail.map { " (\($0))" } ?? "")
+        guard let r = e.exit, r.exit.isFatalStop else { return line }
+        return ([line] + r.lines).joined(separator: "\n")
     }
 
     public func pointName(_ p: DebugPoint) -> String {

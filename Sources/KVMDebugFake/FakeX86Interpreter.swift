@@ -97,6 +97,10 @@ enum FakeX86Interpreter {
         /// leave: RSP = RBP, then pop RBP from `slot` (RBP at decode time).
         case leave(slot: UInt64)
         case loadCR3(FakeX86Register)
+        /// lidt m16&64 (0F 01 /3): the CPU loads IDTR from `address` (linear).
+        case loadIDT(address: UInt64)
+        /// ud2 (0F 0B): raises #UD, RIP at the ud2.
+        case ud2
     }
 
     /// One decoded instruction.
@@ -361,6 +365,12 @@ enum FakeX86Interpreter {
                 guard size != 1 else { throw .unsupported }
                 let (reg, rm) = try modRM(size: size)
                 return done(size, .imul(FakeX86Register(index: reg), source: rm))
+            case 0x0B:
+                return done(size, .ud2)
+            case 0x01:
+                let (reg, rm) = try modRM(size: 8)
+                guard reg & 7 == 3, case .memory(let a) = rm else { throw .unsupported }
+                return done(8, .loadIDT(address: a))
             case 0x22:
                 // mov cr, r64 (mod is ignored: always a register); only CR3 is modelled.
                 let m = try byte()
@@ -400,8 +410,8 @@ enum FakeX86Interpreter {
         var next = insn.next
         var cr3: UInt64? = nil
         switch insn.operation {
-        case .nop, .hlt, .int3:
-            break
+        case .nop, .hlt, .int3, .loadIDT, .ud2:
+            break  // the CPU does these (IDTR, #UD)
         case .mov(let dst, let src):
             store(dst, value(src))
         case .alu(let alu, let dst, let src):

@@ -34,6 +34,9 @@ public final class GDBEngine<Target: GDBTarget> {
     /// Points inserted through `Z` or `monitor`, each with its `monitor points` ID.
     var points: [PointRecord] = []
     var nextPointID = 1
+    /// The event `lastStopReply` reports (nil after a ^C): `monitor why` describes it, and a
+    /// fatal exit there refuses every resume. Kept across a new client: the guest stays stopped.
+    var lastEvent: VCPUEvent? = nil
     /// Debug stops of other vCPUs from the last round, reported on the next continue instead of
     /// running (GDB's all-stop sees one event per round; the others would be lost).
     var pendingStops: [Stop] = []
@@ -105,8 +108,10 @@ public final class GDBEngine<Target: GDBTarget> {
         pendingStops = []
         steppedVCPU = nil
         deferred = []
-        lastStopReply = Array("T05thread:1;".utf8)
-        lastStopVCPU = 0
+        if !(lastEvent.map(isFatal) ?? false) {
+            lastStopReply = Array("T05thread:1;".utf8)
+            lastStopVCPU = 0
+        }
         threadsInStopReply = false
         errorStrings = false
     }

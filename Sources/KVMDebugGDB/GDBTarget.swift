@@ -27,6 +27,13 @@ public protocol GDBTarget: AnyObject {
     /// The round `start` began is over and `wait` would return at once (false when none is open).
     var isRoundOver: Bool { get }
     func setRoundFinishedHandler(_ handler: (@Sendable () -> Void)?)
+    /// The fatal exit vCPU `vcpu` stopped on (`VCPUExit.endsVCPU`), which it cannot run on from.
+    func fatalExit(of vcpu: Int) -> VCPUExit?
+}
+
+extension GDBTarget {
+    /// Targets that never stop fatally (test doubles) need not say so.
+    public func fatalExit(of vcpu: Int) -> VCPUExit? { nil }
 }
 
 /// How the engine serves a host: what traps there and what `monitor` prints.

@@ -20,6 +20,7 @@ extension GDBEngine {
         case "stats": monitorStats(&lines); result = .ok
         case "phys": result = monitorPhys(words, &lines)
         case "translate": result = monitorTranslate(words, &lines)
+        case "why": result = monitorWhy(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
         for line in lines { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
@@ -42,6 +43,7 @@ extension GDBEngine {
             "  monitor stats                             KVM_SET_GUEST_DEBUG calls, stops, rounds, all-stop latency",
             "  monitor phys on|off                       memory addresses are guest-physical / virtual (default)",
             "  monitor translate VADDR [vcpu N]          the page walk of VADDR: each level's entry",
+            "  monitor why                               the exit behind the last stop, with every field KVM gave",
         ]
     }
 
