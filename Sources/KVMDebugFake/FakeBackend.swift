@@ -11,6 +11,8 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     public let arch: Arch
     public let vcpuCount: Int
     public var capabilities: Capabilities
+    /// The fake's one RAM range.
+    public var ramRanges: [GuestRAMRange] { [GuestRAMRange(base: memory.base, size: memory.size)] }
     /// If set, `run` returns `.interrupted` after this many instructions (a test
     /// safety net); nil runs until an exit or a kick.
     public var maxInstructionsPerRun: Int?

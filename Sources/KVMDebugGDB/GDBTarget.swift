@@ -29,11 +29,18 @@ public protocol GDBTarget: AnyObject {
     func setRoundFinishedHandler(_ handler: (@Sendable () -> Void)?)
     /// The fatal exit vCPU `vcpu` stopped on (`VCPUExit.endsVCPU`), which it cannot run on from.
     func fatalExit(of vcpu: Int) -> VCPUExit?
+    /// Writes an ELF64 core of the stopped guest (`DebugSession.writeCore`; `monitor dump-guest-memory`).
+    func writeCore(to path: String, current: Int, signal: UInt8) throws(DebugError) -> CoreDumpSummary
 }
 
 extension GDBTarget {
     /// Targets that never stop fatally (test doubles) need not say so.
     public func fatalExit(of vcpu: Int) -> VCPUExit? { nil }
+
+    /// Targets without guest RAM to dump refuse.
+    public func writeCore(to path: String, current: Int, signal: UInt8) throws(DebugError) -> CoreDumpSummary {
+        throw .unsupported(reason: "this target cannot write core files")
+    }
 }
 
 /// How the engine serves a host: what traps there and what `monitor` prints.

@@ -21,6 +21,7 @@ extension GDBEngine {
         case "phys": result = monitorPhys(words, &lines)
         case "translate": result = monitorTranslate(words, &lines)
         case "why": result = monitorWhy(words, &lines)
+        case "dump-guest-memory": result = monitorDumpGuestMemory(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
         for line in lines { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
@@ -44,6 +45,7 @@ extension GDBEngine {
             "  monitor phys on|off                       memory addresses are guest-physical / virtual (default)",
             "  monitor translate VADDR [vcpu N]          the page walk of VADDR: each level's entry",
             "  monitor why                               the exit behind the last stop, with every field KVM gave",
+            "  monitor dump-guest-memory [-p] FILE       write an ELF core: registers of every vCPU, guest RAM (gdb -c FILE)",
         ]
     }
 

@@ -35,11 +35,15 @@ struct Run: ParsableCommand {
     @Option(help: "End after this many seconds.")
     var timeout: Double = 10
 
+    @Option(name: .customLong("dump-on-stop"), help: ArgumentHelp("When the run ends (a fatal exit, the stop limit, the timeout, Ctrl-C), write the stopped guest's ELF core to FILE (gdb -c FILE).", valueName: "FILE"))
+    var dumpOnStop: String?
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if step < 0 { throw ValidationError("--step must be 0 or more") }
         if maxStops < 1 { throw ValidationError("--max-stops must be at least 1") }
+        if let d = dumpOnStop, d.isEmpty { throw ValidationError("--dump-on-stop needs a file name") }
         if !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
     }
 
@@ -102,11 +106,35 @@ struct Run: ParsableCommand {
         }
         if decision.kind == .kvm { warnAboutBrokenFeatures(plan, arch: g.arch, system: kvm.system) }
         let json = output.json
-        _ = try runner.run(plan, armPoints: false) { rec in
+        var lastStop: Stop? = nil
+        let end = try runner.run(plan, armPoints: false) { rec in
             switch rec {
-            case .stop(let s): emitLine(json ? formatter.json(s).serialized : formatter.text(s))
+            case .stop(let s): lastStop = s.stop; emitLine(json ? formatter.json(s).serialized : formatter.text(s))
             case .end(let e): emitLine(json ? formatter.json(e).serialized : formatter.text(e))
             }
+        }
+        if let path = dumpOnStop { try dumpCore(runner.session, to: path, end: end, lastStop: lastStop, json: json) }
+    }
+
+    /// `--dump-on-stop`: the core of the guest as the run left it, its ending vCPU first with the
+    /// signal of the ending exit (SIGTRAP after a debug stop, SIGINT after a limit or Ctrl-C).
+    private func dumpCore<B: DebugBackend>(_ session: DebugSession<B>, to path: String, end: RunEnd,
+                                           lastStop: Stop?, json: Bool) throws(DebugError) {
+        let vcpu = end.exit?.vcpu ?? lastStop?.vcpu ?? 0
+        let signal = end.exit?.exit.signal?.rawValue ?? (end.exit != nil || lastStop != nil ? 5 : 2)
+        let summary = try session.writeCore(to: path, current: vcpu, signal: signal)
+        if json {
+            var o = JSONObject()
+            o["event"] = .string("core")
+            o["path"] = .string(summary.path)
+            o["vcpus"] = .int(summary.vcpus)
+            o["bytes"] = .int(Int(summary.bytes))
+            o["physicalSegments"] = .int(summary.physicalSegments)
+            o["virtualSegments"] = .int(summary.virtualSegments)
+            if !summary.notes.isEmpty { o["notes"] = .array(summary.notes.map { .string($0) }) }
+            emitLine(o.serialized)
+        } else {
+            for l in summary.lines { emitLine(l) }
         }
     }
 

@@ -1,4 +1,5 @@
 import Testing
+import Glibc
 import KVMDebugCore
 import KVMDebugFake
 @testable import KVMDebugGDB
@@ -104,5 +105,25 @@ import KVMDebugFake
         let why = try monitorOutput(h, "why")
         #expect(why.hasPrefix("vCPU 0: KVM_EXIT_DEBUG (hw-breakpoint), pc 0x1006"), "\(why)")
         #expect(why.contains("exception=1 dr6="), "\(why)")
+    }
+}
+
+/// `monitor dump-guest-memory` through the engine: the summary as console output, errors as `E`.
+@Suite struct MonitorDumpTests {
+    @Test func writesTheCoreAndRefusesBadInput() throws {
+        let h = try Harness(guest: BuiltinGuests.tripleFaultX86())
+        _ = try h.reply("c")
+        let path = "/tmp/kvmdbg-monitor-dump-\(UInt64.random(in: 0...UInt64.max)).core"
+        defer { _ = path.withCString { unlink($0) } }
+        let out = try monitorOutput(h, "dump-guest-memory -p \(path)")
+        #expect(out.hasPrefix("core written: \(path) (1 vCPU, "), "\(out)")
+        for bad in ["dump-guest-memory", "dump-guest-memory -p", "dump-guest-memory -x f"] {
+            let r = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array(bad.utf8)), as: UTF8.self))
+            #expect(r.last == "E.usage: monitor dump-guest-memory [-p] FILE", "\(bad): \(r)")
+        }
+        let r = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("dump-guest-memory /nonexistent-dir/core".utf8)), as: UTF8.self))
+        #expect(r.last?.hasPrefix("E.no core written: open(/nonexistent-dir/core.kvmdbg-tmp.0) failed: ENOENT") == true, "\(r)")
+        #expect(try monitorOutput(h, "help").contains("monitor dump-guest-memory [-p] FILE"))
+        #expect(try monitorOutput(h, "help").contains("monitor why"))
     }
 }
