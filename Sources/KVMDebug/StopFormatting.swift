@@ -66,6 +66,9 @@ public struct StopFormatter: Sendable {
             o["stopped"] = .array(r.stopped.map { .int($0) })
             if let us = r.allStopMicroseconds { o["allStopUs"] = .int(Int(us.rounded())) }
         }
+        if let c = r.caught {
+            o["caught"] = .object(Self.object(c.fields))
+        }
         return o
     }
 
@@ -97,14 +100,8 @@ public struct StopFormatter: Sendable {
                 x["registersPC"] = .hex(pc)
                 if let sym = symbolize(pc) { x["symbol"] = .string(sym) }
             }
-            for f in r.exit.fields {
-                switch f.value {
-                case .int(let v): x[f.name] = .int(v)
-                case .hex(let v): x[f.name] = .hex(v)
-                case .text(let t): x[f.name] = .string(t)
-                case .hexList(let l): x[f.name] = .array(l.map { .hex($0) })
-                }
-            }
+            let members = Self.object(r.exit.fields)
+            for k in members.keys { x[k] = members[k] }
             o["exit"] = .object(x)
         }
         return o
@@ -135,6 +132,7 @@ public struct StopFormatter: Sendable {
         if r.stopped.count > 1, let us = r.allStopMicroseconds {
             line += "  [all \(r.stopped.count) vCPUs stopped in \(Int(us.rounded())) us]"
         }
+        if let c = r.caught { line += "\n  " + c.line }
         return line
     }
 
@@ -143,6 +141,20 @@ public struct StopFormatter: Sendable {
         let line = "end: \(e.reason) after \(e.stops) stop\(e.stops == 1 ? "" : "s") on \(backend) backend, \(e.setGuestDebugCalls) KVM_SET_GUEST_DEBUG call\(e.setGuestDebugCalls == 1 ? "" : "s")" + (e.detail.map { " (\($0))" } ?? "")
         guard let r = e.exit, r.exit.isFatalStop else { return line }
         return ([line] + r.lines).joined(separator: "\n")
+    }
+
+    /// Exit or exception fields as JSON members, in order.
+    static func object(_ fields: [ExitField]) -> JSONObject {
+        var x = JSONObject()
+        for f in fields {
+            switch f.value {
+            case .int(let v): x[f.name] = .int(v)
+            case .hex(let v): x[f.name] = .hex(v)
+            case .text(let t): x[f.name] = .string(t)
+            case .hexList(let l): x[f.name] = .array(l.map { .hex($0) })
+            }
+        }
+        return x
     }
 
     public func pointName(_ p: DebugPoint) -> String {

@@ -2,10 +2,13 @@
 /// core files): each ends in an exit a debugger must stop on, not lose.
 extension BuiltinGuests {
     /// The crash guests' names.
-    public static let crashNames = ["triple-fault"]
+    public static let crashNames = ["triple-fault", "page-fault"]
 
     /// Every crash guest (all run on KVM and on the fake backend).
-    public static var crash: [Guest] { [tripleFaultX86()] }
+    public static var crash: [Guest] { [tripleFaultX86(), pageFaultX86()] }
+
+    /// The unmapped address `page-fault` loads from: 1 GiB, just past kvmdbg's identity map.
+    public static let pageFaultAddress: UInt64 = 0x4000_0000
 
     /// The value `triple-fault` leaves in RAX before it crashes: registers read at the fatal stop
     /// show it when the KVM flavour keeps the guest's state.
@@ -17,7 +20,37 @@ extension BuiltinGuests {
         guard arch == .x86_64, mode == nil || mode == .long else {
             throw .unsupported(reason: "\(name) is an x86_64 long-mode guest")
         }
-        return tripleFaultX86()
+        return name == "page-fault" ? pageFaultX86() : tripleFaultX86()
+    }
+
+    /// x86_64 long mode with an IDT whose #PF gate (vector 14) leads to `pf_handler`: loads the
+    /// IDT, then reads `pageFaultAddress` at `fault` (not mapped: #PF, error code 0, CR2 the
+    /// address). The handler halts in a loop (`hlt; jmp`), so a run ends with the guest halted
+    /// there; `monitor catch exception 14` stops at the handler's first instruction instead.
+    public static func pageFaultX86() -> Guest {
+        var code: [UInt8] = [0x0F, 0x01, 0x1C, 0x25, 0x00, 0x20, 0x00, 0x00,  // 1000 entry: lidt [0x2000]
+                             0x48, 0xB9]                                      // 1008        movabs rcx, address
+        code += littleEndianBytes(pageFaultAddress)
+        code += [0x48, 0x8B, 0x19,                                            // 1012 fault: mov rbx, [rcx]
+                 0xF4]                                                        // 1015        hlt (never reached)
+        code += [UInt8](repeating: 0x90, count: 0x100 - code.count)
+        code += [0xF4, 0xEB, 0xFD]                                            // 1100 pf_handler: hlt; jmp pf_handler
+        let handler: UInt64 = 0x1100
+        // A 64-bit interrupt gate: offset 15:0, selector 8, P=1 DPL=0 type 0xE, offset 31:16; offset 63:32.
+        let low = (handler & 0xFFFF) | (8 << 16) | (0x8E << 40) | ((handler >> 16) & 0xFFFF) << 48
+        let symbols = [
+            GuestSymbol(name: "entry", address: 0x1000, size: 8),
+            GuestSymbol(name: "fault", address: 0x1012, size: 3),
+            GuestSymbol(name: "pf_handler", address: handler, size: 3),
+            GuestSymbol(name: "idt_descriptor", address: 0x2000, size: 10),
+            GuestSymbol(name: "idt", address: 0x3000, size: 32 * 16),
+        ]
+        return Guest(name: "page-fault", arch: .x86_64, mode: .long, memoryBase: 0, memorySize: 0x20_0000,
+                     loadAddress: 0x1000, image: code,
+                     data: [GuestData(address: 0x2000, bytes: littleEndianBytes(32 * 16 - 1, count: 2) + littleEndianBytes(0x3000)),
+                            GuestData(address: 0x3000 + 14 * 16, bytes: littleEndianBytes(low) + littleEndianBytes(handler >> 32, count: 8))],
+                     entry: 0x1000, symbols: symbols,
+                     summary: "IDT with a #PF handler; reads an unmapped page: #PF into pf_handler, which halts (64-bit long mode)")
     }
 
     /// x86_64 long mode: loads an empty IDT (limit 0) and executes ud2 at `crash`. #UD finds no

@@ -99,6 +99,8 @@ final class FakeX86CPU: FakeCPU {
 
     var registerFile: RegisterFile {
         var f = special
+        f.idtBase = idt.base
+        f.idtLimit = UInt16(truncatingIfNeeded: idt.limit)
         f.generalRegisters = registers.gpr
         f.rip = registers.rip
         f.rflags = registers.rflags
@@ -108,6 +110,7 @@ final class FakeX86CPU: FakeCPU {
     func setRegisterFile(_ file: RegisterFile) throws(DebugError) {
         guard case .x86_64(let f) = file else { throw .unsupported(reason: "arm64 registers passed to an x86_64 vCPU") }
         special = f
+        idt = (f.idtBase, UInt64(f.idtLimit))
         if mode == .long { paging.load(cr3: f.cr3) }  // KVM_SET_SREGS flushes the TLB
         registers.gpr = f.generalRegisters
         registers.rip = f.rip

@@ -37,6 +37,9 @@ public final class GDBEngine<Target: GDBTarget> {
     /// The event `lastStopReply` reports (nil after a ^C): `monitor why` describes it, and a
     /// fatal exit there refuses every resume. Kept across a new client: the guest stays stopped.
     var lastEvent: VCPUEvent? = nil
+    /// `monitor catch exception`'s breakpoints on the guest's handlers, and the last exception caught.
+    var exceptionCatch: ExceptionCatch? = nil
+    var lastCaught: CaughtException? = nil
     /// Debug stops of other vCPUs from the last round, reported on the next continue instead of
     /// running (GDB's all-stop sees one event per round; the others would be lost).
     var pendingStops: [Stop] = []
@@ -82,6 +85,7 @@ public final class GDBEngine<Target: GDBTarget> {
     public func finish(_ round: StopRound) -> [GDBAction] {
         out = []
         running = false
+        reportCaughtExceptions(round)
         sendPacket(stopReply(for: round))
         let later = deferred
         deferred = []

@@ -4,7 +4,7 @@ import KVMDebugCore
 ///
 /// Per-vCPU point tables live behind this protocol (in the session), never in the engine:
 /// the engine only remembers which `Z` packet inserted which point, so `z` removes exactly that.
-public protocol GDBTarget: AnyObject {
+public protocol GDBTarget: CatchTarget {
     var arch: Arch { get }
     var vcpuCount: Int { get }
     var capabilities: Capabilities { get }

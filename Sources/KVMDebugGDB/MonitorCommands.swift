@@ -22,6 +22,7 @@ extension GDBEngine {
         case "translate": result = monitorTranslate(words, &lines)
         case "why": result = monitorWhy(words, &lines)
         case "dump-guest-memory": result = monitorDumpGuestMemory(words, &lines)
+        case "catch": result = monitorCatch(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
         for line in lines { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
@@ -46,6 +47,7 @@ extension GDBEngine {
             "  monitor translate VADDR [vcpu N]          the page walk of VADDR: each level's entry",
             "  monitor why                               the exit behind the last stop, with every field KVM gave",
             "  monitor dump-guest-memory [-p] FILE       write an ELF core: registers of every vCPU, guest RAM (gdb -c FILE)",
+            "  monitor catch exception VECTOR|all|off    stop at the guest's exception handlers (x86 IDT, arm64 VBAR_EL1)",
         ]
     }
 

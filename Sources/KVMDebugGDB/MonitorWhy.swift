@@ -24,6 +24,10 @@ extension GDBEngine {
             case .arm64(let esr, let ec, let far):
                 lines.append("  exitReason=4 esr=\(hex(esr)) ec=\(hex(UInt64(ec))) far=\(hex(far))")
             }
+            if let c = lastCaught, c.vcpu == e.vcpu, c.handler == s.pc {
+                lines.append(c.line)
+                lines.append("  " + c.fields.map(\.text).joined(separator: " "))
+            }
         case .exit(let x):
             lines += ExitReport(vcpu: e.vcpu, exit: x, pc: pc).lines
         }

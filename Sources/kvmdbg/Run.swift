@@ -35,6 +35,9 @@ struct Run: ParsableCommand {
     @Option(help: "End after this many seconds.")
     var timeout: Double = 10
 
+    @Option(name: .customLong("catch"), help: ArgumentHelp("Stop at the guest's exception handlers: exception (x86 vectors 0-31; arm64 VBAR_EL1's synchronous and SError entries) or exception:VECTOR[,VECTOR...]. Each stop says which exception, its error code or ESR, the faulting pc and CR2 or FAR.", valueName: "exception[:VECTOR]"))
+    var catchSpec: String?
+
     @Option(name: .customLong("dump-on-stop"), help: ArgumentHelp("When the run ends (a fatal exit, the stop limit, the timeout, Ctrl-C), write the stopped guest's ELF core to FILE (gdb -c FILE).", valueName: "FILE"))
     var dumpOnStop: String?
 
@@ -44,7 +47,23 @@ struct Run: ParsableCommand {
         if step < 0 { throw ValidationError("--step must be 0 or more") }
         if maxStops < 1 { throw ValidationError("--max-stops must be at least 1") }
         if let d = dumpOnStop, d.isEmpty { throw ValidationError("--dump-on-stop needs a file name") }
+        if catchSpec != nil, catchVectors == nil {
+            throw ValidationError("--catch takes exception or exception:VECTOR[,VECTOR...] with x86 vectors 0-31")
+        }
         if !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+    }
+
+    /// `--catch`'s vectors ([] = all), nil when absent or malformed.
+    var catchVectors: [UInt8]? {
+        guard let spec = catchSpec else { return nil }
+        if spec == "exception" { return [] }
+        guard spec.hasPrefix("exception:") else { return nil }
+        var out: [UInt8] = []
+        for part in spec.dropFirst("exception:".count).split(separator: ",", omittingEmptySubsequences: false) {
+            guard let v = UInt8(part), v <= 31 else { return nil }
+            out.append(v)
+        }
+        return out
     }
 
     func run() throws {
@@ -62,6 +81,7 @@ struct Run: ParsableCommand {
         plan.steps = step
         plan.maxStops = maxStops
         plan.timeout = timeout
+        plan.catchVectors = catchVectors
         do {
             plan.points = try breaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .hardware, symbols: g.symbols) }
                 + swBreaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .software, symbols: g.symbols) }
