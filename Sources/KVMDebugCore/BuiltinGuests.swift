@@ -242,7 +242,7 @@ public enum BuiltinGuests {
     }
 
     /// A64 instruction words as little-endian bytes.
-    private static func a64(_ words: [UInt32]) -> [UInt8] {
+    static func a64(_ words: [UInt32]) -> [UInt8] {
         var code: [UInt8] = []
         for w in words { code += littleEndianBytes(UInt64(w), count: 4) }
         return code

@@ -2,10 +2,13 @@
 /// core files): each ends in an exit a debugger must stop on, not lose.
 extension BuiltinGuests {
     /// The crash guests' names.
-    public static let crashNames = ["triple-fault", "page-fault"]
+    public static let crashNames = ["triple-fault", "page-fault", "data-abort", "system-off"]
 
     /// Every crash guest (all run on KVM and on the fake backend).
-    public static var crash: [Guest] { [tripleFaultX86(), pageFaultX86()] }
+    public static var crash: [Guest] { [tripleFaultX86(), pageFaultX86(), dataAbortArm64(), systemOffArm64()] }
+
+    /// Where `data-abort` puts its vector table (VBAR_EL1) and the unaligned address it loads from.
+    public static let dataAbortVBAR: UInt64 = 0x11000, dataAbortAddress: UInt64 = 0x11801
 
     /// The unmapped address `page-fault` loads from: 1 GiB, just past kvmdbg's identity map.
     public static let pageFaultAddress: UInt64 = 0x4000_0000
@@ -17,10 +20,59 @@ extension BuiltinGuests {
     /// The crash guest named `name` for `arch`/`mode`; nil when `name` is no crash guest.
     static func crashGuest(named name: String, arch: Arch, mode: CPUMode?) throws(DebugError) -> Guest? {
         guard crashNames.contains(name) else { return nil }
+        if name == "data-abort" || name == "system-off" {
+            guard arch == .arm64, mode == nil || mode == .el1 else { throw .unsupported(reason: "\(name) is an arm64 EL1 guest") }
+            return name == "data-abort" ? dataAbortArm64() : systemOffArm64()
+        }
         guard arch == .x86_64, mode == nil || mode == .long else {
             throw .unsupported(reason: "\(name) is an x86_64 long-mode guest")
         }
         return name == "page-fault" ? pageFaultX86() : tripleFaultX86()
+    }
+
+    /// arm64 EL1, MMU off: sets VBAR_EL1 to its own table at `dataAbortVBAR`, then loads 8 bytes
+    /// from the unaligned `dataAbortAddress` at `fault`. Data accesses with the MMU off are Device
+    /// memory, so that is an alignment fault, taken by the guest itself (a stage-1 fault: KVM is not
+    /// involved) at VBAR_EL1 + 0x200 (`sync_handler`: ESR_EL1 EC 0x25, DFSC 0x21; FAR_EL1 the
+    /// address; ELR_EL1 `fault`), which waits in `wfi`.
+    public static func dataAbortArm64() -> Guest {
+        let words: [UInt32] = [
+            0xD282_0001, // 10000 entry: movz x1, #0x1000
+            0xF2A0_0021, // 10004        movk x1, #0x1, lsl #16      (x1 = 0x11000)
+            0xD518_C001, // 10008        msr vbar_el1, x1
+            0xD503_3FDF, // 1000c        isb
+            0xD283_0022, // 10010        movz x2, #0x1801
+            0xF2A0_0022, // 10014        movk x2, #0x1, lsl #16      (x2 = 0x11801)
+            0xF940_0043, // 10018 fault: ldr x3, [x2]                (unaligned: alignment fault)
+            0x1400_0000, // 1001c        b .                          (never reached)
+        ]
+        var code = a64(words)
+        code += [UInt8](repeating: 0, count: Int(dataAbortVBAR + 0x200 - 0x10000) - code.count)
+        code += a64([0xD503_207F, 0x17FF_FFFF])  // 11200 sync_handler: wfi; b sync_handler
+        let symbols = [
+            GuestSymbol(name: "entry", address: 0x10000, size: 0x18),
+            GuestSymbol(name: "fault", address: 0x10018, size: 4),
+            GuestSymbol(name: "vectors", address: dataAbortVBAR, size: 0x800),
+            GuestSymbol(name: "sync_handler", address: dataAbortVBAR + 0x200, size: 8),
+        ]
+        return Guest(name: "data-abort", arch: .arm64, mode: .el1, memoryBase: 0x10000, memorySize: 0x20000,
+                     loadAddress: 0x10000, image: code, data: [], entry: 0x10000, symbols: symbols,
+                     summary: "own vector table; an unaligned load with the MMU off: a data abort into sync_handler (EL1, MMU off)")
+    }
+
+    /// arm64 EL1: calls PSCI SYSTEM_OFF (`hvc #0` with x0 = 0x84000008) at `off`: KVM exits
+    /// KVM_EXIT_SYSTEM_EVENT type SHUTDOWN, the registers intact, PC past the HVC.
+    public static func systemOffArm64() -> Guest {
+        let words: [UInt32] = [
+            0xD280_0100, // 10000 entry: movz x0, #0x8
+            0xF2B0_8000, // 10004        movk x0, #0x8400, lsl #16    (x0 = 0x84000008)
+            0xD400_0002, // 10008 off:   hvc #0
+            0x1400_0000, // 1000c        b .
+        ]
+        return Guest(name: "system-off", arch: .arm64, mode: .el1, memoryBase: 0x10000, memorySize: 0x20000,
+                     loadAddress: 0x10000, image: a64(words), data: [], entry: 0x10000,
+                     symbols: [GuestSymbol(name: "entry", address: 0x10000, size: 8), GuestSymbol(name: "off", address: 0x10008, size: 4)],
+                     summary: "PSCI SYSTEM_OFF through hvc #0: KVM_EXIT_SYSTEM_EVENT shutdown (EL1, MMU off)")
     }
 
     /// x86_64 long mode with an IDT whose #PF gate (vector 14) leads to `pf_handler`: loads the

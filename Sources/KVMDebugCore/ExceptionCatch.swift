@@ -160,7 +160,7 @@ public final class ExceptionCatch {
             if vs.contains(14) { c.faultAddress = r.cr2 }
             return c
         case .arm64(let r):
-            let name = Self.arm64Entries.first { r.vbarEL1 &+ $0.offset == stop.pc }?.name ?? "exception"
+            let name = Self.arm64Entries.first { (r.vbarEL1 & ~0x7FF) &+ $0.offset == stop.pc }?.name ?? "exception"
             return CaughtException(vcpu: stop.vcpu, vectors: [], name: name, handler: stop.pc,
                                    errorCode: r.esrEL1, faultingPC: r.elrEL1, faultAddress: r.farEL1)
         }
@@ -184,7 +184,11 @@ public final class ExceptionCatch {
                 throw .unsupported(reason: "no valid IDT gate for the vectors asked (IDTR base \(hex(r.idtBase)) limit \(hex(UInt64(r.idtLimit)))): such an exception goes straight to a double fault and a triple fault, which stops as a fatal exit anyway; ask again once the guest has loaded its IDT")
             }
         case .arm64(let r):
-            for e in Self.arm64Entries { out[r.vbarEL1 &+ e.offset] = [] }
+            // VBAR_EL1 resets UNKNOWN (0 under KVM): 0 means the guest has not set a table yet.
+            guard r.vbarEL1 != 0 else {
+                throw .unsupported(reason: "VBAR_EL1 is 0: the guest has set no vector table yet; ask again once it has")
+            }
+            for e in Self.arm64Entries { out[(r.vbarEL1 & ~0x7FF) &+ e.offset] = [] }
         }
         return out
     }

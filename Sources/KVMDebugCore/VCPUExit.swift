@@ -33,7 +33,7 @@ public enum VCPUExit: Sendable, Hashable {
     case shutdown
     /// KVM_EXIT_SYSTEM_EVENT (24): `system_event.type` (KVM_SYSTEM_EVENT_SHUTDOWN 1, RESET 2,
     /// CRASH 3, WAKEUP 4, SUSPEND 5, SEV_TERM 6, TDX_FATAL 7) and its `ndata` words
-    /// (`data[0]` is the older `flags`; arm64 PSCI puts the PSCI function there).
+    /// (`data[0]` is the older `flags`, e.g. KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2).
     case systemEvent(type: UInt32, data: [UInt64] = [])
     /// KVM_EXIT_FAIL_ENTRY (9): hardware refused VM entry (e.g. DR7[63:32] set):
     /// `fail_entry.hardware_entry_failure_reason` and the host `cpu` it happened on.
