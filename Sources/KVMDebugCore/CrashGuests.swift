@@ -2,10 +2,13 @@
 /// core files): each ends in an exit a debugger must stop on, not lose.
 extension BuiltinGuests {
     /// The crash guests' names.
-    public static let crashNames = ["triple-fault", "page-fault", "data-abort", "system-off"]
+    public static let crashNames = ["triple-fault", "page-fault", "panic", "data-abort", "system-off"]
 
     /// Every crash guest (all run on KVM and on the fake backend).
-    public static var crash: [Guest] { [tripleFaultX86(), pageFaultX86(), dataAbortArm64(), systemOffArm64()] }
+    public static var crash: [Guest] { [tripleFaultX86(), pageFaultX86(), panicX86(), dataAbortArm64(), systemOffArm64()] }
+
+    /// The code `panic`'s caller passes (RDI), stored in `panic_code`.
+    public static let panicCode: UInt64 = 42
 
     /// Where `data-abort` puts its vector table (VBAR_EL1) and the unaligned address it loads from.
     public static let dataAbortVBAR: UInt64 = 0x11000, dataAbortAddress: UInt64 = 0x11801
@@ -27,7 +30,40 @@ extension BuiltinGuests {
         guard arch == .x86_64, mode == nil || mode == .long else {
             throw .unsupported(reason: "\(name) is an x86_64 long-mode guest")
         }
-        return name == "page-fault" ? pageFaultX86() : tripleFaultX86()
+        switch name {
+        case "page-fault": return pageFaultX86()
+        case "panic": return panicX86()
+        default: return tripleFaultX86()
+        }
+    }
+
+    /// x86_64 long mode, like a kernel that dies in its panic function: loads an empty IDT, `main`
+    /// calls `panic(42)`, which sets up a frame (push rbp; mov rbp, rsp), stores its argument in
+    /// `panic_code` and executes ud2: a triple fault inside `panic`, with the return address into
+    /// `main` at [RSP + 8] and the saved RBP at [RSP], where a debugger finds the caller.
+    public static func panicX86() -> Guest {
+        let code: [UInt8] = [
+            0x0F, 0x01, 0x1C, 0x25, 0x00, 0x20, 0x00, 0x00,  // 1000 entry: lidt [0x2000] (empty IDT)
+            0xBF, 0x2A, 0x00, 0x00, 0x00,                    // 1008 main:  mov edi, 42
+            0xE8, 0x01, 0x00, 0x00, 0x00,                    // 100d        call panic
+            0xF4,                                            // 1012 after: hlt (never reached)
+            0x55,                                            // 1013 panic: push rbp
+            0x48, 0x89, 0xE5,                                // 1014        mov rbp, rsp
+            0x48, 0x89, 0x3C, 0x25, 0x10, 0x20, 0x00, 0x00,  // 1017        mov [0x2010], rdi (panic_code)
+            0x0F, 0x0B,                                      // 101f        ud2
+        ]
+        let symbols = [
+            GuestSymbol(name: "entry", address: 0x1000, size: 8),
+            GuestSymbol(name: "main", address: 0x1008, size: 11),
+            GuestSymbol(name: "panic", address: 0x1013, size: 14),
+            GuestSymbol(name: "idt_descriptor", address: 0x2000, size: 10),
+            GuestSymbol(name: "panic_code", address: 0x2010, size: 8),
+        ]
+        return Guest(name: "panic", arch: .x86_64, mode: .long, memoryBase: 0, memorySize: 0x20_0000,
+                     loadAddress: 0x1000, image: code,
+                     data: [GuestData(address: 0x2000, bytes: [UInt8](repeating: 0, count: 18))],
+                     entry: 0x1000, symbols: symbols,
+                     summary: "main calls panic(42), which stores the code and executes ud2 with an empty IDT: a triple fault inside panic (64-bit long mode)")
     }
 
     /// arm64 EL1, MMU off: sets VBAR_EL1 to its own table at `dataAbortVBAR`, then loads 8 bytes

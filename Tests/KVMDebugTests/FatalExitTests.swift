@@ -30,6 +30,25 @@ import KVMDebugFake
         #expect(try s.registers(vcpu: 0).pc == Self.crash)
     }
 
+    /// The panic guest dies inside `panic`: the stop shows where, the argument it stored, and the
+    /// caller's return address on the stack (a backtrace's first step).
+    private func panicsInPanic<B: DebugBackend>(_ b: B) throws {
+        let g = BuiltinGuests.panicX86()
+        let s = DebugSession(backend: b)
+        defer { s.close() }
+        #expect(try s.resumeAll().events.first.map { "\($0.event)" } == "\(RunEvent.exit(.shutdown))")
+        let regs = try s.registers(vcpu: 0)
+        #expect(regs.pc == 0x101F, "at the ud2 inside panic")
+        let code = try #require(g.symbol("panic_code")).address
+        #expect(try s.readMemory(code, count: 8, vcpu: 0) == littleEndianBytes(BuiltinGuests.panicCode))
+        let frame = try s.readMemory(regs.sp, count: 16, vcpu: 0)
+        #expect(littleEndianValue(Array(frame[8..<16])) == 0x1012, "return address into main")
+    }
+
+    @Test func fakePanicsInPanic() throws { try panicsInPanic(FakeBackend(guest: BuiltinGuests.panicX86())) }
+
+    @Test(KVMHost.required) func kvmPanicsInPanic() throws { try panicsInPanic(KVMBackend(guest: BuiltinGuests.panicX86())) }
+
     @Test func fakeModelsTheTripleFault() throws {
         try tripleFault(FakeBackend(guest: Self.guest))
     }
