@@ -59,11 +59,8 @@ extension BuiltinGuests {
             GuestSymbol(name: "idt_descriptor", address: 0x2000, size: 10),
             GuestSymbol(name: "panic_code", address: 0x2010, size: 8),
         ]
-        return Guest(name: "panic", arch: .x86_64, mode: .long, memoryBase: 0, memorySize: 0x20_0000,
-                     loadAddress: 0x1000, image: code,
-                     data: [GuestData(address: 0x2000, bytes: [UInt8](repeating: 0, count: 18))],
-                     entry: 0x1000, symbols: symbols,
-                     summary: "main calls panic(42), which stores the code and executes ud2 with an empty IDT: a triple fault inside panic (64-bit long mode)")
+        return x86Guest("panic", code: code, data: [GuestData(address: 0x2000, bytes: [UInt8](repeating: 0, count: 18))], symbols: symbols,
+                        summary: "main calls panic(42), which stores the code and executes ud2 with an empty IDT: a triple fault inside panic (64-bit long mode)")
     }
 
     /// arm64 EL1, MMU off: sets VBAR_EL1 to its own table at `dataAbortVBAR`, then loads 8 bytes
@@ -133,12 +130,10 @@ extension BuiltinGuests {
             GuestSymbol(name: "idt_descriptor", address: 0x2000, size: 10),
             GuestSymbol(name: "idt", address: 0x3000, size: 32 * 16),
         ]
-        return Guest(name: "page-fault", arch: .x86_64, mode: .long, memoryBase: 0, memorySize: 0x20_0000,
-                     loadAddress: 0x1000, image: code,
-                     data: [GuestData(address: 0x2000, bytes: littleEndianBytes(32 * 16 - 1, count: 2) + littleEndianBytes(0x3000)),
-                            GuestData(address: 0x3000 + 14 * 16, bytes: littleEndianBytes(low) + littleEndianBytes(handler >> 32, count: 8))],
-                     entry: 0x1000, symbols: symbols,
-                     summary: "IDT with a #PF handler; reads an unmapped page: #PF into pf_handler, which halts (64-bit long mode)")
+        let data = [GuestData(address: 0x2000, bytes: littleEndianBytes(32 * 16 - 1, count: 2) + littleEndianBytes(0x3000)),
+                    GuestData(address: 0x3000 + 14 * 16, bytes: littleEndianBytes(low) + littleEndianBytes(handler >> 32, count: 8))]
+        return x86Guest("page-fault", code: code, data: data, symbols: symbols,
+                        summary: "IDT with a #PF handler; reads an unmapped page: #PF into pf_handler, which halts (64-bit long mode)")
     }
 
     /// x86_64 long mode: loads an empty IDT (limit 0) and executes ud2 at `crash`. #UD finds no
@@ -156,10 +151,15 @@ extension BuiltinGuests {
             GuestSymbol(name: "crash", address: 0x1012, size: 2),
             GuestSymbol(name: "idt_descriptor", address: 0x2000, size: 10),
         ]
-        return Guest(name: "triple-fault", arch: .x86_64, mode: .long, memoryBase: 0, memorySize: 0x20_0000,
-                     loadAddress: 0x1000, image: code,
-                     data: [GuestData(address: 0x2000, bytes: [UInt8](repeating: 0, count: 10))],  // limit 0, base 0
-                     entry: 0x1000, symbols: symbols,
-                     summary: "loads an empty IDT and executes ud2: #UD, #GP, #DF, triple fault (64-bit long mode)")
+        // The IDT descriptor: limit 0, base 0.
+        return x86Guest("triple-fault", code: code, data: [GuestData(address: 0x2000, bytes: [UInt8](repeating: 0, count: 10))], symbols: symbols,
+                        summary: "loads an empty IDT and executes ud2: #UD, #GP, #DF, triple fault (64-bit long mode)")
+    }
+
+    /// An x86_64 long-mode guest in kvmdbg's usual layout: 2 MiB of RAM from 0, code loaded and
+    /// entered at 0x1000.
+    private static func x86Guest(_ name: String, code: [UInt8], data: [GuestData], symbols: [GuestSymbol], summary: String) -> Guest {
+        Guest(name: name, arch: .x86_64, mode: .long, memoryBase: 0, memorySize: 0x20_0000, loadAddress: 0x1000,
+              image: code, data: data, entry: 0x1000, symbols: symbols, summary: summary)
     }
 }
