@@ -235,7 +235,7 @@ public struct ExitReport: Sendable, Hashable {
         if let pc { head += ", pc \(hex(pc))" }
         var out = [head, "  " + exit.fields.map(\.text).joined(separator: " ")]
         if exit.endsVCPU || exit.isFatalStop {
-            out.append("  the vCPU cannot run on: inspect registers and memory, write a core (monitor dump-guest-memory FILE), or kill the guest")
+            out.append("  the vCPU cannot run on: inspect its registers and memory, write a core file (monitor dump-guest-memory FILE; kvmdbg run --dump-on-stop FILE), or kill the guest")
         }
         return out
     }

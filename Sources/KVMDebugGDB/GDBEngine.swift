@@ -110,6 +110,8 @@ public final class GDBEngine<Target: GDBTarget> {
         continueThread = nil
         points = []
         pendingStops = []
+        exceptionCatch = nil  // the driver removed every point with the old client
+        lastCaught = nil
         steppedVCPU = nil
         deferred = []
         if !(lastEvent.map(isFatal) ?? false) {
