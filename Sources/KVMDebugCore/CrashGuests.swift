@@ -94,7 +94,8 @@ extension BuiltinGuests {
     }
 
     /// arm64 EL1: calls PSCI SYSTEM_OFF (`hvc #0` with x0 = 0x84000008) at `off`: KVM exits
-    /// KVM_EXIT_SYSTEM_EVENT type SHUTDOWN, the registers intact, PC past the HVC.
+    /// KVM_EXIT_SYSTEM_EVENT type SHUTDOWN, PC past the HVC, x0 preloaded with PSCI's
+    /// INTERNAL_FAILURE (-6) for a guest resumed anyway, the other registers intact.
     public static func systemOffArm64() -> Guest {
         let words: [UInt32] = [
             0xD280_0100, // 10000 entry: movz x0, #0x8

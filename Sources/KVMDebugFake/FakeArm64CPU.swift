@@ -15,7 +15,9 @@ final class FakeArm64CPU: FakeCPU {
     /// A data abort taken at EL1 from EL1 (EC 0x25), IL, DFSC 0x21 alignment fault; WnR is bit 6.
     static let esrAlignmentFault: UInt64 = 0x9600_0021
     /// PSCI 0.2 SYSTEM_OFF and SYSTEM_RESET (SMC32 function IDs), which KVM turns into
-    /// KVM_EXIT_SYSTEM_EVENT SHUTDOWN / RESET with data[0] (flags) 0.
+    /// KVM_EXIT_SYSTEM_EVENT SHUTDOWN / RESET with data[0] (flags) 0, having preloaded x0 with
+    /// PSCI_RET_INTERNAL_FAILURE (-6) and x1-x3 with 0 for a guest resumed anyway
+    /// (kvm_psci_0_2_call, arch/arm64/kvm/psci.c).
     static let psciSystemOff: UInt64 = 0x8400_0008, psciSystemReset: UInt64 = 0x8400_0009
 
     let index: Int
@@ -200,6 +202,8 @@ final class FakeArm64CPU: FakeCPU {
             guard function == Self.psciSystemOff || function == Self.psciSystemReset else {
                 throw .unsupported(reason: "HVC with x0 = \(hex(function)) at \(hex(pc)) on vCPU \(index): the fake models PSCI SYSTEM_OFF and SYSTEM_RESET only")
             }
+            registers.write(0, UInt64(bitPattern: -6))
+            for n in 1...3 { registers.write(n, 0) }
             registers.pc = pc &+ 4
             budget.retired()
             return .systemEvent(type: function == Self.psciSystemOff ? 1 : 2, data: [0])

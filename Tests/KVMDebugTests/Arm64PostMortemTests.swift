@@ -48,11 +48,12 @@ import KVMDebugFake
             "continue", "p/x $pc", "p/x $x0", "monitor why", "monitor dump-guest-memory \(core)", "continue",
         ])
         #expect(r.stdout.contains("Program received signal SIGQUIT"), "\(r)")
-        #expect(r.printedHex == [0x1000C, 0x8400_0008], "\(r)")
+        // KVM preloads x0 with PSCI_RET_INTERNAL_FAILURE (-6) before it reports SYSTEM_OFF.
+        #expect(r.printedHex == [0x1000C, 0xFFFF_FFFF_FFFF_FFFA], "\(r)")
         #expect(r.output.contains("KVM_EXIT_SYSTEM_EVENT") && r.output.contains("cannot be resumed"), "\(r)")
         let dead = try runGDB(.gdbMultiarch, preamble: ["set architecture aarch64"], commands: ["core-file \(core)", "p/x $pc", "p/x $x0"])
         #expect(dead.stdout.contains("Program terminated with signal SIGQUIT"), "\(dead)")
-        #expect(dead.printedHex == [0x1000C, 0x8400_0008], "\(dead)")
+        #expect(dead.printedHex == [0x1000C, 0xFFFF_FFFF_FFFF_FFFA], "\(dead)")
         let n = try runProcess("/usr/bin/readelf", ["-h", "-n", core])
         #expect(n.stdout.contains("AArch64") && n.stdout.contains("0x00000188\tNT_PRSTATUS"), "392-byte aarch64 prstatus: \(n)")
     }
