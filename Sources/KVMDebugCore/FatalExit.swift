@@ -233,7 +233,7 @@ public struct ExitReport: Sendable, Hashable {
         var head = "vCPU \(vcpu): \(exit.kvmName) (\(exit.meaning))"
         if let s = exit.signal { head += ", reported as \(s.name)" }
         if let pc { head += ", pc \(hex(pc))" }
-        var out = [head, "  " + exit.fields.map(\.text).joined(separator: " ")]
+        var out = [head, "  " + exit.fields.map { $0.text }.joined(separator: " ")]
         if exit.endsVCPU || exit.isFatalStop {
             out.append("  the vCPU cannot run on: inspect its registers and memory, write a core file (monitor dump-guest-memory FILE; kvmdbg run --dump-on-stop FILE), or kill the guest")
         }

@@ -26,7 +26,7 @@ extension GDBEngine {
             }
             if let c = lastCaught, c.vcpu == e.vcpu, c.handler == s.pc {
                 lines.append(c.line)
-                lines.append("  " + c.fields.map(\.text).joined(separator: " "))
+                lines.append("  " + c.fields.map { $0.text }.joined(separator: " "))
             }
         case .exit(let x):
             lines += ExitReport(vcpu: e.vcpu, exit: x, pc: pc).lines
