@@ -29,3 +29,7 @@ int ckvm_pin_to_cpu(int cpu) {
 }
 
 int ckvm_current_cpu(void) { return sched_getcpu(); }
+// Fatal exits (api.rst "struct kvm_run"): the words KVMVCPU.runOnce copies out.
+_Static_assert(offsetof(struct kvm_run, internal.ndata) == 36 && offsetof(struct kvm_run, internal.data) == 40, "kvm_run.internal");
+_Static_assert(offsetof(struct kvm_run, system_event.ndata) == 36 && offsetof(struct kvm_run, system_event.data) == 40, "kvm_run.system_event");
+_Static_assert(offsetof(struct kvm_run, fail_entry.cpu) == 40, "kvm_run.fail_entry.cpu");

@@ -16,6 +16,11 @@ public struct RunPlan: Sendable {
     public var vcpu: Int = 0
     /// Tell the guest its clock was paused when a stop is held longer than this (seconds).
     public var pausedNotifyAfter: Double = 1
+    /// `--catch exception[:VECTOR]`: the vectors to catch at their handlers ([] = all); nil: none.
+    public var catchVectors: [UInt8]? = nil
+    /// Instructions `plan.vcpu` may single-step, at most, waiting for the guest to load tables
+    /// with a valid handler before the catch is armed.
+    public var catchArmSteps = 100_000
 
     public init() {}
 }
@@ -29,6 +34,9 @@ public struct RunEnd: Sendable {
     public var detail: String?
     /// All-stop latencies (first vCPU's exit to every vCPU stopped), microseconds, one per round.
     public var allStopLatenciesMicroseconds: [Double] = []
+    /// The exit that ended the run, with every field KVM gave and the pc then (nil for ends that
+    /// are no exit: limits, timeout, Ctrl-C).
+    public var exit: ExitReport?
 }
 
 /// One reported stop plus the all-stop context it was reported in.
@@ -38,6 +46,8 @@ public struct RoundStop: Sendable {
     public var stopped: [Int]
     /// First exit to all stopped, microseconds (nil with one vCPU).
     public var allStopMicroseconds: Double?
+    /// The exception the stop caught at its handler (`--catch exception`).
+    public var caught: CaughtException? = nil
 }
 
 /// One line of run output.
@@ -93,9 +103,18 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
         // With points armed, stepping starts at the first stop; without, at the entry.
         var stepVCPU: Int? = plan.steps > 0 && plan.points.isEmpty ? plan.vcpu : nil
         var stepsDone = 0
-        func end(_ reason: String, _ detail: String? = nil) -> RunEnd {
+        // --catch: armed once the guest's tables hold a handler; until then plan.vcpu steps.
+        let catcher: ExceptionCatch? = try plan.catchVectors.map { (v) throws(DebugError) in try ExceptionCatch(vectors: v) }
+        var catchArmed = false
+        var armSteps = 0
+        var armError: DebugError? = nil
+        if let c = catcher {
+            do throws(DebugError) { try c.refresh(session, vcpu: plan.vcpu); catchArmed = true } catch { armError = error }
+        }
+        func end(_ reason: String, _ detail: String? = nil, exit: ExitReport? = nil) -> RunEnd {
             var e = RunEnd(reason: reason, stops: stops, setGuestDebugCalls: debugger.totalSetGuestDebugCalls, detail: detail)
             e.allStopLatenciesMicroseconds = latencies
+            e.exit = exit
             emit(.end(e))
             return e
         }
@@ -109,7 +128,14 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
             if stepVCPU != nil && stepsDone >= plan.steps { return end("steps-done") }
             if let e = requested() { return e }
             var actions = [ResumeMode?](repeating: nil, count: n)
-            if let v = stepVCPU { actions[v] = .step } else { actions = actions.map { _ in .continue } }
+            let arming = catcher != nil && !catchArmed
+            if arming {
+                if armSteps >= plan.catchArmSteps {
+                    return end("catch-not-armed", "no valid exception handler after \(armSteps) instructions: \(armError?.message ?? "")")
+                }
+                actions[plan.vcpu] = .step
+                armSteps += 1
+            } else if let v = stepVCPU { actions[v] = .step } else { actions = actions.map { _ in .continue } }
             let round = try session.resume(actions, deadline: deadline)
             if round.interrupted && round.events.isEmpty, let e = requested() { return e }
             let latency = round.allStopNanoseconds.map { Double($0) / 1000 }
@@ -119,14 +145,25 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
             for e in round.events {
                 switch e.event {
                 case .stop(let s):
+                    // The steps that wait for the tables are kvmdbg's, not the user's: not reported.
+                    if arming && s.reason == .singleStep { continue }
                     if let m = plan.maxStops, stops >= m { continue }
                     stops += 1
-                    emit(.stop(RoundStop(stop: s, stopped: stopped, allStopMicroseconds: latency)))
+                    var rs = RoundStop(stop: s, stopped: stopped, allStopMicroseconds: latency)
+                    rs.caught = catcher?.caught(s, on: session)
+                    emit(.stop(rs))
                     if stepVCPU == e.vcpu { stepsDone += 1 } else if stepVCPU == nil && plan.steps > 0 { stepVCPU = e.vcpu }
                 case .exit(.interrupted):
                     continue
                 case .exit(let x):
-                    return end(x.name, exitDetail(x, vcpu: e.vcpu))
+                    let report = ExitReport(vcpu: e.vcpu, exit: x, pc: try? session.registers(vcpu: e.vcpu).pc)
+                    return end(x.name, exitDetail(x, vcpu: e.vcpu), exit: report)
+                }
+            }
+            if let c = catcher, let v = round.events.first?.vcpu {
+                // Re-read at every stop: the guest may have moved its tables.
+                do throws(DebugError) { try c.refresh(session, vcpu: catchArmed ? v : plan.vcpu); catchArmed = true } catch {
+                    if !catchArmed { armError = error }
                 }
             }
             let heldSeconds = Double(monotonicNanoseconds() &- held) / 1e9
@@ -142,10 +179,10 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
         case .halt(let pc): return who + "guest halted at pc \(hex(pc))"
         case .io(let port, let w, let size, let pc): return who + "guest \(w ? "wrote" : "read") \(size) bytes at I/O port \(hex(UInt64(port))) (pc \(hex(pc)))"
         case .mmio(let a, let w, let l, let pc): return who + "guest \(w ? "wrote" : "read") \(l) bytes at unbacked address \(hex(a)) (pc \(hex(pc)))"
-        case .internalError(let s): return who + "KVM_EXIT_INTERNAL_ERROR suberror \(s)\(s == 1 ? " (emulation failure: e.g. a jump into the middle of an instruction)" : "")\(last)"
-        case .failEntry(let r): return who + "KVM_EXIT_FAIL_ENTRY hardware reason \(hex(r))\(last)"
+        case .internalError(let s, _): return who + "KVM_EXIT_INTERNAL_ERROR suberror \(s)\(s == 1 ? " (emulation failure: e.g. a jump into the middle of an instruction)" : "")\(last)"
+        case .failEntry(let r, _): return who + "KVM_EXIT_FAIL_ENTRY hardware reason \(hex(r))\(last)"
         case .shutdown: return who + "KVM_EXIT_SHUTDOWN (triple fault)\(last)"
-        case .systemEvent(let t): return who + "KVM_EXIT_SYSTEM_EVENT type \(t)\(last)"
+        case .systemEvent(let t, _): return who + "KVM_EXIT_SYSTEM_EVENT type \(t)\(last)"
         case .unknown(let r): return who + "exit reason \(r)\(last)"
         default: return nil
         }

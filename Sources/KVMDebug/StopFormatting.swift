@@ -72,6 +72,9 @@ public struct StopFormatter: Sendable {
             o["stopped"] = .array(r.stopped.map { .int($0) })
             if let us = r.allStopMicroseconds { o["allStopUs"] = .int(Int(us.rounded())) }
         }
+        if let c = r.caught {
+            o["caught"] = .object(Self.object(c.fields))
+        }
         return o
     }
 
@@ -91,6 +94,21 @@ public struct StopFormatter: Sendable {
             x["meanUs"] = .int(Int((l.reduce(0, +) / Double(l.count)).rounded()))
             x["maxUs"] = .int(Int((l.max() ?? 0).rounded()))
             o["allStopLatency"] = .object(x)
+        }
+        if let r = e.exit {
+            // The ending exit with every field KVM gave (`VCPUExit.fields`), as `monitor why` prints it.
+            o["vcpu"] = .int(r.vcpu)
+            var x = JSONObject()
+            x["kvmExit"] = .string(r.exit.kvmName)
+            x["meaning"] = .string(r.exit.meaning)
+            if let s = r.exit.signal, r.exit.isFatalStop { x["signal"] = .string(s.name) }
+            if let pc = r.pc {
+                x["registersPC"] = .hex(pc)
+                if let sym = symbolize(pc) { x["symbol"] = .string(sym) }
+            }
+            let members = Self.object(r.exit.fields)
+            for k in members.keys { x[k] = members[k] }
+            o["exit"] = .object(x)
         }
         return o
     }
@@ -126,11 +144,29 @@ public struct StopFormatter: Sendable {
         if r.stopped.count > 1, let us = r.allStopMicroseconds {
             line += "  [all \(r.stopped.count) vCPUs stopped in \(Int(us.rounded())) us]"
         }
+        if let c = r.caught { line += "\n  " + c.line }
         return line
     }
 
+    /// The end line, then for an exit `monitor why`'s lines (its fields, the pc) under it.
     public func text(_ e: RunEnd) -> String {
-        "end: \(e.reason) after \(e.stops) stop\(e.stops == 1 ? "" : "s") on \(backend) backend, \(e.setGuestDebugCalls) KVM_SET_GUEST_DEBUG call\(e.setGuestDebugCalls == 1 ? "" : "s")" + (e.detail.map { " (\($0))" } ?? "")
+        let line = "end: \(e.reason) after \(e.stops) stop\(e.stops == 1 ? "" : "s") on \(backend) backend, \(e.setGuestDebugCalls) KVM_SET_GUEST_DEBUG call\(e.setGuestDebugCalls == 1 ? "" : "s")" + (e.detail.map { " (\($0))" } ?? "")
+        guard let r = e.exit, r.exit.isFatalStop else { return line }
+        return ([line] + r.lines).joined(separator: "\n")
+    }
+
+    /// Exit or exception fields as JSON members, in order.
+    static func object(_ fields: [ExitField]) -> JSONObject {
+        var x = JSONObject()
+        for f in fields {
+            switch f.value {
+            case .int(let v): x[f.name] = .int(v)
+            case .hex(let v): x[f.name] = .hex(v)
+            case .text(let t): x[f.name] = .string(t)
+            case .hexList(let l): x[f.name] = .array(l.map { .hex($0) })
+            }
+        }
+        return x
     }
 
     public func pointName(_ p: DebugPoint) -> String {

@@ -38,6 +38,7 @@ public enum BuiltinGuests {
 
     /// Looks up a built-in guest; `mode` nil picks the arch's default (x86 long, arm64 el1).
     public static func guest(named name: String, arch: Arch, mode: CPUMode? = nil) throws(DebugError) -> Guest {
+        if let g = try crashGuest(named: name, arch: arch, mode: mode) { return g }
         if name == "paged-counter" {
             if arch == .arm64, mode == nil || mode == .el1 { return pagedCounterArm64() }
             guard arch == .x86_64, mode == nil || mode == .long else {
@@ -46,7 +47,7 @@ public enum BuiltinGuests {
             return pagedCounterX86()
         }
         guard name == "counter" || name == "smp-counter" else {
-            throw .badImage(reason: "no built-in guest '\(name)'; built-in guests: \((names + kvmOnlyNames).joined(separator: ", "))")
+            throw .badImage(reason: "no built-in guest '\(name)'; built-in guests: \((names + kvmOnlyNames + crashNames).joined(separator: ", "))")
         }
         let smp = name == "smp-counter"
         let m = mode ?? arch.defaultMode
@@ -241,7 +242,7 @@ public enum BuiltinGuests {
     }
 
     /// A64 instruction words as little-endian bytes.
-    private static func a64(_ words: [UInt32]) -> [UInt8] {
+    static func a64(_ words: [UInt32]) -> [UInt8] {
         var code: [UInt8] = []
         for w in words { code += littleEndianBytes(UInt64(w), count: 4) }
         return code

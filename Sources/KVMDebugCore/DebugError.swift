@@ -35,6 +35,9 @@ public enum DebugError: Error, Sendable, Equatable {
     case badImage(reason: String)
     /// The request is not valid for this architecture.
     case unsupported(reason: String)
+    /// The vCPU stopped on a fatal exit (`VCPUExit.endsVCPU`, or for the GDB server and
+    /// `kvmdbg run` any `isFatalStop` exit): it cannot be resumed, only inspected or killed.
+    case fatalExit(vcpu: Int, exit: VCPUExit)
 
     /// One line that says what went wrong and what to do.
     public var message: String {
@@ -73,6 +76,8 @@ public enum DebugError: Error, Sendable, Equatable {
             return "bad guest image: \(r)"
         case .unsupported(let r):
             return r
+        case .fatalExit(let v, let exit):
+            return "vCPU \(v) stopped on \(exit.kvmName) (\(exit.meaning)) and cannot be resumed; inspect its registers and memory, write a core file (monitor dump-guest-memory FILE), see 'monitor why', or kill the guest"
         }
     }
 }

@@ -48,7 +48,17 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     /// stays stopped). vCPUs that continue from a breakpoint step past it first, one at a
     /// time with the others held (a software breakpoint is briefly unpatched from shared
     /// memory); an event found on the way ends the round at once.
-    public func start(_ actions: [ResumeMode?]) throws(DebugError) { try core.start(actions) }
+    /// A vCPU that stopped on a fatal exit (`VCPUExit.endsVCPU`) is refused with `.fatalExit`,
+    /// before anything runs.
+    public func start(_ actions: [ResumeMode?]) throws(DebugError) {
+        for (v, a) in actions.enumerated() where a != nil {
+            if let x = debugger.fatalExit(of: v) { throw .fatalExit(vcpu: v, exit: x) }
+        }
+        try core.start(actions)
+    }
+
+    /// The fatal exit `vcpu` stopped on, if any (`Debugger.fatalExit(of:)`).
+    public func fatalExit(of vcpu: Int) -> VCPUExit? { debugger.fatalExit(of: vcpu) }
 
     /// Blocks until the round is over and returns its events (at once if it already is).
     /// With a `deadline` (CLOCK_MONOTONIC nanoseconds, `monotonicNanoseconds()`), a round
@@ -57,7 +67,7 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
 
     /// `start` then `wait`.
     public func resume(_ actions: [ResumeMode?], deadline: UInt64? = nil) throws(DebugError) -> StopRound {
-        try core.start(actions)
+        try start(actions)
         return try core.wait(deadline: deadline)
     }
 

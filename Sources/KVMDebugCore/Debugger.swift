@@ -501,6 +501,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// software breakpoint is briefly unpatched from shared memory meanwhile.
     public func stepOverPending(vcpu: Int) throws(DebugError) -> RunEvent? {
         try checkVCPU(vcpu)
+        try checkRunnable(vcpu)
         let over = try pointsToStepOver(vcpu)
         if over.isEmpty { return nil }
         let event = try stepOver(over, vcpu: vcpu)
@@ -525,6 +526,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// or the caller of a lone step).
     public func resume(vcpu: Int, mode: ResumeMode) throws(DebugError) -> RunEvent {
         try checkVCPU(vcpu)
+        try checkRunnable(vcpu)
         try handBackForeignBreakpoint(vcpu)
         if mode == .step {
             let over = try pointsToStepOver(vcpu)
@@ -601,7 +603,18 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
 
     private func finish(_ vcpu: Int, _ event: RunEvent) -> RunEvent {
         if case .stop(let s) = event { vcpus[vcpu].lastStop = s } else { vcpus[vcpu].lastStop = nil }
+        if case .exit(let x) = event, x.endsVCPU { vcpus[vcpu].fatalExit = x }
         return event
+    }
+
+    /// The fatal exit `vcpu` stopped on (`VCPUExit.endsVCPU`), if any: it will not run again.
+    public func fatalExit(of vcpu: Int) -> VCPUExit? {
+        vcpu >= 0 && vcpu < vcpus.count ? vcpus[vcpu].fatalExit : nil
+    }
+
+    /// Throws `.fatalExit` when `vcpu` stopped on an exit it cannot run on from.
+    private func checkRunnable(_ vcpu: Int) throws(DebugError) {
+        if let x = vcpus[vcpu].fatalExit { throw .fatalExit(vcpu: vcpu, exit: x) }
     }
 
     private var softwareBreakpointInstruction: [UInt8] {
@@ -725,7 +738,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 if let s = try protectedAccess(vcpu, address: a, isWrite: w, length: l, pc: pc, old: old, stepping: stepping) {
                     return .stop(s)
                 }
-            case .internalError(1) where protectionUsed.load(ordering: .relaxed):
+            case .internalError(1, _) where protectionUsed.load(ordering: .relaxed):
                 let pages = try holesFetched(vcpu)
                 if pages.isEmpty { return .exit(exit) }
                 if let s = try holeBreakpoint(vcpu, without: without) { return .stop(s) }

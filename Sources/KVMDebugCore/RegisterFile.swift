@@ -71,6 +71,8 @@ public struct X86RegisterFile: Sendable, Hashable {
     public var es = X86Segment(), fs = X86Segment(), gs = X86Segment()
     public var cr0: UInt64 = 0, cr2: UInt64 = 0, cr3: UInt64 = 0, cr4: UInt64 = 0, cr8: UInt64 = 0
     public var efer: UInt64 = 0
+    /// IDTR (`kvm_sregs.idt`): where exception gates are read (`monitor catch exception`).
+    public var idtBase: UInt64 = 0, idtLimit: UInt16 = 0
 
     public init() {}
 

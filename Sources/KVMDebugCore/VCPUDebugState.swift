@@ -10,6 +10,8 @@ final class VCPUDebugState: @unchecked Sendable {
     /// The slot layout of `installed`, to decode stops against what really ran.
     var layout: EncodedDebugRegisters
     var lastStop: Stop?
+    /// The fatal exit this vCPU stopped on (`VCPUExit.endsVCPU`): it is never run again.
+    var fatalExit: VCPUExit?
     /// The register file read since the vCPU last ran (nil: not read yet).
     var registers: RegisterFile?
     /// The FP/SIMD registers read since the vCPU last ran (nil: not read yet).

@@ -33,14 +33,19 @@ public enum VCPUExit: Sendable, Hashable {
     case mmio(address: UInt64, isWrite: Bool, length: Int, pc: UInt64)
     /// KVM_RUN returned EINTR or KVM_EXIT_INTR (10): kicked by a signal / immediate_exit.
     case interrupted
-    /// KVM_EXIT_SHUTDOWN (8): triple fault or PSCI off.
+    /// KVM_EXIT_SHUTDOWN (8): an x86 triple fault. `kvm_run` carries no field; the
+    /// registers are read after it (what they hold depends on the KVM flavour, see `ExitReport`).
     case shutdown
-    /// KVM_EXIT_SYSTEM_EVENT (24): PSCI SYSTEM_OFF/RESET on arm64.
-    case systemEvent(type: UInt32)
-    /// KVM_EXIT_FAIL_ENTRY (9): hardware refused VM entry (e.g. DR7[63:32] set).
-    case failEntry(reason: UInt64)
-    /// KVM_EXIT_INTERNAL_ERROR (17): e.g. suberror 1, emulation failure.
-    case internalError(suberror: UInt32)
+    /// KVM_EXIT_SYSTEM_EVENT (24): `system_event.type` (KVM_SYSTEM_EVENT_SHUTDOWN 1, RESET 2,
+    /// CRASH 3, WAKEUP 4, SUSPEND 5, SEV_TERM 6, TDX_FATAL 7) and its `ndata` words
+    /// (`data[0]` is the older `flags`, e.g. KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2).
+    case systemEvent(type: UInt32, data: [UInt64] = [])
+    /// KVM_EXIT_FAIL_ENTRY (9): hardware refused VM entry (e.g. DR7[63:32] set):
+    /// `fail_entry.hardware_entry_failure_reason` and the host `cpu` it happened on.
+    case failEntry(reason: UInt64, cpu: UInt32? = nil)
+    /// KVM_EXIT_INTERNAL_ERROR (17): `internal.suberror` (KVM_INTERNAL_ERROR_EMULATION 1,
+    /// SIMUL_EX 2, DELIVERY_EV 3, UNEXPECTED_EXIT_REASON 4) and its `ndata` data words.
+    case internalError(suberror: UInt32, data: [UInt64] = [])
     /// KVM_EXIT_EXCEPTION (1) or any reason kvmdbg does not decode.
     case unknown(reason: UInt32)
 

@@ -12,6 +12,13 @@ final class FakeArm64CPU: FakeCPU {
     static let esrSoftwareStep: UInt64 = 0xCB00_0022 // EC 0x32, ISV, EX 0, IFSC 0x22 (measured)
     static let esrWatchpoint: UInt64 = 0xD200_0022   // EC 0x34, DFSC 0x22; WnR is bit 6
     static let esrBRK: UInt64 = 0xF200_0000          // EC 0x3C, ISS = imm16
+    /// A data abort taken at EL1 from EL1 (EC 0x25), IL, DFSC 0x21 alignment fault; WnR is bit 6.
+    static let esrAlignmentFault: UInt64 = 0x9600_0021
+    /// PSCI 0.2 SYSTEM_OFF and SYSTEM_RESET (SMC32 function IDs), which KVM turns into
+    /// KVM_EXIT_SYSTEM_EVENT SHUTDOWN / RESET with data[0] (flags) 0, having preloaded x0 with
+    /// PSCI_RET_INTERNAL_FAILURE (-6) and x1-x3 with 0 for a guest resumed anyway
+    /// (kvm_psci_0_2_call, arch/arm64/kvm/psci.c).
+    static let psciSystemOff: UInt64 = 0x8400_0008, psciSystemReset: UInt64 = 0x8400_0009
 
     let index: Int
     let breakpointSlots: Int
@@ -191,6 +198,18 @@ final class FakeArm64CPU: FakeCPU {
             budget.retired()
             return nil
         }
+        // HVC goes to KVM's PSCI; the exit's PC is past the HVC (its preferred return address).
+        if case .hvc = insn {
+            let function = registers.read(0) & 0xFFFF_FFFF
+            guard function == Self.psciSystemOff || function == Self.psciSystemReset else {
+                throw .unsupported(reason: "HVC with x0 = \(hex(function)) at \(hex(pc)) on vCPU \(index): the fake models PSCI SYSTEM_OFF and SYSTEM_RESET only")
+            }
+            registers.write(0, UInt64(bitPattern: -6))
+            for n in 1...3 { registers.write(n, 0) }
+            registers.pc = pc &+ 4
+            budget.retired()
+            return .systemEvent(type: function == Self.psciSystemOff ? 1 : 2, data: [0])
+        }
         // 3. Watchpoints are taken before the access: memory unchanged, PC = the access.
         var dataOffset: UInt64 = 0
         if var access = FakeArm64Interpreter.access(insn, registers: registers) {
@@ -199,8 +218,13 @@ final class FakeArm64CPU: FakeCPU {
                 return .debug(.arm64(esr: Self.esrWatchpoint | (access.isWrite ? 1 << 6 : 0), far: far, pc: pc))
             }
             // With the MMU off data accesses are Device memory: unaligned ones fault.
-            guard access.address % UInt64(FakeArm64Interpreter.elementSize(insn)) == 0 else {
-                throw .unsupported(reason: "\(access.size)-byte access to \(hex(access.address)) at \(hex(pc)) on vCPU \(index) is unaligned: with the MMU off the guest takes an alignment fault the fake does not model")
+            // With the MMU off data accesses are Device memory: unaligned ones take an alignment
+            // fault to the guest's own EL1 vector (a stage-1 fault: KVM never sees it).
+            guard access.address % UInt64(FakeArm64Interpreter.elementSize(insn)) == 0 || registers.read(.sctlrEL1) & 1 != 0 else {
+                registers.write(.farEL1, access.address)
+                try takeExceptionToEL1(esr: Self.esrAlignmentFault | (access.isWrite ? 1 << 6 : 0))
+                budget.retired()
+                return nil
             }
             // Watchpoints compare virtual addresses; memory is reached through the translation.
             let va = access.address

@@ -9,6 +9,7 @@ import KVMDebugCore
 /// | D503201F                       | NOP                                           |
 /// | D503207F                       | WFI (the fake's `.halt`)                      |
 /// | FFE0001F → D4200000            | BRK #imm16 (handled by the CPU)               |
+/// | FFE0001F → D4000002            | HVC #imm16: PSCI SYSTEM_OFF/RESET (the CPU)   |
 /// | FFFFFC1F → D65F0000            | RET Xn                                        |
 /// | FFFFFFE0 → D53800A0            | MRS Xt, MPIDR_EL1                             |
 /// | FFD00000 → D5100000, L = 1     | MRS Xt, ELR/SPSR/ESR/FAR/VBAR_EL1             |
@@ -39,6 +40,8 @@ enum FakeArm64Interpreter {
         case nop
         case wfi
         case brk(imm: UInt16)
+        /// HVC: KVM's PSCI (the CPU models SYSTEM_OFF and SYSTEM_RESET).
+        case hvc(imm: UInt16)
         case ret(rn: Int)
         case readMPIDR(rt: Int)
         case readSystemRegister(FakeArm64SystemRegister, rt: Int)
@@ -83,6 +86,7 @@ enum FakeArm64Interpreter {
         if w == 0xD503_201F { return .nop }
         if w == 0xD503_207F { return .wfi }
         if w & 0xFFE0_001F == 0xD420_0000 { return .brk(imm: UInt16((w >> 5) & 0xFFFF)) }
+        if w & 0xFFE0_001F == 0xD400_0002 { return .hvc(imm: UInt16((w >> 5) & 0xFFFF)) }
         if w & 0xFFFF_FC1F == 0xD65F_0000 { return .ret(rn: rn) }
         if w & 0xFFFF_FFE0 == 0xD538_00A0 { return .readMPIDR(rt: rd) }
         if w == 0xD503_3FDF { return .isb }
@@ -209,7 +213,7 @@ enum FakeArm64Interpreter {
         let pc = r.pc
         var next = pc &+ 4
         switch insn {
-        case .nop, .wfi, .brk, .isb, .noEffect:
+        case .nop, .wfi, .brk, .hvc, .isb, .noEffect:
             break
         case .readSystemRegister(let sr, let rt):
             r.write(rt, r.read(sr))

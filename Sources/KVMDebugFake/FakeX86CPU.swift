@@ -46,9 +46,11 @@ final class FakeX86CPU: FakeCPU {
 
     /// Segments, control registers and EFER as kvmdbg's boot code leaves them (X86Boot):
     /// the interpreter uses only CR3 (through `paging`), KVM_GET_SREGS reports them all.
-    private var special = X86RegisterFile()
+    var special = X86RegisterFile()
     /// Long mode's linear -> physical translation from CR3 (real mode: none).
-    private var paging = FakeX86Paging(cr3: 0)
+    var paging = FakeX86Paging(cr3: 0)
+    /// IDTR: KVM's reset value (base 0, limit 0xFFFF) until the guest's lidt.
+    var idt: (base: UInt64, limit: UInt64) = (0, 0xFFFF)
 
     init(index: Int, mode: CPUMode, entry: UInt64, pageTables: UInt64 = 0, stack: UInt64 = 0) {
         self.index = index
@@ -105,6 +107,8 @@ final class FakeX86CPU: FakeCPU {
 
     var registerFile: RegisterFile {
         var f = special
+        f.idtBase = idt.base
+        f.idtLimit = UInt16(truncatingIfNeeded: idt.limit)
         f.generalRegisters = registers.gpr
         f.rip = registers.rip
         f.rflags = registers.rflags
@@ -114,6 +118,7 @@ final class FakeX86CPU: FakeCPU {
     func setRegisterFile(_ file: RegisterFile) throws(DebugError) {
         guard case .x86_64(let f) = file else { throw .unsupported(reason: "arm64 registers passed to an x86_64 vCPU") }
         special = f
+        idt = (f.idtBase, UInt64(f.idtLimit))
         if mode == .long { paging.load(cr3: f.cr3) }  // KVM_SET_SREGS flushes the TLB
         registers.gpr = f.generalRegisters
         registers.rip = f.rip
@@ -204,7 +209,8 @@ final class FakeX86CPU: FakeCPU {
             let bits = debugUnit.executeHits(at: pc)
             if bits != 0 { return debugExit(pc: pc, bits: bits) }
         }
-        guard let bytes = fetch(pc, memory: memory) else { return .shutdown }
+        // An instruction fetch from an unmapped page: #PF (I/D set in the error code).
+        guard let bytes = fetch(pc, memory: memory) else { return raise(14, errorCode: 0x10, cr2: pc, memory: memory) }
         guard let insn = try FakeX86Interpreter.decode(bytes, rip: registers.rip, pc: pc, mode: mode, registers: registers) else {
             // Fetching code from unbacked memory: KVM's emulator fails (measured on PVM).
             return .internalError(suberror: 1)
@@ -216,12 +222,21 @@ final class FakeX86CPU: FakeCPU {
             }
             throw .unsupported(reason: "int3 at \(hex(pc)) on vCPU \(index) without KVM_GUESTDBG_USE_SW_BP: the guest would take #BP through an IDT the fake does not model")
         }
-        // SSE with CR4.OSFXSR clear is #UD (SDM vol. 3 §2.5); without an IDT, a triple fault.
-        if case .sse = insn.operation, special.cr4 & 0x200 == 0 { return .shutdown }
-        // A data access whose page does not translate: #PF without an IDT, a triple fault.
+        // SSE with CR4.OSFXSR clear is #UD (SDM vol. 3 §2.5), delivered like any exception.
+        if case .sse = insn.operation, special.cr4 & 0x200 == 0 { return raise(6, errorCode: nil, memory: memory) }
+        if case .ud2 = insn.operation { return raise(6, errorCode: nil, memory: memory) }
+        if case .loadIDT(let a) = insn.operation {
+            guard let p = physical(a, memory: memory), let limit = memory.load(p, size: 2),
+                  let base = memory.load(p &+ 2, size: 8) else { return raise(14, errorCode: 0, cr2: a, memory: memory) }
+            idt = (base, limit)
+        }
+        // A data access whose page does not translate: #PF (W/R from the access); with no valid
+        // handler it ends as a triple fault (`raise`).
         var dataPhysical: UInt64? = nil
         if let access = insn.access {
-            guard let p = physical(access.address, memory: memory) else { return .shutdown }
+            guard let p = physical(access.address, memory: memory) else {
+                return raise(14, errorCode: access.isWrite ? 2 : 0, cr2: access.address, memory: memory)
+            }
             dataPhysical = p
             // An access to unbacked memory exits to userspace before it is done.
             if !memory.contains(p, access.size) {
@@ -335,7 +350,7 @@ final class FakeX86CPU: FakeCPU {
     }
 
     /// The physical address of a linear one (long mode: through CR3's tables).
-    private func physical(_ linear: UInt64, memory: FakeMemory) -> UInt64? {
+    func physical(_ linear: UInt64, memory: FakeMemory) -> UInt64? {
         mode == .long ? paging.physical(linear, memory: memory) : linear
     }
 

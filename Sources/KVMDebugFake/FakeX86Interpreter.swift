@@ -118,6 +118,10 @@ enum FakeX86Interpreter {
         /// An SSE instruction: `xmm` is the ModRM reg field's XMM register; `rm` a memory
         /// operand, or a register (an XMM number, or a general register for movq/cvtsi2sd).
         case sse(SSE, xmm: Int, rm: Operand)
+        /// lidt m16&64 (0F 01 /3): the CPU loads IDTR from `address` (linear).
+        case loadIDT(address: UInt64)
+        /// ud2 (0F 0B): raises #UD, RIP at the ud2.
+        case ud2
     }
 
     /// One decoded instruction.
@@ -405,6 +409,12 @@ enum FakeX86Interpreter {
                 let n = Int((m >> 3) & 7)
                 guard !rexR, n != 4, n != 5 else { throw .unsupported }
                 return done(8, .moveDR(n, FakeX86Register(index: Int(m & 7) | (rexB ? 8 : 0)), toDR: second == 0x23))
+            case 0x0B:
+                return done(size, .ud2)
+            case 0x01:
+                let (reg, rm) = try modRM(size: 8)
+                guard reg & 7 == 3, case .memory(let a) = rm else { throw .unsupported }
+                return done(8, .loadIDT(address: a))
             case 0x22:
                 // mov cr, r64 (mod is ignored: always a register); only CR3 is modelled.
                 let m = try byte()
@@ -529,8 +539,8 @@ enum FakeX86Interpreter {
         var next = insn.next
         var cr3: UInt64? = nil
         switch insn.operation {
-        case .nop, .hlt, .int3:
-            break
+        case .nop, .hlt, .int3, .loadIDT, .ud2:
+            break  // the CPU does these (IDTR, #UD)
         case .mov(let dst, let src):
             store(dst, value(src))
         case .alu(let alu, let dst, let src):

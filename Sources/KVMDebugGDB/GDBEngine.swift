@@ -40,6 +40,12 @@ public final class GDBEngine<Target: GDBTarget> {
     /// Points inserted through `Z` or `monitor`, each with its `monitor points` ID.
     var points: [PointRecord] = []
     var nextPointID = 1
+    /// The event `lastStopReply` reports (nil after a ^C): `monitor why` describes it, and a
+    /// fatal exit there refuses every resume. Kept across a new client: the guest stays stopped.
+    var lastEvent: VCPUEvent? = nil
+    /// `monitor catch exception`'s breakpoints on the guest's handlers, and the last exception caught.
+    var exceptionCatch: ExceptionCatch? = nil
+    var lastCaught: CaughtException? = nil
     /// Debug stops of other vCPUs from the last round, reported on the next continue instead of
     /// running (GDB's all-stop sees one event per round; the others would be lost).
     var pendingStops: [Stop] = []
@@ -99,6 +105,7 @@ public final class GDBEngine<Target: GDBTarget> {
         out = []
         running = false
         warnIfMemoryMapIsStale()
+        reportCaughtExceptions(round)
         sendPacket(stopReply(for: round))
         let later = deferred
         deferred = []
@@ -125,10 +132,14 @@ public final class GDBEngine<Target: GDBTarget> {
         continueThread = nil
         points = []
         pendingStops = []
+        exceptionCatch = nil  // the driver removed every point with the old client
+        lastCaught = nil
         steppedVCPU = nil
         deferred = []
-        lastStopReply = Array("T05thread:1;".utf8)
-        lastStopVCPU = 0
+        if !(lastEvent.map(isFatal) ?? false) {
+            lastStopReply = Array("T05thread:1;".utf8)
+            lastStopVCPU = 0
+        }
         threadsInStopReply = false
         errorStrings = false
         notices = []

@@ -4,7 +4,7 @@ import KVMDebugCore
 ///
 /// Per-vCPU point tables live behind this protocol (in the session), never in the engine:
 /// the engine only remembers which `Z` packet inserted which point, so `z` removes exactly that.
-public protocol GDBTarget: AnyObject {
+public protocol GDBTarget: CatchTarget {
     var arch: Arch { get }
     var vcpuCount: Int { get }
     var capabilities: Capabilities { get }
@@ -49,6 +49,10 @@ public protocol GDBTarget: AnyObject {
     /// What serves execute breakpoints (`monitor break-mode`): comparators only (`.hardware`),
     /// then a code-page hole (`.automatic`), or always a hole (`.protection`).
     var breakMechanism: WatchMechanismChoice { get set }
+    /// The fatal exit vCPU `vcpu` stopped on (`VCPUExit.endsVCPU`), which it cannot run on from.
+    func fatalExit(of vcpu: Int) -> VCPUExit?
+    /// Writes an ELF64 core of the stopped guest (`DebugSession.writeCore`; `monitor dump-guest-memory`).
+    func writeCore(to path: String, current: Int, signal: UInt8) throws(DebugError) -> CoreDumpSummary
 }
 
 extension GDBTarget {
@@ -62,6 +66,14 @@ extension GDBTarget {
     public var breakMechanism: WatchMechanismChoice {
         get { .hardware }
         set {}
+    }
+
+    /// Targets that never stop fatally (test doubles) need not say so.
+    public func fatalExit(of vcpu: Int) -> VCPUExit? { nil }
+
+    /// Targets without guest RAM to dump refuse.
+    public func writeCore(to path: String, current: Int, signal: UInt8) throws(DebugError) -> CoreDumpSummary {
+        throw .unsupported(reason: "this target cannot write core files")
     }
 }
 

@@ -27,6 +27,9 @@ extension GDBEngine {
         case "xp": result = monitorXp(words, &lines)
         case "guest-debug-regs": result = monitorGuestDebugRegs(words, &lines)
         case "break-mode": result = monitorBreakMode(words, &lines)
+        case "why": result = monitorWhy(words, &lines)
+        case "dump-guest-memory": result = monitorDumpGuestMemory(words, &lines)
+        case "catch": result = monitorCatch(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
         if case .error(let m) = result { lines.append("kvmdbg: " + m) }
@@ -52,6 +55,9 @@ extension GDBEngine {
             "  monitor phys on|off                       memory addresses are guest-physical / virtual (default)",
             "  monitor translate VADDR [vcpu N]          the page walk of VADDR: each level's entry",
             "  monitor guest-debug-regs [vcpu N]         the guest's own debug registers (DR0-7 / DBGB*, DBGW*, MDSCR_EL1)",
+            "  monitor why                               the exit behind the last stop, with every field KVM gave",
+            "  monitor dump-guest-memory [-p] FILE       write an ELF core: registers of every vCPU, guest RAM (gdb -c FILE)",
+            "  monitor catch exception VECTOR|all|off    stop at the guest's exception handlers (x86 IDT, arm64 VBAR_EL1)",
             "QEMU-compatible (for GEF, pwndbg and scripts written for QEMU's gdbstub):",
             "  monitor info mem                          mapped virtual ranges: START-END SIZE PERMS (u/-, r, w/-)",
             "  monitor info registers                    the vCPU's registers, laid out as QEMU's dump",

@@ -81,6 +81,8 @@ extension GDBEngine {
 
     /// Starts a round, or reports at once a stop an earlier round left pending on a vCPU now continued.
     func resume(_ actions: [ResumeMode?]) {
+        // After a fatal exit nothing runs on: the guest stays stopped for inspection or `kill`.
+        if let refusal = fatalRefusal() { refuseResume(refusal); return }
         for line in takeNotices() { sendConsole(line) }
         let pending = pendingStops
         pendingStops = []

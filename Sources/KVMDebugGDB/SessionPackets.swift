@@ -16,6 +16,7 @@ extension GDBEngine {
     func detach() {
         target.removeAllPoints()
         points = []
+        exceptionCatch = nil  // its breakpoints went with every other point
         pendingStops = []
         sendOK()
         out.append(.detach)

@@ -1,4 +1,4 @@
-/// Stop replies: `?`, `T05thread:N;hwbreak:;`/`swbreak:;`/`watch:`/`rwatch:`/`awatch:` + expedited registers (+ LLDB's `threads:`), `T02`, `W00`.
+/// Stop replies: `?`, `T05thread:N;hwbreak:;`/`swbreak:;`/`watch:`/`rwatch:`/`awatch:` + expedited registers (+ LLDB's `threads:`), `T02`, `T0b`/`T06`/`T03` for fatal exits.
 import KVMDebugCore
 
 extension GDBEngine {
@@ -11,10 +11,12 @@ extension GDBEngine {
             return true
         }
         func isStop(_ e: VCPUEvent) -> Bool { if case .stop = e.event { return true } else { return false } }
-        let chosen = events.first(where: { $0.vcpu == steppedVCPU && isStop($0) })
+        // A fatal exit first: the round's other stops can wait, it must not be lost.
+        let chosen = events.first(where: isFatal) ?? events.first(where: { $0.vcpu == steppedVCPU && isStop($0) })
             ?? events.first(where: isStop) ?? events.first
         steppedVCPU = nil
         guard let event = chosen else {
+            lastEvent = nil
             // Interrupted (^C) before any event: SIGINT on the thread GDB had selected.
             let reply = Array("T02thread:\(threadID(generalThread));reason:signal;".utf8) + expedited(generalThread) + threadList()
             lastStopReply = reply
@@ -31,18 +33,19 @@ extension GDBEngine {
     /// The `T05thread:N;REASON;EXPEDITED` reply for one vCPU's event; the vCPU becomes current.
     func stopReply(for e: VCPUEvent) -> [UInt8] {
         generalThread = e.vcpu
+        lastEvent = e
         var s = "T05thread:\(threadID(e.vcpu));"
         switch e.event {
         case .stop(let stop):
             s += reason(stop.primary)
-        case .exit(.shutdown), .exit(.systemEvent):
-            // The guest is gone (triple fault, PSCI off): nothing left to inspect.
-            let reply = Array("W00".utf8)
-            lastStopReply = reply
-            return reply
-        case .exit:
-            // hlt, I/O, MMIO, internal errors: the vCPU is still there, so report a stop
-            // (not W) and let the user look at its registers and memory.
+        case .exit(let x):
+            // A fatal exit (triple fault, internal error, failed entry, system event, an access
+            // nothing handles) is a stop with a signal (`GuestSignal`: SIGSEGV, SIGABRT, SIGQUIT),
+            // never W: the vCPU's registers and memory stay there to inspect; resuming is refused
+            // (`resume`) and `monitor why` gives KVM's fields. hlt stays a plain T05.
+            if x.isFatalStop, let sig = x.signal {
+                s = "T" + String(decoding: GDBHex.encode([sig.rawValue]), as: UTF8.self) + "thread:\(threadID(e.vcpu));"
+            }
             s += "reason:signal;"
         }
         let reply = Array(s.utf8) + expedited(e.vcpu) + threadList()

@@ -9,7 +9,7 @@ struct Guests: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() {
-        for g in BuiltinGuests.all + BuiltinGuests.paged + BuiltinGuests.kvmOnly {
+        for g in BuiltinGuests.all + BuiltinGuests.paged + BuiltinGuests.kvmOnly + BuiltinGuests.crash {
             if output.json {
                 var o = JSONObject()
                 o["event"] = .string("guest")

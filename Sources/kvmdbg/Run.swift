@@ -38,15 +38,38 @@ struct Run: ParsableCommand {
     @Option(help: "End after this many seconds.")
     var timeout: Double = 10
 
+    @Option(name: .customLong("catch"), help: ArgumentHelp("Stop at the guest's exception handlers: exception (x86 vectors 0-31; arm64 VBAR_EL1's synchronous and SError entries) or exception:VECTOR[,VECTOR...]. Each stop says which exception, its error code or ESR, the faulting pc and CR2 or FAR.", valueName: "exception[:VECTOR]"))
+    var catchSpec: String?
+
+    @Option(name: .customLong("dump-on-stop"), help: ArgumentHelp("When the run ends (a fatal exit, the stop limit, the timeout, Ctrl-C), write the stopped guest's ELF core to FILE (gdb -c FILE).", valueName: "FILE"))
+    var dumpOnStop: String?
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if step < 0 { throw ValidationError("--step must be 0 or more") }
         if maxStops < 1 { throw ValidationError("--max-stops must be at least 1") }
+        if let d = dumpOnStop, d.isEmpty { throw ValidationError("--dump-on-stop needs a file name") }
+        if catchSpec != nil, catchVectors == nil {
+            throw ValidationError("--catch takes exception or exception:VECTOR[,VECTOR...] with x86 vectors 0-31")
+        }
         if !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
         if WatchMechanismChoice(name: watchMechanism) == nil {
             throw ValidationError("--watch-mechanism must be auto, hardware or protection, not '\(watchMechanism)'")
         }
+    }
+
+    /// `--catch`'s vectors ([] = all), nil when absent or malformed.
+    var catchVectors: [UInt8]? {
+        guard let spec = catchSpec else { return nil }
+        if spec == "exception" { return [] }
+        guard spec.hasPrefix("exception:") else { return nil }
+        var out: [UInt8] = []
+        for part in spec.dropFirst("exception:".count).split(separator: ",", omittingEmptySubsequences: false) {
+            guard let v = UInt8(part), v <= 31 else { return nil }
+            out.append(v)
+        }
+        return out
     }
 
     func run() throws {
@@ -64,6 +87,7 @@ struct Run: ParsableCommand {
         plan.steps = step
         plan.maxStops = maxStops
         plan.timeout = timeout
+        plan.catchVectors = catchVectors
         do {
             plan.points = try breaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .hardware, symbols: g.symbols) }
                 + swBreaks.map { (t) throws(DebugError) in try PointSpec.parse(t, kind: .software, symbols: g.symbols) }
@@ -129,11 +153,35 @@ struct Run: ParsableCommand {
         }
         warnAboutBrokenFeatures(probed, protectionServes: served.contains { $0.1 == .protection })
         let json = output.json
-        _ = try runner.run(plan, armPoints: false) { rec in
+        var lastStop: Stop? = nil
+        let end = try runner.run(plan, armPoints: false) { rec in
             switch rec {
-            case .stop(let s): emitLine(json ? formatter.json(s).serialized : formatter.text(s))
+            case .stop(let s): lastStop = s.stop; emitLine(json ? formatter.json(s).serialized : formatter.text(s))
             case .end(let e): emitLine(json ? formatter.json(e).serialized : formatter.text(e))
             }
+        }
+        if let path = dumpOnStop { try dumpCore(runner.session, to: path, end: end, lastStop: lastStop, json: json) }
+    }
+
+    /// `--dump-on-stop`: the core of the guest as the run left it, its ending vCPU first with the
+    /// signal of the ending exit (SIGTRAP after a debug stop, SIGINT after a limit or Ctrl-C).
+    private func dumpCore<B: DebugBackend>(_ session: DebugSession<B>, to path: String, end: RunEnd,
+                                           lastStop: Stop?, json: Bool) throws(DebugError) {
+        let vcpu = end.exit?.vcpu ?? lastStop?.vcpu ?? 0
+        let signal = end.exit?.exit.signal?.rawValue ?? (end.exit != nil || lastStop != nil ? 5 : 2)
+        let summary = try session.writeCore(to: path, current: vcpu, signal: signal)
+        if json {
+            var o = JSONObject()
+            o["event"] = .string("core")
+            o["path"] = .string(summary.path)
+            o["vcpus"] = .int(summary.vcpus)
+            o["bytes"] = .int(Int(summary.bytes))
+            o["physicalSegments"] = .int(summary.physicalSegments)
+            o["virtualSegments"] = .int(summary.virtualSegments)
+            if !summary.notes.isEmpty { o["notes"] = .array(summary.notes.map { .string($0) }) }
+            emitLine(o.serialized)
+        } else {
+            for l in summary.lines { emitLine(l) }
         }
     }
 

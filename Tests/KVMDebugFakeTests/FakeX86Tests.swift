@@ -309,12 +309,12 @@ import Testing
 
     @Test func unsupportedInstructionNamesPcAndBytes() throws {
         let b = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
-        try b.writeMemory(0x1003, [0x0F, 0x0B])   // ud2
+        try b.writeMemory(0x1003, [0x0F, 0x05])   // syscall (ud2 is modelled: it raises #UD)
         let error = thrownError { () throws(DebugError) in try b.run(vcpu: 0) }
         #expect(error == .unsupportedInstruction(pc: 0x1003, arch: .x86_64,
-                                                 bytes: [0x0F, 0x0B, 0xC0, 0x48, 0x89, 0x04, 0x25, 0x00]))
+                                                 bytes: [0x0F, 0x05, 0xC0, 0x48, 0x89, 0x04, 0x25, 0x00]))
         #expect(error?.message.contains("unsupported instruction at pc 0x1003") == true)
-        #expect(error?.message.contains("0f 0b") == true)
+        #expect(error?.message.contains("0f 05") == true)
     }
 
     // MARK: - The gcc -O0 subset (frames, calls, memory ALU forms, jcc) and paging

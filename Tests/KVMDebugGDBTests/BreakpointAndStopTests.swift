@@ -135,8 +135,9 @@ import KVMDebugFake
             return Sent(actions.flatMap { a -> [UInt8] in if case .send(let b) = a { return b }; return [] }).packets.first ?? ""
         }
         #expect(replyFor(.halt(pc: 0x1005)).hasPrefix("T05thread:1;reason:signal;10:"))
-        #expect(replyFor(.internalError(suberror: 1)).hasPrefix("T05thread:1;"))
-        #expect(replyFor(.shutdown) == "W00")
+        // Fatal exits are stops with a signal (FatalStopTests covers them), never W.
+        #expect(replyFor(.internalError(suberror: 1)).hasPrefix("T06thread:1;reason:signal;"))
+        #expect(replyFor(.shutdown).hasPrefix("T0bthread:1;reason:signal;"))
     }
 
     @Test func vContParsing() throws {

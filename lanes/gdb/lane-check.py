@@ -17,6 +17,10 @@
 #                            a watch only vCPU 1 trips, monitor break ADDR vcpu 1
 #                    paged   `paged-counter` (own page tables): hbreak + bt, break, memory
 #                            by virtual address, monitor translate / phys, unmapped, watch
+#                    off     arm64 `system-off` (PSCI SYSTEM_OFF): continue stops with a signal,
+#                            registers, monitor why, a refused continue
+#                    abort   arm64 `data-abort`: monitor catch exception all, continue to the
+#                            guest's own vector entry, the caught cause (ESR, ELR, FAR)
 #   LANE_GDB_ELF     prog: the `gcc -g` build of Tests/Fixtures/gdb-prog/prog.c
 #   LANE_GDB_SOURCE  prog: that prog.c (lines are found by its `@marker`s; default: the fixture)
 #   LANE_GDB_GUESTS  counter/smp/paged: a file with `kvmdbg guests --json`'s output (the
@@ -80,7 +84,8 @@ def load_params():
 
 
 P = load_params()
-GUEST_OF_PHASE = {"counter": "counter", "smp": "smp-counter", "paged": "paged-counter"}
+GUEST_OF_PHASE = {"counter": "counter", "smp": "smp-counter", "paged": "paged-counter",
+                  "off": "system-off", "abort": "data-abort"}
 # C types of each watch width (LP64 on both arches).
 CTYPE = {1: "char", 2: "short", 4: "int", 8: "long"}
 
@@ -536,6 +541,56 @@ def prog_checks():
         return "%s iterations=%d->%d" % (r, before, after)
 
 
+def monitor_lines(cmd):
+    """A monitor command's output lines, each with its whitespace collapsed."""
+    return [" ".join(l.split()) for l in ex("monitor " + cmd).splitlines() if l.strip()]
+
+
+# system-off: a fatal exit is a stop (signal, registers), explained, and not resumable.
+def off_checks():
+    @check("continue")
+    def _():
+        return resume()
+
+    @check("registers")
+    def _():
+        return "pc=%s x0=%s x1=%s" % (where(pc()), hex(value("$x0")), hex(value("$x1")))
+
+    @check("why")
+    def _():
+        return " | ".join(monitor_lines("why")[:2])
+
+    @check("continue-refused")
+    def _():
+        # gdb prints the E reply as a warning and stays stopped where it was.
+        try:
+            ex("continue")
+        except gdb.error as e:
+            return "error@%s %s" % (where(pc()), "cannot be resumed" in str(e))
+        return "stopped@%s" % where(pc())
+
+
+# data-abort: the guest's own synchronous vector entry, caught with the cause.
+def abort_checks():
+    @check("catch")
+    def _():
+        for _ in range(3):  # movz, movk, msr vbar_el1: the table exists from here on
+            ex("stepi")
+        return " | ".join(monitor_lines("catch exception all")[:1])
+
+    @check("continue")
+    def _():
+        return resume()
+
+    @check("caught")
+    def _():
+        return " | ".join(l for l in monitor_lines("why") if "caught" in l)
+
+    @check("catch-off")
+    def _():
+        return " | ".join(monitor_lines("catch exception off"))
+
+
 def main():
     global symbols, SOURCE
     ex("set confirm off")
@@ -556,9 +611,10 @@ def main():
         if PHASE == "paged" and not getattr(P, "PAGED", None):
             die("no paged phase for %s (its gdb_params.PAGED is None)" % ARCH)
         symbols = load_guest_symbols(GUEST_OF_PHASE[PHASE])
-        {"counter": counter_checks, "smp": smp_checks, "paged": paged_checks}[PHASE]()
+        {"counter": counter_checks, "smp": smp_checks, "paged": paged_checks,
+         "off": off_checks, "abort": abort_checks}[PHASE]()
     else:
-        die("unknown LANE_GDB_PHASE=%r: use prog, counter, smp or paged" % PHASE)
+        die("unknown LANE_GDB_PHASE=%r: use prog, counter, smp, paged, off or abort" % PHASE)
     run_checks()
     # kill ends the server; the lane's /init then serves the next phase.
     try:

@@ -157,6 +157,13 @@ int main(void) {
       int repeat = atoi(cmdline("lane.repeat=", "1"));
       double limit = atof(cmdline("lane.scenario_timeout=", "0"));
       for (int i = 0; i < (repeat > 0 ? repeat : 1); i++) run("scenarios", scen, limit);
+      // Post-mortem guests (issue 20): what kvm_amd reports for a triple fault, and a #PF
+      // caught at the guest's handler; scripts/x86-lane checks and prints both.
+      char *tf[] = {"/kvmdbg", "run", "--guest", "triple-fault", "--backend", "kvm", "--json", NULL};
+      run("crash triple-fault", tf, 60);
+      char *pf[] = {"/kvmdbg", "run", "--guest", "page-fault", "--backend", "kvm", "--catch", "exception:14",
+                    "--max-stops", "1", "--json", NULL};
+      run("crash page-fault", pf, 60);
     }
   }
   printf("lane-done: seconds=%.2f\n", now() - t0);

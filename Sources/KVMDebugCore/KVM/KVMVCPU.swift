@@ -118,9 +118,19 @@ public final class KVMVCPU {
             let m = unsafe run.pointee.mmio
             return .mmio(address: m.phys_addr, isWrite: m.is_write != 0, length: Int(m.len), pc: try programCounter())
         case KVM_EXIT_SHUTDOWN: return .shutdown
-        case KVM_EXIT_SYSTEM_EVENT: return .systemEvent(type: unsafe run.pointee.system_event.type)
-        case KVM_EXIT_FAIL_ENTRY: return .failEntry(reason: unsafe run.pointee.fail_entry.hardware_entry_failure_reason)
-        case KVM_EXIT_INTERNAL_ERROR: return .internalError(suberror: unsafe run.pointee.internal.suberror)
+        case KVM_EXIT_SYSTEM_EVENT:
+            let e = unsafe run.pointee.system_event
+            // SAFETY: `data` is a __u64[16] inside the live kvm_run mapping; ndata is clamped to 16.
+            let words = unsafe withUnsafeBytes(of: e.data) { raw in (0..<Int(min(e.ndata, 16))).map { unsafe raw.load(fromByteOffset: $0 * 8, as: UInt64.self) } }
+            return .systemEvent(type: e.type, data: words)
+        case KVM_EXIT_FAIL_ENTRY:
+            let f = unsafe run.pointee.fail_entry
+            return .failEntry(reason: f.hardware_entry_failure_reason, cpu: f.cpu)
+        case KVM_EXIT_INTERNAL_ERROR:
+            let i = unsafe run.pointee.internal
+            // SAFETY: `data` is a __u64[16] inside the live kvm_run mapping; ndata is clamped to 16.
+            let words = unsafe withUnsafeBytes(of: i.data) { raw in (0..<Int(min(i.ndata, 16))).map { unsafe raw.load(fromByteOffset: $0 * 8, as: UInt64.self) } }
+            return .internalError(suberror: i.suberror, data: words)
         default: return .unknown(reason: reason)
         }
     }

@@ -34,6 +34,39 @@ enum Sys {
     /// close(2); errors are ignored (the fd is gone either way on Linux).
     static func close(_ fd: Int32) { _ = ckvm_close(fd) }
 
+    /// open(2) O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC, mode 0644: a new file nobody else holds.
+    static func createExclusive(_ path: String) throws(DebugError) -> Int32 {
+        let fd = path.withCString { ckvm_open_mode($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
+        return try check(fd, "open(\(path))")
+    }
+
+    /// write(2) until every byte is out; EINTR is retried here (a signal interrupting a file
+    /// write is no reason to give up the file).
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(DebugError) {
+        var done = 0
+        while done < bytes.count {
+            // SAFETY: the pointer and count stay inside `bytes`' buffer for the call.
+            let n = unsafe bytes.withUnsafeBytes { raw in unsafe ckvm_write(fd, raw.baseAddress! + done, bytes.count - done) }
+            if n < 0 {
+                if ckvm_errno() == EINTR { continue }
+                throw .system(call: "write(\(path))", errno: ckvm_errno())
+            }
+            done += n
+        }
+    }
+
+    /// fsync(2).
+    static func fsync(_ fd: Int32, path: String) throws(DebugError) { _ = try check(ckvm_fsync(fd), "fsync(\(path))") }
+
+    /// rename(2): atomic within one filesystem.
+    static func rename(_ from: String, _ to: String) throws(DebugError) {
+        let r = from.withCString { f in to.withCString { t in ckvm_rename(f, t) } }
+        _ = try check(r, "rename(\(from), \(to))")
+    }
+
+    /// unlink(2); errors are ignored (cleanup of a temporary file).
+    static func unlink(_ path: String) { _ = path.withCString { ckvm_unlink($0) } }
+
     /// mmap(2) MAP_SHARED read/write of `fd`, or of anonymous memory when fd is -1.
     static func mapShared(fd: Int32, length: Int) throws(DebugError) -> UnsafeMutableRawPointer {
         let flags = MAP_SHARED | (fd < 0 ? MAP_ANONYMOUS : 0)

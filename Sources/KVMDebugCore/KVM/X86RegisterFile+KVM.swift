@@ -16,6 +16,7 @@ extension X86RegisterFile {
         es = X86Segment(s.es); fs = X86Segment(s.fs); gs = X86Segment(s.gs)
         cr0 = s.cr0; cr2 = s.cr2; cr3 = s.cr3; cr4 = s.cr4; cr8 = s.cr8
         efer = s.efer
+        idtBase = s.idt.base; idtLimit = s.idt.limit
     }
 
     /// Stores the `kvm_regs` part.
@@ -34,6 +35,7 @@ extension X86RegisterFile {
         es.store(into: &s.es); fs.store(into: &s.fs); gs.store(into: &s.gs)
         s.cr0 = cr0; s.cr2 = cr2; s.cr3 = cr3; s.cr4 = cr4; s.cr8 = cr8
         s.efer = efer
+        s.idt.base = idtBase; s.idt.limit = idtLimit
     }
 }
 
