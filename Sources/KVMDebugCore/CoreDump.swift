@@ -47,7 +47,7 @@ extension DebugSession {
         }
         for v in order { notes += ELFCore.pageWalkNote(registers[v]!, vcpu: v) }
 
-        let ram = backend.ramRanges
+        let ram = backend.ramRegions ?? []
         var remarks: [String] = []
         if ram.isEmpty { remarks.append("the backend reports no RAM ranges: registers only") }
         var mappings: [X86PageMappings.Mapping] = []

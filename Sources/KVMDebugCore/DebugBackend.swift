@@ -68,27 +68,11 @@ public protocol DebugBackend: AnyObject {
     func mmioData(vcpu: Int, length: Int) -> [UInt8]
     /// Sets `kvm_run.mmio.data`: what the load `vcpu` exited on returns when it runs again.
     func setMMIOData(_ bytes: [UInt8], vcpu: Int)
-    /// The guest-physical RAM ranges (memslots), for core files: what `readMemory` can read.
-    var ramRanges: [GuestRAMRange] { get }
-}
-
-/// One guest-physical RAM range.
-public struct GuestRAMRange: Sendable, Hashable {
-    public var base: UInt64
-    public var size: UInt64
-
-    public init(base: UInt64, size: UInt64) {
-        self.base = base
-        self.size = size
-    }
 }
 
 extension DebugBackend {
     /// Interpreters and most adapters return from every step: false unless overridden.
     public var runMayWaitInKernel: Bool { false }
-
-    /// No RAM known: a core file then carries registers only.
-    public var ramRanges: [GuestRAMRange] { [] }
 
     /// Tells the guest on `vcpu` it was held stopped; a no-op unless the backend overrides it.
     public func guestPaused(vcpu: Int) {}

@@ -13,7 +13,7 @@ public enum X86PageMappings {
     /// The mappings of 4-level paging (5-level and 32-bit paging are not enumerated: nil), kept
     /// only where the physical range lies inside `ram`; at most `limit` ranges (the rest dropped,
     /// `truncated` says so). `readPage(pa)` loads the 4 KiB table at `pa`.
-    public static func enumerate(_ r: X86RegisterFile, ram: [GuestRAMRange], limit: Int = 4096,
+    public static func enumerate(_ r: X86RegisterFile, ram: [RAMRegion], limit: Int = 4096,
                                  readPage: (UInt64) throws(DebugError) -> [UInt8]) throws(DebugError) -> (mappings: [Mapping], truncated: Bool)? {
         guard r.cr0 & X86PageWalk.cr0PG != 0, r.efer & X86PageWalk.eferLMA != 0, r.cr4 & X86PageWalk.cr4LA57 == 0 else { return nil }
         var out: [Mapping] = []

@@ -14,8 +14,6 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     /// The fake's one RAM range (the guest's `memoryBase`, `memorySize`), as KVM's memslot would be.
     public var ramRegions: [RAMRegion]? { [RAMRegion(base: memory.base, size: memory.size)] }
     public var capabilities: Capabilities
-    /// The fake's one RAM range.
-    public var ramRanges: [GuestRAMRange] { [GuestRAMRange(base: memory.base, size: memory.size)] }
     /// If set, `run` returns `.interrupted` after this many instructions (a test
     /// safety net); nil runs until an exit or a kick.
     public var maxInstructionsPerRun: Int?

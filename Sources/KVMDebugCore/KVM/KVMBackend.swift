@@ -159,9 +159,6 @@ public final class KVMBackend: DebugBackend {
     /// kvmdbg created has no in-kernel irqchip, so `hlt` exits (KVM_EXIT_HLT); an adopted
     /// VMM's vCPU may have one, and then `hlt` waits in the kernel too (and a VMM's own kick
     /// knows its vCPU threads, not the thread kvmdbg would step on).
-    /// The memslots kvmdbg created or was given.
-    public var ramRanges: [GuestRAMRange] { memory.regions.map { GuestRAMRange(base: $0.guestAddress, size: $0.size) } }
-
     public var runMayWaitInKernel: Bool {
         #if arch(arm64)
         return true
