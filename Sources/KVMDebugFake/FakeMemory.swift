@@ -8,12 +8,18 @@ final class FakeMemory: Sendable {
     let base: UInt64
     let size: UInt64
     private let bytes: DebugLocked<[UInt8]>
+    /// The 4 KiB pages written since the last `restore` (bit p % 64 of word p / 64), so a
+    /// reset copies back only those (`FakeBackend.reset`).
+    private let written: DebugLocked<[UInt64]>
 
     init(base: UInt64, size: UInt64) {
         self.base = base
         self.size = size
         bytes = DebugLocked([UInt8](repeating: 0, count: Int(size)))
+        written = DebugLocked([UInt64](repeating: 0, count: Int((size + Self.pageSize * 64 - 1) / (Self.pageSize * 64))))
     }
+
+    static let pageSize: UInt64 = 0x1000
 
     /// The guest RAM of `guest` with its image and data placed (KVM's user memory region after loading).
     convenience init(guest: Guest) {
@@ -23,6 +29,8 @@ final class FakeMemory: Sendable {
         // KVM's boot code puts its long-mode page tables and GDT at the top of RAM; the
         // interpreter ignores them, page walks through the session read them.
         for d in X86Boot.longModeTables(for: guest) { _ = write(d.address, d.bytes) }
+        // Loaded is the initial state: only later writes count as changes.
+        written.withLock { w in for i in w.indices { w[i] = 0 } }
     }
 
     /// True when `[address, address+count)` is backed RAM (anything else is MMIO to KVM).
@@ -47,6 +55,7 @@ final class FakeMemory: Sendable {
         bytes.withLock { ram in
             for (i, b) in data.enumerated() { ram[start + i] = b }
         }
+        markWritten(start, data.count)
         return true
     }
 
@@ -69,6 +78,7 @@ final class FakeMemory: Sendable {
         bytes.withLock { ram in
             for i in 0..<size { ram[start + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i)) }
         }
+        markWritten(start, size)
         return true
     }
 
@@ -77,5 +87,46 @@ final class FakeMemory: Sendable {
         guard contains(address, 1) else { return [] }
         let available = Int(min(UInt64(count), size - (address - base)))
         return read(address, available) ?? []
+    }
+
+    /// Records that `[offset, offset+count)` of RAM changed.
+    private func markWritten(_ offset: Int, _ count: Int) {
+        guard count > 0 else { return }
+        let first = offset / Int(Self.pageSize), last = (offset + count - 1) / Int(Self.pageSize)
+        written.withLock { w in
+            for p in first...last { w[p >> 6] |= 1 << UInt64(p & 63) }
+        }
+    }
+
+    /// Guest-physical addresses of the 4 KiB pages written since the last `restore`.
+    func writtenPages() -> [UInt64] {
+        written.withLock { w in
+            var out: [UInt64] = []
+            for (i, word) in w.enumerated() where word != 0 {
+                for b in 0..<64 where word & (1 << UInt64(b)) != 0 { out.append(base + UInt64(i * 64 + b) * Self.pageSize) }
+            }
+            return out
+        }
+    }
+
+    /// Makes RAM equal `initial` (a memory of the same size) again, copying only the pages
+    /// written since the last restore.
+    func restore(from initial: FakeMemory) {
+        let pages = written.withLock { w -> [Int] in
+            var out: [Int] = []
+            for (i, word) in w.enumerated() where word != 0 {
+                for b in 0..<64 where word & (1 << UInt64(b)) != 0 { out.append(i * 64 + b) }
+                w[i] = 0
+            }
+            return out
+        }
+        guard !pages.isEmpty else { return }
+        let source = initial.bytes.withLock { $0 }
+        bytes.withLock { ram in
+            for p in pages {
+                let start = p * Int(Self.pageSize), end = min(start + Int(Self.pageSize), ram.count)
+                ram.replaceSubrange(start..<end, with: source[start..<end])
+            }
+        }
     }
 }
