@@ -43,6 +43,40 @@ import KVMTestSupport
         }
     }
 
+    /// The text of every `O` console packet in a reply stream.
+    static func console(_ sent: [UInt8]) -> String {
+        var text = ""
+        var i = 0
+        while let start = sent[i...].firstIndex(of: UInt8(ascii: "$")), let end = sent[start...].firstIndex(of: UInt8(ascii: "#")) {
+            let payload = Array(sent[(start + 1)..<end])
+            if payload.first == UInt8(ascii: "O"), payload.count > 2, payload.count % 2 == 1 {
+                var bytes: [UInt8] = []
+                var j = 1
+                while j + 1 < payload.count {
+                    bytes.append(UInt8(String(decoding: payload[j...j + 1], as: UTF8.self), radix: 16) ?? 0)
+                    j += 2
+                }
+                text += String(decoding: bytes, as: UTF8.self)
+            }
+            i = end + 1
+        }
+        return text
+    }
+
+    /// The deep states are reached at once: the paged guests start each input with their MMU
+    /// on, and the SMP guests run with the vCPU count byte 0 asks for.
+    @Test func inputsStartPagedAndWithFourVCPUs() {
+        let paged = FuzzGuest(kind: .pagedX86, vcpus: 1)
+        let x86 = PacketFuzzHarness.run([paged.byte] + Array("monitor translate 0xffffffff80000040".utf8))
+        #expect(Self.console(x86.sent).contains("-> physical 0x1040 (4 KiB page)"), "\(Self.console(x86.sent))")
+        let arm = PacketFuzzHarness.run([FuzzGuest(kind: .pagedArm64, vcpus: 2).byte] + Array("monitor translate 0xffffffffc0000000 vcpu 1".utf8))
+        #expect(Self.console(arm.sent).contains("arm64 stage 1, TTBR1_EL1"), "\(Self.console(arm.sent))")
+        let smp = PacketFuzzHarness.run([FuzzGuest(kind: .smpArm64, vcpus: 4).byte] + Array("qfThreadInfo".utf8))
+        #expect(String(decoding: smp.sent, as: UTF8.self).contains("$m1,2,3,4#"))
+        #expect(FuzzGuest(byte: FuzzGuest(kind: .smpX86, vcpus: 4, softwareBreakpointsTrap: false, logPackets: true).byte)
+                == FuzzGuest(kind: .smpX86, vcpus: 4, softwareBreakpointsTrap: false, logPackets: true))
+    }
+
     @Test func theReplyChecksCanFail() {
         #expect(ReplyProperties.violation(Array("+$OK#9a".utf8)) == nil)
         #expect(ReplyProperties.violation(Array("$OK#9b".utf8)) == "bad checksum on the packet at 0")
