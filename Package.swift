@@ -37,7 +37,7 @@ let package = Package(
         // The GDB remote protocol engine: bytes in, bytes out; Foundation-free (Embedded later).
         .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore"]),
         // The GDB server's transports and driver loop (sockets, serial, threads).
-        .target(name: "KVMDebugGDBServer", dependencies: ["KVMDebugGDB", "KVMDebugCore"]),
+        .target(name: "KVMDebugGDBServer", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugGDBPoll"]),
         // A single-threaded poll(2) GDB driver over one fd (serial line): no Foundation, builds
         // with Embedded Swift (the arm64 lane serves GDB from inside its guest with it).
         .target(name: "KVMDebugGDBPoll", dependencies: ["KVMDebugGDB", "KVMDebugCore", "CKVM"]),

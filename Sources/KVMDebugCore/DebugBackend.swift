@@ -38,6 +38,8 @@ public protocol DebugBackend: AnyObject {
     /// itself waits out): then only a kick ends it, and the session must not run it on a
     /// thread that has to stay free (`DebugSession.stepsOnCallingThread` starts off).
     var runMayWaitInKernel: Bool { get }
+    /// Guest-physical RAM, lowest first; nil when the backend does not know it (`RAMRegion.swift`).
+    var ramRegions: [RAMRegion]? { get }
 }
 
 extension DebugBackend {

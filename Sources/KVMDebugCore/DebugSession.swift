@@ -79,6 +79,17 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         set { core.stepsOnCallingThread = newValue }
     }
 
+    /// A round in which one vCPU continues and every other stays stopped runs on the thread
+    /// that calls `start`, like a lone step, step-over included: `start` returns when the vCPU
+    /// stopped, and no vCPU thread is woken on the way. Off by default: turn it on only where
+    /// another thread stays free to call `interrupt()` (the GDB server's second reader, a
+    /// signal-watching thread), since the caller is inside `KVM_RUN` until the guest stops.
+    /// Read by each `start`.
+    public var continuesOnCallingThread: Bool {
+        get { core.continuesOnCallingThread.load(ordering: .relaxed) }
+        set { core.continuesOnCallingThread.store(newValue, ordering: .relaxed) }
+    }
+
     /// The round `start` began is over and `wait` returns at once; false when no round is open.
     public var isRoundOver: Bool { core.isRoundOver }
 
@@ -259,6 +270,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     var stats = SessionStats()
     /// See `DebugSession.stepsOnCallingThread` (set before rounds run).
     var stepsOnCallingThread = true
+    /// See `DebugSession.continuesOnCallingThread`.
+    let continuesOnCallingThread = Atomic<Bool>(false)
 
     init(debugger: Debugger<Backend>) {
         self.debugger = debugger
@@ -306,10 +319,16 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             finishRound()
             return
         }
+        let launching = actions.indices.filter { actions[$0] != nil }
+        // A lone round on this thread: a step (`stepsOnCallingThread`), or a continue when the
+        // caller said another thread watches for interrupts; its step-over runs here too.
+        let lone: ResumeMode? = launching.count == 1 ? actions[launching[0]] : nil
+        let here = lone == .step ? stepsOnCallingThread
+            : lone == .continue && continuesOnCallingThread.load(ordering: .relaxed)
         // Phase 1: vCPUs sitting on a point step past it one at a time, the others held.
         var found = false
         for v in 0..<n where actions[v] == .continue && debugger.needsStepOver(vcpu: v) {
-            let r = runAlone(v)
+            let r = here ? runAloneHere(v) : runAlone(v)
             if case .success(.exit(.interrupted)) = r.result { continue }
             cond.withLock { reports.append(r) }
             found = true
@@ -319,10 +338,9 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             finishRound()
             return
         }
-        // A lone step (one vCPU steps, the others stay stopped: gdb's stepi on one vCPU) runs
-        // on this thread: no vCPU thread to wake, and the round ends before `start` returns.
-        let launching = actions.indices.filter { actions[$0] != nil }
-        if stepsOnCallingThread, launching.count == 1, actions[launching[0]] == .step {
+        // A lone round (gdb's stepi on one vCPU; a continue of the only vCPU) runs on this
+        // thread: no vCPU thread to wake, and the round ends before `start` returns.
+        if here, let mode = lone {
             let v = launching[0]
             let go = cond.withLock { () -> Bool in
                 if closed || stopRequested { return false }
@@ -331,7 +349,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
                 launched = true
                 return true
             }
-            if go { runAndReport(v, .go(.step)) } else { finishRound() }
+            if go { runAndReport(v, .go(mode)) } else { finishRound() }
             return
         }
         // Phase 2: everyone asked goes; the first real stop or exit brings the rest to a halt.
@@ -454,6 +472,26 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             while running[v] { cond.wait() }
             let i = reports.lastIndex { $0.vcpu == v } ?? reports.count - 1
             return reports.remove(at: i)
+        }
+    }
+
+    /// `runAlone` on the calling thread (a lone continue's step-over): kicks reach it there, as
+    /// the kick goes to whichever thread entered `KVM_RUN` last.
+    private func runAloneHere(_ v: Int) -> Report {
+        let go = cond.withLock { () -> Bool in
+            if closed { return false }
+            running[v] = true
+            runningCount += 1
+            return true
+        }
+        let result = go ? perform(v, .stepOver) : .success(.exit(.interrupted))
+        let at = monotonicNanoseconds()
+        return cond.withLock {
+            if go {
+                running[v] = false
+                runningCount -= 1
+            }
+            return Report(vcpu: v, result: result, at: at)
         }
     }
 

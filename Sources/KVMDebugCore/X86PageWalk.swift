@@ -95,10 +95,11 @@ public enum X86PageWalk {
         guard let pdpte = try load("PDPTE", Int((address >> 30) & 3), in: cr3 & 0xFFFF_FFE0, size: 8, &walk, read),
               let pde = try load("PDE", Int((address >> 21) & 0x1FF), in: pdpte & addressMask, size: 8, &walk, read)
         else { return walk }
-        if pde & pageSizeBit != 0 { return mapped(&walk, base: pde & addressMask, size: 1 << 21) }
+        // PAE's PDPTEs have no R/W or U/S bit: the rights are the PDE's and the PTE's.
+        if pde & pageSizeBit != 0 { return mapped(&walk, base: pde & addressMask, size: 1 << 21, rights: [pde]) }
         guard let pte = try load("PTE", Int((address >> 12) & 0x1FF), in: pde & addressMask, size: 8, &walk, read)
         else { return walk }
-        return mapped(&walk, base: pte & addressMask, size: 1 << 12)
+        return mapped(&walk, base: pte & addressMask, size: 1 << 12, rights: [pde, pte])
     }
 
     /// 32-bit paging (SDM 4.3): 4-byte entries; CR3[31:12] -> PDE (bits 31:22; PS with
@@ -109,11 +110,11 @@ public enum X86PageWalk {
         guard let pde = try load("PDE", Int((address >> 22) & 0x3FF), in: cr3 & 0xFFFF_F000, size: 4, &walk, read)
         else { return walk }
         if pse && pde & pageSizeBit != 0 {
-            return mapped(&walk, base: (pde & 0xFFC0_0000) | (((pde >> 13) & 0xFF) << 32), size: 1 << 22)
+            return mapped(&walk, base: (pde & 0xFFC0_0000) | (((pde >> 13) & 0xFF) << 32), size: 1 << 22, rights: [pde])
         }
         guard let pte = try load("PTE", Int((address >> 12) & 0x3FF), in: pde & 0xFFFF_F000, size: 4, &walk, read)
         else { return walk }
-        return mapped(&walk, base: pte & 0xFFFF_F000, size: 1 << 12)
+        return mapped(&walk, base: pte & 0xFFFF_F000, size: 1 << 12, rights: [pde, pte])
     }
 
     /// Reads entry `index` of the table at `table` and records it as a table; nil (the
@@ -128,9 +129,12 @@ public enum X86PageWalk {
         return ok ? e : nil
     }
 
-    /// Ends the walk at the last entry read: a page of `size` bytes at `base`.
-    private static func mapped(_ walk: inout PageWalk, base: UInt64, size: UInt64) -> PageWalk {
+    /// Ends the walk at the last entry read: a page of `size` bytes at `base`, writable (user)
+    /// when every entry in `rights` has R/W (U/S) set.
+    private static func mapped(_ walk: inout PageWalk, base: UInt64, size: UInt64, rights: [UInt64]) -> PageWalk {
         walk.levels[walk.levels.count - 1].note = sizeName(size) + " page"
+        walk.writable = rights.allSatisfy { $0 & writable != 0 }
+        walk.user = rights.allSatisfy { $0 & user != 0 }
         walk.physicalAddress = (base & ~(size - 1)) | (walk.virtualAddress & (size - 1))
         walk.pageSize = size
         return walk

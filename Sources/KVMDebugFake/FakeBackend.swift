@@ -10,6 +10,9 @@ import KVMDebugCore
 public final class FakeBackend: DebugBackend, @unchecked Sendable {
     public let arch: Arch
     public let vcpuCount: Int
+
+    /// The fake's one RAM range (the guest's `memoryBase`, `memorySize`), as KVM's memslot would be.
+    public var ramRegions: [RAMRegion]? { [RAMRegion(base: memory.base, size: memory.size)] }
     public var capabilities: Capabilities
     /// If set, `run` returns `.interrupted` after this many instructions (a test
     /// safety net); nil runs until an exit or a kick.

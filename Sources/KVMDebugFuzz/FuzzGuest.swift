@@ -4,8 +4,10 @@ import KVMDebugFake
 /// The guest and engine options a GDB fuzz input runs against, from its first byte.
 ///
 /// Bits 0-2 the guest, bits 3-4 the vCPU count (1, 2, 4, 3), bit 5 set: software breakpoints
-/// do not trap (Z0 served by hardware slots, as on PVM), bit 6: packets logged; bit 7 is left
-/// to the input format (the wire harness's chunking).
+/// do not trap (Z0 served by hardware slots, as on PVM), bit 6: the engine and session as
+/// `kvmdbg gdbserver --log-packets` runs them (packets logged, a lone continue run on the
+/// calling thread, `DebugSession.continuesOnCallingThread`); bit 7 is left to the input
+/// format (the wire harness's chunking).
 public struct FuzzGuest: Sendable, Hashable {
     public enum Kind: Int, Sendable, CaseIterable {
         case counterX86, counterArm64, pagedX86, pagedArm64, smpX86, smpArm64, counterX86Real, smpX86Real
@@ -13,26 +15,27 @@ public struct FuzzGuest: Sendable, Hashable {
     public var kind: Kind
     public var vcpus: Int
     public var softwareBreakpointsTrap: Bool
-    public var logPackets: Bool
+    /// Packets logged and lone continues run on the calling thread (bit 6).
+    public var serverMode: Bool
 
-    public init(kind: Kind, vcpus: Int, softwareBreakpointsTrap: Bool = true, logPackets: Bool = false) {
+    public init(kind: Kind, vcpus: Int, softwareBreakpointsTrap: Bool = true, serverMode: Bool = false) {
         self.kind = kind
         self.vcpus = vcpus
         self.softwareBreakpointsTrap = softwareBreakpointsTrap
-        self.logPackets = logPackets
+        self.serverMode = serverMode
     }
 
     public init(byte b: UInt8) {
         kind = Kind(rawValue: Int(b & 7))!
         vcpus = [1, 2, 4, 3][Int(b >> 3) & 3]
         softwareBreakpointsTrap = b & 0x20 == 0
-        logPackets = b & 0x40 != 0
+        serverMode = b & 0x40 != 0
     }
 
     /// The byte `init(byte:)` reads this from (bit 7 clear).
     public var byte: UInt8 {
         UInt8(kind.rawValue) | UInt8([1: 0, 2: 1, 4: 2, 3: 3][vcpus] ?? 0) << 3
-            | (softwareBreakpointsTrap ? 0 : 0x20) | (logPackets ? 0x40 : 0)
+            | (softwareBreakpointsTrap ? 0 : 0x20) | (serverMode ? 0x40 : 0)
     }
 
     var guest: Guest {

@@ -44,7 +44,8 @@ public enum GDBFuzzDriver {
         }
         defer { backend.runFinished = nil }
         var options = GDBEngineOptions(softwareBreakpointsTrap: guest.softwareBreakpointsTrap)
-        options.logPackets = guest.logPackets
+        options.logPackets = guest.serverMode
+        session.continuesOnCallingThread = guest.serverMode
         let engine = GDBEngine(target: session, options: options)
         loop: for chunk in chunks {
             var pending = engine.receive(chunk)

@@ -48,11 +48,13 @@ extension GDBEngine {
         do throws(DebugError) {
             try target.insert(point, on: .all)
         } catch {
-            if key.type == 0 && !options.softwareBreakpointsTrap {
-                sendError("software breakpoints do not trap on this host and no hardware slot is free: " + error.message)
-            } else {
-                sendError(error)
-            }
+            let message = key.type == 0 && !options.softwareBreakpointsTrap
+                ? "software breakpoints do not trap on this host and no hardware slot is free: " + error.message
+                : error.message
+            // lldb shows the E reply's text; gdb 13 shows only "Cannot insert breakpoint N", so the
+            // reason also goes out as console text before the next resume's stop reply.
+            if case .noFreeSlot = error { notices.append("kvmdbg: \(describe(point)) not inserted: " + message) }
+            sendError(message)
             return
         }
         points.append(PointRecord(id: nextPointID, point: point, target: .all, z: key, count: 1))

@@ -13,8 +13,14 @@ public final class GDBEngine<Target: GDBTarget> {
     let target: Target
     let options: GDBEngineOptions
     var decoder = PacketDecoder(limit: GDBEngine.packetSize)
-    /// Acknowledgements on until `QStartNoAckMode`.
+    /// Acknowledgements on until `QStartNoAckMode`; on again only for a new client (`reset`, or a
+    /// `qSupported` after a stray `+`): lldb asks for no-ack mode before `qSupported`.
     var ackMode = true
+    /// In no-ack mode: the one `+` the client still sends for `QStartNoAckMode`'s OK is due.
+    var ackOfNoAckOKDue = false
+    /// In no-ack mode a `+` arrived that was not that one: the peer acknowledges, so a `qSupported`
+    /// now is a new client in ack mode (gdb sends `+` when it connects; a serial line shows no hang-up).
+    var strayAck = false
     /// Between a `.resume` and `finish`.
     var running = false
     /// The last packet framed, for a `-` from the client.
@@ -44,6 +50,15 @@ public final class GDBEngine<Target: GDBTarget> {
     /// `target.xml` for the target's arch, built at its first `qXfer` (each attach reads it in
     /// five parts; rebuilding it per part was a third of the engine's time for an attach).
     var targetXML: [UInt8]? = nil
+    /// Console lines for the client, sent before the next resume's stop reply: the only time gdb
+    /// reads `O` packets besides `monitor` (one in reply to a `Z` would be taken as its answer).
+    var notices: [String] = []
+    /// The slot hint (int3 does not trap here) went to this client.
+    var slotHintGiven = false
+    /// The memory map of the `qXfer:memory-map:read` in progress (built at its offset 0).
+    var memoryMap: [UInt8]? = nil
+    /// What the map gdb holds was built from, checked at every stop (`warnIfMemoryMapIsStale`).
+    var memoryMapBasis: MemoryMapBasis? = nil
     /// Actions being built by the current call.
     var out: [GDBAction] = []
 
@@ -79,6 +94,7 @@ public final class GDBEngine<Target: GDBTarget> {
     public func finish(_ round: StopRound) -> [GDBAction] {
         out = []
         running = false
+        warnIfMemoryMapIsStale()
         sendPacket(stopReply(for: round))
         let later = deferred
         deferred = []
@@ -97,6 +113,8 @@ public final class GDBEngine<Target: GDBTarget> {
     public func reset() {
         decoder.reset()
         ackMode = true
+        ackOfNoAckOKDue = false
+        strayAck = false
         running = false
         lastSent = []
         generalThread = 0
@@ -109,6 +127,9 @@ public final class GDBEngine<Target: GDBTarget> {
         lastStopVCPU = 0
         threadsInStopReply = false
         errorStrings = false
+        notices = []
+        slotHintGiven = false
+        memoryMapBasis = nil
     }
 
     // MARK: - Plumbing shared by the packet families
@@ -122,6 +143,9 @@ public final class GDBEngine<Target: GDBTarget> {
     private func handle(_ e: WireEvent) {
         switch e {
         case .packet(let p):
+            if !ackMode && strayAck && hasPrefix(p[...], "qSupported") { ackMode = true }
+            strayAck = false
+            ackOfNoAckOKDue = false
             if ackMode { out.append(.send([UInt8(ascii: "+")])) }
             if options.logPackets { out.append(.log("<- " + printable(p[...]))) }
             dispatch(p[...])
@@ -135,7 +159,9 @@ public final class GDBEngine<Target: GDBTarget> {
         case .nak:
             if !lastSent.isEmpty { out.append(.send(lastSent)) }
         case .ack:
-            break
+            if !ackMode {
+                if ackOfNoAckOKDue { ackOfNoAckOKDue = false } else { strayAck = true }
+            }
         case .interrupt:
             // ^C while stopped: nothing to interrupt, but GDB waits for a stop reply.
             sendPacket(Array("T02thread:\(threadID(generalThread));".utf8))
@@ -174,6 +200,10 @@ public final class GDBEngine<Target: GDBTarget> {
     func sendEmpty() { sendPacket([]) }
 
     func sendOK() { send("OK") }
+
+    /// One line of console output, `O` + hex: gdb and lldb print it as it is. Only where the client
+    /// reads `O` packets: a `qRcmd`'s output, or while the guest runs (before a stop reply).
+    func sendConsole(_ line: String) { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
 
     /// `E.message`: GDB shows the text; used where GDB accepts it (Z, qRcmd, m, vCont). LLDB, which
     /// reads only `Exx`, asked for `E01;HEXTEXT` with `QEnableErrorStrings`.

@@ -14,6 +14,15 @@ public protocol GDBTarget: AnyObject {
     var physicalMode: Bool { get set }
     /// The page walk of a guest-virtual address on a vCPU (`monitor translate`).
     func walk(_ address: UInt64, vcpu: Int) throws(DebugError) -> PageWalk
+    /// Every leaf of a vCPU's page tables until `visit` says stop (`monitor info mem`, `info tlb`, the memory map).
+    func scanPageTables(vcpu: Int, budget: PageTableBudget, _ visit: (PageMapping) -> Bool) throws(DebugError) -> PageTableScan
+    /// Guest-physical RAM; nil when the backend does not know it.
+    var ramRegions: [RAMRegion]? { get }
+    /// Steps may block interrupts here (x86 KVM_GUESTDBG_BLOCKIRQ offered; QEMU's SSTEP_NOIRQ).
+    var canBlockInterruptsWhileStepping: Bool { get }
+    var blockInterruptsWhileStepping: Bool { get }
+    /// Throws when asked to block where the kernel cannot.
+    func setBlockInterruptsWhileStepping(_ on: Bool) throws(DebugError)
     func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8]
     func writeMemory(_ address: UInt64, _ bytes: [UInt8], vcpu: Int) throws(DebugError)
     func insert(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError)
@@ -27,13 +36,36 @@ public protocol GDBTarget: AnyObject {
     /// The round `start` began is over and `wait` would return at once (false when none is open).
     var isRoundOver: Bool { get }
     func setRoundFinishedHandler(_ handler: (@Sendable () -> Void)?)
+    /// A round in which one vCPU continues runs on the caller of `start` (see
+    /// `DebugSession.continuesOnCallingThread`); a driver sets it only while another thread of
+    /// its own reads the client's ^C.
+    var continuesOnCallingThread: Bool { get set }
+}
+
+extension GDBTarget {
+    /// A target without the mode runs every continue on threads of its own.
+    public var continuesOnCallingThread: Bool {
+        get { false }
+        set {}
+    }
 }
 
 /// How the engine serves a host: what traps there and what `monitor` prints.
 public struct GDBEngineOptions: Sendable {
     /// false where the host's KVM does not trap int3/brk (this host's PVM): Z0 is then served by a
     /// free hardware slot, and `monitor points` says so; with none free, Z0 gets an E reply.
-    public var softwareBreakpointsTrap: Bool = true
+    /// Read when a Z0 or `monitor` needs it, so a probe may still be running when the server starts.
+    public var softwareBreakpointsTrap: Bool {
+        get { softwareBreakpointsTrapAnswer() }
+        set { softwareBreakpointsTrapAnswer = { newValue } }
+    }
+    private var softwareBreakpointsTrapAnswer: @Sendable () -> Bool = { true }
+
+    /// Lets `answer` decide `softwareBreakpointsTrap` when first needed (it may block until a
+    /// feature probe running beside the server is done).
+    public mutating func decideSoftwareBreakpointsTrap(by answer: @escaping @Sendable () -> Bool) {
+        softwareBreakpointsTrapAnswer = answer
+    }
     /// Lines for `monitor probe` (what really traps), computed by the CLI; nil: "not probed".
     public var probe: (@Sendable () -> [String])? = nil
     /// Extra lines for `monitor caps` (backend name, why chosen).
@@ -41,10 +73,17 @@ public struct GDBEngineOptions: Sendable {
     /// Emit a `.log` line per packet (`--log-packets`). Off, the engine skips rendering
     /// them: that rendering was 40% of the engine's time for a 1 KiB `m` reply.
     public var logPackets: Bool = true
+    /// Advertise `qXfer:memory-map:read+` (`--memory-map`). Off by default: gdb reads the map once
+    /// per connection and then refuses every address outside it, so a guest that turns paging on or
+    /// maps more afterwards would become unreadable (the paged-counter guest did, at its first stop).
+    public var advertiseMemoryMap: Bool = false
+    /// The most page tables one scan reads (`monitor info mem|tlb`, the memory map): tables that
+    /// loop must not hold the engine for long (65536 took 44 s in a debug build).
+    public var maxPageTables: Int = PageTableBudget().maxTables
 
     public init(softwareBreakpointsTrap: Bool = true, probe: (@Sendable () -> [String])? = nil,
                 backendDescription: String = "") {
-        self.softwareBreakpointsTrap = softwareBreakpointsTrap
+        softwareBreakpointsTrapAnswer = { softwareBreakpointsTrap }
         self.probe = probe
         self.backendDescription = backendDescription
     }

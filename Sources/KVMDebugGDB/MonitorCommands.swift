@@ -1,9 +1,11 @@
-/// Monitor commands through `qRcmd,HEX`: help, break, watch, points, delete, caps, probe, stats, phys, translate (output as `O` packets, then `OK`).
+/// Monitor commands through `qRcmd,HEX`: help, break, watch, points, delete, caps, probe, stats, phys, translate (output as `O` packets, then `OK`; an error's text as `O` packets, then `E01`).
 import KVMDebugCore
 
 extension GDBEngine {
-    /// Runs one `monitor` command; its output goes out as `O` packets, then `OK` (or `E.message`).
-    /// The packet is `qRcmd`.
+    /// Runs one `monitor` command; its output goes out as `O` packets, then `OK`. A failure's text
+    /// goes out as `O` packets too, then `E01`, as gdbserver does: gdb decodes any other qRcmd reply
+    /// as hex output (an `E.text` reply printed `Invalid hex digit 46`), and lldb prints `O` text as
+    /// it is. The packet is `qRcmd`.
     func monitor(_ hexCommand: ArraySlice<UInt8>) {
         guard let raw = GDBHex.decode(hexCommand) else { sendErrno(1); return }
         let words = String(decoding: raw, as: UTF8.self).split(separator: " ").map { String($0) }
@@ -20,12 +22,16 @@ extension GDBEngine {
         case "stats": monitorStats(&lines); result = .ok
         case "phys": result = monitorPhys(words, &lines)
         case "translate": result = monitorTranslate(words, &lines)
+        case "info": result = monitorInfo(words, &lines)
+        case "gva2gpa": result = monitorGva2gpa(words, &lines)
+        case "xp": result = monitorXp(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
-        for line in lines { sendPacket([UInt8(ascii: "O")] + GDBHex.encode(Array((line + "\n").utf8))) }
+        if case .error(let m) = result { lines.append("kvmdbg: " + m) }
+        for line in lines { sendConsole(line) }
         switch result {
         case .ok: sendOK()
-        case .error(let m): sendError(m)
+        case .error: sendErrno(1)
         }
     }
 
@@ -42,6 +48,12 @@ extension GDBEngine {
             "  monitor stats                             KVM_SET_GUEST_DEBUG calls, stops, rounds, all-stop latency",
             "  monitor phys on|off                       memory addresses are guest-physical / virtual (default)",
             "  monitor translate VADDR [vcpu N]          the page walk of VADDR: each level's entry",
+            "QEMU-compatible (for GEF, pwndbg and scripts written for QEMU's gdbstub):",
+            "  monitor info mem                          mapped virtual ranges: START-END SIZE PERMS (u/-, r, w/-)",
+            "  monitor info registers                    the vCPU's registers, laid out as QEMU's dump",
+            "  monitor info tlb                          every mapped page: VIRTUAL: PHYSICAL FLAGS",
+            "  monitor gva2gpa ADDR                      gpa: the guest-physical address of ADDR",
+            "  monitor xp /Nfu ADDR                      examine guest-physical memory (f: x d u o c; u: b h w g)",
         ]
     }
 
@@ -171,7 +183,7 @@ extension GDBEngine {
     }
 
     /// `0x...` hex or decimal, as the rest of kvmdbg takes addresses.
-    private func parseAddress(_ s: String) -> UInt64? {
+    func parseAddress(_ s: String) -> UInt64? {
         if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16) }
         return UInt64(s)
     }

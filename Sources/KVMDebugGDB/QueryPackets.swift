@@ -7,18 +7,24 @@ extension GDBEngine {
     /// `qThreadExtraInfo`, `Qqemu.PhyMemMode`, `qRcmd`, and LLDB's (LLDBPackets.swift).
     func handleQuery(_ p: ArraySlice<UInt8>) {
         if handleLLDBQuery(p) { return }
+        if handleQEMUQuery(p) { return }
         if hasPrefix(p, "qSupported") {
-            // GDB sends it first on every connect: on a serial line (no hang-up seen) it means
-            // a new GDB, which starts with acknowledgements on.
-            ackMode = true
-            send("PacketSize=\(GDBHex.string(UInt64(GDBEngine.packetSize)));qXfer:features:read+;swbreak+;hwbreak+;"
+            // Acks stay as negotiated: lldb sends QStartNoAckMode first, and a `+` on every later
+            // reply hung lldb-13. A new client on a serial line is seen in `handle` (a stray `+`).
+            send("PacketSize=\(GDBHex.string(UInt64(GDBEngine.packetSize)));qXfer:features:read+;"
+                 + (options.advertiseMemoryMap ? "qXfer:memory-map:read+;" : "") + "swbreak+;hwbreak+;"
                  + "vContSupported+;QStartNoAckMode+")
         } else if p.elementsEqual(Array("QStartNoAckMode".utf8)) {
             // The OK itself is still acknowledged; acks stop after it.
             sendOK()
             ackMode = false
+            ackOfNoAckOKDue = true
         } else if hasPrefix(p, "qXfer:features:read:") {
             readFeatures(p.dropFirst(20))
+        } else if hasPrefix(p, "qXfer:memory-map:read::") {
+            readMemoryMap(p.dropFirst(23))
+        } else if hasPrefix(p, "qSearch:memory:") {
+            searchMemory(p.dropFirst(15))
         } else if p.elementsEqual(Array("qfThreadInfo".utf8)) {
             var s = "m"
             for v in 0..<target.vcpuCount { s += (v == 0 ? "" : ",") + threadID(v) }

@@ -81,6 +81,7 @@ extension GDBEngine {
 
     /// Starts a round, or reports at once a stop an earlier round left pending on a vCPU now continued.
     func resume(_ actions: [ResumeMode?]) {
+        for line in takeNotices() { sendConsole(line) }
         let pending = pendingStops
         pendingStops = []
         for s in pending where actions[s.vcpu] == .continue && stillArmed(s) {
@@ -92,6 +93,25 @@ extension GDBEngine {
         steppedVCPU = actions.firstIndex(where: { $0 == .step })
         running = true
         out.append(.resume(actions))
+    }
+
+    /// What the client should hear before this resume: queued notices, and once per client on a
+    /// host where int3 does not trap, that gdb's breakpoints share the hardware slots (with four
+    /// in use, gdb cannot insert the temporary breakpoint of `next` and steps into the call).
+    private func takeNotices() -> [String] {
+        var lines = notices
+        notices = []
+        if !slotHintGiven && !options.softwareBreakpointsTrap {
+            slotHintGiven = true
+            let c = target.capabilities.slots
+            let inUse = target.tables.encoded[generalThread].slots  // x86's DR0-DR3 serve both kinds
+            let used = target.arch == .x86_64 ? inUse.count : inUse.filter { $0.kind == .breakpoint }.count
+            let slots = target.arch == .x86_64 ? "\(c.breakpoints) debug registers" : "\(c.breakpoints) breakpoint slots"
+            lines.insert("kvmdbg: int3/brk does not trap on this host, so each gdb breakpoint (break, and the temporary "
+                + "ones of next, finish and until) takes one of the \(slots) per vCPU; \(used) in use now. Keep one free, "
+                + "or next over a call becomes a step. 'monitor points' lists them.", at: 0)
+        }
+        return lines
     }
 
     /// A pending stop is only worth reporting while the point it hit is still inserted.

@@ -16,7 +16,7 @@ extension GDBEngine {
         steppedVCPU = nil
         guard let event = chosen else {
             // Interrupted (^C) before any event: SIGINT on the thread GDB had selected.
-            let reply = Array("T02thread:\(threadID(generalThread));".utf8) + expedited(generalThread) + threadList()
+            let reply = Array("T02thread:\(threadID(generalThread));reason:signal;".utf8) + expedited(generalThread) + threadList()
             lastStopReply = reply
             lastStopVCPU = generalThread
             return reply
@@ -43,7 +43,7 @@ extension GDBEngine {
         case .exit:
             // hlt, I/O, MMIO, internal errors: the vCPU is still there, so report a stop
             // (not W) and let the user look at its registers and memory.
-            break
+            s += "reason:signal;"
         }
         let reply = Array(s.utf8) + expedited(e.vcpu) + threadList()
         lastStopReply = reply
@@ -51,26 +51,38 @@ extension GDBEngine {
         return reply
     }
 
-    /// `hwbreak:;`, `swbreak:;` or `watch:ADDR;` / `rwatch:ADDR;` / `awatch:ADDR;`; nothing for a step.
+    /// GDB's key (`hwbreak:;`, `swbreak:;`, `watch:ADDR;` / `rwatch:ADDR;` / `awatch:ADDR;`, nothing
+    /// for a step), then lldb-server's `reason:` (`trace`, `breakpoint`, `watchpoint` with its
+    /// `description`, `signal`). gdb skips keys it does not know. lldb takes the last of `watch:`
+    /// and `reason:`; without `reason:trace` it called a step that landed on a breakpoint's
+    /// address a hit of that breakpoint.
     private func reason(_ hit: StopHit) -> String {
         switch hit.reason {
         case .hardwareBreakpoint:
             // A Z0 served by a hardware slot is still a software breakpoint to GDB.
-            if let p = hit.point, points.contains(where: { $0.point == p && $0.z?.type == 0 }) { return "swbreak:;" }
+            if let p = hit.point, points.contains(where: { $0.point == p && $0.z?.type == 0 }) { return "swbreak:;reason:breakpoint;" }
             // A `monitor break` point is not GDB's: with hwbreak GDB takes the stop for a stale hit
             // of a breakpoint it removed and silently resumes; a plain T05 is reported as SIGTRAP.
-            if let p = hit.point, !points.contains(where: { $0.point == p && $0.z != nil }) { return "" }
-            return "hwbreak:;"
+            if let p = hit.point, !points.contains(where: { $0.point == p && $0.z != nil }) { return "reason:signal;" }
+            return "hwbreak:;reason:breakpoint;"
         case .softwareBreakpoint:
-            return "swbreak:;"
+            // The guest's own int3/brk (no point of ours) is a SIGTRAP to lldb, not a breakpoint.
+            return "swbreak:;" + (hit.point == nil ? "reason:signal;" : "reason:breakpoint;")
         case .watchpoint:
             let kind: WatchKind
             if case .watch(_, _, let k)? = hit.point { kind = k } else { kind = .write }
             let address = hit.address ?? hit.point?.address ?? 0
             let name = kind == .write ? "watch" : kind == .read ? "rwatch" : "awatch"
-            return "\(name):\(GDBHex.string(address));"
-        case .singleStep, .unknown:
-            return ""
+            // lldb's description: the watched address it asked for (it finds its watchpoint by
+            // it), decimal, then no index (UINT32_MAX), then the address the access hit.
+            let asked = hit.point?.address ?? address
+            let description = "\(asked) \(UInt32.max) \(address)"
+            return "\(name):\(GDBHex.string(address));reason:watchpoint;description:"
+                + String(decoding: GDBHex.encode(Array(description.utf8)), as: UTF8.self) + ";"
+        case .singleStep:
+            return "reason:trace;"
+        case .unknown:
+            return "reason:signal;"
         }
     }
 

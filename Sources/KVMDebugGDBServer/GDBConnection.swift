@@ -11,6 +11,14 @@ public protocol GDBConnection: AnyObject, Sendable {
     @discardableResult func write(_ bytes: [UInt8]) -> Bool
     /// Closes the stream; a blocked `read` returns nil.
     func close()
+    /// The client has gone (hung up, or the stream was closed), even if no reader has seen the end
+    /// of the stream yet. Never blocks.
+    var hasHungUp: Bool { get }
+}
+
+extension GDBConnection {
+    /// A stream with no way to tell says no: its client counts as there until a read ends.
+    public var hasHungUp: Bool { false }
 }
 
 /// Where clients come from: a TCP or unix socket, a serial line, or an in-memory pipe.
@@ -80,6 +88,17 @@ public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable 
             return nil
         }
         return nil
+    }
+
+    /// poll(2) with no wait: POLLRDHUP (the peer shut its side: a socket client that closed, even
+    /// with unread bytes queued), POLLHUP or POLLERR.
+    public var hasHungUp: Bool {
+        if isClosed { return true }
+        // POLLRDHUP is <poll.h>'s 0x2000 on Linux; Glibc does not export it without _GNU_SOURCE.
+        let rdhup: Int16 = 0x2000
+        var p = pollfd(fd: fd, events: rdhup, revents: 0)
+        guard poll(&p, 1, 0) == 1 else { return false }
+        return p.revents & (rdhup | Int16(POLLHUP) | Int16(POLLERR)) != 0
     }
 
     @discardableResult public func write(_ bytes: [UInt8]) -> Bool {

@@ -17,11 +17,14 @@ public enum GDBServerEnd: Sendable, Equatable {
 /// Runs the GDB server: accepts clients, feeds the engine, runs the rounds it asks for.
 ///
 /// Threads, and no hop between them for a packet: the calling thread accepts (a second client
-/// while one is attached is refused there); a reader thread per client feeds what it reads to
-/// the engine and writes the replies itself (a 0x03 while a round runs calls
-/// `target.interrupt()` before anything else); the round's end is reported by the thread that
-/// ended it (the session's round-finished handler, on a vCPU thread), which writes the stop
-/// reply. The engine and the driver's state sit behind one lock, held only for short work,
+/// while one is attached is refused there); two reader threads per client take turns at
+/// read(2) (`ReadTurn`): the one whose turn it is feeds what it reads to the engine and writes
+/// the replies itself (a 0x03 while a round runs calls `target.interrupt()` before anything
+/// else). A lone step, and a continue of a single vCPU, run on that reader (no thread woken
+/// on the way to the stop); before such a continue it hands the turn to the other reader, which
+/// is then in read(2) for a ^C while the guest runs. Any other round's end is reported by the
+/// thread that ended it (the session's round-finished handler, on a vCPU thread), which writes
+/// the stop reply. The engine and the driver's state sit behind one lock, held only for short work,
 /// never while a round runs free. A vCPU thread never waits for that lock (the holder may be
 /// waiting for that vCPU): it only tries it, and when it is taken leaves the report to the
 /// holder, which looks for one each time it lets go.
@@ -54,6 +57,25 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     private let running = Atomic<Bool>(false)
     /// A client is attached: the accept loop refuses others (outside `lock`: never waits for a round).
     private let attached = Atomic<Bool>(false)
+    /// Signalled when a client is dropped: a newcomer waiting for a hung-up client's reader wakes.
+    /// Also guards `current`, which the accept loop reads without `lock` (held through a lone
+    /// continue).
+    private let departed = NSCondition()
+    private var current: GDBConnection? = nil
+    /// The reader running engine work under `lock` now (nil: another thread of ours): a lone
+    /// continue on it hands its turn to the other reader first.
+    private var activeReader: (turn: ReadTurn, me: Int)? = nil
+    /// Lone continues run on a reader (`continuesOnCallingThread`); false keeps every continue on
+    /// the vCPU threads.
+    public var continuesOnReader = true
+    /// While a lone continue runs on a reader (holding `lock`), bytes other than ^C that the other
+    /// reader reads wait here rather than for `lock`, so it keeps reading (a ^C after them is
+    /// still seen); the round's thread feeds them to the engine when the round ends. Bounded:
+    /// a client that floods a running guest with packets loses what exceeds it.
+    private let stashLock = NSLock()
+    private var stashOpen = false
+    private var stashed: [UInt8] = []
+    private static var stashLimit: Int { 1 << 20 }
     /// A round ended and nobody took `lock` to report it yet.
     private let roundEndPending = Atomic<Bool>(false)
 
@@ -62,8 +84,16 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     /// one (the scheduler's start debit), which cost an attach milliseconds on a loaded host.
     private let parking = NSCondition()
     private var parkedReaders = 0
-    private var handedOver: (GDBConnection, Int)? = nil
+    private var handedOver: [ReaderJob] = []
     private var readersDone = false
+
+    /// One reader's share of a client: the connection, its id and which of the two turns it has.
+    private struct ReaderJob {
+        var conn: GDBConnection
+        var id: Int
+        var turn: ReadTurn
+        var me: Int
+    }
 
     /// `say` gets the stdout lines (`client connected`, ...); `log` every packet line for --log-packets.
     public init(engine: GDBEngine<Target>, target: Target, listener: GDBListener,
@@ -81,14 +111,15 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         target.setRoundFinishedHandler { [self] in roundFinished() }
         defer { target.setRoundFinishedHandler(nil) }
         while let c = listener.accept() {
-            if !attached.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
-                Thread { Self.refuse(c) }.start()
+            if !claimClientSlot() {
+                Thread { [self] in refuse(c) }.start()
                 continue
             }
             let id: Int? = locked {
                 if finished { return nil }
                 connID += 1
                 conn = c
+                departed.withLock { current = c }
                 say("client connected")
                 if roundActive {
                     // After a detach the guest ran free: the new client finds it stopped. The
@@ -100,8 +131,12 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
                 return connID
             }
             guard let id else { c.close(); break }
-            handOver(c, id: id)
+            let turn = ReadTurn()
+            handOver(ReaderJob(conn: c, id: id, turn: turn, me: 0))
+            handOver(ReaderJob(conn: c, id: id, turn: turn, me: 1))
         }
+        // A lone continue holds `lock` on a reader until the guest stops: stop it first.
+        if running.load(ordering: .acquiring) { target.interrupt() }
         let e: GDBServerEnd = locked {
             if end == nil && roundActive && !freeRunning { interruptRound() }
             finished = true
@@ -115,31 +150,45 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         return e
     }
 
-    /// Gives client `id` to a parked reader thread, or to a new one when none is parked.
-    private func handOver(_ c: GDBConnection, id: Int) {
+    /// Marks a client attached; false when another one really is. A client that hung up a moment
+    /// ago (a script's connect-and-close probe, a gdb that quit without detaching) may not have
+    /// been noticed by its reader yet: the newcomer then waits for that reader to drop it (an event,
+    /// with a generous ceiling) instead of being refused.
+    private func claimClientSlot() -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while !attached.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+            // Not under `lock`: a lone continue holds it while the guest runs.
+            departed.lock()
+            defer { departed.unlock() }
+            guard current?.hasHungUp ?? true, Date() < deadline else { return false }
+            if attached.load(ordering: .acquiring) { _ = departed.wait(until: min(deadline, Date().addingTimeInterval(0.05))) }
+        }
+        return true
+    }
+
+    /// Gives one reader's share of a client to a parked reader thread, or to a new one when none is parked.
+    private func handOver(_ job: ReaderJob) {
         parking.lock()
-        if parkedReaders > 0 && handedOver == nil {
-            parkedReaders -= 1  // claimed: whichever parked reader wakes first takes it
-            handedOver = (c, id)
+        if parkedReaders > handedOver.count {
+            handedOver.append(job)  // claimed: whichever parked reader wakes first takes it
             parking.signal()
             parking.unlock()
             return
         }
         parking.unlock()
-        Thread { [self] in readerThread(c, id: id) }.start()
+        Thread { [self] in readerThread(job) }.start()
     }
 
     /// Serves clients one after another: after each, parks until `handOver` gives it the next.
-    private func readerThread(_ c: GDBConnection, id: Int) {
-        var next: (GDBConnection, Int)? = (c, id)
-        while let (c, id) = next {
-            readLoop(c, id: id)
+    private func readerThread(_ job: ReaderJob) {
+        var next: ReaderJob? = job
+        while let job = next {
+            readLoop(job)
             parking.lock()
             parkedReaders += 1
-            while handedOver == nil && !readersDone { parking.wait() }
-            next = handedOver
-            handedOver = nil
-            if next == nil { parkedReaders -= 1 }
+            while handedOver.isEmpty && !readersDone { parking.wait() }
+            next = handedOver.isEmpty ? nil : handedOver.removeFirst()
+            parkedReaders -= 1
             parking.unlock()
         }
     }
@@ -185,6 +234,10 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         conn = nil
         connID += 1  // bytes still read from that client are ignored
         attached.store(false, ordering: .releasing)
+        departed.lock()
+        current = nil
+        departed.broadcast()
+        departed.unlock()
     }
 
     /// Ends the server after `k`: the accept loop sees the listener closed.
@@ -200,15 +253,51 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         endedInStart = false
         starter.store(UInt(pthread_self()), ordering: .releasing)
         defer { starter.store(0, ordering: .releasing) }
-        try target.start(modes)
-        roundActive = true
-        // A free run after a detach is no client's: a 0x03 then goes to the engine (a stop reply).
+        // A lone continue of a client's runs on this thread (the free run after a detach never:
+        // it would keep a reader in KVM_RUN). A reader hands its turn to the other one first.
+        let lone = modes.compactMap { $0 } == [.continue]
+        let here = continuesOnReader && lone && !freeRunning
+        target.continuesOnCallingThread = here
+        // Before the turn passes and before `start`: a reader must take a 0x03 for an interrupt
+        // from now on (one taken to the engine would wait for `lock`, held here while the guest
+        // runs). A free run after a detach is no client's: a 0x03 then goes to the engine.
         running.store(!freeRunning, ordering: .releasing)
+        if here { stashLock.withLock { stashOpen = true } }
+        if here, let r = activeReader { r.turn.pass(from: r.me) }
+        do throws(DebugError) {
+            try target.start(modes)
+        } catch {
+            running.store(false, ordering: .releasing)
+            if here { feedStash() }
+            throw error
+        }
+        if here { feedStash() }
+        roundActive = true
         if endedInStart {
             endedInStart = false
             return endRound()
         }
         return nil
+    }
+
+    /// Ends the stash of a lone continue that ran here; what it holds goes to the engine, which
+    /// still counts the round as running and so handles those packets after its stop reply.
+    private func feedStash() {
+        let held: [UInt8] = stashLock.withLock {
+            stashOpen = false
+            defer { stashed = [] }
+            return stashed
+        }
+        if !held.isEmpty { _ = perform(engine.receive(held)) }
+    }
+
+    /// Keeps `b` for the round's thread when a lone continue runs on a reader; false otherwise.
+    private func stashWhileARoundRunsHere(_ b: [UInt8]) -> Bool {
+        stashLock.withLock {
+            guard stashOpen else { return false }
+            if stashed.count + b.count <= Self.stashLimit { stashed += b }
+            return true
+        }
     }
 
     /// Carries out the engine's actions; returns false on kill.
@@ -251,12 +340,14 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         return true
     }
 
-    /// What a reader does with bytes from client `id`; false: stop reading.
-    private func received(_ b: [UInt8], id: Int) -> Bool {
+    /// What a reader does with bytes from its client; false: stop reading.
+    private func received(_ b: [UInt8], _ job: ReaderJob) -> Bool {
         locked {
-            guard id == connID, !finished else { return false }
+            guard job.id == connID, !finished else { return false }
             // The free run this client's connect interrupted: over by now, or soon.
             if roundActive && freeRunning { _ = endRound() }
+            activeReader = (job.turn, job.me)
+            defer { activeReader = nil }
             if !perform(engine.receive(b)) { killed(); return false }
             return true
         }
@@ -293,28 +384,37 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         if !perform(engine.finish(round)) { killed() }
     }
 
-    /// A second client: its first packet gets an E reply, then it is closed.
-    private static func refuse(_ c: GDBConnection) {
+    /// A second client while one is really attached: its first packet gets an E reply that gdb and
+    /// scripts print, then it is closed; the server's own output says so too (lldb shows only that
+    /// its connection failed).
+    private func refuse(_ c: GDBConnection) {
         var seen: [UInt8] = []
         while let b = c.read() {
             seen += b
             if let hash = seen.firstIndex(of: UInt8(ascii: "#")), seen.count >= hash + 3 { break }
         }
-        c.write([UInt8(ascii: "+")] + frame("E.kvmdbg: another GDB client is attached"))
+        if !seen.isEmpty { say("client refused: another GDB client is attached") }
+        c.write([UInt8(ascii: "+")] + Self.frame("E.kvmdbg: another GDB client is attached; detach it (or quit it) first"))
         c.close()
     }
 
-    private func readLoop(_ c: GDBConnection, id: Int) {
-        while var b = c.read() {
+    private func readLoop(_ job: ReaderJob) {
+        let c = job.conn
+        while job.turn.wait(for: job.me), var b = c.read() {
             // In all-stop GDB sends nothing but ^C while the guest runs: every 0x03 then is one.
             if b.contains(0x03), running.load(ordering: .acquiring) {
                 target.interrupt()
                 b.removeAll { $0 == 0x03 }
             }
-            if !b.isEmpty && !received(b, id: id) { break }
+            if b.isEmpty || stashWhileARoundRunsHere(b) { continue }
+            if !received(b, job) { break }
         }
+        // The other reader leaves too (it may be waiting for its turn).
+        job.turn.end()
+        // A hang-up during a lone continue: the reader running it holds `lock` until it stops.
+        if running.load(ordering: .acquiring) { target.interrupt() }
         locked {
-            guard id == connID, !finished else { return }
+            guard job.id == connID, !finished else { return }
             if roundActive { interruptRound() }
             // No detach was asked for: leave the guest stopped and clean.
             target.removeAllPoints()
@@ -329,5 +429,38 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         let sum = p.reduce(UInt8(0)) { $0 &+ $1 }
         let digits = Array("0123456789abcdef".utf8)
         return [UInt8(ascii: "$")] + p + [UInt8(ascii: "#"), digits[Int(sum >> 4)], digits[Int(sum & 0xF)]]
+    }
+}
+
+/// Whose turn it is to read one client's connection: one of its two reader threads reads at a
+/// time (so bytes are handled in order); the other waits, and takes over when the first starts
+/// a lone continue on itself.
+final class ReadTurn: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var holder = 0
+    private var over = false
+
+    /// Waits until it is reader `me`'s turn; false once the client is gone.
+    func wait(for me: Int) -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        while holder != me && !over { cond.wait() }
+        return !over
+    }
+
+    /// Reader `me` hands the turn to the other one.
+    func pass(from me: Int) {
+        cond.lock()
+        if holder == me { holder = 1 - me }
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// The client is gone: both readers stop.
+    func end() {
+        cond.lock()
+        over = true
+        cond.broadcast()
+        cond.unlock()
     }
 }

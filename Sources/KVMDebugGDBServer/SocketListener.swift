@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import KVMDebugCore
+import KVMDebugGDBPoll
 
 /// A TCP (IPv4) or unix-domain socket clients connect to.
 public final class SocketListener: GDBListener, @unchecked Sendable {
@@ -96,33 +97,20 @@ public final class SocketListener: GDBListener, @unchecked Sendable {
     }
 }
 
-/// A serial line (termios raw, 115200 8N1): one client at a time; the next `accept` waits
-/// until that client's connection is closed, then reopens the device.
+/// A serial line (opened by `SerialLine.open`: raw, CLOCAL, 115200): one client at a time; the
+/// next `accept` waits until that client's connection is closed, then reopens the device.
 public final class SerialListener: GDBListener, @unchecked Sendable {
     public let address: String
     private let cond = NSCondition()
     private var first: Int32?
     private var inUse = false
     private var closed = false
-    private var current: SerialLine?
+    private var current: SerialConnection?
 
     public init(device: String) throws(DebugError) {
         address = device
         // Opened once up front so a bad path fails before the guest is built.
-        first = try Self.open(device)
-    }
-
-    private static func open(_ device: String) throws(DebugError) -> Int32 {
-        let fd = Glibc.open(device, O_RDWR | O_NOCTTY | O_CLOEXEC)
-        if fd < 0 { throw .system(call: "open \(device)", errno: errno) }
-        var t = termios()
-        if tcgetattr(fd, &t) == 0 {
-            cfmakeraw(&t)
-            cfsetispeed(&t, speed_t(B115200))
-            cfsetospeed(&t, speed_t(B115200))
-            tcsetattr(fd, TCSANOW, &t)
-        }
-        return fd
+        first = try SerialLine.open(device)
     }
 
     public func accept() -> GDBConnection? {
@@ -133,11 +121,11 @@ public final class SerialListener: GDBListener, @unchecked Sendable {
         if closed { return nil }
         let fd: Int32
         if let f = first { fd = f; first = nil } else {
-            guard let f = try? Self.open(address) else { return nil }
+            guard let f = try? SerialLine.open(address) else { return nil }
             fd = f
         }
         inUse = true
-        let line = SerialLine(FileDescriptorConnection(fd: fd)) { [weak self] in self?.released() }
+        let line = SerialConnection(FileDescriptorConnection(fd: fd)) { [weak self] in self?.released() }
         current = line
         return line
     }
@@ -161,7 +149,7 @@ public final class SerialListener: GDBListener, @unchecked Sendable {
 }
 
 /// A serial connection that tells its listener when it is closed.
-final class SerialLine: GDBConnection, @unchecked Sendable {
+final class SerialConnection: GDBConnection, @unchecked Sendable {
     private let inner: FileDescriptorConnection
     private let onClose: @Sendable () -> Void
 

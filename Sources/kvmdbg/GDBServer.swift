@@ -25,6 +25,9 @@ struct GDBServer: ParsableCommand {
     @Option(name: .customLong("log-packets"), help: "Write every packet in (<-) and out (->) to FILE, one per line.")
     var logPackets: String?
 
+    @Flag(name: .customLong("memory-map"), help: "Give gdb a memory map (qXfer:memory-map:read): guest RAM with paging off, the mapped ranges with paging on. gdb reads it once per connection and refuses addresses outside it, so use it only while the guest's mappings stay as they are.")
+    var memoryMap = false
+
     func run() throws {
         let g: Guest
         let decision: BackendDecision
@@ -41,12 +44,16 @@ struct GDBServer: ParsableCommand {
         var options = GDBEngineOptions()
         options.backendDescription = "backend chosen: \(decision.kind == .kvm ? "kvm" : "fake") (\(decision.why))"
         options.logPackets = logPackets != nil
+        options.advertiseMemoryMap = memoryMap
         if decision.kind == .kvm {
-            // Capabilities lie under PVM: ask what really traps, once, before GDB's first Z0.
-            let results = FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system)
-            options.softwareBreakpointsTrap = results.first { $0.feature == .softwareBreakpoint }?.works ?? true
-            let lines = results.map { "\($0.feature.rawValue): \($0.works ? "traps" : "does NOT trap") (\($0.detail))" }
-            options.probe = { lines }
+            // Capabilities lie under PVM: ask what really traps. The probe (about 0.9 s: a feature
+            // that does not trap is known by its timeout) runs beside the server, so a client is
+            // served at once; a Z0 or `monitor probe` that needs its answer waits for it.
+            let probe = BackgroundProbe { FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system) }
+            options.decideSoftwareBreakpointsTrap { probe.results.first { $0.feature == .softwareBreakpoint }?.works ?? true }
+            options.probe = {
+                probe.results.map { "\($0.feature.rawValue): \($0.works ? "traps" : "does NOT trap") (\($0.detail))" }
+            }
         } else {
             options.probe = { ["fake backend: every feature is interpreted and traps"] }
         }
@@ -90,6 +97,9 @@ struct GDBServer: ParsableCommand {
         if let l = logger { log = { line in l.write(line) } }
         let driver = GDBServerDriver(engine: engine, target: session, listener: listener,
                                      say: { line in emitLine(line) }, log: log)
+        // The benchmark's baseline: every continue on the vCPU threads, as before lone continues
+        // ran on a reader (scripts/bench runs both in one run).
+        if ProcessInfo.processInfo.environment["KVMDBG_CONTINUE_ON_VCPU_THREAD"] == "1" { driver.continuesOnReader = false }
         // SIGINT/SIGTERM: close() ends the round (vCPUs kicked and joined, so no step-over can
         // re-plant an int3 afterwards), unpatches memory and disables every vCPU's debug state;
         // then a clean exit (a sigwait thread, not a Dispatch source: libdispatch traps near the
@@ -120,5 +130,37 @@ final class PacketLog: @unchecked Sendable {
 
     func write(_ line: String) {
         lock.withLock { handle?.write((line + "\n").data(using: .utf8)!) }
+    }
+}
+
+/// A feature probe on a thread of its own; `results` waits for it.
+final class BackgroundProbe: @unchecked Sendable {
+    private let done = NSCondition()
+    private var finished: [ProbeResult]? = nil
+
+    init(_ run: @escaping @Sendable () -> [ProbeResult]) {
+        Thread { [self] in
+            // Started before serve's SignalWatcher blocks SIGINT/SIGTERM: unblocked here, a
+            // SIGTERM in the probe's first second ran the watcher's no-op handler on this thread
+            // and was lost (the server ignored it).
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGINT)
+            sigaddset(&signals, SIGTERM)
+            pthread_sigmask(SIG_BLOCK, &signals, nil)
+            let r = run()
+            done.lock()
+            finished = r
+            done.broadcast()
+            done.unlock()
+        }.start()
+    }
+
+    /// The probe's results, once it is done.
+    var results: [ProbeResult] {
+        done.lock()
+        defer { done.unlock() }
+        while finished == nil { done.wait() }
+        return finished ?? []
     }
 }

@@ -40,8 +40,15 @@ import KVMDebugFake
         // No slot left: an E reply, never the empty one (GDB would patch int3 itself).
         let full = try h.reply("Z0,1000,1")
         #expect(full.hasPrefix("E.software breakpoints do not trap"))
-        // The stop of such a breakpoint is a software breakpoint to GDB.
-        #expect(try h.reply("vCont;c").hasPrefix("T05thread:1;swbreak:;"))
+        // The stop of such a breakpoint is a software breakpoint to GDB. Before it, as console text
+        // gdb prints: the slot hint (once per client) and why the fifth was not inserted.
+        let r = try h.ask("vCont;c")
+        #expect(r.count == 3 && r.last?.hasPrefix("T05thread:1;swbreak:;") == true, "\(r)")
+        let said = r.dropLast().map { String(decoding: GDBHex.decode(Array($0.utf8).dropFirst()) ?? [], as: UTF8.self) }
+        #expect(said.first?.hasPrefix("kvmdbg: int3/brk does not trap on this host, so each gdb breakpoint") == true, "\(said)")
+        #expect(said.first?.contains("4 debug registers per vCPU; 4 in use now. Keep one free, or next over a call becomes a step") == true, "\(said)")
+        #expect(said.last?.hasPrefix("kvmdbg: hardware breakpoint at 0x1000 not inserted: software breakpoints do not trap on this host and no hardware slot is free") == true, "\(said)")
+        #expect(try h.ask("vCont;c").count == 1, "the hint is said once per client")
         #expect(try h.reply("z0,1003,1") == "OK")
         #expect(!h.session.tables.global.contains(.hardware(address: 0x1003)))
         let points = try monitorOutput(h, "points")
@@ -55,7 +62,7 @@ import KVMDebugFake
         #expect(h.session.tables.global == [.software(address: 0x100e)])
         #expect(try h.reply("m100e,1") == "48")  // hidden from reads
         let r = try h.reply("c")
-        #expect(r.hasPrefix("T05thread:1;swbreak:;10:" + leHex(0x100e) + ";"))
+        #expect(r.hasPrefix("T05thread:1;swbreak:;reason:breakpoint;10:" + leHex(0x100e) + ";"))
     }
 
     @Test func hardwareBreakpointStopExpeditesRegisters() throws {
@@ -63,7 +70,7 @@ import KVMDebugFake
         #expect(try h.reply("Z1,1006,1") == "OK")
         let rsp = try h.session.registers(vcpu: 0).sp
         let r = try h.reply("vCont;c")
-        #expect(r == "T05thread:1;hwbreak:;10:\(leHex(0x1006));7:\(leHex(rsp));6:\(leHex(0));11:02000000;")
+        #expect(r == "T05thread:1;hwbreak:;reason:breakpoint;10:\(leHex(0x1006));7:\(leHex(rsp));6:\(leHex(0));11:02000000;")
         #expect(try h.reply("?") == r)
         #expect(h.resumes == [[.continue]])
     }
@@ -80,12 +87,22 @@ import KVMDebugFake
         #expect(try h.reply("c").hasPrefix("T05thread:1;awatch:2008;"))
     }
 
-    @Test func stepStopsHaveNoReason() throws {
+    /// lldb reads lldb-server's `reason:watchpoint;description:HEX("ASKED INDEX HIT")` (lldb-13 knows
+    /// no `watch:` key); it takes the last of the two, so `reason:` comes after gdb's key.
+    @Test func watchpointStopsCarryLLDBsReasonAndDescription() throws {
+        let h = try Harness()
+        #expect(try h.reply("Z2,2000,8") == "OK")
+        let r = try h.reply("c")
+        let description = String(decoding: GDBHex.encode(Array("8192 4294967295 8192".utf8)), as: UTF8.self)
+        #expect(r.hasPrefix("T05thread:1;watch:2000;reason:watchpoint;description:\(description);"), "\(r)")
+    }
+
+    @Test func stepStopsHaveOnlyLLDBsTraceReason() throws {
         let h = try Harness(vcpus: 2)
-        #expect(try h.reply("vCont;s:2;c:1") .hasPrefix("T05thread:2;10:" + leHex(0x1003) + ";"))
+        #expect(try h.reply("vCont;s:2;c:1") .hasPrefix("T05thread:2;reason:trace;10:" + leHex(0x1003) + ";"))
         #expect(h.resumes.last! == [.continue, .step])
         #expect(try h.reply("qC") == "QC2")  // the stopped vCPU became current
-        #expect(try h.reply("s").hasPrefix("T05thread:2;10:" + leHex(0x1006) + ";"))
+        #expect(try h.reply("s").hasPrefix("T05thread:2;reason:trace;10:" + leHex(0x1006) + ";"))
         #expect(h.resumes.last! == [nil, .step])
     }
 
@@ -97,7 +114,7 @@ import KVMDebugFake
             return []
         })
         #expect(r.packets.count == 1)
-        #expect(r.packets[0].hasPrefix("T02thread:2;10:"))
+        #expect(r.packets[0].hasPrefix("T02thread:2;reason:signal;10:"))
     }
 
     @Test func guestExitsReportAStopOrAnExit() throws {
@@ -106,7 +123,7 @@ import KVMDebugFake
             let actions = h.engine.finish(StopRound(events: [VCPUEvent(vcpu: 0, event: .exit(e))], interrupted: false))
             return Sent(actions.flatMap { a -> [UInt8] in if case .send(let b) = a { return b }; return [] }).packets.first ?? ""
         }
-        #expect(replyFor(.halt(pc: 0x1005)).hasPrefix("T05thread:1;10:"))
+        #expect(replyFor(.halt(pc: 0x1005)).hasPrefix("T05thread:1;reason:signal;10:"))
         #expect(replyFor(.internalError(suberror: 1)).hasPrefix("T05thread:1;"))
         #expect(replyFor(.shutdown) == "W00")
     }
@@ -138,6 +155,19 @@ import KVMDebugFake
 func monitorOutput(_ h: Harness, _ command: String) throws -> String {
     let r = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array(command.utf8)), as: UTF8.self))
     #expect(r.last == "OK", "monitor \(command) ended with \(r.last ?? "nothing")")
+    var text = ""
+    for p in r.dropLast() {
+        #expect(p.first == "O")
+        text += String(decoding: GDBHex.decode(Array(p.utf8).dropFirst()) ?? [], as: UTF8.self)
+    }
+    return text
+}
+
+/// A failing `monitor COMMAND`: its text (the `O` packets, as gdb and lldb print them), checking
+/// that the reply ends `E01` as gdbserver's does (gdb 13 reads any other qRcmd reply as hex output).
+func monitorFailure(_ h: Harness, _ command: String) throws -> String {
+    let r = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array(command.utf8)), as: UTF8.self))
+    #expect(r.last == "E01", "monitor \(command) ended with \(r.last ?? "nothing")")
     var text = ""
     for p in r.dropLast() {
         #expect(p.first == "O")

@@ -46,7 +46,7 @@ import KVMDebugGDBServer
         let second = listener.connect()
         second.write(wire("qSupported"))
         let refused = String(decoding: second.read(until: until("#")), as: UTF8.self)
-        #expect(refused.contains("$E.kvmdbg: another GDB client is attached#"))
+        #expect(refused.contains("$E.kvmdbg: another GDB client is attached; detach it (or quit it) first#"))
         // The first client is still served.
         first.write(wire("qC"))
         #expect(String(decoding: first.read(until: until("#")), as: UTF8.self).contains("$QC1#"))

@@ -73,8 +73,8 @@ import KVMTestSupport
         #expect(Self.console(arm.sent).contains("arm64 stage 1, TTBR1_EL1"), "\(Self.console(arm.sent))")
         let smp = PacketFuzzHarness.run([FuzzGuest(kind: .smpArm64, vcpus: 4).byte] + Array("qfThreadInfo".utf8))
         #expect(String(decoding: smp.sent, as: UTF8.self).contains("$m1,2,3,4#"))
-        #expect(FuzzGuest(byte: FuzzGuest(kind: .smpX86, vcpus: 4, softwareBreakpointsTrap: false, logPackets: true).byte)
-                == FuzzGuest(kind: .smpX86, vcpus: 4, softwareBreakpointsTrap: false, logPackets: true))
+        #expect(FuzzGuest(byte: FuzzGuest(kind: .smpX86, vcpus: 4, softwareBreakpointsTrap: false, serverMode: true).byte)
+                == FuzzGuest(kind: .smpX86, vcpus: 4, softwareBreakpointsTrap: false, serverMode: true))
     }
 
     @Test func theReplyChecksCanFail() {

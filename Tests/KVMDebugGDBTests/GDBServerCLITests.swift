@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import KVMTestSupport
 
 /// `kvmdbg gdbserver` as a process over a real loopback socket: the stdout contract, a
 /// session, a refused second client, detach and kill.
@@ -56,40 +57,8 @@ import Foundation
         }
     }
 
-    /// A blocking TCP client.
-    final class Client {
-        let fd: Int32
-        init?(port: UInt16) {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_port = port.bigEndian
-            a.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-            var tv = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            if r != 0 { return nil }
-        }
-        deinit { close(fd) }
-
-        func send(_ payload: String) {
-            let b = wire(payload)
-            _ = b.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        }
-
-        /// Reads until a whole packet arrived; returns everything read (acks included).
-        func readPacket() -> String {
-            var got: [UInt8] = []
-            var buf = [UInt8](repeating: 0, count: 4096)
-            while true {
-                if let h = got.firstIndex(of: UInt8(ascii: "#")), got.count >= h + 3 { break }
-                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 { break }
-                got += buf[0..<n]
-            }
-            return String(decoding: got, as: UTF8.self)
-        }
-    }
+    /// A blocking TCP client (shared with KVMDebugTests).
+    typealias Client = LoopbackRSPClient
 
     @Test func stdoutContractSessionRefusalDetachAndKill() throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-gdb-\(UUID().uuidString).log").path
@@ -109,13 +78,14 @@ import Foundation
 
         let second = try #require(Client(port: port))
         second.send("qSupported")
-        #expect(second.readPacket().contains("$E.kvmdbg: another GDB client is attached#"))
+        #expect(second.readPacket().contains("$E.kvmdbg: another GDB client is attached; detach it (or quit it) first#"))
+        #expect(s.line() == "client refused: another GDB client is attached")
 
         c.send("Z1,1006,1")
         #expect(c.readPacket().hasSuffix("$OK#9a"))
         c.send("vCont;c")
         // Either vCPU may get there first.
-        #expect(c.readPacket().contains(";hwbreak:;10:0610000000000000;"))
+        #expect(c.readPacket().contains(";hwbreak:;reason:breakpoint;10:0610000000000000;"))
         c.send("D")
         #expect(c.readPacket().contains("$OK#9a"))
         #expect(s.line() == "client detached; guest running")

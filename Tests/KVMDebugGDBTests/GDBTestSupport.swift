@@ -50,8 +50,13 @@ final class Harness {
     var detached = false
     var killed = false
 
-    init(guest: Guest = BuiltinGuests.counterX86(.long), vcpus: Int = 1, options: GDBEngineOptions = GDBEngineOptions()) throws {
-        backend = try FakeBackend(guest: guest, vcpus: vcpus)
+    convenience init(guest: Guest = BuiltinGuests.counterX86(.long), vcpus: Int = 1, options: GDBEngineOptions = GDBEngineOptions()) throws {
+        try self.init(backend: FakeBackend(guest: guest, vcpus: vcpus), options: options)
+    }
+
+    /// Over a backend the test prepared (capabilities changed before the session reads them).
+    init(backend: FakeBackend, options: GDBEngineOptions = GDBEngineOptions()) {
+        self.backend = backend
         session = DebugSession(backend: backend)
         engine = GDBEngine(target: session, options: options)
     }

@@ -169,7 +169,7 @@ import KVMTestSupport
         try s.backend.writeMemory(0x1006, [0xCC])  // the guest's own int3 at `store`
         let c = Connection.pipe(listener.connect())
         #expect(c.ask("Z0,1016,1") == "OK")  // ours, elsewhere, so #BP is intercepted
-        #expect(c.ask("c").hasPrefix("T05thread:1;swbreak:;10:\(leHex(0x1006));"))
+        #expect(c.ask("c").hasPrefix("T05thread:1;swbreak:;reason:signal;10:\(leHex(0x1006));"))
         // Continuing hands the #BP to the guest (INJECT_BP); the fake, which has no IDT, fails
         // that round, and the server reports it instead of re-running the int3 forever.
         let again = c.ask("c")

@@ -8,7 +8,8 @@ import KVMDebugFake
         let h = try Harness()
         let text = try monitorOutput(h, "help")
         for c in ["monitor help", "monitor break ADDR vcpu N", "monitor watch ADDR LEN r|w|rw vcpu N", "monitor points",
-                  "monitor delete ID", "monitor caps", "monitor probe", "monitor stats"] {
+                  "monitor delete ID", "monitor caps", "monitor probe", "monitor stats",
+                  "monitor info mem", "monitor info registers", "monitor info tlb", "monitor gva2gpa ADDR", "monitor xp /Nfu ADDR"] {
             #expect(text.contains(c), "help lacks \(c)")
         }
     }
@@ -33,8 +34,7 @@ import KVMDebugFake
         // or vCPU 0 at its global 0x1003; either way vCPU 0 never reports 0x1006.
         #expect(try monitorOutput(h, "delete 1").hasPrefix("deleted point 1"))
         #expect(h.session.tables.local[1].isEmpty)
-        let bad = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("delete 1".utf8)), as: UTF8.self))
-        #expect(bad.last?.hasPrefix("E.no point with ID 1") == true)
+        #expect(try monitorFailure(h, "delete 1") == "kvmdbg: no point with ID 1; 'monitor points' lists them\n")
     }
 
     @Test func perVCPUBreakpointStopsOnlyItsVCPU() throws {
@@ -45,7 +45,7 @@ import KVMDebugFake
         for _ in 0..<3 { #expect(!(try h.reply("s")).contains("hwbreak")) }
         let r = try h.reply("vCont;c:2")
         // No hwbreak: for a point GDB did not set (gdb would resume silently); a plain T05 is SIGTRAP.
-        #expect(r.hasPrefix("T05thread:2;10:" + leHex(0x1006)))
+        #expect(r.hasPrefix("T05thread:2;reason:signal;10:" + leHex(0x1006)))
     }
 
     @Test func capsProbeAndStats() throws {
@@ -61,8 +61,25 @@ import KVMDebugFake
         #expect(stats.contains("KVM_SET_GUEST_DEBUG calls: 1"))
         #expect(stats.contains("stops: 1"))
         #expect(stats.contains("rounds: 1"))
-        let unknown = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("frobnicate".utf8)), as: UTF8.self))
-        #expect(unknown.last?.hasPrefix("E.unknown monitor command") == true)
+        #expect(try monitorFailure(h, "frobnicate") == "kvmdbg: unknown monitor command 'frobnicate'; try 'monitor help'\n")
+    }
+
+    /// Every failure reaches the user as text, never as an `E.text` reply gdb cannot decode.
+    @Test func everyFailureIsConsoleTextThenE01() throws {
+        let h = try Harness(vcpus: 2)
+        let cases: [(String, String)] = [
+            ("delete 99", "no point with ID 99; 'monitor points' lists them"),
+            ("break 0x1003 vcpu 9", "vCPU 9"),
+            ("phys maybe", "usage: monitor phys on|off"),
+            ("watch 0x2000 8 x vcpu 0", "usage: monitor watch ADDR LEN r|w|rw vcpu N"),
+        ]
+        for (command, text) in cases {
+            let said = try monitorFailure(h, command)
+            #expect(said.hasPrefix("kvmdbg: ") && said.contains(text), "monitor \(command): \(said)")
+        }
+        // lldb's error strings change nothing here: the text still goes as console output.
+        #expect(try h.reply("QEnableErrorStrings") == "OK")
+        #expect(try monitorFailure(h, "delete 99").contains("no point with ID 99"))
     }
 
     @Test func unprobedSays() throws {

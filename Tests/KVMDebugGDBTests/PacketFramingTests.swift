@@ -89,4 +89,30 @@ import KVMDebugCore
         #expect(try h.reply("m2000,3") == "7d232a")
         #expect(try h.reply("X2000,0:") == "OK")
     }
+
+    /// lldb asks for no-ack mode before qSupported: the mode it negotiated stays (no `+` it did not
+    /// ask for on any later reply; lldb-13 hung on them).
+    @Test func noAckModeSurvivesQSupported() throws {
+        let h = try Harness()
+        #expect(try h.feed([UInt8(ascii: "+")] + wire("QStartNoAckMode")).acks == [UInt8(ascii: "+")])
+        #expect(try h.feed([UInt8(ascii: "+")]).acks.isEmpty)  // the client's ack of the OK
+        let s = try h.feed(wire("qSupported:xmlRegisters=i386"))
+        #expect(s.acks.isEmpty && s.packets.count == 1 && s.packets[0].contains("PacketSize="))
+        for p in ["qHostInfo", "?", "qfThreadInfo", "g"] {
+            let r = try h.feed(wire(p))
+            #expect(r.acks.isEmpty, "\(p) was acked in no-ack mode")
+        }
+    }
+
+    /// A serial line shows no hang-up: a new gdb there starts with `+` then qSupported in ack mode,
+    /// and is answered in ack mode.
+    @Test func aNewAckingClientOnTheSameLineGetsAcks() throws {
+        let h = try Harness()
+        _ = try h.feed(wire("qSupported"))
+        _ = try h.feed(wire("QStartNoAckMode") + [UInt8(ascii: "+")])
+        #expect(try h.feed(wire("?")).acks.isEmpty)
+        let s = try h.feed([UInt8(ascii: "+")] + wire("qSupported:multiprocess+"))
+        #expect(s.acks == [UInt8(ascii: "+")] && s.packets.count == 1)
+        #expect(try h.feed(wire("?")).acks == [UInt8(ascii: "+")])
+    }
 }

@@ -45,8 +45,7 @@ import KVMDebugFake
             """)
         let miss = try monitorOutput(h, "translate 0x40000000")
         #expect(miss.hasSuffix("  -> does not translate: PDPTE not present\n"))
-        let bad = try h.ask("qRcmd," + String(decoding: GDBHex.encode(Array("translate".utf8)), as: UTF8.self))
-        #expect(bad.last == "E.usage: monitor translate VADDR [vcpu N]")
+        #expect(try monitorFailure(h, "translate") == "kvmdbg: usage: monitor translate VADDR [vcpu N]\n")
     }
 
     @Test func arm64ReadsWritesAndSoftwareBreakpointsByVirtualAddress() throws {

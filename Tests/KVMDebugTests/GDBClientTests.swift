@@ -264,6 +264,38 @@ enum GDBScenarios {
         #expect(!r.stderr.contains("unknown monitor command") && !r.stderr.contains("Protocol error"), "\(r)")
     }
 
+    /// A failing `monitor` command's text is what gdb prints (it once printed `Invalid hex digit 46`
+    /// for the `E.text` reply), and the session goes on.
+    static func monitorErrorsReadable(_ t: GDBGuest) throws {
+        let (_, r) = try gdbSession(t, vcpus: 2, commands: [
+            "monitor delete 99", "monitor break 0x1003 vcpu 9", "monitor phys maybe", "monitor frobnicate",
+            "monitor info nosuchthing", "p/x $pc"])
+        for text in ["kvmdbg: no point with ID 99; 'monitor points' lists them", "kvmdbg: no vCPU 9",
+                     "kvmdbg: usage: monitor phys on|off", "kvmdbg: unknown monitor command 'frobnicate'; try 'monitor help'"] {
+            #expect(r.stderr.contains(text) || r.stdout.contains(text), "gdb shows '\(text)': \(r)")
+        }
+        #expect(!r.stderr.contains("Invalid hex digit"), "\(r)")
+        #expect(r.printedHex == [t.entry], "the session goes on after the errors: \(r)")
+    }
+
+    /// Where int3 does not trap, gdb's breakpoints share the four debug registers: gdb hears so at
+    /// its first resume, and a fifth breakpoint's failure (gdb 13 prints only `Cannot insert
+    /// breakpoint 5`) is explained as console text at the next resume.
+    static func slotShortageIsSaid(_ t: GDBGuest) throws {
+        // Five at once (gdb lifts them all at a stop and inserts them all at the next resume, but
+        // the one at the pc): the fifth, past the code, is never reached.
+        let fifth = t.entry + 0x100
+        let (_, r) = try gdbSession(t, commands: [
+            "break *\(hx(t.loop))", "break *\(hx(t.store))", "break *\(hx(t.load))", "break *\(hx(t.codeEnd - 2))",
+            "break *\(hx(fifth))", "continue", "delete 5", "continue", "p/x $pc"])
+        let both = r.stdout + r.stderr
+        #expect(both.contains("kvmdbg: int3/brk does not trap on this host, so each gdb breakpoint"), "\(r)")
+        #expect(both.contains("Cannot insert breakpoint 5"), "\(r)")
+        #expect(both.contains("kvmdbg: hardware breakpoint at \(hx(fifth)) not inserted: software breakpoints do not trap on this host and no hardware slot is free"), "\(r)")
+        #expect(r.printedHex == [t.loop], "after deleting the fifth, the continue stops at the first: \(r)")
+        #expect(both.components(separatedBy: "int3/brk does not trap on this host, so").count == 2, "the hint once: \(r)")
+    }
+
     /// A second client while one is attached gets the server's error (run from the first
     /// gdb's `shell`, so both are connected at once).
     static func secondClientRefused(_ t: GDBGuest) throws {
@@ -331,6 +363,7 @@ enum GDBScenarios {
         @Test func detachReattach() throws { try GDBScenarios.detachAndReattach(Self.t) }
         @Test func ctrlC() throws { try GDBScenarios.interrupt(Self.t) }
         @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
+        @Test func monitorErrors() throws { try GDBScenarios.monitorErrorsReadable(Self.t) }
         @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
         @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
         @Test func unixSocket() throws { try GDBScenarios.unixSocket(Self.t) }
@@ -354,6 +387,7 @@ enum GDBScenarios {
         @Test func detachReattach() throws { try GDBScenarios.detachAndReattach(Self.t) }
         @Test func ctrlC() throws { try GDBScenarios.interrupt(Self.t) }
         @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
+        @Test func monitorErrors() throws { try GDBScenarios.monitorErrorsReadable(Self.t) }
         @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
         @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
         @Test func unixSocket() throws { try GDBScenarios.unixSocket(Self.t) }
@@ -368,6 +402,8 @@ enum GDBScenarios {
         @Test func hbreak() throws { try GDBScenarios.hardwareBreakpoint(Self.t) }
         /// On PVM int3 does not trap: the server serves Z0 with a hardware slot; the stop is expected.
         @Test func breakSoftware() throws { try GDBScenarios.softwareBreakpoint(Self.t) }
+        @Test(.enabled(if: KVMHost.usable && !KVMHost.works([.softwareBreakpoint]), "int3 traps on this host's KVM: gdb's breakpoints take no hardware slot"))
+        func slotShortage() throws { try GDBScenarios.slotShortageIsSaid(Self.t) }
         @Test(KVMHost.requiring(.writeWatchpoint)) func watch() throws { try GDBScenarios.writeWatchpoint(Self.t) }
         @Test(KVMHost.requiring(.readWatchpoint)) func rwatch() throws { try GDBScenarios.readWatchpoint(Self.t) }
         @Test(KVMHost.requiring(.accessWatchpoint)) func awatch() throws { try GDBScenarios.accessWatchpoint(Self.t) }
@@ -379,6 +415,7 @@ enum GDBScenarios {
         @Test func detachReattach() throws { try GDBScenarios.detachAndReattach(Self.t) }
         @Test func ctrlC() throws { try GDBScenarios.interrupt(Self.t) }
         @Test func monitorHelp() throws { try GDBScenarios.monitorHelpAndCaps(Self.t) }
+        @Test func monitorErrors() throws { try GDBScenarios.monitorErrorsReadable(Self.t) }
         @Test func secondClient() throws { try GDBScenarios.secondClientRefused(Self.t) }
         @Test func sigterm() throws { try GDBScenarios.sigterm(Self.t) }
     }

@@ -18,6 +18,8 @@ extension GDBProgram {
 
 /// What one batch lldb printed.
 struct LLDBRun: CustomStringConvertible {
+    /// The client's name (lldb-19, or an unpacked lldb-13/lldb-14).
+    var client = "lldb-19"
     var commands: [String]
     var status: Int32
     var stdout: String
@@ -25,7 +27,7 @@ struct LLDBRun: CustomStringConvertible {
     var timedOut: Bool
 
     var description: String {
-        "lldb-19 --batch with:\n\(commands.joined(separator: "\n"))\nexit \(status)\(timedOut ? " (killed: timeout)" : "")\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)"
+        "\(client) --batch with:\n\(commands.joined(separator: "\n"))\nexit \(status)\(timedOut ? " (killed: timeout)" : "")\n--- stdout:\n\(stdout)\n--- stderr:\n\(stderr)"
     }
 
     /// The text lldb printed for the first `(lldb) COMMAND` echo that starts with `prefix`, up to the next echo.
@@ -43,8 +45,11 @@ struct LLDBRun: CustomStringConvertible {
 
 /// Runs `lldb-19 --batch --no-lldbinit -s FILE` with `commands` in FILE (batch lldb stops at the
 /// first failing command and exits non-zero). SIGKILL after `timeout` s records an issue.
-func runLLDB(_ commands: [String], timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation) throws -> LLDBRun {
-    let path = try GDBClient.lldb.require(sourceLocation: sourceLocation)
+/// `executable` (name, path) runs another lldb instead (OldLLDBClientTests).
+func runLLDB(_ commands: [String], timeout: Double = 30, executable: (name: String, path: String)? = nil,
+             sourceLocation: SourceLocation = #_sourceLocation) throws -> LLDBRun {
+    let name = executable?.name ?? GDBClient.lldb.rawValue
+    let path = try executable?.path ?? GDBClient.lldb.require(sourceLocation: sourceLocation)
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("kvmdbg-lldb-\(UUID().uuidString).cmds")
     try (commands.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
@@ -63,7 +68,7 @@ func runLLDB(_ commands: [String], timeout: Double = 30, sourceLocation: SourceL
     p.waitUntilExit()
     _ = out.wait(timeout: 2) { _ in out.isClosed }
     _ = err.wait(timeout: 2) { _ in err.isClosed }
-    let r = LLDBRun(commands: commands, status: p.terminationStatus, stdout: out.text, stderr: err.text, timedOut: timedOut)
-    if timedOut { Issue.record(Comment(rawValue: "lldb-19 ran over \(timeout) s and was killed:\n\(r)"), sourceLocation: sourceLocation) }
+    let r = LLDBRun(client: name, commands: commands, status: p.terminationStatus, stdout: out.text, stderr: err.text, timedOut: timedOut)
+    if timedOut { Issue.record(Comment(rawValue: "\(name) ran over \(timeout) s and was killed:\n\(r)"), sourceLocation: sourceLocation) }
     return r
 }

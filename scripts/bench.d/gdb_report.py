@@ -1,23 +1,30 @@
 # scripts/bench's gdb (or lldb) table: ops/s per server (median [min-max] over the repetitions), the
-# ratios, and packets per op from the marked kvmdbg packet log. Writes OUT/gdb.json.
+# ratios, and packets per op from the marked kvmdbg packet log. Writes OUT/gdb-STATE.json (lldb: OUT/lldb.json); also Ctrl-C latency per server.
 import json
 import statistics
 import sys
 
 out, reps, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 client = sys.argv[4] if len(sys.argv) > 4 else "gdb"
-servers = ["kvmdbg", "qemu", "null"]
+state = sys.argv[5] if len(sys.argv) > 5 else "idle"
+# kvmdbg-vcpu: kvmdbg with every continue on the vCPU threads (the path before lone continues ran
+# on a reader), measured in the same run as the baseline of that change.
+servers = ["kvmdbg", "kvmdbg-vcpu", "qemu", "null"] if client == "gdb" else ["kvmdbg", "qemu"]
 ops = ["stepi", "hbreak_continue", "read_1k", "info_registers", "attach_detach"]
-data = {s: {o: [] for o in ops} for s in servers}
+data = {s: {o: [] for o in ops + ["ctrlc_us"]} for s in servers}
 for s in servers:
     for r in range(1, reps + 1):
         try:
-            res = json.load(open("%s/%s-%s-%d.json" % (out, client, s, r)))
+            res = json.load(open("%s/%s-%s-%s-%d.json" % (out, client, state, s, r)))
         except (OSError, ValueError):
-            continue
+            res = {}
         for o in ops:
             if o in res:
                 data[s][o].append(res[o])
+        try:
+            data[s]["ctrlc_us"].append(json.load(open("%s/ctrlc-%s-%s-%d.json" % (out, state, s, r)))["ctrlc_us"]["median"])
+        except (OSError, ValueError, KeyError):
+            pass
 
 
 def summary(v):
@@ -39,23 +46,28 @@ with open(out + "/packets.log", errors="replace") as f:
                 key = key[0] + ("" if key[0] in "mM" else key[1])
             packets[phase][key] = packets[phase].get(key, 0) + 1
 counts = {"attach_detach": 20}
-result = {"n": n, "repetitions": reps, "servers": {}, "ratios": {}, "packetsPerOp": {}}
+result = {"n": n, "repetitions": reps, "state": state, "servers": {}, "ratios": {}, "packetsPerOp": {}}
 for s in servers:
-    result["servers"][s] = {o: summary(data[s][o]) for o in ops}
-print("\n%s round trips (ops/s" % client + ", median [min-max] of %d repetitions, %d ops each; attach_detach: 20)" % (reps, n))
-print("%-16s %-26s %-26s %-26s %-10s %-10s" % ("op", "kvmdbg", "qemu+kvm", "null stub", "kvmdbg/qemu", "kvmdbg/null"))
-for o in ops:
+    result["servers"][s] = {o: summary(data[s][o]) for o in ops + ["ctrlc_us"]}
+names = {"kvmdbg": "kvmdbg", "kvmdbg-vcpu": "kvmdbg (vCPU thr.)", "qemu": "qemu+kvm", "null": "null stub"}
+print("\n%s round trips, host %s (ops/s" % (client, state) + ", median [min-max] of %d repetitions, %d ops each; attach_detach: 20;"
+      " ctrlc_us: microseconds from ^C to the stop reply, lower is better)" % (reps, n))
+print("%-16s " % "op" + " ".join("%-24s" % names[s] for s in servers) + " kvmdbg/qemu kvmdbg/null")
+for o in ops + ["ctrlc_us"]:
     cells = []
     for s in servers:
         v = data[s][o]
         cells.append("%8.0f [%.0f-%.0f]" % (statistics.median(v), min(v), max(v)) if v else "-")
-    k, q, z = (statistics.median(data[s][o]) if data[s][o] else None for s in servers)
-    if not (k or q or z):
+    med = {s: statistics.median(data[s][o]) if data[s][o] else None for s in servers}
+    if not any(med.values()):
         continue
-    rq = k / q if k and q else None
-    rn = k / z if k and z else None
+    k, q, z = med.get("kvmdbg"), med.get("qemu"), med.get("null")
+    # Rates: kvmdbg over the other; a latency: the other over kvmdbg (above 1 = kvmdbg better).
+    better = (lambda a, b: b / a) if o == "ctrlc_us" else (lambda a, b: a / b)
+    rq = better(k, q) if k and q else None
+    rn = better(k, z) if k and z else None
     result["ratios"][o] = {"kvmdbgOverQemu": rq, "kvmdbgOverNull": rn}
-    print("%-16s %-26s %-26s %-26s %-10s %-10s" % (o, cells[0], cells[1], cells[2],
+    print("%-16s " % o + " ".join("%-24s" % c for c in cells) + " %-11s %-10s" % (
           "%.2f" % rq if rq else "-", "%.2f" % rn if rn else "-"))
 if client == "lldb":
     json.dump(result, open(out + "/lldb.json", "w"), indent=2)
@@ -68,5 +80,5 @@ for o in ops:
     k = counts.get(o, n)
     result["packetsPerOp"][o] = {p: c / k for p, c in per.items()}
     print("  %-16s %5.1f   %s" % (o, total / k, ", ".join("%s %.1f" % (p, c / k) for p, c in sorted(per.items(), key=lambda x: -x[1]))))
-json.dump(result, open(out + "/gdb.json", "w"), indent=2)
-print("\nwrote %s/gdb.json" % out)
+json.dump(result, open("%s/gdb-%s.json" % (out, state), "w"), indent=2)
+print("\nwrote %s/gdb-%s.json" % (out, state))

@@ -15,6 +15,11 @@ public final class KVMBackend: DebugBackend {
 
     public var vcpuCount: Int { vcpus.count }
 
+    /// The memslots kvmdbg reads guest memory through (its own, or the adopted VMM's regions).
+    public var ramRegions: [RAMRegion]? {
+        memory.regions.map { RAMRegion(base: $0.guestAddress, size: $0.size) }.sorted { $0.base < $1.base }
+    }
+
     /// Creates a VM with `vcpus` vCPUs, loads `guest` and puts every vCPU at its entry
     /// (x86: real or long mode as the guest says; arm64: EL1, MMU off).
     public init(guest: Guest, vcpus count: Int = 1, path: String = "/dev/kvm", system shared: KVMSystem? = nil) throws(DebugError) {
