@@ -145,6 +145,12 @@ import KVMTestSupport
         let walk = try Arm64PageWalk.walk(0x1234, registers: r) { _, _ throws(DebugError) in 0 }
         #expect(walk.physicalAddress == nil)
         #expect(walk.fault?.hasPrefix("T0SZ=48 gives a 16-bit range, outside what this walker models") == true)
+        // The whole-table scan (monitor info mem) had the same trap; it now maps nothing there.
+        var budget = PageTableBudget(maxTables: 8)
+        var leaves = 0
+        _ = Arm64PageMap.scan(registers: r, budget: &budget, readTable: { _, n throws(DebugError) in [UInt8](repeating: 3, count: n) },
+                              visit: { _ in leaves += 1; return true })
+        #expect(leaves == 0 && budget.tables == 0)
     }
 
     /// A few hundred deterministic mutations (byte flips, inserts, splices) of each GDB corpus.
