@@ -55,16 +55,41 @@ public enum PacketFuzzHarness {
 
 /// The monitor-command parser: each line is a command as typed after `monitor` (sent as
 /// `qRcmd,HEX`); a line starting `$` is a packet body instead (to arm points the commands
-/// list or delete). Byte 0 picks the guest. Besides the engine's checks, every command's
-/// reply must be `O` console packets then `OK` or an error.
+/// list or delete). Byte 0 picks the guest. Besides the engine's checks, when every line is a
+/// command, the replies are one group per command: `O` console packets, then `OK` or an error.
 public enum MonitorFuzzHarness {
     public static func run(_ input: [UInt8]) -> GDBFuzzDriver.Outcome {
         guard let first = input.first else { return GDBFuzzDriver.Outcome() }
         var lines: [UInt8] = []
+        var commands = 0
+        var onlyCommands = true
         for line in input.dropFirst().split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             if !lines.isEmpty { lines.append(UInt8(ascii: "\n")) }
-            if line.first == UInt8(ascii: "$") { lines += line.dropFirst() } else { lines += Array("monitor ".utf8) + line }
+            if line.first == UInt8(ascii: "$") {
+                lines += line.dropFirst()
+                onlyCommands = false
+            } else {
+                lines += Array("monitor ".utf8) + line
+                commands += 1
+            }
         }
-        return GDBFuzzDriver.run(FuzzGuest(byte: first), chunks: [PacketFuzzHarness.wire(lines: lines[...])])
+        var outcome = GDBFuzzDriver.run(FuzzGuest(byte: first), chunks: [PacketFuzzHarness.wire(lines: lines[...])])
+        if outcome.violation == nil, onlyCommands {
+            outcome.violation = groupViolation(ReplyProperties.payloads(outcome.sent), commands: commands)
+        }
+        return outcome
+    }
+
+    /// Replies to `commands` monitor commands: each `O`+hex packets then one `OK` or `E...`.
+    public static func groupViolation(_ payloads: [[UInt8]], commands: Int) -> String? {
+        var groups = 0
+        for p in payloads {
+            if p.first == UInt8(ascii: "O") && !p.elementsEqual("OK".utf8) { continue }
+            guard p.elementsEqual("OK".utf8) || p.first == UInt8(ascii: "E") else {
+                return "reply \(groups + 1) to a monitor command ends in '\(String(decoding: p.prefix(40), as: UTF8.self))', not OK or an error"
+            }
+            groups += 1
+        }
+        return groups == commands ? nil : "\(commands) monitor commands got \(groups) final replies"
     }
 }

@@ -116,6 +116,20 @@ public enum ReplyProperties {
     }
 }
 
+extension ReplyProperties {
+    /// The payloads of the packets in a well-formed reply stream, in order (acks skipped).
+    public static func payloads(_ bytes: [UInt8]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var i = 0
+        while i < bytes.count {
+            guard bytes[i] == UInt8(ascii: "$"), let end = bytes[i...].firstIndex(of: UInt8(ascii: "#")) else { i += 1; continue }
+            out.append(Array(bytes[(i + 1)..<end]))
+            i = end + 3
+        }
+        return out
+    }
+}
+
 /// A hex digit's value (the harness checks replies without the engine's own decoder).
 enum GDBHexDigit {
     static func value(_ b: UInt8) -> UInt8? {
