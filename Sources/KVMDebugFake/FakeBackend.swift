@@ -220,6 +220,9 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     /// `reset`, by anyone: the guest's stores, `writeMemory`, software breakpoint patches.
     public var writtenPages: [UInt64] { memory.writtenPages() }
 
+    /// Those of `writtenPages` that the guest's own stores wrote to.
+    public var guestStoredPages: [UInt64] { memory.writtenPages(byGuest: true) }
+
     /// Forgets the recorded calls.
     public func clearTrace() { calls.withLock { $0.removeAll() } }
 

@@ -11,12 +11,16 @@ final class FakeMemory: Sendable {
     /// The 4 KiB pages written since the last `restore` (bit p % 64 of word p / 64), so a
     /// reset copies back only those (`FakeBackend.reset`).
     private let written: DebugLocked<[UInt64]>
+    /// The subset written by the guest's own stores (`store`; `write` is the host's).
+    private let stored: DebugLocked<[UInt64]>
 
     init(base: UInt64, size: UInt64) {
         self.base = base
         self.size = size
         bytes = DebugLocked([UInt8](repeating: 0, count: Int(size)))
-        written = DebugLocked([UInt64](repeating: 0, count: Int((size + Self.pageSize * 64 - 1) / (Self.pageSize * 64))))
+        let words = Int((size + Self.pageSize * 64 - 1) / (Self.pageSize * 64))
+        written = DebugLocked([UInt64](repeating: 0, count: words))
+        stored = DebugLocked([UInt64](repeating: 0, count: words))
     }
 
     static let pageSize: UInt64 = 0x1000
@@ -31,6 +35,7 @@ final class FakeMemory: Sendable {
         for d in X86Boot.longModeTables(for: guest) { _ = write(d.address, d.bytes) }
         // Loaded is the initial state: only later writes count as changes.
         written.withLock { w in for i in w.indices { w[i] = 0 } }
+        stored.withLock { w in for i in w.indices { w[i] = 0 } }
     }
 
     /// True when `[address, address+count)` is backed RAM (anything else is MMIO to KVM).
@@ -78,7 +83,7 @@ final class FakeMemory: Sendable {
         bytes.withLock { ram in
             for i in 0..<size { ram[start + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i)) }
         }
-        markWritten(start, size)
+        markWritten(start, size, byGuest: true)
         return true
     }
 
@@ -90,17 +95,23 @@ final class FakeMemory: Sendable {
     }
 
     /// Records that `[offset, offset+count)` of RAM changed.
-    private func markWritten(_ offset: Int, _ count: Int) {
+    private func markWritten(_ offset: Int, _ count: Int, byGuest: Bool = false) {
         guard count > 0 else { return }
         let first = offset / Int(Self.pageSize), last = (offset + count - 1) / Int(Self.pageSize)
         written.withLock { w in
             for p in first...last { w[p >> 6] |= 1 << UInt64(p & 63) }
         }
+        if byGuest {
+            stored.withLock { w in
+                for p in first...last { w[p >> 6] |= 1 << UInt64(p & 63) }
+            }
+        }
     }
 
-    /// Guest-physical addresses of the 4 KiB pages written since the last `restore`.
-    func writtenPages() -> [UInt64] {
-        written.withLock { w in
+    /// Guest-physical addresses of the 4 KiB pages written since the last `restore` (with
+    /// `byGuest`, only those the guest's own stores wrote).
+    func writtenPages(byGuest: Bool = false) -> [UInt64] {
+        (byGuest ? stored : written).withLock { w in
             var out: [UInt64] = []
             for (i, word) in w.enumerated() where word != 0 {
                 for b in 0..<64 where word & (1 << UInt64(b)) != 0 { out.append(base + UInt64(i * 64 + b) * Self.pageSize) }
@@ -112,6 +123,7 @@ final class FakeMemory: Sendable {
     /// Makes RAM equal `initial` (a memory of the same size) again, copying only the pages
     /// written since the last restore.
     func restore(from initial: FakeMemory) {
+        stored.withLock { w in for i in w.indices { w[i] = 0 } }
         let pages = written.withLock { w -> [Int] in
             var out: [Int] = []
             for (i, word) in w.enumerated() where word != 0 {

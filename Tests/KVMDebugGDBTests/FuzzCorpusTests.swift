@@ -142,6 +142,29 @@ import KVMTestSupport
         #expect(replay.map { FuzzTarget.monitor.run($0.1) } == .some(nil))
     }
 
+    /// Found by the `packets` target after 56 minutes (Fuzz/corpus/packets/guest-stores-over-brk):
+    /// a software breakpoint on bytes the guest itself stores to (a data word, self-modifying
+    /// code). The guest's store replaces the int3/brk, but the debugger goes on showing the
+    /// original saved at insert time, and removing the point writes that stale original back
+    /// over the guest's store. Open: the fix belongs in `Debugger` (compare RAM with the
+    /// breakpoint instruction before hiding or restoring); the harness now allows such bytes
+    /// only on pages the guest stored to.
+    @Test func aGuestStoreOverASoftwareBreakpointIsKept() throws {
+        let backend = try FakeBackend(guest: BuiltinGuests.counterX86(.long))
+        let session = DebugSession(backend: backend)
+        defer { session.close() }
+        try session.insert(.software(address: 0x2000))  // `counter`, which the loop stores to
+        backend.maxInstructionsPerRun = 40
+        _ = try backend.run(vcpu: 0)
+        let stored = try backend.readMemory(0x2000, count: 8)
+        #expect(stored != [0xCC, 0, 0, 0, 0, 0, 0, 0] && backend.guestStoredPages == [0x2000])
+        withKnownIssue("the debugger hides the guest's store behind the original saved at insert time") {
+            #expect(try session.readMemory(0x2000, count: 8, vcpu: 0) == stored)
+            try session.remove(.software(address: 0x2000))
+            #expect(try backend.readMemory(0x2000, count: 8) == stored)
+        }
+    }
+
     /// Found by the `walk` target: TCR_EL1.T0SZ = 48 with the 64 KiB granule left no level to
     /// walk and trapped on an empty range. Now a fault.
     @Test func aRangeNoWiderThanAPageIsAFault() throws {
