@@ -33,11 +33,16 @@ import KVMTestSupport
         }
     }
 
-    @Test func theGDBCorpusGetsReplies() {
-        for (name, input) in Self.corpus(.gdb) where name != "kill" {
+    /// The hand-written seeds (named; the fuzzer's additions are named by their SHA-1).
+    static func seeds(_ t: FuzzTarget) -> [(String, [UInt8])] {
+        corpus(t).filter { name, _ in !(name.count == 40 && name.allSatisfy(\.isHexDigit)) }
+    }
+
+    @Test func theGDBSeedsGetReplies() {
+        for (name, input) in Self.seeds(.gdb) where name != "kill" {
             #expect(!GDBFuzzHarness.run(input).sent.isEmpty, "\(name): no reply at all")
         }
-        for (name, input) in Self.corpus(.packets) {
+        for (name, input) in Self.seeds(.packets) where !name.hasPrefix("guest-stores") {
             let o = PacketFuzzHarness.run(input)
             #expect(o.sent.count > 100, "\(name): \(o.sent.count) bytes of replies")
         }
