@@ -40,6 +40,11 @@ static inline int ckvm_mmap_failed(void *p) { return p == MAP_FAILED; }
 static inline int ckvm_munmap(void *p, size_t len) { return munmap(p, len); }
 /// pthread_self(3), as an integer (pthread_t is opaque to Swift's importer on some libcs).
 static inline unsigned long ckvm_thread_self(void) { return (unsigned long)pthread_self(); }
+/// sched_setaffinity(2): pins the calling thread to host CPU `cpu` (CPU_SET is a _GNU_SOURCE
+/// macro, so this one lives in ckvm.c). Moves a vCPU thread between host CPUs.
+int ckvm_pin_to_cpu(int cpu);
+/// sched_getcpu(3): the host CPU the calling thread runs on.
+int ckvm_current_cpu(void);
 /// pthread_kill(3) (returns an error number, not -1).
 static inline int ckvm_thread_kill(unsigned long thread, int sig) { return pthread_kill((pthread_t)thread, sig); }
 
@@ -100,6 +105,23 @@ static inline int ckvm_set_sregs(int vcpu, const struct kvm_sregs *s) { return i
 static inline int ckvm_kvmclock_ctrl(int vcpu) { return ioctl(vcpu, KVM_KVMCLOCK_CTRL, 0); }
 /// KVM_TRANSLATE: the kernel's walk of a guest linear address (x86 only in practice).
 static inline int ckvm_translate(int vcpu, struct kvm_translation *t) { return ioctl(vcpu, KVM_TRANSLATE, t); }
+/// KVM_GET_XSAVE: the 4096-byte XSAVE area (struct kvm_xsave) into `area`.
+static inline int ckvm_get_xsave(int vcpu, void *area) { return ioctl(vcpu, KVM_GET_XSAVE, area); }
+/// KVM_GET_XSAVE2: the XSAVE area, KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) bytes, into `area`.
+static inline int ckvm_get_xsave2(int vcpu, void *area) { return ioctl(vcpu, KVM_GET_XSAVE2, area); }
+/// KVM_SET_XSAVE: loads an area of the size KVM_GET_XSAVE or KVM_GET_XSAVE2 returned.
+static inline int ckvm_set_xsave(int vcpu, const void *area) { return ioctl(vcpu, KVM_SET_XSAVE, area); }
+/// KVM_GET_FPU: the x87/SSE state, for kernels without KVM_CAP_XSAVE.
+static inline int ckvm_get_fpu(int vcpu, struct kvm_fpu *f) { return ioctl(vcpu, KVM_GET_FPU, f); }
+/// KVM_SET_FPU.
+static inline int ckvm_set_fpu(int vcpu, const struct kvm_fpu *f) { return ioctl(vcpu, KVM_SET_FPU, f); }
+/// KVM_GET_CPUID2: the vCPU's CPUID entries into `cpuid` (a struct kvm_cpuid2 whose nent the
+/// caller set to the room it allocated).
+static inline int ckvm_get_cpuid2(int vcpu, void *cpuid) { return ioctl(vcpu, KVM_GET_CPUID2, cpuid); }
+/// KVM_GET_DEBUGREGS: the guest's own DR0-DR3, DR6, DR7.
+static inline int ckvm_get_debugregs(int vcpu, struct kvm_debugregs *d) { return ioctl(vcpu, KVM_GET_DEBUGREGS, d); }
+/// KVM_SET_DEBUGREGS.
+static inline int ckvm_set_debugregs(int vcpu, const struct kvm_debugregs *d) { return ioctl(vcpu, KVM_SET_DEBUGREGS, d); }
 #endif
 
 #if defined(__aarch64__)

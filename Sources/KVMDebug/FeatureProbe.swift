@@ -17,6 +17,13 @@ public struct ProbeResult: Sendable {
 /// watchpoints), so each feature is run once on the counter guest and judged by
 /// the stop that comes back.
 public enum FeatureProbe {
+    /// Whether hardware data watchpoints trap, from probe results (`write-watchpoint`);
+    /// true when it was not probed or could not run (the hardware is then trusted).
+    public static func hardwareWatchpointsTrap(_ results: [ProbeResult]) -> Bool {
+        guard let r = results.first(where: { $0.feature == .writeWatchpoint }), !r.couldNotRun else { return true }
+        return r.works
+    }
+
     /// Runs the probes on a fresh counter guest per feature (no state leaks between them).
     /// KVM guests are VMs of `system` when given (one `/dev/kvm` open per command).
     public static func run(backend kind: BackendKind, arch: Arch, features: [ProbedFeature] = ProbedFeature.allCases,
@@ -36,6 +43,8 @@ public enum FeatureProbe {
 
     static func probe<B: DebugBackend>(_ f: ProbedFeature, backend: B, guest: Guest, timeout: Double) throws(DebugError) -> ProbeResult {
         let d = Debugger(backend: backend)
+        // The probe judges the hardware: protection would make every watch trap.
+        d.watchMechanism = .hardware
         let runner = GuestRunner(debugger: d)
         func sym(_ n: String) -> UInt64 { guest.symbol(n)?.address ?? 0 }
         var plan = RunPlan()

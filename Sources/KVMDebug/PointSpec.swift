@@ -10,6 +10,12 @@ public struct PointSpec: Sendable, Hashable {
     /// The text the user wrote, for messages.
     public var text: String
 
+    public init(point: DebugPoint, target: VCPUTarget, text: String) {
+        self.point = point
+        self.target = target
+        self.text = text
+    }
+
     public enum Kind: Sendable { case hardware, software, watch }
 
     /// Parses `text` for a guest. Throws `.unsupported` with a one-line explanation.

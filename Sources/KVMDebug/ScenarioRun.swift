@@ -37,10 +37,13 @@ extension DebugScenario {
         return p
     }
 
-    /// Runs the scenario on `backend` (built for `g` with `vcpus` vCPUs).
-    public func record<B: DebugBackend>(on backend: B, guest g: Guest) throws(DebugError) -> ScenarioResult {
+    /// Runs the scenario on `backend` (built for `g` with `vcpus` vCPUs); watchpoints served
+    /// as `watches` says, else as the scenario says (`.protection`: memory protection alone).
+    public func record<B: DebugBackend>(on backend: B, guest g: Guest,
+                                        watches: WatchMechanismChoice? = nil) throws(DebugError) -> ScenarioResult {
         let d = Debugger(backend: backend)
         d.foreignBreakpointPolicy = foreignBreakpoints
+        d.watchMechanism = watches ?? self.watches
         let runner = GuestRunner(debugger: d)
         var stops: [StopSignature] = []
         var stopped: Set<[Int]> = []
@@ -55,15 +58,15 @@ extension DebugScenario {
     }
 
     /// Runs it on the fake backend: the prediction real KVM is compared against.
-    public func recordOnFake() throws(DebugError) -> ScenarioResult {
+    public func recordOnFake(watches: WatchMechanismChoice? = nil) throws(DebugError) -> ScenarioResult {
         let g = try makeGuest()
-        return try record(on: FakeBackend(guest: g, vcpus: vcpus), guest: g)
+        return try record(on: FakeBackend(guest: g, vcpus: vcpus), guest: g, watches: watches)
     }
 
     /// Runs it on this machine's /dev/kvm.
-    public func recordOnKVM() throws(DebugError) -> ScenarioResult {
+    public func recordOnKVM(watches: WatchMechanismChoice? = nil) throws(DebugError) -> ScenarioResult {
         let g = try makeGuest()
-        return try record(on: KVMBackend(guest: g, vcpus: vcpus), guest: g)
+        return try record(on: KVMBackend(guest: g, vcpus: vcpus), guest: g, watches: watches)
     }
 
     /// `scenario NAME end=REASON stops=SIG;SIG[ stopped=0,1]`: the line the x86 lane compares.

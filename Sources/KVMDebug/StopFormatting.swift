@@ -44,7 +44,13 @@ public struct StopFormatter: Sendable {
             o["esr"] = .hex(esr)
             o["ec"] = .hex(UInt64(ec))
             o["far"] = .hex(far)
+        case .protection(let a, _, let l):
+            o["mechanism"] = .string(WatchMechanism.protection.name)
+            o["physical"] = .hex(a)
+            o["length"] = .int(l)
         }
+        if let old = h.oldValue { o["old"] = .hex(littleEndianValue(old)) }
+        if let new = h.newValue { o["new"] = .hex(littleEndianValue(new)) }
         if s.hits.count > 1 {
             o["hits"] = .array(s.hits.map { hit in
                 var x = JSONObject()
@@ -105,6 +111,12 @@ public struct StopFormatter: Sendable {
             line += exc == 3 ? "  (#BP)" : "  (#DB dr6=\(hex(dr6)) dr7=\(hex(dr7)))"
         case .arm64(let esr, _, let far):
             line += "  (esr=\(hex(esr)) far=\(hex(far)))"
+        case .protection(let a, let w, let l):
+            line += "  (protection: \(w ? "store" : "load") of \(l) bytes at physical \(hex(a))"
+            if let old = s.primary.oldValue, let new = s.primary.newValue {
+                line += w ? ", old \(hex(littleEndianValue(old))) new \(hex(littleEndianValue(new)))" : ", value \(hex(littleEndianValue(new)))"
+            }
+            line += ")"
         }
         return line
     }

@@ -56,6 +56,9 @@ public struct DebugScenario: Sendable {
     public var needs: [ProbedFeature]
     /// How the x86 lane compares its stops.
     public var comparison: Comparison
+    /// What serves the scenario's watchpoints (`Debugger.watchMechanism`): `.protection` runs
+    /// them by memory protection alone, on every backend.
+    public var watches: WatchMechanismChoice = .automatic
 
     public init(name: String, arch: Arch = .arm64, mode: CPUMode? = nil, kind: Kind = .run,
                 guest: ScenarioGuest = .counter, vcpus: Int = 1, points: [ScenarioPoint] = [],

@@ -24,7 +24,22 @@ extension DebugScenarios {
               needs: [.executeBreakpoint, .writeWatchpoint]),
             s("step-with-watch", points: [.watch("counter", length: 2, .write)], steps: 8, maxStops: 20,
               needs: [.singleStep, .writeWatchpoint]),
+            // Memory protection alone (no debug register): runs wherever the kernel has read-only slots.
+            protected(s("protection-write-watch", points: [.watch("counter", length: 2, .write)], maxStops: 4, needs: [])),
+            protected(s("protection-access-both", points: [.watch("counter", length: 2, .access), .watch("data", length: 2, .access)],
+                        maxStops: 6, needs: [])),
+            protected(s("protection-step-with-watch", points: [.watch("counter", length: 2, .write)], steps: 8, maxStops: 20,
+                        needs: [.singleStep])),
+            protected(s("protection-step-with-read-watch", points: [.watch("data", length: 2, .access)], steps: 8, maxStops: 20,
+                        needs: [.singleStep])),
         ]
+    }
+
+    /// `s` with its watchpoints served by memory protection alone.
+    static func protected(_ s: DebugScenario) -> DebugScenario {
+        var p = s
+        p.watches = .protection
+        return p
     }
 
     /// The x86 lane (`kvmdbg scenarios`): `x86(mode: .long)` without software breakpoints
@@ -71,6 +86,12 @@ extension DebugScenarios {
             // A data trap whose next instruction has an execute breakpoint (see lane allow-list).
             s("watch-then-break-next", [.hw("load"), .watch("counter", length: 8, .write)], maxStops: 6,
               needs: [.executeBreakpoint, .writeWatchpoint]),
+            // Six watches: four debug registers, memory protection for the fifth and sixth (the
+            // store to `counter` exits as MMIO once its page is protected, and is matched there).
+            s("six-watches", [.watch("data", length: 1, .access), .watch("data", 1, length: 1, .access),
+                              .watch("data", 2, length: 1, .access), .watch("data", 3, length: 1, .access),
+                              .watch("counter", length: 8, .write), .watch("data", 4, length: 4, .access)],
+              maxStops: 8, needs: [.writeWatchpoint, .accessWatchpoint]),
         ]
     }
 

@@ -16,6 +16,12 @@ public enum Capability: Int32, Sendable, CaseIterable {
     case debugRegisters = 50
     /// KVM_CAP_ADJUST_CLOCK (39): x86 kvmclock present (KVM_KVMCLOCK_CTRL needs it).
     case adjustClock = 39
+    /// KVM_CAP_XSAVE (55): x86 KVM_GET/SET_XSAVE (the 4096-byte XSAVE area).
+    case xsave = 55
+    /// KVM_CAP_XSAVE2 (208): the XSAVE area's size for KVM_GET_XSAVE2 (>= 4096).
+    case xsave2 = 208
+    /// KVM_CAP_READONLY_MEM (81): memory slots may carry KVM_MEM_READONLY (protection watchpoints).
+    case readOnlyMemory = 81
 
     /// The C name.
     public var name: String {
@@ -28,6 +34,9 @@ public enum Capability: Int32, Sendable, CaseIterable {
         case .setGuestDebug2: return "KVM_CAP_SET_GUEST_DEBUG2"
         case .debugRegisters: return "KVM_CAP_DEBUGREGS"
         case .adjustClock: return "KVM_CAP_ADJUST_CLOCK"
+        case .xsave: return "KVM_CAP_XSAVE"
+        case .xsave2: return "KVM_CAP_XSAVE2"
+        case .readOnlyMemory: return "KVM_CAP_READONLY_MEM"
         }
     }
 }
@@ -51,6 +60,8 @@ public struct Capabilities: Sendable, Hashable {
     public var backend: String
     /// Free-form facts about the host (e.g. "PVM" for kvm_pvm).
     public var notes: [String]
+    /// x86: the vCPUs have AVX (CPUID XSAVE and AVX), so the ymm upper halves are served.
+    public var x86AVX = false
 
     public init(arch: Arch, setGuestDebug: Bool, supportedControl: GuestDebugControl?, slots: SlotCapacity,
                 reportedHardwareBreakpoints: Int, reportedHardwareWatchpoints: Int, maxVCPUs: Int,

@@ -23,6 +23,19 @@ public protocol DebugBackend: AnyObject {
     /// Writes the vCPU's register file back. x86: `KVM_SET_REGS`, plus `KVM_SET_SREGS`
     /// when a special register changed; arm64: `KVM_SET_ONE_REG` per changed register.
     func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError)
+    /// Reads the vCPU's FP/SIMD registers. x86: `KVM_GET_XSAVE2` / `KVM_GET_XSAVE`
+    /// (`KVM_GET_FPU` without XSAVE); arm64: `KVM_GET_ONE_REG` per `fp_regs` id.
+    /// Default: `.unsupported` (then a debugger reports them unavailable).
+    func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile
+    /// Writes the vCPU's FP/SIMD registers back: x86 `KVM_SET_XSAVE` (or `KVM_SET_FPU`) of the
+    /// area just read with the fields replaced; arm64 `KVM_SET_ONE_REG` per changed register.
+    func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError)
+    /// Reads the guest's own debug registers. x86: `KVM_GET_DEBUGREGS`; arm64:
+    /// `KVM_GET_ONE_REG` per DBGBCR/DBGBVR/DBGWCR/DBGWVR/MDSCR_EL1. Default: `.unsupported`.
+    func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters
+    /// Writes the guest's own debug registers: x86 `KVM_SET_DEBUGREGS`; arm64 `KVM_SET_ONE_REG`
+    /// per changed register.
+    func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError)
     /// Reads the program counter alone, the one register every arm64 debug exit needs
     /// (one `KVM_GET_ONE_REG` instead of the whole file). Default: `registers(vcpu:).pc`.
     func programCounter(vcpu: Int) throws(DebugError) -> UInt64
@@ -40,6 +53,21 @@ public protocol DebugBackend: AnyObject {
     var runMayWaitInKernel: Bool { get }
     /// Guest-physical RAM, lowest first; nil when the backend does not know it (`RAMRegion.swift`).
     var ramRegions: [RAMRegion]? { get }
+
+    // MARK: Page protection (protection watchpoints; defaults in PageProtectionBackend.swift)
+
+    /// Why this backend cannot protect guest pages; nil when it can.
+    var pageProtectionUnavailable: String? { get }
+    /// Holds the guest-physical 4 KiB page at `page` under `protection`. KVM: its own memory
+    /// slot, `KVM_SET_USER_MEMORY_REGION` (delete + re-add). Call only while no vCPU runs.
+    func setPageProtection(_ protection: PageProtection, page: UInt64) throws(DebugError)
+    /// Puts every memory slot back exactly as it was before the first protection.
+    func restoreMemorySlots() throws(DebugError)
+    /// The first `length` bytes of `kvm_run.mmio.data` of `vcpu`'s last `KVM_EXIT_MMIO`
+    /// (what a store wrote).
+    func mmioData(vcpu: Int, length: Int) -> [UInt8]
+    /// Sets `kvm_run.mmio.data`: what the load `vcpu` exited on returns when it runs again.
+    func setMMIOData(_ bytes: [UInt8], vcpu: Int)
 }
 
 extension DebugBackend {
@@ -51,6 +79,22 @@ extension DebugBackend {
 
     public func programCounter(vcpu: Int) throws(DebugError) -> UInt64 {
         try registers(vcpu: vcpu).pc
+    }
+
+    public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
+        throw .unsupported(reason: "this backend does not read FP/SIMD registers")
+    }
+
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError) {
+        throw .unsupported(reason: "this backend does not write FP/SIMD registers")
+    }
+
+    public func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters {
+        throw .unsupported(reason: "this backend does not read the guest's own debug registers")
+    }
+
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError) {
+        throw .unsupported(reason: "this backend does not write the guest's own debug registers")
     }
 
     /// Writes the program counter: the register file read, changed and written back.

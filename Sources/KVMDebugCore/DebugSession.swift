@@ -15,11 +15,20 @@ import Synchronization
 public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     public let debugger: Debugger<Backend>
     private let core: SessionCore<Backend>
-    private let physical = Atomic<Bool>(false)
+    private let physical = PhysicalModeSwitch()
 
     public init(debugger: Debugger<Backend>) {
         self.debugger = debugger
         core = SessionCore(debugger: debugger)
+        // Protection watches protect physical pages: their virtual addresses go through
+        // each vCPU's page tables, as memory access does.
+        // (The Debugger is passed in, not captured: no cycle, and no weak reference, which
+        // Embedded Swift lacks.)
+        debugger.setTranslator { [physical] (va: UInt64, vcpu: Int, d: Debugger<Backend>) throws(DebugError) -> UInt64 in
+            let w = try DebugSession.walk(va, vcpu: vcpu, debugger: d, physical: physical.on.load(ordering: .relaxed))
+            guard let pa = w.physicalAddress else { throw .unmapped(address: va, reason: w.fault ?? "no translation") }
+            return pa
+        }
     }
 
     public convenience init(backend: Backend) {
@@ -103,6 +112,26 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         try debugger.setRegisters(file, vcpu: vcpu)
     }
 
+    /// The vCPU's FP/SIMD registers, read once per stop and only when asked.
+    public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
+        try debugger.floatingPointRegisters(vcpu: vcpu)
+    }
+
+    /// Writes the vCPU's FP/SIMD registers.
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError) {
+        try debugger.setFloatingPointRegisters(file, vcpu: vcpu)
+    }
+
+    /// The guest's own debug registers (not kvmdbg's points), read once per stop when asked.
+    public func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters {
+        try debugger.guestDebugRegisters(vcpu: vcpu)
+    }
+
+    /// Writes the guest's own debug registers.
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError) {
+        try debugger.setGuestDebugRegisters(registers, vcpu: vcpu)
+    }
+
     /// Reads guest memory at a guest-virtual address as `vcpu` sees it (physical with
     /// `physicalMode`); software breakpoints are hidden. Each page is translated on its own.
     public func readMemory(_ address: UInt64, count: Int, vcpu: Int) throws(DebugError) -> [UInt8] {
@@ -127,8 +156,8 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     /// Addresses are guest-physical (no walk) while true: GDB's `monitor phys on`, QEMU's
     /// `Qqemu.PhyMemMode:1`. Off by default.
     public var physicalMode: Bool {
-        get { physical.load(ordering: .relaxed) }
-        set { physical.store(newValue, ordering: .relaxed) }
+        get { physical.on.load(ordering: .relaxed) }
+        set { physical.on.store(newValue, ordering: .relaxed) }
     }
 
     /// Guest-virtual to guest-physical through `vcpu`'s own page tables (its registers of
@@ -144,14 +173,19 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     /// memory (x86: `X86PageWalk`, Intel SDM vol. 3 ch. 4; arm64: `Arm64PageWalk`, Arm ARM D8).
     /// With `physicalMode` on, the identity.
     public func walk(_ address: UInt64, vcpu: Int) throws(DebugError) -> PageWalk {
-        if vcpu < 0 || vcpu >= vcpuCount { throw .noSuchVCPU(index: vcpu, count: vcpuCount) }
-        if physicalMode { return .identity(address, scheme: "physical mode (monitor phys on), identity") }
-        let d = debugger
+        try DebugSession.walk(address, vcpu: vcpu, debugger: debugger, physical: physicalMode)
+    }
+
+    /// `walk` for any debugger (the protection watchpoints' translator calls it too).
+    static func walk(_ address: UInt64, vcpu: Int, debugger d: Debugger<Backend>, physical: Bool) throws(DebugError) -> PageWalk {
+        let n = d.backend.vcpuCount
+        if vcpu < 0 || vcpu >= n { throw .noSuchVCPU(index: vcpu, count: n) }
+        if physical { return .identity(address, scheme: "physical mode (monitor phys on), identity") }
         func entry(_ pa: UInt64, _ size: Int) throws(DebugError) -> UInt64 {
             // The tables as the guest wrote them: page tables never carry our patches.
             littleEndianValue(try d.backend.readMemory(pa, count: size))
         }
-        switch try registers(vcpu: vcpu) {
+        switch try d.registers(vcpu: vcpu) {
         case .x86_64(let r): return try X86PageWalk.walk(address, registers: r, read: entry)
         case .arm64(let r): return try Arm64PageWalk.walk(address, registers: r, read: entry)
         }
@@ -231,6 +265,11 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     public func close() {
         if core.close() { try? debugger.disableDebugging() }
     }
+}
+
+/// `DebugSession.physicalMode`, in a box the protection translator shares.
+final class PhysicalModeSwitch: Sendable {
+    let on = Atomic<Bool>(false)
 }
 
 /// The session's threads and rendezvous. A separate object so the vCPU threads can hold

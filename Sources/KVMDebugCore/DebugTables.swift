@@ -17,6 +17,9 @@ public struct DebugTables: Sendable {
     public private(set) var encoded: [EncodedDebugRegisters]
     /// vCPUs whose tables changed since they last took their state (`markSynced`).
     public private(set) var dirty: [Bool]
+    /// Watchpoints served by memory protection rather than a comparator (by value: every
+    /// vCPU that arms the same point is served the same way). They take no slot.
+    public private(set) var protected: [DebugPoint] = []
 
     /// Empty tables for `vcpuCount` vCPUs, each with `capacity` comparators.
     public init(arch: Arch, vcpuCount: Int, capacity: SlotCapacity) {
@@ -36,6 +39,17 @@ public struct DebugTables: Sendable {
 
     /// Every point armed on `vcpu`: the global layer first, then its own.
     public func points(on vcpu: Int) -> [DebugPoint] { global + local[vcpu] }
+
+    /// The points on `vcpu` that hardware comparators serve (all but the protected ones).
+    public func hardwarePoints(on vcpu: Int) -> [DebugPoint] {
+        protected.isEmpty ? points(on: vcpu) : points(on: vcpu).filter { !protected.contains($0) }
+    }
+
+    /// What serves `point`: nil for a software breakpoint or a point not armed anywhere.
+    public func mechanism(of point: DebugPoint) -> WatchMechanism? {
+        guard point.usesHardwareSlot, global.contains(point) || local.contains(where: { $0.contains(point) }) else { return nil }
+        return protected.contains(point) ? .protection : .hardware
+    }
 
     /// True if `point` is armed on `vcpu` (globally or locally).
     public func isArmed(_ point: DebugPoint, on vcpu: Int) -> Bool {
@@ -59,14 +73,19 @@ public struct DebugTables: Sendable {
     /// Changes one vCPU's comparator count (re-checks its current points; all-or-nothing).
     public mutating func setCapacity(_ c: SlotCapacity, vcpu: Int) throws(DebugError) {
         try checkVCPU(vcpu)
-        let enc = try DebugEncoder.encode(points(on: vcpu), arch: arch, capacity: c, vcpu: vcpu)
+        let enc = try DebugEncoder.encode(hardwarePoints(on: vcpu), arch: arch, capacity: c, vcpu: vcpu)
         capacity[vcpu] = c
         commit(vcpu, enc)
     }
 
     /// Arms `point` on `target`. Fails whole, changing nothing, if it does not fit on any
-    /// one targeted vCPU (the error names that vCPU and its limit).
-    public mutating func insert(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError) {
+    /// one targeted vCPU (the error names that vCPU and its limit). With `.protection` (a
+    /// watch only) no comparator is used: the `Debugger` protects its pages instead.
+    public mutating func insert(_ point: DebugPoint, on target: VCPUTarget,
+                                mechanism: WatchMechanism = .hardware) throws(DebugError) {
+        if mechanism == .protection || protected.contains(point) {
+            return try insertProtected(point, on: target)
+        }
         try DebugEncoder.validate(point, arch: arch)
         // Only a software point can switch the software layer on or off.
         let hadSoftware = point.usesHardwareSlot ? nil : hasSoftwareBreakpoints
@@ -86,10 +105,10 @@ public struct DebugTables: Sendable {
             var pts: [DebugPoint]
             if local[v].isEmpty {
                 // The common case: one shared buffer, so the memo matches at once.
-                if globalPlus == nil { globalPlus = global + [point] }
+                if globalPlus == nil { globalPlus = hardwareOnly(global) + [point] }
                 pts = globalPlus ?? []
             } else {
-                pts = points(on: v)
+                pts = hardwarePoints(on: v)
                 // A global insert subsumes an identical local point on that vCPU.
                 if case .all = target, let i = pts.lastIndex(of: point) { pts.remove(at: i) }
                 pts.append(point)
@@ -107,6 +126,30 @@ public struct DebugTables: Sendable {
         softwareLayerChanged(from: hadSoftware)
     }
 
+    /// A protected watch: the same checks and layers as any point, no encoding.
+    private mutating func insertProtected(_ point: DebugPoint, on target: VCPUTarget) throws(DebugError) {
+        switch point {
+        case .watch(let a, let l, _): try WatchPiece.checkRange(address: a, length: l, arch: arch)
+        case .hardware: break  // an execute breakpoint by a code-page hole
+        case .software: throw .unsupported(reason: "a software breakpoint cannot be served by memory protection")
+        }
+        switch target {
+        case .all:
+            if global.contains(point) { throw .alreadyArmed(point: point, target: target) }
+            for v in 0..<vcpuCount { local[v].removeAll { $0 == point } }
+            global.append(point)
+        case .vcpu(let v):
+            try checkVCPU(v)
+            if local[v].contains(point) || global.contains(point) { throw .alreadyArmed(point: point, target: target) }
+            local[v].append(point)
+        }
+        if !protected.contains(point) { protected.append(point) }
+    }
+
+    private func hardwareOnly(_ pts: [DebugPoint]) -> [DebugPoint] {
+        protected.isEmpty ? pts : pts.filter { !protected.contains($0) }
+    }
+
     /// Removes exactly `point` (same address, length and kind) from `target`.
     public mutating func remove(_ point: DebugPoint, from target: VCPUTarget) throws(DebugError) {
         let hadSoftware = point.usesHardwareSlot ? nil : hasSoftwareBreakpoints
@@ -119,10 +162,15 @@ public struct DebugTables: Sendable {
             guard let i = local[v].firstIndex(of: point) else { throw .notArmed(point: point, target: target) }
             local[v].remove(at: i)
         }
+        if let i = protected.firstIndex(of: point) {
+            // No slot to give back; forget the mechanism once no vCPU arms the point.
+            if !global.contains(point) && !local.contains(where: { $0.contains(point) }) { protected.remove(at: i) }
+            return
+        }
         var memo: EncodingMemo? = nil
         for v in try vcpus(of: target) {
             // Removing never needs more slots, so re-encoding cannot fail.
-            if let enc = try? encode(local[v].isEmpty ? global : points(on: v), vcpu: v, memo: &memo) {
+            if let enc = try? encode(local[v].isEmpty ? hardwareOnly(global) : hardwarePoints(on: v), vcpu: v, memo: &memo) {
                 commit(v, enc)
             }
         }
@@ -133,6 +181,7 @@ public struct DebugTables: Sendable {
     public mutating func removeAll() {
         let hadSoftware = hasSoftwareBreakpoints
         global.removeAll()
+        protected.removeAll()
         var memo: EncodingMemo? = nil
         for v in 0..<vcpuCount {
             local[v].removeAll()
@@ -144,8 +193,8 @@ public struct DebugTables: Sendable {
     /// The hardware registers for `vcpu` with one point left out: used to step over
     /// the breakpoint the vCPU is sitting on while every other point stays armed.
     public func encoded(for vcpu: Int, without left: [DebugPoint]) -> EncodedDebugRegisters {
-        guard left.contains(where: { $0.usesHardwareSlot }) else { return encoded[vcpu] }
-        var pts = points(on: vcpu)
+        guard left.contains(where: { $0.usesHardwareSlot && !protected.contains($0) }) else { return encoded[vcpu] }
+        var pts = hardwarePoints(on: vcpu)
         pts.removeAll { left.contains($0) }
         return (try? DebugEncoder.encode(pts, arch: arch, capacity: capacity[vcpu], vcpu: vcpu)) ?? encoded[vcpu]
     }

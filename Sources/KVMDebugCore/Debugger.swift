@@ -32,6 +32,19 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// (reading `backend.capabilities` per run copied the whole struct).
     private let blockIRQSupported: Bool
     private let foreignPolicy = Atomic<UInt8>(ForeignBreakpointPolicy.report.rawValue)
+    /// Guarded by `lock`: the watches memory protection serves and the pages they hold.
+    private var protection = ProtectionTable()
+    /// Set before the first slot change: from then on a `KVM_EXIT_MMIO` on guest RAM is a
+    /// protected page's (RAM never exits otherwise), completed here, never reported as MMIO.
+    private let protectionUsed = Atomic<Bool>(false)
+    private let mechanismChoice = Atomic<UInt8>(WatchMechanismChoice.automatic.rawValue)
+    private let hardwareWatchTraps = Atomic<Bool>(true)
+    /// Guarded by `lock`: when set, what `hardwareWatchpointsTrap` answers.
+    private var watchTrapsAnswer: (@Sendable () -> Bool)? = nil
+    private let breakChoice = Atomic<UInt8>(WatchMechanismChoice.hardware.rawValue)
+    /// Guarded by `lock`: guest-virtual to guest-physical for a vCPU (the session's page walk);
+    /// nil: identity.
+    private var translator: ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)? = nil
 
     /// What resuming does with a BRK the guest ran that kvmdbg did not plant (opt-in;
     /// arm64 only, where TDE routes every guest BRK to the host and there is no INJECT flag).
@@ -54,6 +67,59 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// A snapshot of the debug tables.
     public var tables: DebugTables { lock.withLock { _tables } }
 
+    /// Which mechanism new watchpoints may use (`auto` by default: hardware while slots last
+    /// and data watchpoints trap here, memory protection otherwise). Points already armed keep theirs.
+    public var watchMechanism: WatchMechanismChoice {
+        get { WatchMechanismChoice(rawValue: mechanismChoice.load(ordering: .relaxed)) ?? .automatic }
+        set { mechanismChoice.store(newValue.rawValue, ordering: .relaxed) }
+    }
+
+    /// Whether this host's hardware data watchpoints really trap (the feature probe's
+    /// `write-watchpoint`; false under PVM). True until told otherwise.
+    public var hardwareWatchpointsTrap: Bool {
+        get {
+            if let answer = lock.withLock({ watchTrapsAnswer }) { return answer() }
+            return hardwareWatchTraps.load(ordering: .relaxed)
+        }
+        set {
+            lock.withLock { watchTrapsAnswer = nil }
+            hardwareWatchTraps.store(newValue, ordering: .relaxed)
+        }
+    }
+
+    /// Lets `answer` decide `hardwareWatchpointsTrap` each time a watch is inserted (it may block
+    /// until a feature probe running beside a server is done).
+    public func decideHardwareWatchpointsTrap(by answer: @escaping @Sendable () -> Bool) {
+        lock.withLock { watchTrapsAnswer = answer }
+    }
+
+    /// What serves new execute breakpoints (`.hardware` points): `.hardware` (the default:
+    /// comparators only), `.automatic` (comparators while they last, then a code-page hole),
+    /// or `.protection` (always a hole). A hole makes every instruction fetched from that page
+    /// exit: each is stepped through with the page filled in (tens of µs each), and a fetch at
+    /// the breakpoint's address is the stop. For hosts where int3 does not trap and the slots
+    /// run out (GDB's `monitor break-mode`).
+    public var breakMechanism: WatchMechanismChoice {
+        get { WatchMechanismChoice(rawValue: breakChoice.load(ordering: .relaxed)) ?? .hardware }
+        set { breakChoice.store(newValue.rawValue, ordering: .relaxed) }
+    }
+
+    /// Sets how watch addresses (guest-virtual) become guest-physical pages for protection,
+    /// per vCPU; `DebugSession` passes its page walk. Without one, addresses are physical.
+    public func setTranslator(_ t: ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)?) {
+        lock.withLock { translator = t }
+    }
+
+    /// What serves `point` (nil: not an armed watch).
+    public func mechanism(of point: DebugPoint) -> WatchMechanism? {
+        lock.withLock { _tables.mechanism(of: point) }
+    }
+
+    /// The pages protection holds now, with how (`monitor points`).
+    public var protectedPages: [(page: UInt64, protection: PageProtection)] {
+        lock.withLock { protection.applied.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
+
     /// KVM_SET_GUEST_DEBUG calls issued before runs, per vCPU (`disableDebugging`'s are not counted).
     public var setGuestDebugCalls: [Int] { vcpus.map { $0.setGuestDebugCalls.load(ordering: .relaxed) } }
 
@@ -69,6 +135,10 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// distinct physical address.
     public func insert(_ point: DebugPoint, on target: VCPUTarget = .all,
                        physical: [(vcpu: Int, address: UInt64)]? = nil) throws(DebugError) {
+        if point.isWatch { return try insertServed(point, on: target, choice: watchMechanism, traps: hardwareWatchpointsTrap) }
+        if case .hardware = point, breakMechanism != .hardware {
+            return try insertServed(point, on: target, choice: breakMechanism, traps: true)
+        }
         try lock.withLock { () throws(DebugError) in
             var newPatches: [SoftwarePatch] = []
             var uses: [(physical: UInt64, use: SoftwareUse)] = []
@@ -106,11 +176,119 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                     patches[i].users.append(u.use)
                 }
             }
-            if case .watch(let a, let l, .read) = point, backend.arch == .x86_64,
-               !readWatchValues.contains(where: { $0.point == point }) {
-                let v = (try? backend.readMemory(a, count: Int(l))) ?? []
-                readWatchValues.append(ReadWatchValue(point: point, value: v))
+        }
+    }
+
+    /// Arms a watchpoint (or an execute breakpoint) by the mechanism `choice` picks: a
+    /// comparator while they last and `traps`, memory protection otherwise; all-or-nothing.
+    private func insertServed(_ point: DebugPoint, on target: VCPUTarget, choice: WatchMechanismChoice,
+                              traps: Bool) throws(DebugError) {
+        try lock.withLock { () throws(DebugError) in
+            // A point already armed elsewhere keeps its mechanism.
+            var useProtection: Bool
+            switch _tables.mechanism(of: point) {
+            case .protection?: useProtection = true
+            case .hardware?: useProtection = false
+            case nil: useProtection = choice == .protection || (choice == .automatic && !traps)
             }
+            if !useProtection {
+                do throws(DebugError) {
+                    try _tables.insert(point, on: target)
+                    if case .watch(let a, let l, .read) = point, backend.arch == .x86_64,
+                       !readWatchValues.contains(where: { $0.point == point }) {
+                        let v = (try? backend.readMemory(a, count: Int(l))) ?? []
+                        readWatchValues.append(ReadWatchValue(point: point, value: v))
+                    }
+                    return
+                } catch {
+                    // Out of slots (or a range no slot set expresses): protection serves it.
+                    guard choice == .automatic, _tables.mechanism(of: point) == nil,
+                          backend.pageProtectionUnavailable == nil else { throw error }
+                    switch error {
+                    case .noFreeSlot, .unencodableWatch: useProtection = true
+                    default: throw error
+                    }
+                }
+            }
+            if let why = backend.pageProtectionUnavailable {
+                if !point.isWatch { throw .unsupported(reason: "a breakpoint by a code-page hole cannot be set: \(why)") }
+                if choice == .automatic && !traps {
+                    throw .unsupported(reason: "data watchpoints do not trap on this host's KVM (feature probe), and memory protection cannot serve them: \(why)")
+                }
+                throw .unsupported(reason: "a protection watchpoint cannot be set: \(why)")
+            }
+            let va = point.address
+            var length: UInt64 = 1  // an execute breakpoint: the fetch of its first byte
+            if case .watch(_, let l, _) = point { length = l }
+            try WatchPiece.checkRange(address: va, length: length, arch: backend.arch)
+            if length > Self.protectionMaxLength {
+                throw .unencodableWatch(address: va, length: length, arch: backend.arch,
+                                        reason: "a protection watchpoint covers at most \(Self.protectionMaxLength >> 20) MiB; watch a smaller range")
+            }
+            let targeted: [Int]
+            switch target {
+            case .all: targeted = Array(0..<backend.vcpuCount)
+            case .vcpu(let v): try checkVCPU(v); targeted = [v]
+            }
+            var ranges: [Int: [ProtectedRange]] = [:]
+            if let t = translator {
+                for v in targeted {
+                    ranges[v] = try Self.physicalRanges(va, length, vcpu: v) { (a, v) throws(DebugError) in try t(a, v, self) }
+                }
+            } else {
+                let identity = [ProtectedRange(physical: va, length: length, virtual: va)]
+                for v in targeted { ranges[v] = identity }
+            }
+            for r in ranges.values.first ?? [] where (try? backend.readMemory(r.physical, count: 1)) == nil {
+                throw .badGuestAddress(address: r.physical, length: r.length)
+            }
+            try _tables.insert(point, on: target, mechanism: .protection)
+            protection.add(point, ranges: ranges)
+            do throws(DebugError) {
+                try applyProtection()
+            } catch {
+                try? _tables.remove(point, from: target)
+                protection.remove(point, vcpus: targeted)
+                try? applyProtection()
+                throw error
+            }
+        }
+    }
+
+    /// The longest range one protection watch may cover (16 MiB: 4096 pages to translate).
+    static var protectionMaxLength: UInt64 { 16 << 20 }
+
+    /// `[va, va+length)` translated page by page for one vCPU, physically adjacent pieces merged.
+    private static func physicalRanges(_ va: UInt64, _ length: UInt64, vcpu: Int,
+                                       translate: (UInt64, Int) throws(DebugError) -> UInt64) throws(DebugError) -> [ProtectedRange] {
+        var out: [ProtectedRange] = []
+        var a = va
+        var left = length
+        while left > 0 {
+            let inPage = min(left, PageProtection.pageSize - (a & (PageProtection.pageSize - 1)))
+            let pa = try translate(a, vcpu)
+            if let last = out.last, last.physical &+ last.length == pa {
+                out[out.count - 1].length += inPage
+            } else {
+                out.append(ProtectedRange(physical: pa, length: inPage, virtual: a))
+            }
+            a &+= inPage
+            left -= inPage
+        }
+        return out
+    }
+
+    /// Caller holds `lock`. Brings every page's slot to what the protected watches need.
+    private func applyProtection() throws(DebugError) {
+        let want = protection.wanted()
+        var pages = Set(protection.applied.keys)
+        pages.formUnion(want.keys)
+        for page in pages.sorted() {
+            let w = want[page] ?? .none
+            if w == (protection.applied[page] ?? .none) { continue }
+            protectionUsed.store(true, ordering: .sequentiallyConsistent)
+            try backend.setPageProtection(w, page: page)
+            protection.applied[page] = w == .none ? nil : w
         }
     }
 
@@ -132,6 +310,13 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             }
             if case .watch = point, !anyVCPUArms(point) {
                 readWatchValues.removeAll { $0.point == point }
+            }
+            if protection.serves(point) {
+                switch target {
+                case .all: protection.remove(point, vcpus: nil)
+                case .vcpu(let v): protection.remove(point, vcpus: [v])
+                }
+                try applyProtection()
             }
         }
     }
@@ -165,6 +350,57 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         try backend.setRegisters(file, vcpu: vcpu)
         st.registers = file
         if before.pc != file.pc { st.pcWritten = true }
+    }
+
+    /// The vCPU's FP/SIMD registers, read once per stop and only when asked: a stop itself
+    /// costs no FP ioctl (`DebugBackend.floatingPointRegisters`).
+    public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
+        try cached(vcpu, { $0.fpRegisters }, { $0.fpRegisters = $1 }) { () throws(DebugError) in
+            try backend.floatingPointRegisters(vcpu: vcpu)
+        }
+    }
+
+    /// Writes the vCPU's FP/SIMD registers (nothing when unchanged).
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError) {
+        try writeCached(file, vcpu, try floatingPointRegisters(vcpu: vcpu), { $0.fpRegisters = $1 }) { () throws(DebugError) in
+            try backend.setFloatingPointRegisters(file, vcpu: vcpu)
+        }
+    }
+
+    /// The guest's own debug registers, read once per stop and only when asked.
+    public func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters {
+        try cached(vcpu, { $0.guestDebugRegisters }, { $0.guestDebugRegisters = $1 }) { () throws(DebugError) in
+            try backend.guestDebugRegisters(vcpu: vcpu)
+        }
+    }
+
+    /// Writes the guest's own debug registers (nothing when unchanged).
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError) {
+        try writeCached(registers, vcpu, try guestDebugRegisters(vcpu: vcpu), { $0.guestDebugRegisters = $1 }) { () throws(DebugError) in
+            try backend.setGuestDebugRegisters(registers, vcpu: vcpu)
+        }
+    }
+
+    /// A per-stop cache slot of `VCPUDebugState`: the stored value, or `read` once.
+    private func cached<T>(_ vcpu: Int, _ get: (VCPUDebugState) -> T?, _ set: (VCPUDebugState, T?) -> Void,
+                           _ read: () throws(DebugError) -> T) throws(DebugError) -> T {
+        try checkVCPU(vcpu)
+        let st = vcpus[vcpu]
+        if let r = get(st) { return r }
+        let r = try read()
+        set(st, r)
+        return r
+    }
+
+    /// Writes `value` through `write` unless it equals `current`; the slot holds it afterwards
+    /// (and nothing if the write failed, so the next read asks the backend).
+    private func writeCached<T: Equatable>(_ value: T, _ vcpu: Int, _ current: T, _ set: (VCPUDebugState, T?) -> Void,
+                                           _ write: () throws(DebugError) -> Void) throws(DebugError) {
+        if current == value { return }
+        let st = vcpus[vcpu]
+        set(st, nil)
+        try write()
+        set(st, value)
     }
 
     /// The last stop reported for `vcpu`, if it has not run since.
@@ -211,6 +447,13 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             patches.removeAll()
             readWatchValues.removeAll()
             _tables.removeAll()
+            if !protection.isEmpty || !protection.applied.isEmpty {
+                protection.removeAll()
+                try? applyProtection()
+                // Split slots merged back: the VM's memory map as before the first watch.
+                try? backend.restoreMemorySlots()
+                protection = ProtectionTable()
+            }
         }
     }
 
@@ -322,7 +565,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
               Arm64DebugEncoding.ExceptionClass(rawValue: Arm64DebugEncoding.esrClass(esr)) == .brk64,
               s.hits.contains(where: { $0.reason == .softwareBreakpoint && $0.point == nil }) else { return }
         if st.pcWritten, try registers(vcpu: vcpu).pc != pc { return }
-        st.registers = nil
+        st.forgetRegisters()
         try Arm64ExceptionDelivery.deliver(esr: esr, pc: pc, vcpu: vcpu, on: backend)
         st.lastStop = nil
         st.pcWritten = true
@@ -392,6 +635,9 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     private func pointsToStepOver(_ vcpu: Int) throws(DebugError) -> [DebugPoint] {
         let st = vcpus[vcpu]
         guard let s = st.lastStop else { return [] }
+        // A protection watch stop sits on nothing: its access is complete. (A code-page-hole
+        // breakpoint sits on its instruction, as a hardware one does.)
+        if case .protection = s.exit, !s.hits.contains(where: { $0.reason == .hardwareBreakpoint }) { return [] }
         // Most stops (steps, x86 watchpoints) sit on nothing: answer without the lock.
         let arm64 = backend.arch == .arm64
         if !s.hits.contains(where: { $0.reason == .hardwareBreakpoint || $0.reason == .softwareBreakpoint || (arm64 && $0.reason == .watchpoint) }) {
@@ -461,8 +707,37 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         return try runOnce(vcpu, stepping: true, without: points)
     }
 
-    /// Installs the vCPU's state if it differs from what it has, runs once, decodes.
+    /// Installs the vCPU's state if it differs from what it has, runs once, decodes. Exits
+    /// that belong to protection watchpoints (an access to a protected page, a fetch from a
+    /// hole) are completed here and the vCPU runs on, unless a watch matched: then that is the stop.
     private func runOnce(_ vcpu: Int, stepping: Bool, without: [DebugPoint]) throws(DebugError) -> RunEvent {
+        while true {
+            try syncState(vcpu, stepping: stepping, without: without)
+            let st = vcpus[vcpu]
+            st.lastStop = nil
+            st.forgetRegisters()
+            let exit = try backend.run(vcpu: vcpu)
+            switch exit {
+            case .debug(let d):
+                return .stop(decode(d, vcpu: vcpu))
+            case .mmio(let a, let w, let l, let pc) where protectionUsed.load(ordering: .relaxed):
+                guard let old = try? backend.readMemory(a, count: l) else { return .exit(exit) }
+                if let s = try protectedAccess(vcpu, address: a, isWrite: w, length: l, pc: pc, old: old, stepping: stepping) {
+                    return .stop(s)
+                }
+            case .internalError(1) where protectionUsed.load(ordering: .relaxed):
+                let pages = try holesFetched(vcpu)
+                if pages.isEmpty { return .exit(exit) }
+                if let s = try holeBreakpoint(vcpu, without: without) { return .stop(s) }
+                if let e = try stepThroughHoles(vcpu, pages: pages, stepping: stepping) { return e }
+            default:
+                return .exit(exit)
+            }
+        }
+    }
+
+    /// Installs the vCPU's debug state if it differs from what it has.
+    private func syncState(_ vcpu: Int, stepping: Bool, without: [DebugPoint]) throws(DebugError) {
         let st = vcpus[vcpu]
         let blockIRQ = blockIRQSupported && blockInterruptsWhileStepping
         let key = InstalledKey(stepping: stepping, without: without, blockIRQ: blockIRQ)
@@ -494,11 +769,142 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             st.layout = layout
             st.installedKey = key
         }
-        st.lastStop = nil
-        st.registers = nil
-        let exit = try backend.run(vcpu: vcpu)
-        guard case .debug(let d) = exit else { return .exit(exit) }
-        return .stop(decode(d, vcpu: vcpu))
+    }
+
+    // MARK: - Protection watchpoints (KVM_EXIT_MMIO on a protected page)
+
+    /// Completes the guest's access to a protected page exactly as the page would have (a
+    /// store is written, a load gets the page's bytes) and returns the watch stop it makes,
+    /// or nil when no watch of this vCPU matched (the vCPU runs on).
+    private func protectedAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, length l: Int, pc: UInt64,
+                                 old: [UInt8], stepping: Bool) throws(DebugError) -> Stop? {
+        var hits = try completeAccess(vcpu, address: a, isWrite: isWrite, length: l, old: old)
+        let exit = DebugExit.protection(address: a, isWrite: isWrite, length: l, pc: pc)
+        // KVM drops the single-step trap of an instruction whose store exited (x86.c,
+        // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"): the store
+        // has retired, so a step ends here, reported as the step it was.
+        if isWrite {
+            if stepping { hits.append(StopHit(reason: .singleStep)) }
+            return hits.isEmpty ? nil : Stop(vcpu: vcpu, pc: pc, hits: hits, exit: exit)
+        }
+        if hits.isEmpty { return nil }
+        // Report a load trap-like: retired first (KVM ignores register writes while it is
+        // pending). KVM completes it before it looks at immediate_exit; a step's trap comes with
+        // it, and so does the instruction's next access (a read-modify-write's store, a load's
+        // part on the next page), completed here too.
+        while true {
+            backend.kick(vcpu: vcpu)
+            let after = try backend.run(vcpu: vcpu)
+            if case .debug(let d) = after, stepping {
+                hits += decode(d, vcpu: vcpu).hits.filter { $0.reason == .singleStep }
+            }
+            guard case .mmio(let a2, let w2, let l2, _) = after, let old2 = try? backend.readMemory(a2, count: l2) else { break }
+            hits += try completeAccess(vcpu, address: a2, isWrite: w2, length: l2, old: old2)
+            if w2 {
+                if stepping { hits.append(StopHit(reason: .singleStep)) }
+                break  // a store leaves nothing pending
+            }
+        }
+        let at = try backend.programCounter(vcpu: vcpu)
+        return Stop(vcpu: vcpu, pc: at, hits: hits, exit: .protection(address: a, isWrite: false, length: l, pc: at))
+    }
+
+    /// Does the access KVM exited for (writes a store's bytes; supplies a load's) and returns
+    /// the watch hits it makes on this vCPU, lowest address first.
+    private func completeAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, length l: Int,
+                                old: [UInt8]) throws(DebugError) -> [StopHit] {
+        let new: [UInt8]
+        if isWrite {
+            // KVM reports the store's bytes; it has not happened. A store over a planted
+            // int3 updates the saved original (writeMemory), as a debugger write does.
+            new = backend.mmioData(vcpu: vcpu, length: l)
+            guard new.count == l else {
+                throw .unsupported(reason: "the backend gave \(new.count) of the \(l) bytes vCPU \(vcpu) stored at \(hex(a)) (kvm_run.mmio.data)")
+            }
+            try writeMemory(a, new)
+        } else {
+            // A load gets the bytes as they are (planted int3s included, as from RAM).
+            new = old
+            backend.setMMIOData(old, vcpu: vcpu)
+        }
+        var (found, hardware, t) = lock.withLock { () -> ([ProtectionHit], [DebugPoint], ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)?) in
+            (protection.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite).filter { _tables.isArmed($0.point, on: vcpu) },
+             _tables.hardwarePoints(on: vcpu).filter { $0.isWatch }, translator)
+        }
+        // KVM's emulator does not check data breakpoints: a hardware watch on a page that is
+        // protected for another watch is matched here, as protection would.
+        if !hardware.isEmpty {
+            var table = ProtectionTable()
+            for p in hardware {
+                guard case .watch(let va, let n, _) = p else { continue }
+                let rs = try t.map { (t) throws(DebugError) in
+                    try Self.physicalRanges(va, n, vcpu: vcpu) { (a, v) throws(DebugError) in try t(a, v, self) }
+                }
+                    ?? [ProtectedRange(physical: va, length: n, virtual: va)]
+                table.add(p, ranges: [vcpu: rs])
+            }
+            found += table.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite)
+        }
+        // The lowest watched byte first, as DR6's lowest slot is for a hardware stop.
+        found.sort { $0.address < $1.address }
+        return found.map {
+            StopHit(reason: .watchpoint, point: $0.point, address: $0.address, accessWasWrite: isWrite,
+                    oldValue: old, newValue: new)
+        }
+    }
+
+    /// After an emulation failure: the hole pages the vCPU was fetching from (the pc's, and the
+    /// next one for an instruction that may straddle into it), if kvmdbg made them; none: the
+    /// guest's own failure, reported as it is.
+    private func holesFetched(_ vcpu: Int) throws(DebugError) -> [UInt64] {
+        let pc = try backend.programCounter(vcpu: vcpu)
+        let t = lock.withLock { translator }
+        var pages: [UInt64] = []
+        // x86's longest instruction is 15 bytes.
+        for va in [pc, pc &+ 14] where pages.isEmpty || va & ~(PageProtection.pageSize - 1) != pc & ~(PageProtection.pageSize - 1) {
+            guard let pa = try? (t.map { (t) throws(DebugError) in try t(va, vcpu, self) } ?? va) else { continue }
+            pages.append(pa & ~(PageProtection.pageSize - 1))
+        }
+        return lock.withLock { pages.filter { protection.applied[$0] == .hole } }
+    }
+
+    /// The execute breakpoint a fetch exit is (the vCPU fetched its address from its hole), unless
+    /// it is being stepped over (`without`): a stop at the breakpoint, the instruction not run.
+    private func holeBreakpoint(_ vcpu: Int, without: [DebugPoint]) throws(DebugError) -> Stop? {
+        let pc = try backend.programCounter(vcpu: vcpu)
+        let t = lock.withLock { translator }
+        let pa = try t.map { (t) throws(DebugError) in try t(pc, vcpu, self) } ?? pc
+        guard let p = lock.withLock({ () -> DebugPoint? in
+            guard let p = protection.breakpoint(vcpu: vcpu, physical: pa, virtual: pc),
+                  _tables.isArmed(p, on: vcpu), !without.contains(p) else { return nil }
+            return p
+        }) else { return nil }
+        return Stop(vcpu: vcpu, pc: pc, hits: [StopHit(reason: .hardwareBreakpoint, point: p, address: nil)],
+                    exit: .protection(address: pa, isWrite: false, length: 0, pc: pc))
+    }
+
+    /// Code on a watched page keeps running: the hole is filled in (read-only, so stores still
+    /// trap), one instruction is stepped, and the hole comes back. That instruction's own
+    /// load from the page is not seen. Returns the event to report, or nil to run on.
+    private func stepThroughHoles(_ vcpu: Int, pages: [UInt64], stepping: Bool) throws(DebugError) -> RunEvent? {
+        try lock.withLock { () throws(DebugError) in
+            for page in pages { protection.filled[page, default: 0] += 1 }
+            try applyProtection()
+        }
+        defer {
+            lock.withLock {
+                for page in pages {
+                    protection.filled[page, default: 1] -= 1
+                    if protection.filled[page] == 0 { protection.filled[page] = nil }
+                }
+                try? applyProtection()
+            }
+        }
+        let event = try runOnce(vcpu, stepping: true, without: [])
+        guard case .stop(var s) = event else { return event }
+        // The step was ours: only a user's step reports it.
+        if !stepping { s.hits.removeAll { $0.reason == .singleStep } }
+        return s.hits.isEmpty ? nil : .stop(s)
     }
 
     private func decode(_ d: DebugExit, vcpu: Int) -> Stop {
@@ -509,6 +915,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             hits = X86DebugEncoding.decode(exception: exception, pc: pc, dr6: dr6, slots: slots)
         case .arm64(let esr, let far, let pc):
             hits = Arm64DebugEncoding.decode(esr: esr, far: far, pc: pc, slots: slots)
+        case .protection:
+            hits = []  // made by `protectedAccess`, never decoded
         }
         // Only a software-breakpoint hit needs the patch list (and its lock).
         if hits.contains(where: { $0.reason == .softwareBreakpoint }) {

@@ -41,14 +41,21 @@ public struct StopHit: Sendable, Hashable {
     public var address: UInt64?
     /// arm64 watchpoints: ESR ISS.WnR says whether the access was a write.
     public var accessWasWrite: Bool?
+    /// Protection watchpoints: the bytes the trapped access touched, before and after it
+    /// (a load: the value read, both the same); nil where the mechanism cannot know.
+    public var oldValue: [UInt8]?
+    public var newValue: [UInt8]?
 
     public init(reason: StopReason, point: DebugPoint? = nil, slot: Int? = nil,
-                address: UInt64? = nil, accessWasWrite: Bool? = nil) {
+                address: UInt64? = nil, accessWasWrite: Bool? = nil,
+                oldValue: [UInt8]? = nil, newValue: [UInt8]? = nil) {
         self.reason = reason
         self.point = point
         self.slot = slot
         self.address = address
         self.accessWasWrite = accessWasWrite
+        self.oldValue = oldValue
+        self.newValue = newValue
     }
 }
 
@@ -83,6 +90,8 @@ public enum StopTrap: Sendable, Hashable {
     case x86(exception: UInt32, dr6: UInt64, dr7: UInt64)
     /// arm64: ESR_EL2, its exception class, FAR (meaningful for watchpoints).
     case arm64(esr: UInt64, ec: UInt8, far: UInt64)
+    /// A protection watchpoint: the guest-physical access KVM reported as `KVM_EXIT_MMIO`.
+    case protection(address: UInt64, isWrite: Bool, length: Int)
 }
 
 /// The fields every stop renderer draws on (text, JSON lines, the lanes' canonical
@@ -99,6 +108,7 @@ extension Stop {
         switch exit {
         case .x86(let exception, _, let dr6, let dr7): return .x86(exception: exception, dr6: dr6, dr7: dr7)
         case .arm64(let esr, let far, _): return .arm64(esr: esr, ec: Arm64DebugEncoding.esrClass(esr), far: far)
+        case .protection(let a, let w, let l, _): return .protection(address: a, isWrite: w, length: l)
         }
     }
 
@@ -107,6 +117,7 @@ extension Stop {
         switch trap {
         case .x86(let exception, _, _): return UInt64(exception)
         case .arm64(_, let ec, _): return UInt64(ec)
+        case .protection: return 0  // no exception: a memory-slot exit
         }
     }
 

@@ -12,6 +12,10 @@ final class VCPUDebugState: @unchecked Sendable {
     var lastStop: Stop?
     /// The register file read since the vCPU last ran (nil: not read yet).
     var registers: RegisterFile?
+    /// The FP/SIMD registers read since the vCPU last ran (nil: not read yet).
+    var fpRegisters: FPRegisterFile?
+    /// The guest's own debug registers read since the vCPU last ran (nil: not read yet).
+    var guestDebugRegisters: GuestOwnDebugRegisters?
     /// Where the last step-over started and what it disarmed. If it stopped again at the
     /// same pc without retiring the instruction (one arm64 store hitting two watchpoints:
     /// KVM reports one per exit), the next step-over disarms those too, so every point is
@@ -25,6 +29,13 @@ final class VCPUDebugState: @unchecked Sendable {
     /// The pc was written since the last KVM_SET_GUEST_DEBUG (x86 TF rule).
     var pcWritten = false
     let setGuestDebugCalls = Atomic<Int>(0)
+
+    /// Forgets every register read: the vCPU is about to run (or its state changed behind us).
+    func forgetRegisters() {
+        registers = nil
+        fpRegisters = nil
+        guestDebugRegisters = nil
+    }
 
     init(arch: Arch, layout: EncodedDebugRegisters) {
         installed = .disabled(arch)

@@ -6,12 +6,17 @@ public enum DebugExit: Sendable, Hashable {
     /// arm64 `kvm_debug_exit_arch`: ESR_EL2 (hsr | hsr_high << 32), FAR (valid only for
     /// watchpoint exits), and the PC read with KVM_GET_ONE_REG.
     case arm64(esr: UInt64, far: UInt64, pc: UInt64)
+    /// A `KVM_EXIT_MMIO` on a page kvmdbg protected for a watchpoint (`PageProtection`):
+    /// the guest-physical address, direction and length KVM reported, and the pc after the
+    /// access completed (trap-like, as an x86 data breakpoint).
+    case protection(address: UInt64, isWrite: Bool, length: Int, pc: UInt64)
 
     /// The guest pc at the exit.
     public var pc: UInt64 {
         switch self {
         case .x86(_, let pc, _, _): return pc
         case .arm64(_, _, let pc): return pc
+        case .protection(_, _, _, let pc): return pc
         }
     }
 }

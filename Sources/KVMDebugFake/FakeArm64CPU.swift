@@ -26,6 +26,8 @@ final class FakeArm64CPU: FakeCPU {
     private var lastFAR: UInt64 = 0
     /// An MMIO access userspace has not completed yet (KVM finishes it on the next KVM_RUN).
     private var pendingMMIO: (rt: Int, size: Int, isLoad: Bool)?
+    /// `kvm_run.mmio.data` (protection is modelled for x86 only; kept for the protocol).
+    var mmioData = [UInt8](repeating: 0, count: 8)
     /// A step exception owed by an access completed at the start of the last KVM_RUN
     /// (KVM's "active-pending" step state).
     private var stepOwed = false

@@ -38,7 +38,10 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     ///
     /// `hardwareBreakpoints`/`hardwareWatchpoints` are arm64's HW_BPS/HW_WPS
     /// (default 6/4, as measured on the QEMU lane); x86 always has DR0-DR3.
-    public init(guest: Guest, vcpus: Int = 1, hardwareBreakpoints: Int = 6, hardwareWatchpoints: Int = 4) throws(DebugError) {
+    /// `x86AVX` gives x86 vCPUs the AVX XSAVE component (KVM's ABI: YMM_Hi128 in the XSAVE
+    /// area), as a vCPU whose CPUID offers AVX has; off by default, like this host's PVM.
+    public init(guest: Guest, vcpus: Int = 1, hardwareBreakpoints: Int = 6, hardwareWatchpoints: Int = 4,
+                x86AVX: Bool = false) throws(DebugError) {
         try guest.validate()
         let maxVCPUs = guest.arch == .x86_64 ? 1024 : 512
         guard vcpus >= 1, vcpus <= maxVCPUs else {
@@ -61,6 +64,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
                 reportedHardwareBreakpoints: hardwareBreakpoints, reportedHardwareWatchpoints: hardwareWatchpoints,
                 maxVCPUs: maxVCPUs, backend: "fake", notes: ["fake: models QEMU's Armv8 debug (FAR = max(access, watched start))"])
         }
+        capabilities.x86AVX = guest.arch == .x86_64 && x86AVX
         self.guest = guest
         arch = guest.arch
         vcpuCount = vcpus
@@ -68,28 +72,37 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         faults = DebugLocked([[FakeFault]](repeating: [], count: vcpus))
         slots = (hardwareBreakpoints, hardwareWatchpoints)
         self.vcpus = (0..<vcpus).map { i in
-            FakeVCPU(index: i, cpu: Self.resetCPU(i, guest: guest, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints))
+            FakeVCPU(index: i, cpu: Self.resetCPU(i, guest: guest, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints, x86AVX: x86AVX),
+                     breakpoints: guest.arch == .arm64 ? hardwareBreakpoints : 0,
+                     watchpoints: guest.arch == .arm64 ? hardwareWatchpoints : 0)
         }
     }
 
     /// vCPU `index` as KVM creates it: at the guest's entry, debugging off.
-    private static func resetCPU(_ index: Int, guest: Guest, breakpoints: Int, watchpoints: Int) -> any FakeCPU {
-        guest.arch == .x86_64
+    private static func resetCPU(_ index: Int, guest: Guest, breakpoints: Int, watchpoints: Int, x86AVX: Bool) -> any FakeCPU {
+        let cpu: any FakeCPU = guest.arch == .x86_64
             ? FakeX86CPU(index: index, mode: guest.mode, entry: guest.entry, pageTables: X86Boot.tablesBase(for: guest),
                          stack: X86Boot.initialStackPointer(for: guest))
             : FakeArm64CPU(index: index, entry: guest.entry, breakpoints: breakpoints, watchpoints: watchpoints)
+        (cpu as? FakeX86CPU)?.fpu.avx = x86AVX
+        return cpu
     }
 
     /// Puts the VM back as `init` built it, without rebuilding it: RAM as loaded (only the
     /// pages written since are copied back), every vCPU reset with debugging off, no pending
-    /// kick, fault or recorded call. For callers that run many short sessions on one VM (the
+    /// kick, fault, memory-slot protection or recorded call. For callers that run many short sessions on one VM (the
     /// fuzzer); call it only while no vCPU runs (no session open on it).
     public func reset() {
         let initial = initialMemory ?? FakeMemory(guest: guest)
         initialMemory = initial
         memory.restore(from: initial)
+        memory.clearProtections()
         for v in vcpus {
-            v.cpu = Self.resetCPU(v.index, guest: guest, breakpoints: slots.breakpoints, watchpoints: slots.watchpoints)
+            v.cpu = Self.resetCPU(v.index, guest: guest, breakpoints: slots.breakpoints, watchpoints: slots.watchpoints,
+                                  x86AVX: capabilities.x86AVX)
+            v.arm64FPU = FakeArm64FPU()
+            v.guestDebug = FakeGuestDebugRegisters(breakpoints: guest.arch == .arm64 ? slots.breakpoints : 0,
+                                                   watchpoints: guest.arch == .arm64 ? slots.watchpoints : 0)
             v.installed = nil
             _ = v.kick.consume()
         }
@@ -158,6 +171,86 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         try v.cpu.setRegisterFile(file)
     }
 
+    /// x86: the fake's KVM_GET_XSAVE area decoded by kvmdbg's `X86FPRegisterFile`; arm64: each
+    /// `Arm64FPRegister` id asked of the fake's ONE_REG model.
+    public func floatingPointRegisters(vcpu index: Int) throws(DebugError) -> FPRegisterFile {
+        let v = try vcpu(index)
+        record(.getFPRegisters(vcpu: index))
+        switch arch {
+        case .x86_64:
+            return .x86_64(X86FPRegisterFile(xsave: v.x86FPU.xsave(), hasAVX: capabilities.x86AVX))
+        case .arm64:
+            var f = Arm64FPRegisterFile()
+            for r in Arm64FPRegisterFile.all {
+                guard let bytes = try v.arm64FPU.get(r.kvmID), bytes.count == r.bytes else {
+                    throw kvmError("KVM_GET_ONE_REG", FakeErrno.enoent)
+                }
+                f[r] = bytes.enumerated().reduce(UInt128(0)) { $0 | UInt128($1.element) << UInt128(8 * $1.offset) }
+            }
+            return .arm64(f)
+        }
+    }
+
+    /// x86: KVM_GET_XSAVE, the fields stored, KVM_SET_XSAVE (the fake's checks); arm64: one
+    /// KVM_SET_ONE_REG per register.
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu index: Int) throws(DebugError) {
+        let v = try vcpu(index)
+        guard file.arch == arch else { throw kvmError(arch == .x86_64 ? "KVM_SET_XSAVE" : "KVM_SET_ONE_REG", FakeErrno.einval) }
+        record(.setFPRegisters(vcpu: index))
+        switch file {
+        case .x86_64(let f):
+            var area = v.x86FPU.xsave()
+            f.store(intoXSAVE: &area)
+            try v.x86FPU.load(xsave: area)
+        case .arm64(let f):
+            var fpu = v.arm64FPU
+            for r in Arm64FPRegisterFile.all {
+                let bytes = (0..<r.bytes).map { UInt8(truncatingIfNeeded: f[r] >> UInt128(8 * $0)) }
+                guard try fpu.set(r.kvmID, bytes) else { throw kvmError("KVM_SET_ONE_REG", FakeErrno.enoent) }
+            }
+            v.arm64FPU = fpu
+        }
+    }
+
+    /// x86: KVM_GET_DEBUGREGS; arm64: each debug system register id asked of the fake.
+    public func guestDebugRegisters(vcpu index: Int) throws(DebugError) -> GuestOwnDebugRegisters {
+        let v = try vcpu(index)
+        record(.getGuestDebugRegisters(vcpu: index))
+        let g = v.guestDebug
+        switch arch {
+        case .x86_64:
+            var r = X86GuestDebugRegisters()
+            r.address = g.db
+            r.dr6 = g.dr6
+            r.dr7 = g.dr7
+            return .x86(r)
+        case .arm64:
+            var r = Arm64GuestDebugRegisters(breakpoints: capabilities.reportedHardwareBreakpoints,
+                                             watchpoints: capabilities.reportedHardwareWatchpoints)
+            for (id, _) in r.byID {
+                guard let value = g.getArm64(id) else { throw kvmError("KVM_GET_ONE_REG", FakeErrno.enoent) }
+                _ = r.set(id: id, value)
+            }
+            return .arm64(r)
+        }
+    }
+
+    /// x86: KVM_SET_DEBUGREGS; arm64: one KVM_SET_ONE_REG per register.
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu index: Int) throws(DebugError) {
+        let v = try vcpu(index)
+        record(.setGuestDebugRegisters(vcpu: index))
+        var g = v.guestDebug
+        switch (registers, arch) {
+        case (.x86(let r), .x86_64):
+            try g.setX86(db: r.address, dr6: r.dr6, dr7: r.dr7, flags: 0)
+        case (.arm64(let r), .arm64):
+            for (id, value) in r.byID where !g.setArm64(id, value) { throw kvmError("KVM_SET_ONE_REG", FakeErrno.enoent) }
+        default:
+            throw kvmError(arch == .x86_64 ? "KVM_SET_DEBUGREGS" : "KVM_SET_ONE_REG", FakeErrno.einval)
+        }
+        v.guestDebug = g
+    }
+
     public func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] {
         guard let bytes = memory.read(address, count) else {
             throw .badGuestAddress(address: address, length: UInt64(max(count, 0)))
@@ -170,6 +263,35 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         guard memory.write(address, bytes) else {
             throw .badGuestAddress(address: address, length: UInt64(bytes.count))
         }
+    }
+
+    // MARK: Page protection (the memory slots KVM_SET_USER_MEMORY_REGION would change)
+
+    public var pageProtectionUnavailable: String? {
+        arch == .x86_64 ? nil : "the fake models protection watchpoints for x86_64 guests only, as kvmdbg serves them"
+    }
+
+    public func setPageProtection(_ protection: PageProtection, page: UInt64) throws(DebugError) {
+        if let why = pageProtectionUnavailable { throw .unsupported(reason: why) }
+        guard memory.setProtection(protection, page: page) else {
+            throw .badGuestAddress(address: page, length: PageProtection.pageSize)
+        }
+    }
+
+    public func restoreMemorySlots() throws(DebugError) { memory.clearProtections() }
+
+    /// The protection of the page holding guest-physical `address` (an inspection aid).
+    public func pageProtection(at address: UInt64) -> PageProtection { memory.protection(at: address) }
+
+    public func mmioData(vcpu index: Int, length: Int) -> [UInt8] {
+        guard index >= 0, index < vcpus.count else { return [] }
+        return Array(vcpus[index].cpu.mmioData.prefix(max(0, min(length, 8))))
+    }
+
+    public func setMMIOData(_ bytes: [UInt8], vcpu index: Int) {
+        guard index >= 0, index < vcpus.count else { return }
+        let b = Array(bytes.prefix(8))
+        vcpus[index].cpu.mmioData = b + [UInt8](repeating: 0, count: 8 - b.count)
     }
 
     public func kick(vcpu index: Int) {

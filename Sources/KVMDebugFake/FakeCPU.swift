@@ -19,6 +19,8 @@ protocol FakeCPU: AnyObject {
     func setRegisterFile(_ file: RegisterFile) throws(DebugError)
     /// KVM_SET_GUEST_DEBUG: KVM's checks, then the whole state replaced.
     func install(_ state: GuestDebugState) throws(DebugError)
+    /// `kvm_run.mmio.data` (8 bytes): a store's bytes at its exit; what a load gets on re-entry.
+    var mmioData: [UInt8] { get set }
     /// KVM_RUN: interprets until an exit, the budget runs out, or a kick.
     func run(memory: FakeMemory, budget: inout FakeRunBudget) throws(DebugError) -> VCPUExit
 }
@@ -34,4 +36,5 @@ enum FakeErrno {
     static let ebusy: Int32 = 16
     static let eintr: Int32 = 4
     static let eagain: Int32 = 11
+    static let enoent: Int32 = 2
 }

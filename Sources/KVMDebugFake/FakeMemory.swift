@@ -1,4 +1,5 @@
 import KVMDebugCore
+import Synchronization
 
 /// Guest RAM shared by all vCPUs: `[base, base+size)`, one lock around every access.
 ///
@@ -13,6 +14,11 @@ final class FakeMemory: Sendable {
     private let written: DebugLocked<[UInt64]>
     /// The subset written by the guest's own stores (`store`; `write` is the host's).
     private let stored: DebugLocked<[UInt64]>
+    /// The memory slots' shape, as page protections (`KVM_SET_USER_MEMORY_REGION`: a page in
+    /// a read-only slot of its own, or in none); absent pages are ordinary RAM.
+    private let protections = DebugLocked<[UInt64: PageProtection]>([:])
+    /// Any page protected: the interpreters' fast path skips the lookups while false.
+    private let anyProtected = Atomic<Bool>(false)
 
     init(base: UInt64, size: UInt64) {
         self.base = base
@@ -64,6 +70,48 @@ final class FakeMemory: Sendable {
         return true
     }
 
+    /// Puts the RAM page at `page` under `protection` (the slot change KVM would make).
+    func setProtection(_ protection: PageProtection, page: UInt64) -> Bool {
+        guard page & (PageProtection.pageSize - 1) == 0, contains(page, Int(PageProtection.pageSize)) else { return false }
+        protections.withLock { p in
+            p[page] = protection == .none ? nil : protection
+            anyProtected.store(!p.isEmpty, ordering: .relaxed)
+        }
+        return true
+    }
+
+    /// Every page back in its ordinary slot.
+    func clearProtections() {
+        protections.withLock { p in
+            p.removeAll()
+            anyProtected.store(false, ordering: .relaxed)
+        }
+    }
+
+    /// The protection of the page holding `address`.
+    func protection(at address: UInt64) -> PageProtection {
+        guard anyProtected.load(ordering: .relaxed) else { return .none }
+        let page = address & ~(PageProtection.pageSize - 1)
+        return protections.withLock { $0[page] ?? .none }
+    }
+
+    /// The parts of `[address, address+count)` on protected pages, cut at page edges, in
+    /// address order: what KVM's emulator exits to userspace for.
+    func protectedFragments(_ address: UInt64, _ count: Int) -> [(address: UInt64, length: Int, protection: PageProtection)] {
+        guard anyProtected.load(ordering: .relaxed) else { return [] }
+        var out: [(address: UInt64, length: Int, protection: PageProtection)] = []
+        var a = address
+        var left = count
+        while left > 0 {
+            let n = min(left, Int(PageProtection.pageSize - (a & (PageProtection.pageSize - 1))))
+            let p = protection(at: a)
+            if p != .none { out.append((a, n, p)) }
+            a &+= UInt64(n)
+            left -= n
+        }
+        return out
+    }
+
     /// A little-endian load of 1...8 bytes, or nil outside RAM.
     func load(_ address: UInt64, size: Int) -> UInt64? {
         guard contains(address, size) else { return nil }
@@ -90,7 +138,13 @@ final class FakeMemory: Sendable {
     /// Up to `count` bytes from `address`, stopping at the end of RAM (for instruction fetch).
     func fetch(_ address: UInt64, upTo count: Int) -> [UInt8] {
         guard contains(address, 1) else { return [] }
-        let available = Int(min(UInt64(count), size - (address - base)))
+        var available = Int(min(UInt64(count), size - (address - base)))
+        // A hole has no slot: the fetch stops there (KVM: an emulation failure).
+        if anyProtected.load(ordering: .relaxed) {
+            if protection(at: address) == .hole { return [] }
+            let next = (address | (PageProtection.pageSize - 1)) &+ 1
+            if next < address &+ UInt64(available), protection(at: next) == .hole { available = Int(next - address) }
+        }
         return read(address, available) ?? []
     }
 

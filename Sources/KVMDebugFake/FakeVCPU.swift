@@ -11,9 +11,26 @@ final class FakeVCPU: @unchecked Sendable {
     let kick = FakeKick()
     /// The last state KVM_SET_GUEST_DEBUG accepted, exactly as passed.
     var installed: GuestDebugState?
+    /// x86 x87/SSE state (KVM_GET/SET_XSAVE), kept by the x86 CPU (its SSE rows use it).
+    var x86FPU: FakeX86FPU {
+        get { (cpu as? FakeX86CPU)?.fpu ?? FakeX86FPU() }
+        set { (cpu as? FakeX86CPU)?.fpu = newValue }
+    }
+    /// arm64 V0-31, FPSR, FPCR (ONE_REG fp_regs ids); unused on x86.
+    var arm64FPU = FakeArm64FPU()
+    /// The guest's own debug registers (KVM_GET/SET_DEBUGREGS, arm64 debug sysreg ids); the x86
+    /// CPU keeps its own (its interpreter runs mov to/from DRn).
+    var guestDebug: FakeGuestDebugRegisters {
+        get { (cpu as? FakeX86CPU)?.guestDebug ?? arm64GuestDebug }
+        set {
+            if let x = cpu as? FakeX86CPU { x.guestDebug = newValue } else { arm64GuestDebug = newValue }
+        }
+    }
+    private var arm64GuestDebug: FakeGuestDebugRegisters
 
-    init(index: Int, cpu: any FakeCPU) {
+    init(index: Int, cpu: any FakeCPU, breakpoints: Int = 0, watchpoints: Int = 0) {
         self.index = index
         self.cpu = cpu
+        arm64GuestDebug = FakeGuestDebugRegisters(breakpoints: breakpoints, watchpoints: watchpoints)
     }
 }

@@ -17,6 +17,10 @@ final class FakeX86CPU: FakeCPU {
     let index: Int
     let mode: CPUMode
     var registers = FakeX86Registers()
+    /// x87/SSE state (KVM_GET/SET_XSAVE), used by the interpreter's SSE rows.
+    var fpu = FakeX86FPU()
+    /// The guest's own DR0-3, DR6, DR7 (KVM_GET/SET_DEBUGREGS, the guest's mov to/from DRn).
+    var guestDebug = FakeGuestDebugRegisters(breakpoints: 0, watchpoints: 0)
 
     /// `vcpu->guest_debug`: the control word, or empty when ENABLE was clear.
     private var control: GuestDebugControl = []
@@ -35,6 +39,10 @@ final class FakeX86CPU: FakeCPU {
     private var pendingMMIO: (instruction: FakeX86Interpreter.Instruction, isLoad: Bool)?
     /// A step trap owed by an instruction completed at the start of the last KVM_RUN.
     private var stepOwed = false
+    /// `kvm_run.mmio.data`: a store's bytes at its exit; what userspace supplies for a load.
+    var mmioData = [UInt8](repeating: 0, count: 8)
+    /// An access to a protected page between its MMIO exits.
+    private var protectedAccess: FakeProtectedAccess?
 
     /// Segments, control registers and EFER as kvmdbg's boot code leaves them (X86Boot):
     /// the interpreter uses only CR3 (through `paging`), KVM_GET_SREGS reports them all.
@@ -153,6 +161,18 @@ final class FakeX86CPU: FakeCPU {
             registers.rflags &= ~FakeX86Registers.flagResume
             stepOwed = trapFlag
         }
+        if let op = protectedAccess {
+            if let exit = continueProtected(memory: memory, budget: &budget) { return exit }
+            // KVM drops the step trap of an instruction whose store exited (x86.c,
+            // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"); a
+            // load re-enters the emulator and traps as the instruction ran under TF.
+            stepOwed = trapFlag && op.stepping && !op.stored
+            // The emulator's step trap comes out of the same KVM_RUN, before immediate_exit counts.
+            if stepOwed {
+                stepOwed = false
+                return debugExit(pc: linear(registers.rip), bits: Self.dr6SingleStep)
+            }
+        }
         if budget.kick.consume() { return .interrupted }
         if debugUnit.dr7 >> 32 != 0 {
             // VMX checks GUEST_DR7[63:32] == 0 at VM entry; KVM never validated it.
@@ -196,6 +216,8 @@ final class FakeX86CPU: FakeCPU {
             }
             throw .unsupported(reason: "int3 at \(hex(pc)) on vCPU \(index) without KVM_GUESTDBG_USE_SW_BP: the guest would take #BP through an IDT the fake does not model")
         }
+        // SSE with CR4.OSFXSR clear is #UD (SDM vol. 3 §2.5); without an IDT, a triple fault.
+        if case .sse = insn.operation, special.cr4 & 0x200 == 0 { return .shutdown }
         // A data access whose page does not translate: #PF without an IDT, a triple fault.
         var dataPhysical: UInt64? = nil
         if let access = insn.access {
@@ -207,19 +229,16 @@ final class FakeX86CPU: FakeCPU {
                 return .mmio(address: p, isWrite: access.isWrite, length: access.size, pc: pc)
             }
         }
+        // A protected page (a memory slot kvmdbg made read-only, or left out): KVM's
+        // emulator exits for it, see `FakeProtectedAccess`.
+        if let p = dataPhysical, let op = FakeProtectedAccess(insn, pc: pc, physical: p, memory: memory) {
+            protectedAccess = op
+            if let exit = continueProtected(memory: memory, budget: &budget) { return exit }
+            return nil
+        }
         // 3. Execute; RF clears once an instruction completes. The one data access is at
         // dataPhysical (within one page: accesses that cross a page are not split).
-        let translated = insn.access.map { ($0.address, dataPhysical ?? $0.address) }
-        let newCR3 = FakeX86Interpreter.execute(insn, registers: &registers, memory: memory, mode: mode) { linear in
-            guard let (l, p) = translated else { return linear }
-            return p &+ (linear &- l)
-        }
-        if let cr3 = newCR3 {
-            special.cr3 = cr3
-            paging.load(cr3: cr3)
-        }
-        registers.rflags &= ~FakeX86Registers.flagResume
-        budget.retired()
+        execute(insn, dataPhysical: dataPhysical, memory: memory, budget: &budget)
         let next = linear(registers.rip)
         // 5 before 4: KVM's emulated hlt overwrites a pending step exit (the TODO in kvm_emulate_halt).
         if case .hlt = insn.operation { return .halt(pc: next) }
@@ -233,6 +252,86 @@ final class FakeX86CPU: FakeCPU {
         // QEMU's TCG model folds it into this trap's DR6 (B0|B2 seen in the x86 lane): a
         // known emulator divergence, not modelled.
         return debugExit(pc: next, bits: bits)
+    }
+
+    /// Executes `insn` (its data access at `dataPhysical`); RF clears once it completes.
+    private func execute(_ insn: FakeX86Interpreter.Instruction, dataPhysical: UInt64?, memory: FakeMemory,
+                         budget: inout FakeRunBudget) {
+        let translated = insn.access.map { ($0.address, dataPhysical ?? $0.address) }
+        let toPhysical: (UInt64) -> UInt64 = { linear in
+            guard let (l, p) = translated else { return linear }
+            return p &+ (linear &- l)
+        }
+        let newCR3 = FakeX86Interpreter.execute(insn, registers: &registers, memory: memory, mode: mode, physical: toPhysical)
+        switch insn.operation {
+        case .loadCR4(let src):
+            special.cr4 = registers.gpr[src.index]
+        case .moveDR(let n, let reg, let toDR):
+            // KVM keeps the guest's values (kvm_set_dr): DR6/DR7 with their fixed bits set.
+            if toDR {
+                let v = registers.gpr[reg.index]
+                switch n {
+                case 6: guestDebug.dr6 = (v & 0x0001_E80F) | 0xFFFF_0FF0
+                case 7: guestDebug.dr7 = (v & 0xFFFF_2BFF) | 0x400
+                default: guestDebug.db[n] = v
+                }
+            } else {
+                registers.gpr[reg.index] = n == 6 ? guestDebug.dr6 : n == 7 ? guestDebug.dr7 : guestDebug.db[n]
+            }
+        case .sse(let op, let xmm, let rm):
+            FakeX86Interpreter.executeSSE(op, xmm: xmm, rm: rm, size: insn.size, registers: &registers, fpu: &fpu,
+                                          memory: memory, physical: toPhysical)
+        default:
+            break
+        }
+        if let cr3 = newCR3 {
+            special.cr3 = cr3
+            paging.load(cr3: cr3)
+        }
+        registers.rflags &= ~FakeX86Registers.flagResume
+        budget.retired()
+    }
+
+    /// The next exit of the protected access under way, or nil once it is complete.
+    private func continueProtected(memory: FakeMemory, budget: inout FakeRunBudget) -> VCPUExit? {
+        guard var op = protectedAccess else { return nil }
+        if let r = op.pendingRead {
+            op.readData.append((r.address, Array(mmioData.prefix(r.length))))
+            op.pendingRead = nil
+        }
+        if !op.reads.isEmpty {
+            let r = op.reads.removeFirst()
+            op.pendingRead = r
+            protectedAccess = op
+            return .mmio(address: r.address, isWrite: false, length: r.length, pc: op.pc)
+        }
+        if !op.executed {
+            // The loaded bytes are what userspace supplied; the stored ones go to userspace
+            // and the protected bytes keep their values.
+            var saved: [(UInt64, [UInt8])] = []
+            for (a, d) in op.readData {
+                saved.append((a, memory.read(a, d.count) ?? []))
+                memory.write(a, d)
+            }
+            let stores = op.instruction.access?.isWrite == true ? memory.protectedFragments(op.physical, op.size) : []
+            let before = stores.map { memory.read($0.address, $0.length) ?? [] }
+            execute(op.instruction, dataPhysical: op.physical, memory: memory, budget: &budget)
+            op.stepping = trapFlag
+            let after = stores.map { memory.read($0.address, $0.length) ?? [] }
+            for (f, b) in zip(stores, before) { memory.write(f.address, b) }
+            for (a, b) in saved.reversed() { memory.write(a, b) }
+            op.writes = zip(stores, after).map { ($0.address, $1) }
+            op.stored = !op.writes.isEmpty
+            op.executed = true
+        }
+        if !op.writes.isEmpty {
+            let w = op.writes.removeFirst()
+            mmioData = w.bytes + [UInt8](repeating: 0, count: max(0, 8 - w.bytes.count))
+            protectedAccess = op
+            return .mmio(address: w.address, isWrite: true, length: w.bytes.count, pc: linear(registers.rip))
+        }
+        protectedAccess = nil
+        return nil
     }
 
     /// The physical address of a linear one (long mode: through CR3's tables).

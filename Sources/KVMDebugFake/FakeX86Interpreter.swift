@@ -6,8 +6,9 @@ import KVMDebugCore
 ///
 /// Small on purpose: enough for the built-in guests, hand-written test guests, and the
 /// `gcc -O0` code of the C fixture `Tests/Fixtures/gdb-prog` (frames, calls, a counted
-/// loop). Anything else is `DebugError.unsupportedInstruction`. Prefixes: 66 (operand
-/// size) and, in long mode, one REX right before the opcode; no others.
+/// loop) and of `fp.c` (`double` in SSE registers). Anything else is
+/// `DebugError.unsupportedInstruction`. Prefixes: 66 (operand size), F2/F3 (SSE only) and,
+/// in long mode, one REX right before the opcode; no others.
 ///
 /// | Bytes              | Instruction                       | Notes                                  |
 /// |--------------------|-----------------------------------|----------------------------------------|
@@ -32,6 +33,15 @@ import KVMDebugCore
 /// | E8 cd / C3         | call rel32 / ret                  | long mode, 8-byte return address       |
 /// | C9                 | leave                             | long mode: rsp = rbp; pop rbp          |
 /// | 0F 22 /3           | mov cr3, r64                      | long mode: new tables, TLB flushed     |
+/// | 0F 22 /4           | mov cr4, r64                      | long mode: OSFXSR enables the SSE rows |
+/// | 0F 21 / 0F 23 /r   | mov r64, drN / mov drN, r64       | long mode; the guest's own DR0-3/6/7   |
+/// | 85 /r              | test r/m, r                       | CF = OF = 0, ZF, SF                    |
+/// | F2 0F 10 / 11 /r   | movsd xmm, xmm/m64 / m64, xmm     | SSE rows: long mode, CR4.OSFXSR set    |
+/// | F2 0F 58 / 59 /r   | addsd / mulsd xmm, xmm/m64        | IEEE double, round to nearest only     |
+/// | F2 (REX.W) 0F 2A   | cvtsi2sd xmm, r/m32 (r/m64)       | round to nearest                       |
+/// | 66 0F EF /r        | pxor xmm, xmm/m128                |                                        |
+/// | 66 REX.W 0F 6E/7E  | movq xmm, r/m64 / movq r/m64, xmm | upper lane zeroed by the load          |
+/// | F3 0F 6F / 7F /r   | movdqu xmm, xmm/m128 / m128, xmm  |                                        |
 /// | EB cb, E9 cw/cd    | jmp rel8 / rel16 / rel32          |                                        |
 /// | 70-7F cb, 0F 80-8F | jcc rel8 / rel32                  | every condition but p/np (no PF)       |
 ///
@@ -46,7 +56,12 @@ import KVMDebugCore
 /// Flags: CF, ZF, SF and OF (add, sub, cmp, xor, inc/dec keep CF, imul sets CF/OF only,
 /// shl ZF only); PF and AF are not modelled, so jp/jnp are unsupported.
 enum FakeX86Interpreter {
-    enum ALU: Sendable, Hashable { case add, sub, xor, cmp }
+    enum ALU: Sendable, Hashable { case add, sub, xor, cmp, test }
+
+    /// The SSE subset (scalar double and 128-bit moves), on `FakeX86FPU`'s XMM registers.
+    enum SSE: Sendable, Hashable {
+        case movsdLoad, movsdStore, addsd, mulsd, cvtsi2sd, pxor, movqToXMM, movqFromXMM, movdquLoad, movdquStore
+    }
 
     enum Operand: Sendable, Hashable {
         case register(FakeX86Register)
@@ -97,6 +112,12 @@ enum FakeX86Interpreter {
         /// leave: RSP = RBP, then pop RBP from `slot` (RBP at decode time).
         case leave(slot: UInt64)
         case loadCR3(FakeX86Register)
+        case loadCR4(FakeX86Register)
+        /// mov drN, r64 (toDR) or mov r64, drN: the guest's own debug registers (N = 0-3, 6, 7).
+        case moveDR(Int, FakeX86Register, toDR: Bool)
+        /// An SSE instruction: `xmm` is the ModRM reg field's XMM register; `rm` a memory
+        /// operand, or a register (an XMM number, or a general register for movq/cvtsi2sd).
+        case sse(SSE, xmm: Int, rm: Operand)
     }
 
     /// One decoded instruction.
@@ -120,6 +141,9 @@ enum FakeX86Interpreter {
             case .imul(_, .memory(let a)): return FakeAccess(address: a, size: size, isWrite: false)
             case .push(_, let slot), .call(_, let slot): return FakeAccess(address: slot, size: 8, isWrite: true)
             case .pop(_, let slot), .ret(let slot), .leave(let slot): return FakeAccess(address: slot, size: 8, isWrite: false)
+            case .sse(let op, _, .memory(let a)):
+                let stores = op == .movsdStore || op == .movqFromXMM || op == .movdquStore
+                return FakeAccess(address: a, size: size, isWrite: stores)
             default: return nil
             }
         }
@@ -168,11 +192,13 @@ enum FakeX86Interpreter {
         let long = mode == .long
         var operandOverride = false
         var rex: UInt8 = 0
+        var repeatPrefix: UInt8 = 0  // F2 / F3: only as SSE's mandatory prefixes
         var opcode = try byte()
-        while opcode == 0x66 {
-            operandOverride = true
+        while opcode == 0x66 || opcode == 0xF2 || opcode == 0xF3 {
+            if opcode == 0x66 { operandOverride = true } else { repeatPrefix = opcode }
             opcode = try byte()
         }
+        guard repeatPrefix == 0 || (long && opcode & 0xF0 == 0x40) || (long && opcode == 0x0F) else { throw .unsupported }
         if long && opcode & 0xF0 == 0x40 {
             rex = opcode
             opcode = try byte()
@@ -268,6 +294,10 @@ enum FakeX86Interpreter {
             return done(size, .hlt)
         case 0xCC:
             return done(size, .int3)
+        case 0x85:
+            let (reg, rm) = try modRM(size: size)
+            let dst = try aluOperand(rm)
+            return done(size, .alu(.test, destination: dst, source: .register(FakeX86Register(index: reg))))
         case 0x01, 0x29, 0x31, 0x39:
             let (reg, rm) = try modRM(size: size)
             let dst = try aluOperand(rm)
@@ -354,6 +384,13 @@ enum FakeX86Interpreter {
             return try branch(1, condition: opcode & 0xF)
         case 0x0F where long:
             let second = try byte()
+            if let op = sse(second, prefix: repeatPrefix, operandOverride: operandOverride, rexW: rexW) {
+                let s = op == .movdquLoad || op == .movdquStore || op == .pxor ? 16
+                    : op == .cvtsi2sd && !rexW ? 4 : 8
+                let (reg, rm) = try modRM(size: 8)
+                return done(s, .sse(op, xmm: reg, rm: rm))
+            }
+            guard repeatPrefix == 0 else { throw .unsupported }
             switch second {
             case 0x80...0x8F:
                 return try branch(4, condition: second & 0xF)
@@ -361,16 +398,108 @@ enum FakeX86Interpreter {
                 guard size != 1 else { throw .unsupported }
                 let (reg, rm) = try modRM(size: size)
                 return done(size, .imul(FakeX86Register(index: reg), source: rm))
+            case 0x21, 0x23:
+                // mov r64, drN / mov drN, r64 (mod is ignored: always a register); DR4/5 alias 6/7
+                // only with CR4.DE clear, which kvmdbg's guests do not rely on: refused.
+                let m = try byte()
+                let n = Int((m >> 3) & 7)
+                guard !rexR, n != 4, n != 5 else { throw .unsupported }
+                return done(8, .moveDR(n, FakeX86Register(index: Int(m & 7) | (rexB ? 8 : 0)), toDR: second == 0x23))
             case 0x22:
                 // mov cr, r64 (mod is ignored: always a register); only CR3 is modelled.
                 let m = try byte()
-                guard (m >> 3) & 7 == 3, !rexR else { throw .unsupported }
-                return done(8, .loadCR3(FakeX86Register(index: Int(m & 7) | (rexB ? 8 : 0))))
+                guard !rexR else { throw .unsupported }
+                let src = FakeX86Register(index: Int(m & 7) | (rexB ? 8 : 0))
+                switch (m >> 3) & 7 {
+                case 3: return done(8, .loadCR3(src))
+                case 4: return done(8, .loadCR4(src))
+                default: throw .unsupported
+                }
             default:
                 throw .unsupported
             }
         default:
             throw .unsupported
+        }
+    }
+
+    /// The SSE row of `0F second` with its mandatory prefix (SDM vol. 2 opcode map, table A-3).
+    private static func sse(_ second: UInt8, prefix: UInt8, operandOverride: Bool, rexW: Bool) -> SSE? {
+        switch (prefix, operandOverride, second) {
+        case (0xF2, false, 0x10): return .movsdLoad
+        case (0xF2, false, 0x11): return .movsdStore
+        case (0xF2, false, 0x58): return .addsd
+        case (0xF2, false, 0x59): return .mulsd
+        case (0xF2, false, 0x2A): return .cvtsi2sd
+        case (0, true, 0xEF): return .pxor
+        case (0, true, 0x6E) where rexW: return .movqToXMM
+        case (0, true, 0x7E) where rexW: return .movqFromXMM
+        case (0xF3, false, 0x6F): return .movdquLoad
+        case (0xF3, false, 0x7F): return .movdquStore
+        default: return nil
+        }
+    }
+
+    /// Executes an SSE instruction on `fpu` (doubles round to nearest: MXCSR.RC is not modelled).
+    static func executeSSE(_ op: SSE, xmm: Int, rm: Operand, size: Int, registers r: inout FakeX86Registers,
+                           fpu: inout FakeX86FPU, memory: FakeMemory, physical: (UInt64) -> UInt64) {
+        func lanes(_ o: Operand) -> (UInt64, UInt64) {
+            switch o {
+            case .register(let g): return (fpu.lane(g.index, 0), fpu.lane(g.index, 1))
+            case .memory(let a):
+                return (memory.load(physical(a), size: min(size, 8)) ?? 0, size > 8 ? memory.load(physical(a &+ 8), size: 8) ?? 0 : 0)
+            case .immediate(let v): return (v, 0)
+            }
+        }
+        func double(_ bits: UInt64) -> Double { Double(bitPattern: bits) }
+        switch op {
+        case .movsdLoad:
+            let (low, _) = lanes(rm)
+            if case .memory = rm { fpu.setLane(xmm, 1, 0) }  // the load form zeroes bits 127:64
+            fpu.setLane(xmm, 0, low)
+        case .movsdStore:
+            switch rm {
+            case .memory(let a): memory.store(physical(a), size: 8, fpu.lane(xmm, 0))
+            case .register(let g): fpu.setLane(g.index, 0, fpu.lane(xmm, 0))
+            case .immediate: break
+            }
+        case .addsd, .mulsd:
+            let a = double(fpu.lane(xmm, 0)), b = double(lanes(rm).0)
+            fpu.setLane(xmm, 0, (op == .addsd ? a + b : a * b).bitPattern)
+        case .cvtsi2sd:
+            let raw: UInt64
+            if case .register(let g) = rm { raw = r.gpr[g.index] } else { raw = lanes(rm).0 }
+            let v = size == 8 ? Double(Int64(bitPattern: raw)) : Double(Int32(truncatingIfNeeded: raw))
+            fpu.setLane(xmm, 0, v.bitPattern)
+        case .pxor:
+            let (low, high) = lanes(rm)
+            fpu.setLane(xmm, 0, fpu.lane(xmm, 0) ^ low)
+            fpu.setLane(xmm, 1, fpu.lane(xmm, 1) ^ high)
+        case .movqToXMM:
+            let v: UInt64
+            if case .register(let g) = rm { v = r.gpr[g.index] } else { v = lanes(rm).0 }
+            fpu.setLane(xmm, 0, v)
+            fpu.setLane(xmm, 1, 0)
+        case .movqFromXMM:
+            switch rm {
+            case .register(let g): r.gpr[g.index] = fpu.lane(xmm, 0)
+            case .memory(let a): memory.store(physical(a), size: 8, fpu.lane(xmm, 0))
+            case .immediate: break
+            }
+        case .movdquLoad:
+            let (low, high) = lanes(rm)
+            fpu.setLane(xmm, 0, low)
+            fpu.setLane(xmm, 1, high)
+        case .movdquStore:
+            switch rm {
+            case .memory(let a):
+                memory.store(physical(a), size: 8, fpu.lane(xmm, 0))
+                memory.store(physical(a &+ 8), size: 8, fpu.lane(xmm, 1))
+            case .register(let g):
+                fpu.setLane(g.index, 0, fpu.lane(xmm, 0))
+                fpu.setLane(g.index, 1, fpu.lane(xmm, 1))
+            case .immediate: break
+            }
         }
     }
 
@@ -411,9 +540,10 @@ enum FakeX86Interpreter {
             case .add: result = a &+ b
             case .sub, .cmp: result = a &- b
             case .xor: result = a ^ b
+            case .test: result = a & b
             }
             r.setArithmeticFlags(alu, a, b, result, size: size)
-            if alu != .cmp { store(dst, result) }
+            if alu != .cmp && alu != .test { store(dst, result) }
         case .incDec(let op, let delta):
             let a = value(op)
             let result = a &+ delta
@@ -469,6 +599,8 @@ enum FakeX86Interpreter {
             r.gpr[4] = slot &+ 8
         case .loadCR3(let src):
             cr3 = r.gpr[src.index]
+        case .loadCR4, .sse, .moveDR:
+            break  // the CPU executes these: they touch state beyond the general registers
         }
         r.rip = next
         return cr3

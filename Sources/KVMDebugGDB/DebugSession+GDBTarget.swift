@@ -4,4 +4,10 @@ import KVMDebugCore
 extension DebugSession: GDBTarget {
     /// The round's end with no deadline (GDB rounds last until a stop or a ^C).
     public func wait() throws(DebugError) -> StopRound { try wait(deadline: nil) }
+
+    /// The debugger's `breakMechanism`.
+    public var breakMechanism: WatchMechanismChoice {
+        get { debugger.breakMechanism }
+        set { debugger.breakMechanism = newValue }
+    }
 }

@@ -55,6 +55,10 @@ public final class GDBEngine<Target: GDBTarget> {
     var notices: [String] = []
     /// The slot hint (int3 does not trap here) went to this client.
     var slotHintGiven = false
+    /// The client has shown it is gdb (`vMustReplyEmpty`) or lldb (`qHostInfo`), which print `O`
+    /// packets that precede a stop reply. Others may not: gdbstub-mcp's RSP client took one for
+    /// its stop reply and lost step with every later reply. Notices go only to the first two.
+    var readsConsoleAtResume = false
     /// The memory map of the `qXfer:memory-map:read` in progress (built at its offset 0).
     var memoryMap: [UInt8]? = nil
     /// What the map gdb holds was built from, checked at every stop (`warnIfMemoryMapIsStale`).
@@ -129,6 +133,7 @@ public final class GDBEngine<Target: GDBTarget> {
         errorStrings = false
         notices = []
         slotHintGiven = false
+        readsConsoleAtResume = false
         memoryMapBasis = nil
     }
 
@@ -144,6 +149,9 @@ public final class GDBEngine<Target: GDBTarget> {
         switch e {
         case .packet(let p):
             if !ackMode && strayAck && hasPrefix(p[...], "qSupported") { ackMode = true }
+            if p.elementsEqual(Array("vMustReplyEmpty".utf8)) || p.elementsEqual(Array("qHostInfo".utf8)) {
+                readsConsoleAtResume = true
+            }
             strayAck = false
             ackOfNoAckOKDue = false
             if ackMode { out.append(.send([UInt8(ascii: "+")])) }

@@ -10,6 +10,12 @@ public protocol GDBTarget: AnyObject {
     var capabilities: Capabilities { get }
     func registers(vcpu: Int) throws(DebugError) -> RegisterFile
     func setRegisters(_ file: RegisterFile, vcpu: Int) throws(DebugError)
+    /// FP/SIMD registers (x87/SSE, V0-V31/FPSR/FPCR), read only when a packet asks for one.
+    func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile
+    func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError)
+    /// The guest's own debug registers (x86 DR0-3/6/7, arm64 DBGB*/DBGW*/MDSCR_EL1).
+    func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters
+    func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError)
     /// Memory packets' addresses are guest-physical while true (`monitor phys`, `Qqemu.PhyMemMode`).
     var physicalMode: Bool { get set }
     /// The page walk of a guest-virtual address on a vCPU (`monitor translate`).
@@ -40,12 +46,21 @@ public protocol GDBTarget: AnyObject {
     /// `DebugSession.continuesOnCallingThread`); a driver sets it only while another thread of
     /// its own reads the client's ^C.
     var continuesOnCallingThread: Bool { get set }
+    /// What serves execute breakpoints (`monitor break-mode`): comparators only (`.hardware`),
+    /// then a code-page hole (`.automatic`), or always a hole (`.protection`).
+    var breakMechanism: WatchMechanismChoice { get set }
 }
 
 extension GDBTarget {
     /// A target without the mode runs every continue on threads of its own.
     public var continuesOnCallingThread: Bool {
         get { false }
+        set {}
+    }
+
+    /// Targets without memory protection keep their comparators.
+    public var breakMechanism: WatchMechanismChoice {
+        get { .hardware }
         set {}
     }
 }

@@ -25,6 +25,8 @@ extension GDBEngine {
         case "info": result = monitorInfo(words, &lines)
         case "gva2gpa": result = monitorGva2gpa(words, &lines)
         case "xp": result = monitorXp(words, &lines)
+        case "guest-debug-regs": result = monitorGuestDebugRegs(words, &lines)
+        case "break-mode": result = monitorBreakMode(words, &lines)
         default: result = .error("unknown monitor command '\(words[0])'; try 'monitor help'")
         }
         if case .error(let m) = result { lines.append("kvmdbg: " + m) }
@@ -42,12 +44,14 @@ extension GDBEngine {
             "  monitor break ADDR vcpu N                 hardware breakpoint on vCPU N only",
             "  monitor watch ADDR LEN r|w|rw vcpu N      watchpoint on vCPU N only",
             "  monitor points                            every vCPU's points and hardware slots, with IDs",
+            "  monitor break-mode [hardware|auto|hole]   what serves execute breakpoints beyond the slots",
             "  monitor delete ID                         remove the point with that ID",
             "  monitor caps                              what the backend supports",
             "  monitor probe                             which debug features really trap on this host",
             "  monitor stats                             KVM_SET_GUEST_DEBUG calls, stops, rounds, all-stop latency",
             "  monitor phys on|off                       memory addresses are guest-physical / virtual (default)",
             "  monitor translate VADDR [vcpu N]          the page walk of VADDR: each level's entry",
+            "  monitor guest-debug-regs [vcpu N]         the guest's own debug registers (DR0-7 / DBGB*, DBGW*, MDSCR_EL1)",
             "QEMU-compatible (for GEF, pwndbg and scripts written for QEMU's gdbstub):",
             "  monitor info mem                          mapped virtual ranges: START-END SIZE PERMS (u/-, r, w/-)",
             "  monitor info registers                    the vCPU's registers, laid out as QEMU's dump",
@@ -124,6 +128,7 @@ extension GDBEngine {
                 line += ")"
                 let slots = used.filter { $0.point == p }.map { "\($0.slot)" }
                 if !slots.isEmpty { line += " slot " + slots.joined(separator: ",") }
+                if tables.mechanism(of: p) == .protection { line += " served by memory protection (no slot)" }
                 lines.append(line)
             }
         }

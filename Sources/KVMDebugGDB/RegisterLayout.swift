@@ -1,6 +1,8 @@
 import KVMDebugCore
 
-/// Where a GDB register's value lives in a `RegisterFile`.
+/// Where a GDB register's value lives: the general `RegisterFile`, the `FPRegisterFile`, or
+/// the guest's own debug registers (`GuestOwnDebugRegisters`). Every register is read from the
+/// vCPU; none has a made-up value.
 enum RegisterField: Sendable, Equatable {
     /// x86 general register in GDB's order (rax rbx rcx rdx rsi rdi rbp rsp r8-r15).
     case x86GPR(Int)
@@ -16,8 +18,55 @@ enum RegisterField: Sendable, Equatable {
     case arm64PC
     /// PSTATE as GDB's 32-bit cpsr.
     case arm64CPSR
-    /// Not kept by kvmdbg (x87, SSE, FP): always reads this value; writes are accepted and ignored.
-    case constant(UInt64)
+    /// x87 ST(i), 80 bits, stack order.
+    case x87ST(Int)
+    /// x87 control/status registers as GDB names them.
+    case x87(X87Field)
+    /// XMM0-15.
+    case xmm(Int)
+    case mxcsr
+    /// YMM0-15 bits 255:128 (GDB's ymm0h..ymm15h).
+    case ymmHigh(Int)
+    /// arm64 V0-V31.
+    case arm64V(Int)
+    case arm64FPSR, arm64FPCR
+    /// The guest's own x86 DR0-DR3 (0-3), DR6 (6), DR7 (7).
+    case x86GuestDR(Int)
+    /// The guest's own arm64 debug register: DBGBVRn, DBGBCRn, DBGWVRn, DBGWCRn, MDSCR_EL1.
+    case arm64GuestDebug(Arm64GuestDebugField)
+
+    /// Which read serves the field.
+    var bank: RegisterBank {
+        switch self {
+        case .x87ST, .x87, .xmm, .mxcsr, .ymmHigh, .arm64V, .arm64FPSR, .arm64FPCR: return .floatingPoint
+        case .x86GuestDR, .arm64GuestDebug: return .guestDebug
+        default: return .general
+        }
+    }
+}
+
+/// The x87 registers after st0-7 in GDB's i386 core feature. In the 64-bit FXSAVE format GDB
+/// shows FIP/FDP bits 31:0 as fioff/fooff and bits 63:32 as fiseg/foseg (as it reads an FXSAVE
+/// area itself, i387-tdep.c offsets 8, 12, 16, 20).
+enum X87Field: Sendable, Equatable, CaseIterable {
+    case fctrl, fstat, ftag, fiseg, fioff, foseg, fooff, fop
+}
+
+/// One arm64 debug register of the guest's own.
+enum Arm64GuestDebugField: Sendable, Equatable {
+    case bvr(Int), bcr(Int), wvr(Int), wcr(Int), mdscr
+}
+
+/// The three reads behind the register table: general registers on every stop that needs
+/// them, the other two only when a packet asks for one of their registers.
+enum RegisterBank: Sendable, Equatable { case general, floatingPoint, guestDebug }
+
+/// What one `g`/`G`/`p`/`P` works on: the general file, and the FP/SIMD and guest debug
+/// registers when read (nil: not asked for, or the backend cannot read them: unavailable).
+struct RegisterValues: Sendable, Equatable {
+    var general: RegisterFile
+    var fp: FPRegisterFile? = nil
+    var guestDebug: GuestOwnDebugRegisters? = nil
 }
 
 /// One register as GDB numbers it (`p`/`P` number = index in the table; `g` = table order).
@@ -44,6 +93,21 @@ enum RegisterLayout {
         }
     }
 
+    /// The table `target` is served with: x86 adds ymm0h-ymm15h (`org.gnu.gdb.i386.avx`) where
+    /// the vCPUs have AVX (`Capabilities.x86AVX`), after every other register, so the numbers
+    /// before them are the same either way.
+    static func table(for target: some GDBTarget) -> [GDBRegister] {
+        table(for: target.arch, avx: target.capabilities.x86AVX)
+    }
+
+    static func table(for arch: Arch, avx: Bool) -> [GDBRegister] {
+        arch == .x86_64 && avx ? x86AVX : table(for: arch)
+    }
+
+    static let x86AVX: [GDBRegister] = x86 + (0..<16).map {
+        GDBRegister(name: "ymm\($0)h", bits: 128, type: "uint128", group: "", feature: "org.gnu.gdb.i386.avx", field: .ymmHigh($0))
+    }
+
     /// GDB's amd64 numbering: `org.gnu.gdb.i386.core` must hold rax..gs and st0..fop (40
     /// registers, gdb's i386 tdesc validation rejects anything less), then SSE, segment bases,
     /// and control registers in a kvmdbg feature.
@@ -62,19 +126,16 @@ enum RegisterLayout {
             t.append(GDBRegister(name: n, bits: 32, type: "int32", group: "", feature: core, field: .x86Selector(i)))
         }
         for i in 0..<8 {
-            t.append(GDBRegister(name: "st\(i)", bits: 80, type: "i387_ext", group: "", feature: core, field: .constant(0)))
+            t.append(GDBRegister(name: "st\(i)", bits: 80, type: "i387_ext", group: "", feature: core, field: .x87ST(i)))
         }
-        // x87 state kvmdbg does not read: the reset values (FCW 0x37f, empty tags).
-        let x87: [(String, UInt64)] = [("fctrl", 0x37F), ("fstat", 0), ("ftag", 0xFFFF), ("fiseg", 0),
-                                       ("fioff", 0), ("foseg", 0), ("fooff", 0), ("fop", 0)]
-        for (n, v) in x87 {
-            t.append(GDBRegister(name: n, bits: 32, type: "int", group: "float", feature: core, field: .constant(v)))
+        for f in X87Field.allCases {
+            t.append(GDBRegister(name: "\(f)", bits: 32, type: "int", group: "float", feature: core, field: .x87(f)))
         }
         let sse = "org.gnu.gdb.i386.sse"
         for i in 0..<16 {
-            t.append(GDBRegister(name: "xmm\(i)", bits: 128, type: "vec128", group: "", feature: sse, field: .constant(0)))
+            t.append(GDBRegister(name: "xmm\(i)", bits: 128, type: "vec128", group: "", feature: sse, field: .xmm(i)))
         }
-        t.append(GDBRegister(name: "mxcsr", bits: 32, type: "i386_mxcsr", group: "vector", feature: sse, field: .constant(0x1F80)))
+        t.append(GDBRegister(name: "mxcsr", bits: 32, type: "i386_mxcsr", group: "vector", feature: sse, field: .mxcsr))
         let segments = "org.gnu.gdb.i386.segments"
         t.append(GDBRegister(name: "fs_base", bits: 64, type: "int", group: "", feature: segments, field: .x86FSBase))
         t.append(GDBRegister(name: "gs_base", bits: 64, type: "int", group: "", feature: segments, field: .x86GSBase))
@@ -83,6 +144,10 @@ enum RegisterLayout {
                                                   ("cr4", .x86CR4), ("cr8", .x86CR8), ("efer", .x86EFER)]
         for (n, f) in control {
             t.append(GDBRegister(name: n, bits: 64, type: "int64", group: "system", feature: sys, field: f))
+        }
+        let debug = "org.kvmdbg.x86.guest-debug"
+        for i in [0, 1, 2, 3, 6, 7] {
+            t.append(GDBRegister(name: "dr\(i)", bits: 64, type: "int64", group: "system", feature: debug, field: .x86GuestDR(i)))
         }
         return t
     }()
@@ -97,6 +162,24 @@ enum RegisterLayout {
         t.append(GDBRegister(name: "sp", bits: 64, type: "data_ptr", group: "", feature: core, field: .arm64SP))
         t.append(GDBRegister(name: "pc", bits: 64, type: "code_ptr", group: "", feature: core, field: .arm64PC))
         t.append(GDBRegister(name: "cpsr", bits: 32, type: "cpsr_flags", group: "", feature: core, field: .arm64CPSR))
+        let fpu = "org.gnu.gdb.aarch64.fpu"
+        for i in 0..<32 {
+            t.append(GDBRegister(name: "v\(i)", bits: 128, type: "aarch64v", group: "vector", feature: fpu, field: .arm64V(i)))
+        }
+        t.append(GDBRegister(name: "fpsr", bits: 32, type: "int", group: "float", feature: fpu, field: .arm64FPSR))
+        t.append(GDBRegister(name: "fpcr", bits: 32, type: "int", group: "float", feature: fpu, field: .arm64FPCR))
+        // The guest's own debug registers: 16 slots each (KVM_ARM_MAX_DBG_REGS); slots past the
+        // vCPU's count (ID_AA64DFR0_EL1.BRPs/WRPs) read as unavailable.
+        let debug = "org.kvmdbg.aarch64.guest-debug"
+        let kinds: [(String, (Int) -> Arm64GuestDebugField)] = [("dbgbvr", Arm64GuestDebugField.bvr), ("dbgbcr", Arm64GuestDebugField.bcr),
+                                                                ("dbgwvr", Arm64GuestDebugField.wvr), ("dbgwcr", Arm64GuestDebugField.wcr)]
+        for (prefix, make) in kinds {
+            for n in 0..<16 {
+                t.append(GDBRegister(name: "\(prefix)\(n)_el1", bits: 64, type: "int64", group: "system", feature: debug,
+                                     field: .arm64GuestDebug(make(n))))
+            }
+        }
+        t.append(GDBRegister(name: "mdscr_el1", bits: 64, type: "int64", group: "system", feature: debug, field: .arm64GuestDebug(.mdscr)))
         return t
     }()
 
@@ -108,10 +191,153 @@ enum RegisterLayout {
         }
     }
 
-    /// The register's value in `file`.
-    static func value(_ r: GDBRegister, in file: RegisterFile) -> UInt64 {
-        switch (r.field, file) {
-        case (.constant(let v), _): return v
+    /// The register's value, or nil when it cannot be read (its bank was not read or failed,
+    /// or the vCPU lacks it): then `g`/`p` send `x` digits.
+    static func value(_ r: GDBRegister, in v: RegisterValues) -> UInt128? {
+        switch r.field.bank {
+        case .general: return generalValue(r.field, v.general).map { UInt128($0) }
+        case .floatingPoint:
+            switch (r.field, v.fp) {
+            case (.x87ST(let i), .x86_64(let f)?): return f.st[i] & ((1 << 80) - 1)
+            case (.x87(let x), .x86_64(let f)?): return UInt128(x87Value(x, f))
+            case (.xmm(let i), .x86_64(let f)?): return f.xmm[i]
+            case (.mxcsr, .x86_64(let f)?): return UInt128(f.mxcsr)
+            case (.ymmHigh(let i), .x86_64(let f)?): return f.ymmHigh?[i]
+            case (.arm64V(let i), .arm64(let f)?): return f.v[i]
+            case (.arm64FPSR, .arm64(let f)?): return UInt128(f.fpsr)
+            case (.arm64FPCR, .arm64(let f)?): return UInt128(f.fpcr)
+            default: return nil
+            }
+        case .guestDebug:
+            switch (r.field, v.guestDebug) {
+            case (.x86GuestDR(let i), .x86(let d)?):
+                return UInt128(i < 4 ? d.address[i] : i == 6 ? d.dr6 : d.dr7)
+            case (.arm64GuestDebug(let g), .arm64(let d)?):
+                switch g {
+                case .bvr(let n): return n < d.bvr.count ? UInt128(d.bvr[n]) : nil
+                case .bcr(let n): return n < d.bcr.count ? UInt128(d.bcr[n]) : nil
+                case .wvr(let n): return n < d.wvr.count ? UInt128(d.wvr[n]) : nil
+                case .wcr(let n): return n < d.wcr.count ? UInt128(d.wcr[n]) : nil
+                case .mdscr: return UInt128(d.mdscr)
+                }
+            default: return nil
+            }
+        }
+    }
+
+    /// Writes the register into `v`; false when it cannot be written (its bank is unavailable
+    /// or the vCPU lacks it).
+    static func set(_ r: GDBRegister, _ value: UInt128, in v: inout RegisterValues) -> Bool {
+        switch r.field.bank {
+        case .general:
+            setGeneral(r.field, UInt64(truncatingIfNeeded: value), in: &v.general)
+            return true
+        case .floatingPoint:
+            switch (r.field, v.fp) {
+            case (.x87ST(let i), .x86_64(var f)?): f.st[i] = value & ((1 << 80) - 1); v.fp = .x86_64(f)
+            case (.x87(let x), .x86_64(var f)?): setX87(x, UInt32(truncatingIfNeeded: value), &f); v.fp = .x86_64(f)
+            case (.xmm(let i), .x86_64(var f)?): f.xmm[i] = value; v.fp = .x86_64(f)
+            case (.mxcsr, .x86_64(var f)?): f.mxcsr = UInt32(truncatingIfNeeded: value); v.fp = .x86_64(f)
+            case (.ymmHigh(let i), .x86_64(var f)?) where f.ymmHigh != nil: f.ymmHigh?[i] = value; v.fp = .x86_64(f)
+            case (.arm64V(let i), .arm64(var f)?): f.v[i] = value; v.fp = .arm64(f)
+            case (.arm64FPSR, .arm64(var f)?): f.fpsr = UInt32(truncatingIfNeeded: value); v.fp = .arm64(f)
+            case (.arm64FPCR, .arm64(var f)?): f.fpcr = UInt32(truncatingIfNeeded: value); v.fp = .arm64(f)
+            default: return false
+            }
+            return true
+        case .guestDebug:
+            let x = UInt64(truncatingIfNeeded: value)
+            switch (r.field, v.guestDebug) {
+            case (.x86GuestDR(let i), .x86(var d)?):
+                if i < 4 { d.address[i] = x } else if i == 6 { d.dr6 = x } else { d.dr7 = x }
+                v.guestDebug = .x86(d)
+            case (.arm64GuestDebug(let g), .arm64(var d)?):
+                switch g {
+                case .bvr(let n) where n < d.bvr.count: d.bvr[n] = x
+                case .bcr(let n) where n < d.bcr.count: d.bcr[n] = x
+                case .wvr(let n) where n < d.wvr.count: d.wvr[n] = x
+                case .wcr(let n) where n < d.wcr.count: d.wcr[n] = x
+                case .mdscr: d.mdscr = x
+                default: return false
+                }
+                v.guestDebug = .arm64(d)
+            default: return false
+            }
+            return true
+        }
+    }
+
+    /// A general register as `g`/`p` send it: little-endian bytes (the stop reply's expedited
+    /// registers). Other banks have no value in `file` and encode as no bytes.
+    static func encode(_ r: GDBRegister, in file: RegisterFile) -> [UInt8] {
+        guard let v = generalValue(r.field, file) else { return [] }
+        return GDBHex.littleEndian(v, count: r.bytes)
+    }
+
+    /// The register as `g`/`p` send it: hex digits of the little-endian value, or `x` digits
+    /// when it cannot be read (GDB's remote protocol, as gdbserver does).
+    static func hex(_ r: GDBRegister, in v: RegisterValues) -> [UInt8] {
+        guard let value = value(r, in: v) else { return [UInt8](repeating: UInt8(ascii: "x"), count: 2 * r.bytes) }
+        return GDBHex.encode((0..<r.bytes).map { UInt8(truncatingIfNeeded: value >> UInt128(8 * $0)) })
+    }
+
+    /// Every register of `table` in order, as one `g` reply body (hex).
+    static func hexAll(_ v: RegisterValues, table: [GDBRegister]) -> [UInt8] {
+        var out: [UInt8] = []
+        for r in table { out += hex(r, in: v) }
+        return out
+    }
+
+    /// Total bytes of a `g` reply.
+    static func size(for arch: Arch) -> Int { size(of: table(for: arch)) }
+    static func size(of table: [GDBRegister]) -> Int { table.reduce(0) { $0 + $1.bytes } }
+
+    /// Applies a whole `G` body (hex digits) to `v`: registers sent as `x` digits, or whose bank
+    /// is unavailable, are left as they are. False when the body's size or a digit is wrong.
+    static func decodeAll(hex body: ArraySlice<UInt8>, table t: [GDBRegister], into v: inout RegisterValues) -> Bool {
+        guard body.count == 2 * size(of: t) else { return false }
+        var at = body.startIndex
+        var next = v
+        for r in t {
+            let digits = body[at..<(at + 2 * r.bytes)]
+            at += 2 * r.bytes
+            if digits.allSatisfy({ $0 == UInt8(ascii: "x") }) { continue }
+            guard let bytes = GDBHex.decode(digits) else { return false }
+            let value = bytes.enumerated().reduce(UInt128(0)) { $0 | UInt128($1.element) << UInt128(8 * $1.offset) }
+            if r.field.bank == .general || value != Self.value(r, in: next) { _ = set(r, value, in: &next) }
+        }
+        v = next
+        return true
+    }
+
+    private static func x87Value(_ x: X87Field, _ f: X86FPRegisterFile) -> UInt32 {
+        switch x {
+        case .fctrl: return UInt32(f.fcw)
+        case .fstat: return UInt32(f.fsw)
+        case .ftag: return UInt32(f.fullTag)
+        case .fiseg: return UInt32(truncatingIfNeeded: f.fip >> 32)
+        case .fioff: return UInt32(truncatingIfNeeded: f.fip)
+        case .foseg: return UInt32(truncatingIfNeeded: f.fdp >> 32)
+        case .fooff: return UInt32(truncatingIfNeeded: f.fdp)
+        case .fop: return UInt32(f.fop & 0x7FF)
+        }
+    }
+
+    private static func setX87(_ x: X87Field, _ v: UInt32, _ f: inout X86FPRegisterFile) {
+        switch x {
+        case .fctrl: f.fcw = UInt16(truncatingIfNeeded: v)
+        case .fstat: f.fsw = UInt16(truncatingIfNeeded: v)
+        case .ftag: f.fullTag = UInt16(truncatingIfNeeded: v)
+        case .fiseg: f.fip = (f.fip & 0xFFFF_FFFF) | UInt64(v) << 32
+        case .fioff: f.fip = (f.fip & ~0xFFFF_FFFF) | UInt64(v)
+        case .foseg: f.fdp = (f.fdp & 0xFFFF_FFFF) | UInt64(v) << 32
+        case .fooff: f.fdp = (f.fdp & ~0xFFFF_FFFF) | UInt64(v)
+        case .fop: f.fop = UInt16(truncatingIfNeeded: v) & 0x7FF
+        }
+    }
+
+    private static func generalValue(_ field: RegisterField, _ file: RegisterFile) -> UInt64? {
+        switch (field, file) {
         case (.x86GPR(let i), .x86_64(let x)): return x86GPRs(x)[i]
         case (.x86RIP, .x86_64(let x)): return x.rip
         case (.x86RFLAGS, .x86_64(let x)): return x.rflags
@@ -128,15 +354,14 @@ enum RegisterLayout {
         case (.arm64SP, .arm64(let a)): return a.currentSP
         case (.arm64PC, .arm64(let a)): return a.pc
         case (.arm64CPSR, .arm64(let a)): return a.pstate & 0xFFFF_FFFF
-        default: return 0
+        default: return nil
         }
     }
 
-    /// Writes the register's value into `file`; registers kvmdbg does not keep are ignored.
-    static func set(_ r: GDBRegister, _ v: UInt64, in file: inout RegisterFile) {
+    private static func setGeneral(_ field: RegisterField, _ v: UInt64, in file: inout RegisterFile) {
         switch file {
         case .x86_64(var x):
-            switch r.field {
+            switch field {
             case .x86GPR(let i):
                 var g = x86GPRs(x); g[i] = v; setX86GPRs(g, &x)
             case .x86RIP: x.rip = v
@@ -154,7 +379,7 @@ enum RegisterLayout {
             }
             file = .x86_64(x)
         case .arm64(var a):
-            switch r.field {
+            switch field {
             case .arm64X(let i): a.x[i] = v
             case .arm64SP: a.currentSP = v
             case .arm64PC: a.pc = v
@@ -164,33 +389,6 @@ enum RegisterLayout {
             }
             file = .arm64(a)
         }
-    }
-
-    /// The register as `g`/`p` send it: little-endian bytes.
-    static func encode(_ r: GDBRegister, in file: RegisterFile) -> [UInt8] {
-        GDBHex.littleEndian(value(r, in: file), count: r.bytes)
-    }
-
-    /// Every register of `file` in table order, as one `g` reply body (raw bytes).
-    static func encodeAll(_ file: RegisterFile) -> [UInt8] {
-        var out: [UInt8] = []
-        for r in table(for: file.arch) { out += encode(r, in: file) }
-        return out
-    }
-
-    /// Total bytes of a `g` reply.
-    static func size(for arch: Arch) -> Int { table(for: arch).reduce(0) { $0 + $1.bytes } }
-
-    /// Applies a whole `G` body (raw bytes) to `file`; false when its size is wrong.
-    static func decodeAll(_ bytes: [UInt8], into file: inout RegisterFile) -> Bool {
-        let t = table(for: file.arch)
-        guard bytes.count == size(for: file.arch) else { return false }
-        var at = 0
-        for r in t {
-            set(r, GDBHex.value(littleEndian: bytes[at..<(at + r.bytes)]), in: &file)
-            at += r.bytes
-        }
-        return true
     }
 
     private static func x86GPRs(_ x: X86RegisterFile) -> [UInt64] {

@@ -26,7 +26,10 @@ struct RegisterNumbering: Sendable, Equatable {
         let generic = ["rip": "pc", "rsp": "sp", "rbp": "fp", "eflags": "flags",
                        "rdi": "arg1", "rsi": "arg2", "rdx": "arg3", "rcx": "arg4", "r8": "arg5", "r9": "arg6"]
         var t: [String: RegisterNumbering] = [:]
-        for (n, name) in dwarf.enumerated() { t[name] = RegisterNumbering(dwarf: n, generic: generic[name]) }
+        // lldb-13 finds `register read pc` only by an alt-name (lldb 14 on also by `generic`);
+        // lldb-server names them so.
+        let alt = ["rip": "pc", "rsp": "sp", "rbp": "fp"]
+        for (n, name) in dwarf.enumerated() { t[name] = RegisterNumbering(dwarf: n, generic: generic[name], altName: alt[name]) }
         for i in 0..<16 { t["xmm\(i)"] = RegisterNumbering(dwarf: 17 + i) }
         for i in 0..<8 { t["st\(i)"] = RegisterNumbering(dwarf: 33 + i) }
         t["eflags"] = RegisterNumbering(dwarf: 49, generic: "flags", altName: "rflags")
@@ -47,6 +50,7 @@ struct RegisterNumbering: Sendable, Equatable {
         t["sp"] = RegisterNumbering(dwarf: 31, generic: "sp")
         t["pc"] = RegisterNumbering(dwarf: 32, generic: "pc")
         t["cpsr"] = RegisterNumbering(dwarf: 33, generic: "flags")
+        for i in 0..<32 { t["v\(i)"] = RegisterNumbering(dwarf: 64 + i) }  // AAPCS64 DWARF: V0-V31 are 64-95
         return t
     }()
 }

@@ -3,6 +3,7 @@ import KVMDebugCore
 
 extension GDBEngine {
     /// Reads or writes the general thread's registers, or the suffix's thread (`QThreadSuffixSupported`).
+    /// A register whose bank cannot be read is sent as `x` digits; writing one is an error.
     /// The packets are `g`, `G`, `p`, `P`.
     func handleRegisters(_ packet: ArraySlice<UInt8>) {
         var p = packet
@@ -15,34 +16,52 @@ extension GDBEngine {
             vcpu = v
             p = p[..<semicolon]
         }
-        let table = RegisterLayout.table(for: target.arch)
+        let table = RegisterLayout.table(for: target)
         let body = p.dropFirst()
         do throws(DebugError) {
             switch p.first {
             case UInt8(ascii: "g"):
-                sendPacket(GDBHex.encode(RegisterLayout.encodeAll(try target.registers(vcpu: vcpu))))
+                sendPacket(RegisterLayout.hexAll(try registerValues(vcpu, banks: [.floatingPoint, .guestDebug]), table: table))
             case UInt8(ascii: "G"):
-                guard let bytes = GDBHex.decode(body) else { sendErrno(1); return }
-                var file = try target.registers(vcpu: vcpu)
-                guard RegisterLayout.decodeAll(bytes, into: &file) else { sendErrno(1); return }
-                try target.setRegisters(file, vcpu: vcpu)
+                let before = try registerValues(vcpu, banks: [.floatingPoint, .guestDebug])
+                var values = before
+                guard RegisterLayout.decodeAll(hex: body, table: table, into: &values) else { sendErrno(1); return }
+                try write(values, over: before, vcpu: vcpu)
                 sendOK()
             case UInt8(ascii: "p"):
                 guard let n = GDBHex.number(body), n < UInt64(table.count) else { sendErrno(1); return }
-                sendPacket(GDBHex.encode(RegisterLayout.encode(table[Int(n)], in: try target.registers(vcpu: vcpu))))
+                let r = table[Int(n)]
+                sendPacket(RegisterLayout.hex(r, in: try registerValues(vcpu, banks: [r.field.bank])))
             default:  // P n=value
                 guard let (num, value) = splitOnce(body, UInt8(ascii: "=")),
                       let n = GDBHex.number(num), n < UInt64(table.count),
                       let bytes = GDBHex.decode(value), bytes.count == table[Int(n)].bytes else { sendErrno(1); return }
-                var file = try target.registers(vcpu: vcpu)
-                let old = file
-                RegisterLayout.set(table[Int(n)], GDBHex.value(littleEndian: bytes), in: &file)
-                // Registers kvmdbg does not keep (x87, SSE) are accepted and ignored.
-                if file != old { try target.setRegisters(file, vcpu: vcpu) }
+                let r = table[Int(n)]
+                let before = try registerValues(vcpu, banks: [r.field.bank])
+                var values = before
+                let v = bytes.enumerated().reduce(UInt128(0)) { $0 | UInt128($1.element) << UInt128(8 * $1.offset) }
+                // A register kvmdbg cannot read cannot be written either: no silent yes.
+                guard RegisterLayout.set(r, v, in: &values) else { sendErrno(1); return }
+                try write(values, over: before, vcpu: vcpu)
                 sendOK()
             }
         } catch {
             sendErrno(1)
         }
+    }
+
+    /// The general registers and the asked-for banks; a bank the backend cannot read stays nil.
+    private func registerValues(_ vcpu: Int, banks: [RegisterBank]) throws(DebugError) -> RegisterValues {
+        var v = RegisterValues(general: try target.registers(vcpu: vcpu))
+        if banks.contains(.floatingPoint) { v.fp = try? target.floatingPointRegisters(vcpu: vcpu) }
+        if banks.contains(.guestDebug) { v.guestDebug = try? target.guestDebugRegisters(vcpu: vcpu) }
+        return v
+    }
+
+    /// Writes back each bank that changed (the session skips unchanged ones too).
+    private func write(_ values: RegisterValues, over before: RegisterValues, vcpu: Int) throws(DebugError) {
+        if values.general != before.general { try target.setRegisters(values.general, vcpu: vcpu) }
+        if let fp = values.fp, fp != before.fp { try target.setFloatingPointRegisters(fp, vcpu: vcpu) }
+        if let d = values.guestDebug, d != before.guestDebug { try target.setGuestDebugRegisters(d, vcpu: vcpu) }
     }
 }

@@ -98,9 +98,11 @@ extension GDBEngine {
     /// What the client should hear before this resume: queued notices, and once per client on a
     /// host where int3 does not trap, that gdb's breakpoints share the hardware slots (with four
     /// in use, gdb cannot insert the temporary breakpoint of `next` and steps into the call).
+    /// Only for gdb and lldb (`readsConsoleAtResume`); the E reply and `monitor points` say it to all.
     private func takeNotices() -> [String] {
         var lines = notices
         notices = []
+        guard readsConsoleAtResume else { return [] }
         if !slotHintGiven && !options.softwareBreakpointsTrap {
             slotHintGiven = true
             let c = target.capabilities.slots

@@ -5,14 +5,14 @@ import KVMDebugCore
 enum TargetDescription {
     /// The whole description: every register, with LLDB's `dwarf_regnum`, `ehframe_regnum`, `generic`
     /// and `altname` attributes (GDB ignores attributes it does not know). The packet is `qXfer:features:read`.
-    static func xml(for arch: Arch) -> String {
+    static func xml(for arch: Arch, avx: Bool = false) -> String {
         var s = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
         switch arch {
         case .x86_64: s += "<architecture>i386:x86-64</architecture>\n"
         case .arm64: s += "<architecture>aarch64</architecture>\n"
         }
         var feature = ""
-        for (n, r) in RegisterLayout.table(for: arch).enumerated() {
+        for (n, r) in RegisterLayout.table(for: arch, avx: avx).enumerated() {
             if r.feature != feature {
                 if !feature.isEmpty { s += "</feature>\n" }
                 feature = r.feature
@@ -66,6 +66,29 @@ enum TargetDescription {
             return flags("cpsr_flags", 4, [("SP", 0), ("EL", 2), ("nRW", 4), ("F", 6), ("I", 7), ("A", 8),
                                            ("D", 9), ("IL", 20), ("SS", 21), ("V", 28), ("C", 29), ("Z", 30),
                                            ("N", 31)])
+        case "org.gnu.gdb.aarch64.fpu":
+            // GDB's aarch64v: one 128-bit register seen as d/s/h/b/q lanes.
+            var t = ""
+            let vectors: [(String, String, Int)] = [("v2d", "ieee_double", 2), ("v2u", "uint64", 2), ("v2i", "int64", 2),
+                                                   ("v4f", "ieee_single", 4), ("v4u", "uint32", 4), ("v4i", "int32", 4),
+                                                   ("v8f", "ieee_half", 8), ("v8u", "uint16", 8), ("v8i", "int16", 8),
+                                                   ("v8bf16", "bfloat16", 8), ("v16u", "uint8", 16), ("v16i", "int8", 16),
+                                                   ("v1u", "uint128", 1), ("v1i", "int128", 1)]
+            for (id, type, count) in vectors { t += "<vector id=\"\(id)\" type=\"\(type)\" count=\"\(count)\"/>\n" }
+            let unions: [(String, [(String, String)])] = [
+                ("vnd", [("f", "v2d"), ("u", "v2u"), ("s", "v2i")]),
+                ("vns", [("f", "v4f"), ("u", "v4u"), ("s", "v4i")]),
+                ("vnh", [("bf", "v8bf16"), ("f", "v8f"), ("u", "v8u"), ("s", "v8i")]),
+                ("vnb", [("u", "v16u"), ("s", "v16i")]),
+                ("vnq", [("u", "v1u"), ("s", "v1i")]),
+                ("aarch64v", [("d", "vnd"), ("s", "vns"), ("h", "vnh"), ("b", "vnb"), ("q", "vnq")]),
+            ]
+            for (id, fields) in unions {
+                t += "<union id=\"\(id)\">\n"
+                for (n, type) in fields { t += "<field name=\"\(n)\" type=\"\(type)\"/>\n" }
+                t += "</union>\n"
+            }
+            return t
         default:
             return ""
         }

@@ -4,7 +4,7 @@
 // backend's own calls. Never a timed test: numbers are printed, not asserted.
 //
 //   swift run -c release kvmdbg-bench [--seconds S] [--reps N] [--json FILE]
-//       [--only rates,tables,allstop,kick,engine] [--max-vcpus N] [--rounds N] [--allstop-seconds S]
+//       [--only rates,tables,allstop,kick,engine,protection] [--max-vcpus N] [--rounds N] [--allstop-seconds S]
 //   swift run -c release kvmdbg-bench --profile kvm-step|kvm-break|raw-step|raw-break|
 //       fake-step|fake-break|raw-fake-step|raw-fake-break [--seconds S]   (one loop, for perf/strace)
 //   swift run -c release kvmdbg-bench --null-gdb-stub PACKET-LOG   (scripts/bench: gdb's own limit)
@@ -27,13 +27,16 @@ struct BenchReport: Codable {
     /// DebugSession.interrupt() to wait() returning, 1 vCPU running freely.
     var interrupt: Latency?
     var engine: [EngineRate] = []
+    /// Protection watchpoints: hit vs breakpoint cycle, unrelated store, arm/disarm.
+    var protection: [RatioFigure] = []
+    var armDisarm: [ArmRow] = []
     var notes: [String] = []
 }
 
 var seconds = 0.3
 var reps = 7
 var jsonPath: String?
-var only: Set<String> = ["rates", "tables", "allstop", "kick", "engine"]
+var only: Set<String> = ["rates", "tables", "allstop", "kick", "engine", "protection"]
 var maxVCPUs = 1024
 var rounds = 200
 /// Time bound of one all-stop row: a row stops early after it, and says how many rounds ran.
@@ -206,6 +209,26 @@ if only.contains("engine") {
         print("\(pad("\(r.backend) \(r.packet)", 30)) \(fmtRate(s.median)) [\(Int(s.min))-\(Int(s.max))]")
     }
     report.engine = rows
+}
+
+if only.contains("protection") {
+    let (figs, arm, notes) = protectionFigures(reps: reps, seconds: seconds, kvm: kvmUsable, maxVCPUs: maxVCPUs)
+    report.protection = figs
+    report.armDisarm = arm
+    report.notes += notes
+    func us(_ r: Double) -> String { String(format: "%.1f us", 1e6 / r) }
+    print("\n\(pad("protection watchpoints", 30)) \(pad("library (us/op)", 30)) \(pad("baseline (us/op)", 30)) ratio of rates (>1: faster than the baseline)")
+    for f in figs {
+        print("\(pad(f.name, 30)) \(pad("\(us(f.library.median)) [\(us(f.library.max))-\(us(f.library.min))]", 30)) \(pad("\(us(f.baseline.median)) \(f.baselineName)", 30)) \(String(format: "%.2f [%.2f-%.2f]", f.ratio.median, f.ratio.min, f.ratio.max))")
+        if f.name.hasSuffix("unrelated store") {
+            print("\(pad("", 30)) cost per unrelated store on the watched page: \(String(format: "%.1f us", 1e6 / f.library.median - 1e6 / f.baseline.median))")
+        }
+    }
+    print("\(pad("arm+disarm a global watch", 30)) us per cycle median [min-max]")
+    for r in arm {
+        print("\(pad("\(r.backend) \(r.vcpus) vCPUs", 30)) \(String(format: "%.1f [%.1f-%.1f]", r.microseconds.median, r.microseconds.min, r.microseconds.max))")
+    }
+    for n in notes { print(n) }
 }
 
 if let path = jsonPath {

@@ -22,6 +22,9 @@ struct GDBServer: ParsableCommand {
     @Option(help: "HOST:PORT (default 127.0.0.1:1234), unix:PATH, or a serial device such as /dev/ttyS1.")
     var listen: String?
 
+    @Option(name: .customLong("watch-mechanism"), help: "What serves watchpoints: auto (hardware while slots last and data watchpoints trap here, memory protection otherwise), hardware, or protection.")
+    var watchMechanism: String = "auto"
+
     @Option(name: .customLong("log-packets"), help: "Write every packet in (<-) and out (->) to FILE, one per line.")
     var logPackets: String?
 
@@ -29,6 +32,10 @@ struct GDBServer: ParsableCommand {
     var memoryMap = false
 
     func run() throws {
+        guard let mechanism = WatchMechanismChoice(name: watchMechanism) else {
+            throw CLIError("--watch-mechanism must be auto, hardware or protection, not '\(watchMechanism)'")
+        }
+        var watchesTrap: @Sendable () -> Bool = { true }
         let g: Guest
         let decision: BackendDecision
         // /dev/kvm is opened once: the probe, the backend and the caps all use that fd.
@@ -51,6 +58,7 @@ struct GDBServer: ParsableCommand {
             // served at once; a Z0 or `monitor probe` that needs its answer waits for it.
             let probe = BackgroundProbe { FeatureProbe.run(backend: .kvm, arch: g.arch, timeout: 0.3, system: kvm.system) }
             options.decideSoftwareBreakpointsTrap { probe.results.first { $0.feature == .softwareBreakpoint }?.works ?? true }
+            watchesTrap = { FeatureProbe.hardwareWatchpointsTrap(probe.results) }
             options.probe = {
                 probe.results.map { "\($0.feature.rawValue): \($0.works ? "traps" : "does NOT trap") (\($0.detail))" }
             }
@@ -66,10 +74,16 @@ struct GDBServer: ParsableCommand {
         let logger = logPackets.map { PacketLog(path: $0) }
         if let l = logger, !l.isOpen { throw CLIError("cannot open --log-packets file \(logPackets ?? "")") }
         do throws(DebugError) {
+            func watching<B>(_ s: DebugSession<B>) -> DebugSession<B> {
+                // Watchpoints the hardware cannot serve here are served by memory protection.
+                s.debugger.watchMechanism = mechanism
+                s.debugger.decideHardwareWatchpointsTrap(by: watchesTrap)
+                return s
+            }
             if decision.kind == .kvm {
-                try serve(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system)), listener, options, logger)
+                try serve(watching(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system))), listener, options, logger)
             } else {
-                try serve(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus)), listener, options, logger)
+                try serve(watching(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus))), listener, options, logger)
             }
         } catch { throw CLIError(error.message) }
     }

@@ -26,6 +26,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("sw-break"), help: "Software breakpoint (int3 / brk #0 patched in; repeatable).")
     var swBreaks: [String] = []
 
+    @Option(name: .customLong("watch-mechanism"), help: "What serves --watch: auto (hardware while slots last and data watchpoints trap here, memory protection otherwise), hardware, or protection.")
+    var watchMechanism: String = "auto"
+
     @Option(help: "Single-step N instructions (one stop each), from the entry or from the first stop.")
     var step: Int = 0
 
@@ -41,6 +44,9 @@ struct Run: ParsableCommand {
         if step < 0 { throw ValidationError("--step must be 0 or more") }
         if maxStops < 1 { throw ValidationError("--max-stops must be at least 1") }
         if !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+        if WatchMechanismChoice(name: watchMechanism) == nil {
+            throw ValidationError("--watch-mechanism must be auto, hardware or protection, not '\(watchMechanism)'")
+        }
     }
 
     func run() throws {
@@ -86,7 +92,17 @@ struct Run: ParsableCommand {
         let runner = GuestRunner(session: DebugSession(backend: backend))
         // Ctrl-C (or SIGTERM) stops every vCPU and ends the run cleanly.
         interrupts.attach { runner.interrupt() }
+        runner.debugger.watchMechanism = WatchMechanismChoice(name: watchMechanism) ?? .automatic
+        var probed: [ProbeResult] = []
+        if decision.kind == .kvm {
+            // What really traps here decides, before arming, what serves each watch.
+            probed = probeFeatures(plan, arch: g.arch, system: kvm.system)
+            runner.debugger.hardwareWatchpointsTrap = FeatureProbe.hardwareWatchpointsTrap(probed)
+        }
         try runner.arm(plan.points)
+        let served = plan.points.compactMap { p -> (PointSpec, WatchMechanism)? in
+            p.point.isWatch ? runner.debugger.mechanism(of: p.point).map { (p, $0) } : nil
+        }
         if output.json {
             var o = JSONObject()
             o["event"] = .string("start")
@@ -96,11 +112,22 @@ struct Run: ParsableCommand {
             o["arch"] = .string(g.arch.name)
             o["mode"] = .string(g.mode.name)
             o["vcpus"] = .int(guestOptions.vcpus)
+            if !served.isEmpty {
+                o["watches"] = .array(served.map { (p, m) in
+                    var x = JSONObject()
+                    x["point"] = .string(p.text)
+                    x["mechanism"] = .string(m.name)
+                    return .object(x)
+                })
+            }
             emitLine(o.serialized)
         } else {
             for line in guestOptions.banner(g, decision) { emitLine(line) }
+            for (p, m) in served {
+                emitLine("watch:   \(p.text) served by \(m == .protection ? "memory protection (its pages' memory slots)" : "a hardware slot")")
+            }
         }
-        if decision.kind == .kvm { warnAboutBrokenFeatures(plan, arch: g.arch, system: kvm.system) }
+        warnAboutBrokenFeatures(probed, protectionServes: served.contains { $0.1 == .protection })
         let json = output.json
         _ = try runner.run(plan, armPoints: false) { rec in
             switch rec {
@@ -110,9 +137,9 @@ struct Run: ParsableCommand {
         }
     }
 
-    /// On KVM, probes just the features this run asks for and warns about any that
-    /// do not really trap here (e.g. data watchpoints under PVM).
-    private func warnAboutBrokenFeatures(_ plan: RunPlan, arch: Arch, system: KVMSystem?) {
+    /// On KVM, probes just the features this run asks for (e.g. data watchpoints, which never
+    /// trap under PVM).
+    private func probeFeatures(_ plan: RunPlan, arch: Arch, system: KVMSystem?) -> [ProbeResult] {
         var wanted: [ProbedFeature] = []
         for p in plan.points {
             switch p.point {
@@ -125,7 +152,19 @@ struct Run: ParsableCommand {
         if plan.steps > 0 { wanted.append(.singleStep) }
         var seen = Set<ProbedFeature>()
         wanted = wanted.filter { seen.insert($0).inserted }
-        for r in FeatureProbe.run(backend: .kvm, arch: arch, features: wanted, timeout: 0.3, system: system) where !r.works {
+        // The write watch answers whether data watchpoints trap at all.
+        if wanted.contains(where: { $0 == .accessWatchpoint || $0 == .readWatchpoint }) && !seen.contains(.writeWatchpoint) {
+            wanted.append(.writeWatchpoint)
+        }
+        return FeatureProbe.run(backend: .kvm, arch: arch, features: wanted, timeout: 0.3, system: system)
+    }
+
+    /// Warns about each probed feature that does not trap here, except data watchpoints
+    /// memory protection serves instead.
+    private func warnAboutBrokenFeatures(_ results: [ProbeResult], protectionServes: Bool) {
+        let watches: [ProbedFeature] = [.writeWatchpoint, .accessWatchpoint, .readWatchpoint]
+        for r in results where !r.works {
+            if protectionServes && watches.contains(r.feature) { continue }
             if r.couldNotRun {
                 warn("could not probe whether \(r.feature.rawValue) works on this host's KVM (\(r.detail.dropFirst("error: ".count)))")
                 continue

@@ -31,6 +31,7 @@ import KVMDebugFake
 
     @Test func softwareBreakpointsUseHardwareSlotsWhereInt3DoesNotTrap() throws {
         let h = try Harness(options: GDBEngineOptions(softwareBreakpointsTrap: false))
+        #expect(try h.reply("vMustReplyEmpty") == "")  // gdb: it prints console text at a resume
         #expect(try h.reply("Z0,1003,1") == "OK")
         #expect(h.session.tables.global == [.hardware(address: 0x1003)])
         #expect(try h.session.readMemory(0x1003, count: 1, vcpu: 0) == [0x48])
@@ -49,6 +50,16 @@ import KVMDebugFake
         #expect(said.first?.contains("4 debug registers per vCPU; 4 in use now. Keep one free, or next over a call becomes a step") == true, "\(said)")
         #expect(said.last?.hasPrefix("kvmdbg: hardware breakpoint at 0x1000 not inserted: software breakpoints do not trap on this host and no hardware slot is free") == true, "\(said)")
         #expect(try h.ask("vCont;c").count == 1, "the hint is said once per client")
+    }
+
+    /// A client that has not shown it is gdb or lldb gets no `O` packet before a stop reply (one
+    /// such client took it for the stop reply); the E reply still says why.
+    @Test func noConsoleTextAtAResumeForOtherClients() throws {
+        let h = try Harness(options: GDBEngineOptions(softwareBreakpointsTrap: false))
+        for a in ["1003", "1006", "100e", "1016"] { #expect(try h.reply("Z0,\(a),1") == "OK") }
+        #expect(try h.reply("Z0,1000,1").hasPrefix("E.software breakpoints do not trap on this host and no hardware slot is free"))
+        let r = try h.ask("vCont;c")
+        #expect(r.count == 1 && r[0].hasPrefix("T05thread:1;"), "\(r)")
         #expect(try h.reply("z0,1003,1") == "OK")
         #expect(!h.session.tables.global.contains(.hardware(address: 0x1003)))
         let points = try monitorOutput(h, "points")

@@ -1,8 +1,21 @@
+import Foundation
 import KVMDebugCore
 import KVMDebugFake
 @testable import KVMDebugGDB
 
 typealias FakeSession = DebugSession<FakeBackend>
+
+/// Why this host cannot run x86_64 guests on /dev/kvm (nil: it can).
+let kvmX86Unavailable: String? = {
+    #if arch(x86_64)
+    let fd = open("/dev/kvm", O_RDWR)
+    if fd < 0 { return "no usable /dev/kvm (errno \(errno))" }
+    close(fd)
+    return nil
+    #else
+    return "x86_64 guests need an x86_64 host (arm64 runs in scripts/arm64-lane)"
+    #endif
+}()
 
 /// Frames a payload as GDB sends it.
 func wire(_ payload: String) -> [UInt8] {

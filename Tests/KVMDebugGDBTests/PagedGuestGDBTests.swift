@@ -11,14 +11,7 @@ import Foundation
     static let unavailable: String? = {
         if GDBServerCLITests.binary == nil { return "build kvmdbg first" }
         if !FileManager.default.isExecutableFile(atPath: gdb) { return "\(gdb) is not installed" }
-        #if arch(x86_64)
-        let fd = open("/dev/kvm", O_RDWR)
-        if fd < 0 { return "no usable /dev/kvm (errno \(errno))" }
-        close(fd)
-        return nil
-        #else
-        return "paged-counter is an x86_64 guest; this host is not x86_64"
-        #endif
+        return kvmX86Unavailable
     }()
 
     /// Runs gdb in batch mode against a fresh server with `commands`; its stdout and stderr.

@@ -52,6 +52,10 @@ import KVMDebugFake
         #expect(xml.contains("<feature name=\"org.gnu.gdb.aarch64.core\">"))
         for name in (0...30).map({ "x\($0)" }) + ["sp", "pc"] { #expect(xml.contains("<reg name=\"\(name)\" bitsize=\"64\"")) }
         #expect(xml.contains("<reg name=\"cpsr\" bitsize=\"32\""))
+        #expect(xml.contains("<feature name=\"org.gnu.gdb.aarch64.fpu\">"))
+        for name in (0...31).map({ "v\($0)" }) { #expect(xml.contains("<reg name=\"\(name)\" bitsize=\"128\" type=\"aarch64v\"")) }
+        #expect(xml.contains("<reg name=\"fpsr\" bitsize=\"32\"") && xml.contains("<reg name=\"fpcr\" bitsize=\"32\""))
+        #expect(xml.contains("<union id=\"aarch64v\">"))
     }
 
     @Test func x86GAndGRoundTrip() throws {
@@ -63,7 +67,7 @@ import KVMDebugFake
         // fctrl reads 0x37f.
         let fctrlAt = 2 * (16 * 8 + 8 + 4 + 6 * 4 + 8 * 10)
         #expect(g.dropFirst(fctrlAt).prefix(8) == "7f030000")
-        // Change rbx (register 1) and st0 (not kept: ignored), write the whole file back.
+        // Change rbx (register 1) and st0, write the whole file back.
         var bytes = Array(g)
         let rbx = Array(leHex(0xDEAD_BEEF_1234))
         for i in 0..<16 { bytes[16 + i] = rbx[i] }
@@ -75,7 +79,9 @@ import KVMDebugFake
         #expect(x.rip == 0x1000)
         let again = try h.reply("g")
         #expect(again.dropFirst(16).prefix(16) == leHex(0xDEAD_BEEF_1234)[...])
-        #expect(again.dropFirst(st0At).prefix(20) == String(repeating: "0", count: 20)[...])
+        #expect(again.dropFirst(st0At).prefix(20) == ("f" + String(repeating: "0", count: 19))[...])
+        guard case .x86_64(let fp) = try h.backend.floatingPointRegisters(vcpu: 0) else { Issue.record("not x86"); return }
+        #expect(fp.st[0] == 0xF0)
         #expect(try h.reply("G00") == "E01")
     }
 
@@ -84,8 +90,8 @@ import KVMDebugFake
         #expect(try h.reply("p10") == leHex(0x1000))
         #expect(try h.reply("P0=" + leHex(42)) == "OK")
         #expect(try h.reply("p0") == leHex(42))
-        #expect(try h.reply("P18=" + String(repeating: "11", count: 10)) == "OK")  // st0: accepted, ignored
-        #expect(try h.reply("p18") == String(repeating: "0", count: 20))
+        #expect(try h.reply("P18=" + String(repeating: "11", count: 10)) == "OK")  // st0: kept in the XSAVE area
+        #expect(try h.reply("p18") == String(repeating: "11", count: 10))
         #expect(try h.reply("p11") == "02000000")  // eflags: 32 bits
         #expect(try h.reply("pff") == "E01")
     }
@@ -93,7 +99,10 @@ import KVMDebugFake
     @Test func arm64GAndGRoundTrip() throws {
         let h = try Harness(guest: BuiltinGuests.counterArm64())
         let g = try h.reply("g")
-        #expect(g.count == 2 * (33 * 8 + 4))
+        #expect(g.count == 2 * RegisterLayout.size(for: .arm64))
+        #expect(RegisterLayout.size(for: .arm64) == 33 * 8 + 4 + 32 * 16 + 2 * 4 + 65 * 8)
+        // Slots past the fake's 6 breakpoints / 4 watchpoints are unavailable: x digits.
+        #expect(g.contains("x"))
         #expect(g.dropFirst(2 * 32 * 8).prefix(16) == leHex(0x10000)[...])  // pc
         var bytes = Array(g)
         let v = Array(leHex(0x1234_5678))

@@ -85,6 +85,10 @@ private extension FakeBackend {
             case .run: return "run"
             case .getRegisters: return "getregs"
             case .setRegisters: return "setregs"
+            case .getFPRegisters: return "getfp"
+            case .setFPRegisters: return "setfp"
+            case .getGuestDebugRegisters: return "getdr"
+            case .setGuestDebugRegisters: return "setdr"
             }
         }
     }
@@ -431,6 +435,8 @@ private final class Watchdog: @unchecked Sendable {
         #expect(throws: DebugError.noFreeSlot(vcpu: 0, kind: .debugRegister, capacity: 4, needed: 5)) {
             try d.insert(.hardware(address: 0x1016))
         }
+        // Hardware only (auto would serve the watch by memory protection).
+        d.watchMechanism = .hardware
         #expect(throws: DebugError.noFreeSlot(vcpu: 0, kind: .debugRegister, capacity: 4, needed: 5)) {
             try d.insert(.watch(address: 0x2008, length: 8, kind: .access))
         }

@@ -156,6 +156,40 @@ enum GDBScenarios {
         #expect(r.matches(#"Hardware access \(read/write\) watchpoint 1: \*\(long\*\)0x[0-9a-f]+\s+Old value = 1\s+New value = 2\s"#), "\(r)")
     }
 
+    /// `monitor watch ... vcpu 0`: `monitor points` says which mechanism serves it (memory
+    /// protection where data watchpoints do not trap here). Not continued: gdb resumes on a
+    /// watch stop it did not ask for.
+    static func monitorWatchMechanism(_ t: GDBGuest, protection: Bool) throws {
+        let (_, r) = try gdbSession(t, commands: ["monitor watch \(hx(t.counter)) 8 w vcpu 0", "monitor points"])
+        #expect(r.stderr.contains("served by memory protection (no slot)") == protection, "monitor points: \(r)")
+        #expect(r.stderr.contains(protection ? "0/4 debug registers in use" : "1/4 debug registers in use"), "\(r)")
+    }
+
+    /// `monitor break-mode auto` where int3 does not trap (this host's PVM): five `break`s, one
+    /// more than DR0-DR3 hold, and the fifth (a code-page hole) stops too.
+    static func fiveBreakpoints(_ t: GDBGuest) throws {
+        let addresses: [UInt64] = [t.entry, t.loop, t.store, t.load, t.codeEnd - 2]  // the jmp back is the last instruction
+        let (_, r) = try gdbSession(t, commands: ["monitor break-mode auto"] + addresses.map { "break *\(hx($0))" }
+            + [String](repeating: "continue", count: 5) + ["monitor break-mode"])
+        #expect(r.stderr.contains("break-mode auto: hardware slots, then a code-page hole"), "\(r)")
+        let hits = r.captures(#"Breakpoint ([0-9]+), 0x[0-9a-f]+ in \?\? \(\)"#)
+        #expect(hits == ["2", "3", "4", "5", "2"], "every breakpoint, the fifth too: \(r)")
+        #expect(!r.stderr.contains("Could not insert") && !r.stdout.contains("Could not insert"), "\(r)")
+    }
+
+    /// A 64-byte write watch from 32 bytes below `counter`: the store into its middle fires it,
+    /// and the stop is after the store (at `load`).
+    static func wideWatch(_ t: GDBGuest) throws {
+        let start = t.counter - 32
+        let expr = "*(char(*)[64])\(hx(start))"
+        let (_, r) = try gdbSession(t, commands: ["watch \(expr)", "continue", "p/x $pc", "continue", "p/x $pc", "x/1gx \(hx(t.counter))"])
+        #expect(r.stdout.contains("Hardware watchpoint 1: \(expr)"), "\(r)")
+        let stops = r.stdout.components(separatedBy: "Hardware watchpoint 1: \(expr)\n\nOld value = ").count - 1
+        #expect(stops == 2, "two stops of the 64-byte watch: \(r)")
+        #expect(r.printedHex == [t.load, t.load], "\(r)")
+        #expect(r.stdout.contains("\(hx(t.counter)):\t0x0000000000000002"), "\(r)")
+    }
+
     /// `stepi` advances exactly one instruction each time.
     static func stepi(_ t: GDBGuest) throws {
         let (_, r) = try gdbSession(t, commands: ["p/x $pc", "stepi", "p/x $pc", "stepi", "p/x $pc"])
@@ -355,6 +389,8 @@ enum GDBScenarios {
         @Test func watch() throws { try GDBScenarios.writeWatchpoint(Self.t) }
         @Test func rwatch() throws { try GDBScenarios.readWatchpoint(Self.t) }
         @Test func awatch() throws { try GDBScenarios.accessWatchpoint(Self.t) }
+        @Test func wideWatch() throws { try GDBScenarios.wideWatch(Self.t) }
+        @Test func monitorWatch() throws { try GDBScenarios.monitorWatchMechanism(Self.t, protection: false) }
         @Test func stepi() throws { try GDBScenarios.stepi(Self.t) }
         @Test func infoThreads() throws { try GDBScenarios.infoThreads(Self.t) }
         @Test func thread2Stepi() throws { try GDBScenarios.stepOtherThread(Self.t) }
@@ -404,9 +440,15 @@ enum GDBScenarios {
         @Test func breakSoftware() throws { try GDBScenarios.softwareBreakpoint(Self.t) }
         @Test(.enabled(if: KVMHost.usable && !KVMHost.works([.softwareBreakpoint]), "int3 traps on this host's KVM: gdb's breakpoints take no hardware slot"))
         func slotShortage() throws { try GDBScenarios.slotShortageIsSaid(Self.t) }
-        @Test(KVMHost.requiring(.writeWatchpoint)) func watch() throws { try GDBScenarios.writeWatchpoint(Self.t) }
-        @Test(KVMHost.requiring(.readWatchpoint)) func rwatch() throws { try GDBScenarios.readWatchpoint(Self.t) }
-        @Test(KVMHost.requiring(.accessWatchpoint)) func awatch() throws { try GDBScenarios.accessWatchpoint(Self.t) }
+        // Data watchpoints never trap under PVM: memory protection serves them (the server's probe decides).
+        @Test func watch() throws { try GDBScenarios.writeWatchpoint(Self.t) }
+        @Test func rwatch() throws { try GDBScenarios.readWatchpoint(Self.t) }
+        @Test func awatch() throws { try GDBScenarios.accessWatchpoint(Self.t) }
+        @Test func wideWatch() throws { try GDBScenarios.wideWatch(Self.t) }
+        @Test func monitorWatch() throws { try GDBScenarios.monitorWatchMechanism(Self.t, protection: !KVMHost.works([.writeWatchpoint])) }
+        /// Where int3 does not trap, `break` takes a slot; a fifth takes a code-page hole.
+        @Test(.enabled(if: !KVMHost.works([.softwareBreakpoint]), "int3 traps here: break uses int3, no slots"))
+        func fiveBreakpoints() throws { try GDBScenarios.fiveBreakpoints(Self.t) }
         @Test func stepi() throws { try GDBScenarios.stepi(Self.t) }
         @Test func infoThreads() throws { try GDBScenarios.infoThreads(Self.t) }
         @Test func thread2Stepi() throws { try GDBScenarios.stepOtherThread(Self.t) }

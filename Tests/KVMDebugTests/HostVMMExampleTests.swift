@@ -13,6 +13,9 @@ import KVMDebugCore
         }
         #expect(r.status == 0, "\(r)")
         #expect(r.stdout.contains("host-vmm: OK"), "\(r)")
+        // Its slot table handed over: a protection watch stops, and the slots are as the VMM made them.
+        #expect(r.stdout.contains("host-vmm: protection OK"), "\(r)")
+        #expect(r.stdout.contains("kvmdbg asks to hold page 0x2000 of slot 0 read-only: yes"), "\(r)")
         let hits = r.lines.filter { $0.hasPrefix("host-vmm: hit ") }
         #expect(hits.count == 3, "\(r)")
         for (i, line) in hits.enumerated() {

@@ -89,7 +89,8 @@ enum LLDBScenarios {
         static let t = GDBGuest.x86("kvm")
         @Test func registersThreadsStepMemoryDetach() throws { try LLDBScenarios.registersThreadsStepMemoryDetach(Self.t) }
         @Test func hardwareBreakpoint() throws { try LLDBScenarios.hardwareBreakpointContinue(Self.t) }
-        @Test(KVMHost.requiring(.writeWatchpoint)) func watchpoint() throws { try LLDBScenarios.watchpoint(Self.t) }
+        /// Served by memory protection where data watchpoints do not trap (PVM).
+        @Test func watchpoint() throws { try LLDBScenarios.watchpoint(Self.t) }
 
         /// The C fixture: a source-line breakpoint (software to lldb; a hardware slot where int3
         /// does not trap), the stop in square(x=1), the backtrace to _start, a local's value.

@@ -34,6 +34,8 @@
 #   MODE       the built-in guests' mode in `kvmdbg guests --json` ("long", "el1")
 #   PC, SP     gdb's names of the program counter and stack pointer ("rip", "rsp")
 #   REGISTERS  further registers whose values at the entry are compared, after PC and SP
+#   WRITTEN    (register, value) pairs (FP/SIMD, the guest's own debug registers) written, then
+#              read back after a stepi (the write reached the vCPU and survived a KVM_RUN)
 #   PAGED      for the paged phase: {"unmapped": an address that does not translate},
 #              or None when the arch has no paged guest
 #   TIMEOUT    seconds gdb waits for one reply (`set remotetimeout`; the lanes are slow)
@@ -265,6 +267,13 @@ def counter_checks():
             v = value("$" + r)
             vals.append("%s=%s" % (r, where(v) if r == P.PC else hex(v)))
         return " ".join(vals)
+
+    @check("written")
+    def _():
+        for r, v in P.WRITTEN:
+            ex("set $%s = %#x" % (r, v))
+        resume("stepi")
+        return " ".join("%s=%s" % (r, hex(value("$" + r))) for r, _ in P.WRITTEN)
 
     @check("hbreak")
     def _():

@@ -6,12 +6,19 @@ import CKVM
 /// vCPU fds and guest memory a host VMM already owns (`init(adopting:)`).
 public final class KVMBackend: DebugBackend {
     public let arch: Arch
-    public let capabilities: Capabilities
+    public private(set) var capabilities: Capabilities
     public let system: KVMSystem?
     public let vm: KVMVM?
     public let vcpus: [KVMVCPU]
     private let memory: GuestMemory
     private let ownedMapping: (UnsafeMutableRawPointer, Int)?
+    /// x86: the XSAVE area's size (KVM_CAP_XSAVE2, else 4096 with KVM_CAP_XSAVE); nil: the
+    /// kernel has no XSAVE and FP state goes through KVM_GET_FPU.
+    private let xsaveSize: Int?
+    /// The VM's memory slots as protection watchpoints change them (nil: cannot, see
+    /// `pageProtectionUnavailable`). Changed only while no vCPU runs.
+    private let slotTable: KVMMemorySlots?
+    private let slotRefusal: String?
 
     public var vcpuCount: Int { vcpus.count }
 
@@ -64,6 +71,20 @@ public final class KVMBackend: DebugBackend {
         self.vm = vm
         vcpus = built
         ownedMapping = (mem, size)
+        xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
+        capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
+        let readOnly = vm.check(.readOnlyMemory) ?? sys.check(.readOnlyMemory)
+        if host != .x86_64 {
+            slotTable = nil
+            slotRefusal = "protection watchpoints are implemented for x86_64 guests only (an arm64 store to a read-only slot exits before the access, with the PC at it)"
+        } else if readOnly <= 0 {
+            slotTable = nil
+            slotRefusal = "this kernel has no read-only memory slots (KVM_CAP_READONLY_MEM is 0)"
+        } else {
+            slotTable = KVMMemorySlots(vm: vm, slots: [KVMMemorySlot(
+                id: 0, guestAddress: guest.memoryBase, size: guest.memorySize, hostAddress: UInt64(UInt(bitPattern: mem)))])
+            slotRefusal = nil
+        }
     }
 
     /// Adopts a host VMM's vCPU fds and guest memory. kvmdbg never closes those fds or
@@ -73,8 +94,15 @@ public final class KVMBackend: DebugBackend {
     /// `kick` says how kvmdbg brings the VMM's vCPU threads out of KVM_RUN: by default it
     /// owns SIGUSR1 (handler installed, `KVM_SET_SIGNAL_MASK` set on each adopted fd); a
     /// VMM that uses SIGUSR1 itself picks another signal or supplies its own kick (`KVMKick`).
+    ///
+    /// `memorySlots` (with `vmFD`) hands over the VMM's slot table, so watchpoints the hardware
+    /// cannot serve are served by protecting pages: kvmdbg asks `slotConsent` before each
+    /// change to one of those slots and puts every slot back exactly as given on
+    /// `removeAllPoints`, detach and `close()`. Meanwhile the VMM must not change those slots
+    /// itself. Without them, such watchpoints are refused.
     public init(adopting vcpuFDs: [Int32], memory regions: [GuestMemoryRegion], vmFD: Int32? = nil,
-                path: String = "/dev/kvm", kick: KVMKick = .default) throws(DebugError) {
+                path: String = "/dev/kvm", kick: KVMKick = .default,
+                memorySlots: [KVMMemorySlot] = [], slotConsent: KVMSlotConsent? = nil) throws(DebugError) {
         guard let host = Arch.host else { throw .unsupported(reason: "KVM guest debug needs an x86_64 or arm64 host") }
         let sys = try KVMSystem(path: path)
         let vm = vmFD.map { KVMVM(borrowing: $0) }
@@ -90,6 +118,37 @@ public final class KVMBackend: DebugBackend {
         system = sys
         self.vm = vm
         ownedMapping = nil
+        if let vm, !memorySlots.isEmpty, host == .x86_64, (vm.check(.readOnlyMemory) ?? sys.check(.readOnlyMemory)) > 0 {
+            slotTable = KVMMemorySlots(vm: vm, slots: memorySlots, consent: slotConsent)
+            slotRefusal = nil
+        } else {
+            slotTable = nil
+            slotRefusal = host != .x86_64 ? "protection watchpoints are implemented for x86_64 guests only"
+                : vmFD == nil || memorySlots.isEmpty ? "adopted vCPUs: the host VMM did not hand over its VM fd and memory slot table (KVMBackend.init(adopting:memorySlots:slotConsent:))"
+                : "this kernel has no read-only memory slots (KVM_CAP_READONLY_MEM is 0)"
+        }
+        xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
+        capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
+    }
+
+    /// x86: every vCPU's CPUID offers AVX and the XSAVE area reaches YMM_Hi128 (KVM_GET_CPUID2;
+    /// a failing call counts as no AVX: the ymm halves are then left out, not invented).
+    private static func hasAVX(_ vcpus: [KVMVCPU], xsaveSize: Int?) -> Bool {
+        #if arch(x86_64)
+        guard let size = xsaveSize, size >= X86FPRegisterFile.Offset.endOfAVX, !vcpus.isEmpty else { return false }
+        return vcpus.allSatisfy { (try? $0.hasAVX()) == true }
+        #else
+        return false
+        #endif
+    }
+
+    /// KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) on the VM fd (the size KVM_GET_XSAVE2 fills), else
+    /// 4096 with KVM_CAP_XSAVE, else nil (x86 only).
+    private static func xsaveSize(system: KVMSystem, vm: KVMVM?) -> Int? {
+        guard Arch.host == .x86_64 else { return nil }
+        let two = vm?.check(.xsave2) ?? system.check(.xsave2)
+        if two >= 4096 { return two }
+        return system.check(.xsave) > 0 ? 4096 : nil
     }
 
     deinit {
@@ -193,6 +252,111 @@ public final class KVMBackend: DebugBackend {
         }
     }
 
+    /// x86: KVM_GET_XSAVE2 / KVM_GET_XSAVE, or KVM_GET_FPU without XSAVE; arm64: one
+    /// KVM_GET_ONE_REG per `fp_regs` id. The ymm upper halves are kept only where the vCPUs have
+    /// AVX (`Capabilities.x86AVX`): a VM kvmdbg creates has no CPUID, so none (README "Registers").
+    public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
+        let v = vcpus[vcpu]
+        #if arch(x86_64)
+        if let size = xsaveSize { return .x86_64(X86FPRegisterFile(xsave: try v.xsave(size: size), hasAVX: capabilities.x86AVX)) }
+        return .x86_64(X86FPRegisterFile(kvm: try v.fpu()))
+        #elseif arch(arm64)
+        var f = Arm64FPRegisterFile()
+        for r in Arm64FPRegisterFile.all { f[r] = Self.value(try v.oneRegister(r)) }
+        return .arm64(f)
+        #else
+        throw .unsupported(reason: "unsupported host")
+        #endif
+    }
+
+    /// x86: the area read again, the fields stored into it, KVM_SET_XSAVE (or KVM_SET_FPU);
+    /// arm64: KVM_SET_ONE_REG for each register that differs from the vCPU's.
+    public func setFloatingPointRegisters(_ file: FPRegisterFile, vcpu: Int) throws(DebugError) {
+        let v = vcpus[vcpu]
+        switch file {
+        case .x86_64(let f):
+            #if arch(x86_64)
+            if let size = xsaveSize {
+                var area = try v.xsave(size: size)
+                f.store(intoXSAVE: &area)
+                try v.setXSAVE(area)
+            } else {
+                var k = try v.fpu()
+                f.store(into: &k)
+                try v.setFPU(k)
+            }
+            #else
+            throw .unsupported(reason: "x86 registers on a non-x86 host")
+            #endif
+        case .arm64(let f):
+            #if arch(arm64)
+            for r in Arm64FPRegisterFile.all {
+                let now = Self.value(try v.oneRegister(r))
+                if now != f[r] { try v.setOneRegister(r, Self.bytes(f[r], count: r.bytes)) }
+            }
+            #else
+            throw .unsupported(reason: "arm64 registers on a non-arm64 host")
+            #endif
+        }
+    }
+
+    /// x86: KVM_GET_DEBUGREGS; arm64: KVM_GET_ONE_REG per DBGB*/DBGW* slot the kernel reports
+    /// (KVM_CAP_GUEST_DEBUG_HW_BPS/WPS) and MDSCR_EL1.
+    public func guestDebugRegisters(vcpu: Int) throws(DebugError) -> GuestOwnDebugRegisters {
+        let v = vcpus[vcpu]
+        #if arch(x86_64)
+        let d = try v.debugRegisters()
+        var g = X86GuestDebugRegisters()
+        g.address = [d.db.0, d.db.1, d.db.2, d.db.3]
+        g.dr6 = d.dr6
+        g.dr7 = d.dr7
+        return .x86(g)
+        #elseif arch(arm64)
+        var g = Arm64GuestDebugRegisters(breakpoints: capabilities.reportedHardwareBreakpoints,
+                                         watchpoints: capabilities.reportedHardwareWatchpoints)
+        for (id, _) in g.byID { _ = g.set(id: id, try v.oneRegister(id: id)) }
+        return .arm64(g)
+        #else
+        throw .unsupported(reason: "unsupported host")
+        #endif
+    }
+
+    /// x86: KVM_SET_DEBUGREGS of the read state with DR0-3, DR6, DR7 replaced; arm64:
+    /// KVM_SET_ONE_REG per register that differs.
+    public func setGuestDebugRegisters(_ registers: GuestOwnDebugRegisters, vcpu: Int) throws(DebugError) {
+        let v = vcpus[vcpu]
+        switch registers {
+        case .x86(let g):
+            #if arch(x86_64)
+            var d = try v.debugRegisters()
+            d.db = (g.address[0], g.address[1], g.address[2], g.address[3])
+            d.dr6 = g.dr6
+            d.dr7 = g.dr7
+            d.flags = 0
+            try v.setDebugRegisters(d)
+            #else
+            throw .unsupported(reason: "x86 debug registers on a non-x86 host")
+            #endif
+        case .arm64(let g):
+            #if arch(arm64)
+            for (id, value) in g.byID where try v.oneRegister(id: id) != value { try v.setOneRegister(id: id, value) }
+            #else
+            throw .unsupported(reason: "arm64 debug registers on a non-arm64 host")
+            #endif
+        }
+    }
+
+    /// A little-endian ONE_REG value as a number.
+    private static func value(_ bytes: [UInt8]) -> UInt128 {
+        var v: UInt128 = 0
+        for (i, b) in bytes.enumerated() { v |= UInt128(b) << UInt128(8 * i) }
+        return v
+    }
+
+    private static func bytes(_ v: UInt128, count: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: v >> UInt128(8 * $0)) }
+    }
+
     public func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] {
         try memory.read(address, count: count)
     }
@@ -202,6 +366,27 @@ public final class KVMBackend: DebugBackend {
     }
 
     public func kick(vcpu: Int) { vcpus[vcpu].kick() }
+
+    // MARK: Page protection
+
+    public var pageProtectionUnavailable: String? { slotRefusal }
+
+    /// Splits the page into a slot of its own (read-only) or out of the slots (a hole), or
+    /// makes its slot ordinary again. The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
+    public func setPageProtection(_ protection: PageProtection, page: UInt64) throws(DebugError) {
+        guard let t = slotTable else { throw .unsupported(reason: slotRefusal ?? "no memory slots to change") }
+        try t.set(protection, page: page)
+    }
+
+    /// The memory slots as they were before the first protection.
+    public func restoreMemorySlots() throws(DebugError) { try slotTable?.restore() }
+
+    /// The VM's memory slots now (for tests and `monitor points`).
+    public var memorySlots: [KVMMemorySlot] { slotTable?.slots ?? [] }
+
+    public func mmioData(vcpu: Int, length: Int) -> [UInt8] { vcpus[vcpu].mmioData(length: length) }
+
+    public func setMMIOData(_ bytes: [UInt8], vcpu: Int) { vcpus[vcpu].setMMIOData(bytes) }
 
     /// The kernel's walk of `address` on `vcpu`, for cross-checking `X86PageWalk`. The
     /// corresponding ioctl is `KVM_TRANSLATE` (x86; other hosts: `.unsupported`).

@@ -74,6 +74,19 @@ public final class KVMVM {
         try Sys.setUserMemoryRegion(fd, &r)
     }
 
+    /// Creates, or with `size` 0 deletes, memory slot `slot` with `flags` (KVM_MEM_READONLY,
+    /// KVM_MEM_LOG_DIRTY_PAGES). The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`; an
+    /// existing slot cannot change in place (EINVAL), so a change is a delete and an add.
+    public func setUserMemoryRegion(_ s: KVMMemorySlot) throws(DebugError) {
+        var r = kvm_userspace_memory_region()
+        r.slot = s.id
+        r.flags = s.flags
+        r.guest_phys_addr = s.guestAddress
+        r.memory_size = s.size
+        r.userspace_addr = s.hostAddress
+        try Sys.setUserMemoryRegion(fd, &r)
+    }
+
     /// Creates vCPU `id` and maps its kvm_run. The corresponding ioctl is `KVM_CREATE_VCPU`.
     /// With a kick signal, `KVM_SET_SIGNAL_MASK` makes it the only signal deliverable
     /// inside KVM_RUN, whatever the calling thread's own mask (pooled threads often

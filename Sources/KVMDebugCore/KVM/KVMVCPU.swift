@@ -125,6 +125,22 @@ public final class KVMVCPU {
         }
     }
 
+    /// The first `length` (at most 8) bytes of `kvm_run.mmio.data`: what the last
+    /// `KVM_EXIT_MMIO` store wrote. Read between runs only.
+    public func mmioData(length: Int) -> [UInt8] {
+        let n = max(0, min(length, 8))
+        // SAFETY: mmio.data is a __u8[8] inside the live kvm_run mapping; at most 8 bytes read.
+        return unsafe withUnsafeBytes(of: run.pointee.mmio.data) { raw in Array(raw.prefix(n)) }
+    }
+
+    /// Sets `kvm_run.mmio.data`: KVM hands it to the load it exited on at the next KVM_RUN.
+    public func setMMIOData(_ bytes: [UInt8]) {
+        // SAFETY: at most 8 bytes into the __u8[8] mmio.data of the live kvm_run mapping.
+        unsafe withUnsafeMutableBytes(of: &run.pointee.mmio.data) { raw in
+            for (i, b) in bytes.prefix(8).enumerated() { raw[i] = b }
+        }
+    }
+
     /// Clears immediate_exit once a kick has been seen, re-arming it if another
     /// kick arrived meanwhile.
     private func consumeKick() -> VCPUExit {
@@ -173,6 +189,33 @@ public final class KVMVCPU {
     /// The corresponding ioctl is `KVM_SET_SREGS`.
     public func setSpecialRegisters(_ s: kvm_sregs) throws(DebugError) { try Sys.setSregs(fd, s) }
 
+    /// The XSAVE area: `size` bytes (KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2)). The corresponding
+    /// ioctl is `KVM_GET_XSAVE2` when `size` > 4096, else `KVM_GET_XSAVE`. Requires `KVM_CAP_XSAVE`.
+    public func xsave(size: Int) throws(DebugError) -> [UInt8] { try Sys.getXSAVE(fd, size: size) }
+
+    /// Loads an XSAVE area read with `xsave(size:)`. The corresponding ioctl is `KVM_SET_XSAVE`.
+    public func setXSAVE(_ area: [UInt8]) throws(DebugError) { try Sys.setXSAVE(fd, area) }
+
+    /// Whether the vCPU's CPUID offers XSAVE and AVX (leaf 1 ECX bits 26 and 28), so its XSAVE
+    /// area holds YMM_Hi128. A vCPU nobody gave a CPUID (kvmdbg's own VMs) has none.
+    /// The corresponding ioctl is `KVM_GET_CPUID2`.
+    public func hasAVX() throws(DebugError) -> Bool {
+        try Sys.getCPUID2(fd).contains { $0.0 == 1 && $0.4 & (1 << 26) != 0 && $0.4 & (1 << 28) != 0 }
+    }
+
+    /// The x87/SSE state. The corresponding ioctl is `KVM_GET_FPU`.
+    public func fpu() throws(DebugError) -> kvm_fpu { try Sys.getFPU(fd) }
+
+    /// The corresponding ioctl is `KVM_SET_FPU`.
+    public func setFPU(_ f: kvm_fpu) throws(DebugError) { try Sys.setFPU(fd, f) }
+
+    /// The guest's own DR0-DR3, DR6, DR7. The corresponding ioctl is `KVM_GET_DEBUGREGS`.
+    /// Requires `KVM_CAP_DEBUGREGS`.
+    public func debugRegisters() throws(DebugError) -> kvm_debugregs { try Sys.getDebugRegs(fd) }
+
+    /// The corresponding ioctl is `KVM_SET_DEBUGREGS`.
+    public func setDebugRegisters(_ d: kvm_debugregs) throws(DebugError) { try Sys.setDebugRegs(fd, d) }
+
     /// Tells the guest its clock was paused. The corresponding ioctl is `KVM_KVMCLOCK_CTRL`;
     /// EINVAL (guest without kvmclock) is not an error for a debugger.
     public func kvmclockPaused() -> Bool { Sys.kvmclockCtrl(fd) }
@@ -192,6 +235,19 @@ public final class KVMVCPU {
 
     /// Writes one register. The corresponding ioctl is `KVM_SET_ONE_REG`.
     public func setOneRegister(_ r: Arm64Register, _ value: UInt64) throws(DebugError) { try Sys.setOneReg(fd, r.kvmID, value) }
+
+    /// Reads one FP/SIMD register (16 or 4 bytes, little-endian). The corresponding ioctl is `KVM_GET_ONE_REG`.
+    public func oneRegister(_ r: Arm64FPRegister) throws(DebugError) -> [UInt8] { try Sys.getOneReg(fd, r.kvmID, bytes: r.bytes) }
+
+    /// Writes one FP/SIMD register. The corresponding ioctl is `KVM_SET_ONE_REG`.
+    public func setOneRegister(_ r: Arm64FPRegister, _ bytes: [UInt8]) throws(DebugError) { try Sys.setOneReg(fd, r.kvmID, bytes: bytes) }
+
+    /// Reads a 64-bit register by raw id (the guest's debug system registers).
+    /// The corresponding ioctl is `KVM_GET_ONE_REG`.
+    public func oneRegister(id: UInt64) throws(DebugError) -> UInt64 { try Sys.getOneReg(fd, id) }
+
+    /// Writes a 64-bit register by raw id. The corresponding ioctl is `KVM_SET_ONE_REG`.
+    public func setOneRegister(id: UInt64, _ value: UInt64) throws(DebugError) { try Sys.setOneReg(fd, id, value) }
 
     /// Initialises the vCPU. The corresponding ioctl is `KVM_ARM_VCPU_INIT`.
     public func armInit(_ i: kvm_vcpu_init) throws(DebugError) { try Sys.armVCPUInit(fd, i) }

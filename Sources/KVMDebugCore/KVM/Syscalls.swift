@@ -169,9 +169,80 @@ enum Sys {
         _ = try check(ckvm_translate(vcpu, &t), "KVM_TRANSLATE")
         return t
     }
+
+    /// KVM_GET_XSAVE (4096 bytes) or, with `size` > 4096 (KVM_CAP_XSAVE2), KVM_GET_XSAVE2.
+    static func getXSAVE(_ vcpu: Int32, size: Int) throws(DebugError) -> [UInt8] {
+        var area = [UInt8](repeating: 0, count: max(size, 4096))
+        let two = size > 4096
+        let r = unsafe area.withUnsafeMutableBytes { unsafe two ? ckvm_get_xsave2(vcpu, $0.baseAddress) : ckvm_get_xsave(vcpu, $0.baseAddress) }
+        _ = try check(r, two ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE")
+        return area
+    }
+
+    /// KVM_SET_XSAVE with an area of the size the matching get returned.
+    static func setXSAVE(_ vcpu: Int32, _ area: [UInt8]) throws(DebugError) {
+        let r = unsafe area.withUnsafeBytes { unsafe ckvm_set_xsave(vcpu, $0.baseAddress) }
+        _ = try check(r, "KVM_SET_XSAVE")
+    }
+
+    /// KVM_GET_CPUID2 with room for `room` entries: (function, index, eax, ebx, ecx, edx) each.
+    static func getCPUID2(_ vcpu: Int32, room: Int = 256) throws(DebugError) -> [(UInt32, UInt32, UInt32, UInt32, UInt32, UInt32)] {
+        var buffer = [UInt8](repeating: 0, count: 8 + 40 * room)
+        buffer[0] = UInt8(truncatingIfNeeded: room); buffer[1] = UInt8(truncatingIfNeeded: room >> 8)
+        let r = unsafe buffer.withUnsafeMutableBytes { unsafe ckvm_get_cpuid2(vcpu, $0.baseAddress) }
+        _ = try check(r, "KVM_GET_CPUID2")
+        func word(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(buffer[at + $1]) << UInt32(8 * $1) } }
+        let n = min(Int(word(0)), room)
+        return (0..<n).map { i in
+            let e = 8 + 40 * i
+            return (word(e), word(e + 4), word(e + 12), word(e + 16), word(e + 20), word(e + 24))
+        }
+    }
+
+    static func getFPU(_ vcpu: Int32) throws(DebugError) -> kvm_fpu {
+        var f = kvm_fpu()
+        _ = try check(ckvm_get_fpu(vcpu, &f), "KVM_GET_FPU")
+        return f
+    }
+
+    static func setFPU(_ vcpu: Int32, _ f: kvm_fpu) throws(DebugError) {
+        var f = f
+        _ = try check(ckvm_set_fpu(vcpu, &f), "KVM_SET_FPU")
+    }
+
+    static func getDebugRegs(_ vcpu: Int32) throws(DebugError) -> kvm_debugregs {
+        var d = kvm_debugregs()
+        _ = try check(ckvm_get_debugregs(vcpu, &d), "KVM_GET_DEBUGREGS")
+        return d
+    }
+
+    static func setDebugRegs(_ vcpu: Int32, _ d: kvm_debugregs) throws(DebugError) {
+        var d = d
+        _ = try check(ckvm_set_debugregs(vcpu, &d), "KVM_SET_DEBUGREGS")
+    }
     #endif
 
     #if arch(arm64)
+    /// KVM_GET_ONE_REG of a register of any size (the id's size field): `bytes` long.
+    static func getOneReg(_ vcpu: Int32, _ id: UInt64, bytes: Int) throws(DebugError) -> [UInt8] {
+        var value = [UInt8](repeating: 0, count: bytes)
+        let rc = unsafe value.withUnsafeMutableBytes { p in
+            var r = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p.baseAddress)))
+            return ckvm_get_one_reg(vcpu, &r)
+        }
+        _ = try check(rc, "KVM_GET_ONE_REG")
+        return value
+    }
+
+    /// KVM_SET_ONE_REG of a register of any size.
+    static func setOneReg(_ vcpu: Int32, _ id: UInt64, bytes value: [UInt8]) throws(DebugError) {
+        let rc = unsafe value.withUnsafeBytes { p in
+            var r = kvm_one_reg(id: id, addr: UInt64(UInt(bitPattern: p.baseAddress)))
+            return ckvm_set_one_reg(vcpu, &r)
+        }
+        _ = try check(rc, "KVM_SET_ONE_REG")
+    }
+
     static func getOneReg(_ vcpu: Int32, _ id: UInt64) throws(DebugError) -> UInt64 {
         var value: UInt64 = 0
         try unsafe withUnsafeMutablePointer(to: &value) { (p) throws(DebugError) in

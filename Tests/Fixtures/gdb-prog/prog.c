@@ -24,38 +24,4 @@ void kmain(void)
     }
 }
 
-#if defined(__aarch64__)
-/* arm64 (link-arm64.ld): kvmdbg starts EL1 with the MMU off and no stack, so _start points SP at
- * the linker script's __stack_top first; CFI marks it the outermost frame (x30 undefined). */
-__asm__(
-    ".section .text.start, \"ax\"\n"
-    ".globl _start\n"
-    ".type _start, %function\n"
-    "_start:\n"
-    ".cfi_startproc\n"
-    ".cfi_undefined x30\n"
-    "    adrp x0, __stack_top\n"
-    "    add x0, x0, :lo12:__stack_top\n"
-    "    mov sp, x0\n"
-    "    mov x29, #0\n"
-    "    bl kmain\n"
-    "1:  b 1b\n"
-    ".cfi_endproc\n"
-    ".size _start, . - _start\n"
-    ".text\n");
-#else
-/* The entry point: a stack is already set up by kvmdbg; CFI marks it the outermost frame. */
-__asm__(
-    ".section .text.start, \"ax\"\n"
-    ".globl _start\n"
-    ".type _start, @function\n"
-    "_start:\n"
-    ".cfi_startproc\n"
-    ".cfi_undefined rip\n"
-    "    xorl %ebp, %ebp\n"
-    "    call kmain\n"
-    "1:  jmp 1b\n"
-    ".cfi_endproc\n"
-    ".size _start, . - _start\n"
-    ".text\n");
-#endif
+#include "start.h"

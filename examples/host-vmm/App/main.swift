@@ -6,6 +6,10 @@
 // itself here, so kvmdbg gets SIGUSR2 (KVMKick.signal). kvmdbg only borrows the fds and
 // the mapping: it never closes or unmaps them.
 //
+// It also hands over its memory slot table: a watchpoint served by memory protection splits
+// the VMM's slot (each change asked of the VMM through a closure) and the slots are put
+// back exactly when the watch goes, which the VMM then checks with its own ioctls.
+//
 // `host-vmm --gdb HOST:PORT` instead serves the VMM's vCPU to gdb through kvmdbg's GDB
 // server (KVMDebugGDB's engine over a DebugSession on the adopted fd), until gdb kills it.
 //
@@ -48,7 +52,12 @@ do {
     let backend = try KVMBackend(
         adopting: [machine.vcpu],
         memory: [GuestMemoryRegion(guestAddress: 0, size: UInt64(machine.memory_size), host: mem)],
-        vmFD: machine.vm, kick: .signal(SIGUSR2))
+        vmFD: machine.vm, kick: .signal(SIGUSR2),
+        memorySlots: [KVMMemorySlot(id: 0, guestAddress: 0, size: UInt64(machine.memory_size), hostAddress: UInt64(UInt(bitPattern: mem)))],
+        slotConsent: { change in
+            say("host-vmm: kvmdbg asks to hold page \(hex(change.page)) of slot \(change.slot.id) \(change.protection.name): yes")
+            return true
+        })
     let session = DebugSession(backend: backend)
     if let i = CommandLine.arguments.firstIndex(of: "--gdb"), i + 1 < CommandLine.arguments.count {
         // Serve GDB on the VMM's own vCPU fd: the same engine `kvmdbg gdbserver` uses.
@@ -97,6 +106,32 @@ do {
         exit(1)
     }
     print("host-vmm: interrupted the running guest through SIGUSR2 at pc \(hex(at))")
+    // A write watch by memory protection: stops after each store, with the values.
+    let slotsBefore = backend.memorySlots
+    session.debugger.watchMechanism = .protection
+    let watch = DebugPoint.watch(address: 0x2000, length: 2, kind: .write)
+    try session.insert(watch, on: .vcpu(0))
+    // The VMM's own check sees the split (so it can fail): slot 0 no longer covers all RAM.
+    if vmm_slots_intact(&machine) == 0 {
+        print("host-vmm: FAIL: the VMM's slot check passed while page 0x2000 was split off")
+        exit(1)
+    }
+    for _ in 1...2 {
+        let round = try session.resumeAll()
+        guard let s = round.stops.first, s.reason == .watchpoint, s.pc == store + 3,
+              let old = s.primary.oldValue, let new = s.primary.newValue,
+              littleEndianValue(new) == littleEndianValue(old) &+ 1 else {
+            print("host-vmm: FAIL: expected a protection watch stop after the store, got \(round.events.map(\.event))")
+            exit(1)
+        }
+        print("host-vmm: watch: \(s.reason.name) at \(hex(s.pc)), counter \(littleEndianValue(old)) -> \(littleEndianValue(new))")
+    }
+    try session.remove(watch, from: .vcpu(0))
+    guard backend.memorySlots == slotsBefore, vmm_slots_intact(&machine) == 0 else {
+        print("host-vmm: FAIL: memory slots not as the VMM made them: \(backend.memorySlots)")
+        exit(1)
+    }
+    print("host-vmm: protection OK: the VMM's slot table is as it made it")
     session.close()
     print("host-vmm: OK: 3 breakpoint stops on the VMM's own vCPU fd (kick: SIGUSR2), \(session.stats.setGuestDebugCalls) KVM_SET_GUEST_DEBUG calls")
 } catch {

@@ -42,6 +42,24 @@ int vmm_create(struct vmm *v, const char **what) {
 #endif
 }
 
+int vmm_slots_intact(struct vmm *v) {
+    struct kvm_userspace_memory_region r = {
+        .slot = 0, .guest_phys_addr = 0, .memory_size = v->memory_size,
+        .userspace_addr = (unsigned long)v->memory,
+    };
+    if (ioctl(v->vm, KVM_SET_USER_MEMORY_REGION, &r) < 0) return -1;
+    struct kvm_userspace_memory_region probe = {
+        .slot = 1, .guest_phys_addr = 0x2000, .memory_size = 0x1000,
+        .userspace_addr = (unsigned long)v->memory + 0x2000,
+    };
+    if (ioctl(v->vm, KVM_SET_USER_MEMORY_REGION, &probe) == 0) {
+        probe.memory_size = 0;
+        ioctl(v->vm, KVM_SET_USER_MEMORY_REGION, &probe);
+        return -1;
+    }
+    return errno == EEXIST ? 0 : -1;
+}
+
 void vmm_destroy(struct vmm *v) {
     if (v->vcpu >= 0) close(v->vcpu);
     if (v->vm >= 0) close(v->vm);

@@ -14,6 +14,9 @@ struct vmm {
 
 /// Builds the VM. 0 on success; -1 with errno set and `*what` naming the failed step.
 int vmm_create(struct vmm *v, const char **what);
+/// 0 when the VM's memory slots are exactly as vmm_create made them (slot 0 over all RAM): slot 0
+/// re-set with the same fields is a no-op, and a new slot over 0x2000 overlaps it (EEXIST).
+int vmm_slots_intact(struct vmm *v);
 /// Closes the fds and unmaps the memory (the VMM's, not kvmdbg's, to release).
 void vmm_destroy(struct vmm *v);
 #endif
