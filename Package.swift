@@ -63,9 +63,10 @@ let package = Package(
             dependencies: ["KVMDebugCore", "KVMDebugGDB", "KVMDebugGDBServer", "HostVMM"],
             path: "examples/host-vmm/App"
         ),
-        // The GDB fuzz harness: one input through the engine over a bounded fake session
-        // (the libFuzzer entry point and the corpus replay test both call it).
-        .target(name: "KVMDebugFuzz", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugFake"]),
+        // The fuzz targets: one input through the GDB engine over a reused fake VM, the monitor
+        // parser, the image loader, the page walkers or the point-spec parser, with the
+        // properties each must keep (the libFuzzer entry point and the corpus tests call them).
+        .target(name: "KVMDebugFuzz", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugFake", "KVMDebug"]),
         // Helpers the three test targets share (thrownError, raw KVM flags, a bounded fake).
         .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake"], path: "Tests/KVMTestSupport"),
         .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMTestSupport"]),
@@ -75,9 +76,19 @@ let package = Package(
     ]
 )
 
-// The libFuzzer executable has no main of its own (libFuzzer supplies it), so it links only
-// under `swift build -sanitize=fuzzer`: scripts/fuzz-smoke sets KVMDBG_FUZZ=1 to add it.
+// The libFuzzer executable (its main hands over to libFuzzer's driver, which links only with
+// -sanitize=fuzzer): scripts/fuzz-smoke sets KVMDBG_FUZZ=1 to add it. Only the code under
+// test (core, GDB engine, loader) gets libFuzzer's coverage instrumentation: the fake backend's
+// interpreter (two thirds of an input's time) and the harness run uninstrumented and add no
+// noise to the coverage.
 if Context.environment["KVMDBG_FUZZ"] == "1" {
-    package.targets.append(.executableTarget(name: "kvmdbg-fuzz", dependencies: ["KVMDebugFuzz"]))
+    let fuzzer: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer"])]
+    for t in package.targets where ["KVMDebugCore", "KVMDebugGDB", "KVMDebug"].contains(t.name) {
+        t.swiftSettings = (t.swiftSettings ?? []) + fuzzer
+    }
+    package.targets.append(.target(name: "KVMDebugFuzzMain", path: "Sources/kvmdbg-fuzz/Main"))
+    package.targets.append(.executableTarget(name: "kvmdbg-fuzz", dependencies: ["KVMDebugFuzz", "KVMDebugFuzzMain"], exclude: ["Main"],
+                                             swiftSettings: fuzzer + [.unsafeFlags(["-parse-as-library"])],
+                                             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer"])]))
     package.products.append(.executable(name: "kvmdbg-fuzz", targets: ["kvmdbg-fuzz"]))
 }

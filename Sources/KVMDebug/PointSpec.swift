@@ -44,6 +44,9 @@ public struct PointSpec: Sendable, Hashable {
             guard let length = parseNumber(String(parts[1])), length > 0 else {
                 throw .unsupported(reason: "bad watch length '\(parts[1])' in '\(text)': expected a positive number of bytes")
             }
+            guard address <= UInt64.max - (length - 1) else {
+                throw .unsupported(reason: "bad watch '\(text)': \(length) bytes at \(hex(address)) run past the top of the address space")
+            }
             guard let k = WatchKind(shortName: String(parts[2])) else {
                 throw .unsupported(reason: "bad watch kind '\(parts[2])' in '\(text)': expected r, w or rw")
             }
@@ -68,7 +71,9 @@ public func resolveAddress(_ text: String, symbols: [GuestSymbol]) throws(DebugE
         let known = symbols.map(\.name).joined(separator: ", ")
         throw .unsupported(reason: "unknown symbol '\(name)'; this guest has: \(known.isEmpty ? "no symbols (use an address)" : known)")
     }
-    return s.address &+ offset
+    let (address, wrapped) = s.address.addingReportingOverflow(offset)
+    if wrapped { throw .unsupported(reason: "bad offset in '\(text)': \(s.name) at \(hex(s.address)) plus \(hex(offset)) runs past the top of the address space") }
+    return address
 }
 
 /// Parses `0x`-prefixed hex or decimal.

@@ -157,7 +157,11 @@ public enum Arm64DebugEncoding {
     /// for length 0, a range that wraps, or more than 16 pieces.
     public static func pieces(of point: DebugPoint) throws(DebugError) -> [WatchPiece] {
         switch point {
-        case .software: return []
+        case .software(let a):
+            // A64 instructions are word-aligned: a BRK planted off a word boundary could never
+            // run, and would overwrite half of a neighbouring one's patch (found by the fuzzer).
+            if a & 3 != 0 { throw .misaligned(address: a, alignment: 4, what: "arm64 software breakpoint") }
+            return []
         case .hardware(let a):
             if a & 3 != 0 { throw .misaligned(address: a, alignment: 4, what: "arm64 breakpoint") }
             return [WatchPiece(address: a, length: 4)]

@@ -9,6 +9,9 @@ public enum Arm64GuestRAM {
     public static func layout(lowest: UInt64, highestEnd: UInt64) -> (base: UInt64, size: UInt64) {
         let base = min(granule, lowest & ~(granule - 1))
         let span = highestEnd - base
-        return (base, (span + granule - 1) / granule * granule + granule)
+        // Saturates rather than trapping for an end near 2^64 (a fuzzed --load-addr): the
+        // loader refuses any span over 1 GiB after asking for the layout.
+        let (rounded, overflow) = span.addingReportingOverflow(2 * granule - 1)
+        return (base, overflow ? UInt64.max : rounded / granule * granule)
     }
 }

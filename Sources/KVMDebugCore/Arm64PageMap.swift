@@ -28,7 +28,9 @@ public enum Arm64PageMap {
             }
             let inputSize = 64 - txsz
             let region = upper ? "TTBR1_EL1" : "TTBR0_EL1"
-            if epd == 1 || inputSize > 48 || inputSize < 16 { continue }
+            // As in Arm64PageWalk: a range no wider than one page (T0SZ = 48, 64 KiB granule) has
+            // no level to scan (it trapped on level 4; found by the fuzzer's walk target).
+            if epd == 1 || inputSize > 48 || inputSize < 16 || inputSize <= granuleBits { continue }
             schemes.append("\(region) \(inputSize)-bit VA, \(sizeName(1 << granuleBits)) granule")
             if stopped { continue }
             let stride = granuleBits - 3

@@ -41,8 +41,10 @@ public enum Arm64PageWalk {
         var walk = PageWalk(virtualAddress: address,
                             scheme: "arm64 stage 1, \(region), \(inputSize)-bit VA, \(sizeName(1 << granuleBits)) granule",
                             root: ttbr)
-        if inputSize > 48 || inputSize < 16 {
-            walk.fault = "T\(upper ? 1 : 0)SZ=\(txsz) gives a \(inputSize)-bit range, outside what this walker models (16...48 bits)"
+        // A range no wider than one page (T0SZ = 48 with the 64 KiB granule) has no level to
+        // walk: refused like the other sizes outside the model, instead of an empty level range.
+        if inputSize > 48 || inputSize < 16 || inputSize <= granuleBits {
+            walk.fault = "T\(upper ? 1 : 0)SZ=\(txsz) gives a \(inputSize)-bit range, outside what this walker models (16...48 bits, wider than the \(sizeName(1 << granuleBits)) granule's page)"
             return walk
         }
         // The bits above the range must all equal bit 55 (only up to bit 55 with top-byte-ignore).

@@ -17,10 +17,18 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     /// If set, `run` returns `.interrupted` after this many instructions (a test
     /// safety net); nil runs until an exit or a kick.
     public var maxInstructionsPerRun: Int?
+    /// Called on the vCPU's thread after every KVM_RUN that got to the guest, with the vCPU's
+    /// index and the instructions the run retired: lets a harness bound a round by
+    /// instructions instead of time (the fuzzer's rounds).
+    public var runFinished: (@Sendable (_ vcpu: Int, _ instructions: Int) -> Void)?
     /// The guest this VM was built from.
     public let guest: Guest
 
     private let memory: FakeMemory
+    /// RAM as `init` loaded it, built by the first `reset` (a VM never reset pays nothing).
+    private var initialMemory: FakeMemory?
+    /// arm64 breakpoint and watchpoint slots per vCPU, for `reset`.
+    private let slots: (breakpoints: Int, watchpoints: Int)
     private let vcpus: [FakeVCPU]
     private let calls = DebugLocked<[FakeCall]>([])
     /// Injected faults, per vCPU, oldest first.
@@ -62,15 +70,44 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         vcpuCount = vcpus
         memory = FakeMemory(guest: guest)
         faults = DebugLocked([[FakeFault]](repeating: [], count: vcpus))
-        self.vcpus = (0..<vcpus).map { i -> FakeVCPU in
-            let cpu: any FakeCPU = guest.arch == .x86_64
-                ? FakeX86CPU(index: i, mode: guest.mode, entry: guest.entry, pageTables: X86Boot.tablesBase(for: guest),
-                             stack: X86Boot.initialStackPointer(for: guest))
-                : FakeArm64CPU(index: i, entry: guest.entry, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints)
-            (cpu as? FakeX86CPU)?.fpu.avx = x86AVX
-            return FakeVCPU(index: i, cpu: cpu, breakpoints: guest.arch == .arm64 ? hardwareBreakpoints : 0,
-                            watchpoints: guest.arch == .arm64 ? hardwareWatchpoints : 0)
+        slots = (hardwareBreakpoints, hardwareWatchpoints)
+        self.vcpus = (0..<vcpus).map { i in
+            FakeVCPU(index: i, cpu: Self.resetCPU(i, guest: guest, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints, x86AVX: x86AVX),
+                     breakpoints: guest.arch == .arm64 ? hardwareBreakpoints : 0,
+                     watchpoints: guest.arch == .arm64 ? hardwareWatchpoints : 0)
         }
+    }
+
+    /// vCPU `index` as KVM creates it: at the guest's entry, debugging off.
+    private static func resetCPU(_ index: Int, guest: Guest, breakpoints: Int, watchpoints: Int, x86AVX: Bool) -> any FakeCPU {
+        let cpu: any FakeCPU = guest.arch == .x86_64
+            ? FakeX86CPU(index: index, mode: guest.mode, entry: guest.entry, pageTables: X86Boot.tablesBase(for: guest),
+                         stack: X86Boot.initialStackPointer(for: guest))
+            : FakeArm64CPU(index: index, entry: guest.entry, breakpoints: breakpoints, watchpoints: watchpoints)
+        (cpu as? FakeX86CPU)?.fpu.avx = x86AVX
+        return cpu
+    }
+
+    /// Puts the VM back as `init` built it, without rebuilding it: RAM as loaded (only the
+    /// pages written since are copied back), every vCPU reset with debugging off, no pending
+    /// kick, fault, memory-slot protection or recorded call. For callers that run many short sessions on one VM (the
+    /// fuzzer); call it only while no vCPU runs (no session open on it).
+    public func reset() {
+        let initial = initialMemory ?? FakeMemory(guest: guest)
+        initialMemory = initial
+        memory.restore(from: initial)
+        memory.clearProtections()
+        for v in vcpus {
+            v.cpu = Self.resetCPU(v.index, guest: guest, breakpoints: slots.breakpoints, watchpoints: slots.watchpoints,
+                                  x86AVX: capabilities.x86AVX)
+            v.arm64FPU = FakeArm64FPU()
+            v.guestDebug = FakeGuestDebugRegisters(breakpoints: guest.arch == .arm64 ? slots.breakpoints : 0,
+                                                   watchpoints: guest.arch == .arm64 ? slots.watchpoints : 0)
+            v.installed = nil
+            _ = v.kick.consume()
+        }
+        faults.withLock { f in for i in f.indices { f[i].removeAll() } }
+        clearTrace()
     }
 
     private func vcpu(_ index: Int) throws(DebugError) -> FakeVCPU {
@@ -107,7 +144,9 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         case nil: break
         }
         var budget = FakeRunBudget(limit: maxInstructionsPerRun, kick: v.kick)
-        return try v.cpu.run(memory: memory, budget: &budget)
+        let exit = try v.cpu.run(memory: memory, budget: &budget)
+        runFinished?(index, budget.executed)
+        return exit
     }
 
     public func programCounter(vcpu index: Int) throws(DebugError) -> UInt64 {
@@ -298,6 +337,13 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
             }
         }
     }
+
+    /// Guest-physical addresses of the 4 KiB pages of RAM written since `init` or the last
+    /// `reset`, by anyone: the guest's stores, `writeMemory`, software breakpoint patches.
+    public var writtenPages: [UInt64] { memory.writtenPages() }
+
+    /// Those of `writtenPages` that the guest's own stores wrote to.
+    public var guestStoredPages: [UInt64] { memory.writtenPages(byGuest: true) }
 
     /// Forgets the recorded calls.
     public func clearTrace() { calls.withLock { $0.removeAll() } }

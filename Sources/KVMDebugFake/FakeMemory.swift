@@ -9,6 +9,11 @@ final class FakeMemory: Sendable {
     let base: UInt64
     let size: UInt64
     private let bytes: DebugLocked<[UInt8]>
+    /// The 4 KiB pages written since the last `restore` (bit p % 64 of word p / 64), so a
+    /// reset copies back only those (`FakeBackend.reset`).
+    private let written: DebugLocked<[UInt64]>
+    /// The subset written by the guest's own stores (`store`; `write` is the host's).
+    private let stored: DebugLocked<[UInt64]>
     /// The memory slots' shape, as page protections (`KVM_SET_USER_MEMORY_REGION`: a page in
     /// a read-only slot of its own, or in none); absent pages are ordinary RAM.
     private let protections = DebugLocked<[UInt64: PageProtection]>([:])
@@ -19,7 +24,12 @@ final class FakeMemory: Sendable {
         self.base = base
         self.size = size
         bytes = DebugLocked([UInt8](repeating: 0, count: Int(size)))
+        let words = Int((size + Self.pageSize * 64 - 1) / (Self.pageSize * 64))
+        written = DebugLocked([UInt64](repeating: 0, count: words))
+        stored = DebugLocked([UInt64](repeating: 0, count: words))
     }
+
+    static let pageSize: UInt64 = 0x1000
 
     /// The guest RAM of `guest` with its image and data placed (KVM's user memory region after loading).
     convenience init(guest: Guest) {
@@ -29,6 +39,9 @@ final class FakeMemory: Sendable {
         // KVM's boot code puts its long-mode page tables and GDT at the top of RAM; the
         // interpreter ignores them, page walks through the session read them.
         for d in X86Boot.longModeTables(for: guest) { _ = write(d.address, d.bytes) }
+        // Loaded is the initial state: only later writes count as changes.
+        written.withLock { w in for i in w.indices { w[i] = 0 } }
+        stored.withLock { w in for i in w.indices { w[i] = 0 } }
     }
 
     /// True when `[address, address+count)` is backed RAM (anything else is MMIO to KVM).
@@ -53,6 +66,7 @@ final class FakeMemory: Sendable {
         bytes.withLock { ram in
             for (i, b) in data.enumerated() { ram[start + i] = b }
         }
+        markWritten(start, data.count)
         return true
     }
 
@@ -117,6 +131,7 @@ final class FakeMemory: Sendable {
         bytes.withLock { ram in
             for i in 0..<size { ram[start + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i)) }
         }
+        markWritten(start, size, byGuest: true)
         return true
     }
 
@@ -131,5 +146,53 @@ final class FakeMemory: Sendable {
             if next < address &+ UInt64(available), protection(at: next) == .hole { available = Int(next - address) }
         }
         return read(address, available) ?? []
+    }
+
+    /// Records that `[offset, offset+count)` of RAM changed.
+    private func markWritten(_ offset: Int, _ count: Int, byGuest: Bool = false) {
+        guard count > 0 else { return }
+        let first = offset / Int(Self.pageSize), last = (offset + count - 1) / Int(Self.pageSize)
+        written.withLock { w in
+            for p in first...last { w[p >> 6] |= 1 << UInt64(p & 63) }
+        }
+        if byGuest {
+            stored.withLock { w in
+                for p in first...last { w[p >> 6] |= 1 << UInt64(p & 63) }
+            }
+        }
+    }
+
+    /// Guest-physical addresses of the 4 KiB pages written since the last `restore` (with
+    /// `byGuest`, only those the guest's own stores wrote).
+    func writtenPages(byGuest: Bool = false) -> [UInt64] {
+        (byGuest ? stored : written).withLock { w in
+            var out: [UInt64] = []
+            for (i, word) in w.enumerated() where word != 0 {
+                for b in 0..<64 where word & (1 << UInt64(b)) != 0 { out.append(base + UInt64(i * 64 + b) * Self.pageSize) }
+            }
+            return out
+        }
+    }
+
+    /// Makes RAM equal `initial` (a memory of the same size) again, copying only the pages
+    /// written since the last restore.
+    func restore(from initial: FakeMemory) {
+        stored.withLock { w in for i in w.indices { w[i] = 0 } }
+        let pages = written.withLock { w -> [Int] in
+            var out: [Int] = []
+            for (i, word) in w.enumerated() where word != 0 {
+                for b in 0..<64 where word & (1 << UInt64(b)) != 0 { out.append(i * 64 + b) }
+                w[i] = 0
+            }
+            return out
+        }
+        guard !pages.isEmpty else { return }
+        let source = initial.bytes.withLock { $0 }
+        bytes.withLock { ram in
+            for p in pages {
+                let start = p * Int(Self.pageSize), end = min(start + Int(Self.pageSize), ram.count)
+                ram.replaceSubrange(start..<end, with: source[start..<end])
+            }
+        }
     }
 }

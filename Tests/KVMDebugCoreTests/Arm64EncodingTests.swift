@@ -143,7 +143,10 @@ struct Arm64EncodingTests {
 
     @Test func breakpointPiecesNeedFourByteAlignment() throws {
         #expect(try Arm64DebugEncoding.pieces(of: .hardware(address: 0x10004)) == [WatchPiece(address: 0x10004, length: 4)])
-        #expect(try Arm64DebugEncoding.pieces(of: .software(address: 0x10002)) == [])
+        #expect(try Arm64DebugEncoding.pieces(of: .software(address: 0x10004)) == [])
+        // A BRK is patched over a whole word: off a word boundary it would overlap its neighbours.
+        #expect(thrownError { () throws(DebugError) in try Arm64DebugEncoding.pieces(of: .software(address: 0x10002)) }
+                == .misaligned(address: 0x10002, alignment: 4, what: "arm64 software breakpoint"))
         for a: UInt64 in [0x10001, 0x10002, 0x10003] {
             #expect(thrownError { () throws(DebugError) in try Arm64DebugEncoding.pieces(of: .hardware(address: a)) }
                     == .misaligned(address: a, alignment: 4, what: "arm64 breakpoint"))
