@@ -57,6 +57,8 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     private let running = Atomic<Bool>(false)
     /// A client is attached: the accept loop refuses others (outside `lock`: never waits for a round).
     private let attached = Atomic<Bool>(false)
+    /// `connID`, readable without `lock` (held through a lone continue).
+    private let currentConnID = Atomic<Int>(0)
     /// Signalled when a client is dropped: a newcomer waiting for a hung-up client's reader wakes.
     /// Also guards `current`, which the accept loop reads without `lock` (held through a lone
     /// continue).
@@ -118,6 +120,7 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
             let id: Int? = locked {
                 if finished { return nil }
                 connID += 1
+                currentConnID.store(connID, ordering: .releasing)
                 conn = c
                 departed.withLock { current = c }
                 say("client connected")
@@ -233,6 +236,7 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         conn?.close()
         conn = nil
         connID += 1  // bytes still read from that client are ignored
+        currentConnID.store(connID, ordering: .releasing)
         attached.store(false, ordering: .releasing)
         departed.lock()
         current = nil
@@ -412,7 +416,8 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         // The other reader leaves too (it may be waiting for its turn).
         job.turn.end()
         // A hang-up during a lone continue: the reader running it holds `lock` until it stops.
-        if running.load(ordering: .acquiring) { target.interrupt() }
+        // Only this client's round: a reader of a client dropped already must not stop the next one's.
+        if running.load(ordering: .acquiring) && currentConnID.load(ordering: .acquiring) == job.id { target.interrupt() }
         locked {
             guard job.id == connID, !finished else { return }
             if roundActive { interruptRound() }

@@ -47,6 +47,8 @@ extension ResourceTests {
         let (before, after) = try t.measure(300) { try t.cycle({ try KVMBackend(guest: g, vcpus: 2) }, g) }
         let ms = (monotonicNanoseconds() - start) / 1_000_000
         print("KVM sessions x300 (\(ms) ms): before \(before); after \(after)")
-        #expect(after.grewAtMost(300 / 4, since: before), "before \(before); after \(after)")
+        // Suites in parallel (in-process GDB servers keep parked reader threads) come and go; a
+        // per-session leak is at least 300 (one fd, two threads, two mappings per session).
+        #expect(after.grewAtMost(300 / 2, since: before), "before \(before); after \(after)")
     }
 }
