@@ -31,13 +31,6 @@ static inline int ckvm_errno(void) { return errno; }
 static inline int ckvm_open(const char *path, int flags) { return open(path, flags); }
 /// close(2).
 static inline int ckvm_close(int fd) { return close(fd); }
-/// open(2) with a mode (O_CREAT): variadic in C.
-static inline int ckvm_open_mode(const char *path, int flags, unsigned mode) { return open(path, flags, mode); }
-/// write(2), fsync(2), rename(2), unlink(2): core files are written to a temporary name, then renamed.
-static inline long ckvm_write(int fd, const void *p, size_t n) { return write(fd, p, n); }
-static inline int ckvm_fsync(int fd) { return fsync(fd); }
-static inline int ckvm_rename(const char *from, const char *to) { return rename(from, to); }
-static inline int ckvm_unlink(const char *path) { return unlink(path); }
 /// mmap(2).
 static inline void *ckvm_mmap(void *addr, size_t len, int prot, int flags, int fd, long off) {
     return mmap(addr, len, prot, flags, fd, off);
