@@ -48,7 +48,7 @@ let package = Package(
         // What only the kvmdbg CLI uses: backend choice, feature probes, point specs, JSON and
         // stop formatting, image files from disk, the signal watcher.
         .target(name: "KVMDebugCLI", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
-        // The GDB remote protocol engine: bytes in, bytes out; Foundation-free (Embedded later).
+        // The GDB remote protocol engine: bytes in, bytes out; Foundation-free, builds with Embedded Swift.
         .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore"]),
         // The GDB server's transports and driver loop (sockets, serial, threads).
         .target(name: "KVMDebugGDBServer", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugGDBPoll"]),
@@ -82,7 +82,7 @@ let package = Package(
         // parser, the image loader, the page walkers or the point-spec parser, with the
         // properties each must keep (the libFuzzer entry point and the corpus tests call them).
         .target(name: "KVMDebugFuzz", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugFake", "KVMDebugCLI"]),
-        // Helpers the three test targets share (thrownError, raw KVM flags, a bounded fake).
+        // Helpers the four test targets share (thrownError, raw KVM flags, a bounded fake).
         .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake"], path: "Tests/KVMTestSupport"),
         .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMDebugModel", "KVMDebugSession", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "KVMTestSupport"]),

@@ -2,9 +2,11 @@
 //
 // The KVM_* ioctl request numbers are function-like macros (_IOW, _IOR, ...)
 // that Swift does not import, and errno is a thread-local macro. Each wrapper
-// below is one line around one syscall or ioctl: no logic and no choices live in
-// C (flags, signals and retries are decided in Swift, Sources/KVMDebugCore/KVM/
-// Syscalls.swift). Names are prefixed ckvm_ so a search finds every kernel entry point.
+// below is one line around one syscall or ioctl, save ckvm_set_signal_mask, which lays
+// out struct kvm_signal_mask (a length and a flexible sigset array Swift cannot build)
+// around the set its caller chose. No choices live in C (flags, signals and retries are
+// decided in Swift, Sources/KVMDebugKVM/Syscalls.swift). Names are prefixed ckvm_ so a
+// search finds every kernel entry point.
 #ifndef CKVM_H
 #define CKVM_H
 
@@ -17,7 +19,6 @@
 #include <pthread.h>
 #include <termios.h>  /* the same driver: tcgetattr, cfmakeraw, tcsetattr (the line in raw mode) */
 #include <time.h>
-#include <stdio.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>

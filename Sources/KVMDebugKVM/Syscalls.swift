@@ -1,12 +1,14 @@
 import CKVM
 import KVMDebugModel
 
-/// The one place kvmdbg calls into the kernel: every `ckvm_*` call of the project is
-/// here (`git grep ckvm_ -- '*.swift'` finds this file and the host-vmm example's own
-/// VMM). Each function wraps one call; ioctls that can fail turn -1/errno into
+/// The one place the KVM backend calls into the kernel: every `ckvm_*` call of the backend is
+/// here. Each function wraps one call; ioctls that can fail turn -1/errno into
 /// `DebugError.system(call:errno:)` naming the ioctl. None retries on EINTR: that
 /// decision is the caller's (KVM_RUN reports it). The choices (O_CLOEXEC, MAP_ANONYMOUS,
-/// the kick signal, no SA_RESTART) are made here, in Swift, not in C.
+/// no SA_RESTART) are made here, in Swift, not in C; which signal kicks is `KVMKick`'s.
+/// `git grep ckvm_ -- '*.swift'` also finds the poll driver's serial line
+/// (Sources/KVMDebugGDBPoll, lanes/arm64/LaneGDB.swift) and a test pinning vCPU threads to
+/// host CPUs; the session's threads and core-file writes use CPosix, not CKVM.
 enum Sys {
     /// Turns a C return value into a result or a typed error naming `call`.
     @inline(__always)

@@ -1,7 +1,7 @@
 /// Every way a kvmdbg request can fail, each with a message that says what to do.
 ///
-/// Typed throws carry this through the Embedded-clean core; errno stays a plain
-/// `Int32` here and is mapped to swift-system style names in the full-Swift layer.
+/// Typed throws carry this through the Embedded-clean core; errno stays a plain `Int32`,
+/// named (`errnoName`: EPERM, ENOENT, ...) with a hint of what to do in `description`.
 public enum DebugError: Error, Sendable, Equatable {
     /// The address is not aligned as the hardware needs (arm64 DBGBVR[1:0] are RES0).
     case misaligned(address: UInt64, alignment: UInt64, what: String)

@@ -1,5 +1,7 @@
 /// x86 vCPU start-up: 16-bit real mode, or 64-bit long mode with a GDT and an
-/// identity map of the first GiB in 2 MiB pages built at the top of guest RAM.
+/// identity map of the first GiB in 2 MiB pages built at the top of guest RAM. The layout
+/// is here, shared by the fake backend and the image loader; the KVM backend's register
+/// set-up is `X86Boot.setUp` (KVMDebugKVM).
 public enum X86Boot {
     /// Bytes reserved at the top of RAM for long-mode tables (PML4, PDPT, PD, GDT).
     public static let reservedTop: UInt64 = 0x4000
