@@ -1,5 +1,6 @@
 import ArgumentParser
 import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
 import KVMDebugGDB

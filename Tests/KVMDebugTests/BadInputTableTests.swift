@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
 import KVMTestSupport

@@ -1,4 +1,5 @@
 import KVMDebug
+import KVMDebugCLI
 import KVMDebugConformance
 import KVMDebugCore
 import KVMDebugFake

@@ -1,5 +1,6 @@
 import Testing
 import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMTestSupport
 

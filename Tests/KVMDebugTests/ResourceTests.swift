@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMTestSupport
 

@@ -1,5 +1,6 @@
 import Testing
 import KVMDebug
+import KVMDebugCLI
 import KVMDebugConformance
 import KVMDebugCore
 

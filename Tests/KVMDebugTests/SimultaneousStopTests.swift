@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 
 /// A backend whose vCPUs follow a script, so "two vCPUs hit at once" is exact rather
