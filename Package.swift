@@ -12,7 +12,6 @@ let package = Package(
         .executable(name: "kvmdbg", targets: ["kvmdbg"]),
         .executable(name: "host-vmm", targets: ["host-vmm"]),
         .executable(name: "kvmdbg-bench", targets: ["kvmdbg-bench"]),
-        .executable(name: "kvmdbg-conformance", targets: ["kvmdbg-conformance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,8 +28,8 @@ let package = Package(
         ),
         // Pure-Swift fake backend: KVM's ABI checks plus a tiny interpreter per arch.
         .target(name: "KVMDebugFake", dependencies: ["KVMDebugCore"]),
-        // The scenario lists (one DebugScenario type), the conformance guests and runner:
-        // not shipped in the core, Embedded-Swift-clean for the arm64 lane.
+        // The scenario lists (one DebugScenario type), the conformance guests, a scenario run
+        // through GuestRunner and its `scenario` line: Embedded-Swift-clean for the arm64 lane.
         .target(name: "KVMDebugConformance", dependencies: ["KVMDebugCore"]),
         // Full-Swift conveniences: ELF, JSON, probe, run orchestration.
         .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
@@ -54,8 +53,6 @@ let package = Package(
         // The benchmark's baseline: the same ioctls in a plain C loop (not used by kvmdbg).
         .target(name: "KVMRawLoop"),
         .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugGDB", "KVMRawLoop"]),
-        // The arm64 lane's prediction: DebugScenarios.arm64 on the fake backend.
-        .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // examples/host-vmm: a VMM of its own (C) that hands its vCPU fd to kvmdbg.
         .target(name: "HostVMM", path: "examples/host-vmm/VMM"),
         .executableTarget(

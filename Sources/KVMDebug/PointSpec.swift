@@ -1,21 +1,8 @@
 import KVMDebugCore
 
-/// A debug point as written on the command line, resolved against a guest's symbols.
-///
-/// Forms: `--break ADDR|SYMBOL[+OFF][@VCPU]`, `--sw-break` likewise, and
-/// `--watch ADDR|SYMBOL[+OFF]:LEN:r|w|rw[@VCPU]`. Without `@VCPU` the point is global.
-public struct PointSpec: Sendable, Hashable {
-    public var point: DebugPoint
-    public var target: VCPUTarget
-    /// The text the user wrote, for messages.
-    public var text: String
-
-    public init(point: DebugPoint, target: VCPUTarget, text: String) {
-        self.point = point
-        self.target = target
-        self.text = text
-    }
-
+/// The command line's forms of a debug point: `--break ADDR|SYMBOL[+OFF][@VCPU]`, `--sw-break`
+/// likewise, and `--watch ADDR|SYMBOL[+OFF]:LEN:r|w|rw[@VCPU]`. Without `@VCPU` the point is global.
+extension PointSpec {
     public enum Kind: Sendable { case hardware, software, watch }
 
     /// Parses `text` for a guest. Throws `.unsupported` with a one-line explanation.
