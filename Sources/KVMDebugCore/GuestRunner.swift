@@ -58,10 +58,12 @@ public enum RunRecord: Sendable {
     case end(RunEnd)
 }
 
-/// Drives a `DebugSession` through a `RunPlan` (`kvmdbg run`): arms the plan's points,
-/// runs all-stop rounds, counts stops and steps, and ends on the plan's limits, a
-/// timeout, an interrupt (Ctrl-C) or a guest exit. The threads, kicks and stop queue
-/// are the session's.
+/// Drives a `DebugSession` through a `RunPlan`: arms the plan's points, runs all-stop
+/// rounds (or one vCPU at a time, `RunPlan.vcpuOrder`), counts stops and steps, and ends
+/// on the plan's limits, a timeout, an interrupt (Ctrl-C) or a guest exit. The one runner
+/// behind `kvmdbg run`, the feature probe and every scenario list (`kvmdbg scenarios`, the
+/// arm64 lane's binary on real KVM). The threads, kicks and stop queue are the session's;
+/// Foundation-free, so the arm64 lane builds it with Embedded Swift.
 public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
     public let session: DebugSession<Backend>
     public var debugger: Debugger<Backend> { session.debugger }
