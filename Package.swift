@@ -14,7 +14,6 @@ let package = Package(
         .executable(name: "kvmdbg", targets: ["kvmdbg"]),
         .executable(name: "host-vmm", targets: ["host-vmm"]),
         .executable(name: "kvmdbg-bench", targets: ["kvmdbg-bench"]),
-        .executable(name: "kvmdbg-conformance", targets: ["kvmdbg-conformance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,14 +39,12 @@ let package = Package(
         .target(name: "KVMDebugCore", dependencies: ["KVMDebugModel", "KVMDebugSession", "KVMDebugKVM", "KVMDebugGuests"]),
         // Pure-Swift fake backend: KVM's ABI checks plus a tiny interpreter per arch.
         .target(name: "KVMDebugFake", dependencies: ["KVMDebugModel", "KVMDebugSession"]),
-        // The scenario lists (one DebugScenario type) and the conformance runner: not shipped
-        // in the core, Embedded-Swift-clean for the arm64 lane.
+        // The scenario lists (one DebugScenario type), a scenario run through GuestRunner and its
+        // `scenario` line: Embedded-Swift-clean for the arm64 lane.
         .target(name: "KVMDebugConformance", dependencies: ["KVMDebugCore"]),
-        // The scenario runner (GuestRunner, ScenarioRun, StopSignature): runs a plan on a backend.
-        .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // What only the kvmdbg CLI uses: backend choice, feature probes, point specs, JSON and
-        // stop formatting, image files from disk, the signal watcher.
-        .target(name: "KVMDebugCLI", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
+        // stop formatting, image files from disk, the signal watcher, scenarios on a chosen backend.
+        .target(name: "KVMDebugCLI", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // The GDB remote protocol engine: bytes in, bytes out; Foundation-free, builds with Embedded Swift.
         .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore"]),
         // The GDB server's transports and driver loop (sockets, serial, threads).
@@ -59,7 +56,6 @@ let package = Package(
             name: "kvmdbg",
             dependencies: [
                 "KVMDebugCLI",
-                "KVMDebug",
                 "KVMDebugConformance",
                 "KVMDebugGDB",
                 "KVMDebugGDBServer",
@@ -69,8 +65,6 @@ let package = Package(
         // The benchmark's baseline: the same ioctls in a plain C loop (not used by kvmdbg).
         .target(name: "KVMRawLoop"),
         .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugGDB", "KVMRawLoop"]),
-        // The arm64 lane's prediction: DebugScenarios.arm64 on the fake backend.
-        .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // examples/host-vmm: a VMM of its own (C) that hands its vCPU fd to kvmdbg.
         .target(name: "HostVMM", path: "examples/host-vmm/VMM"),
         .executableTarget(
@@ -87,7 +81,7 @@ let package = Package(
         .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMDebugModel", "KVMDebugSession", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugGDBTests", dependencies: ["KVMDebugGDB", "KVMDebugGDBServer", "KVMDebugGDBPoll", "KVMDebugCore", "KVMDebugFake", "KVMDebugFuzz", "KVMTestSupport"]),
-        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebugCLI", "KVMDebug", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "CKVM", "KVMTestSupport"]),
+        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebugCLI", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "CKVM", "KVMTestSupport"]),
     ]
 )
 

@@ -1,4 +1,3 @@
-import KVMDebug
 import KVMDebugCore
 import KVMDebugFake
 

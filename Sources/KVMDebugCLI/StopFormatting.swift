@@ -1,4 +1,3 @@
-import KVMDebug
 import KVMDebugCore
 
 /// Turns stops and run ends into JSON lines and human text, with symbol names.

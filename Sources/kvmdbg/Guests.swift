@@ -1,5 +1,4 @@
 import ArgumentParser
-import KVMDebug
 import KVMDebugCLI
 import KVMDebugCore
 

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import KVMDebug
 import KVMDebugCLI
 import KVMDebugCore
 

@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import KVMDebug
 import KVMDebugCLI
 import KVMDebugCore
 

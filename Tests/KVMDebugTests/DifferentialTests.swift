@@ -1,6 +1,5 @@
 import KVMDebugConformance
 import Testing
-import KVMDebug
 import KVMDebugCLI
 import KVMDebugCore
 

@@ -1,5 +1,4 @@
 import Testing
-import KVMDebug
 import KVMDebugCLI
 import KVMDebugCore
 import KVMTestSupport

@@ -1,7 +1,6 @@
 import Foundation
 import Synchronization
 import Testing
-import KVMDebug
 import KVMDebugCLI
 import KVMDebugCore
 import KVMTestSupport

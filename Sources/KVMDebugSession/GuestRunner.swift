@@ -1,6 +1,5 @@
-import Foundation
 import Synchronization
-import KVMDebugCore
+import KVMDebugModel
 
 /// What `kvmdbg run` is asked to do.
 public struct RunPlan: Sendable {
@@ -14,6 +13,10 @@ public struct RunPlan: Sendable {
     public var timeout: Double = 10
     /// vCPU stepped from the entry when no point is armed.
     public var vcpu: Int = 0
+    /// nil: every vCPU continues at once (all-stop). Otherwise each round resumes the
+    /// vCPUs one at a time in this order, each until its next stop with the others held,
+    /// so the order of stops is the same on every backend (the arm64 lane's SMP scenarios).
+    public var vcpuOrder: [Int]? = nil
     /// Tell the guest its clock was paused when a stop is held longer than this (seconds).
     public var pausedNotifyAfter: Double = 1
     /// `--catch exception[:VECTOR]`: the vectors to catch at their handlers ([] = all); nil: none.
@@ -56,10 +59,12 @@ public enum RunRecord: Sendable {
     case end(RunEnd)
 }
 
-/// Drives a `DebugSession` through a `RunPlan` (`kvmdbg run`): arms the plan's points,
-/// runs all-stop rounds, counts stops and steps, and ends on the plan's limits, a
-/// timeout, an interrupt (Ctrl-C) or a guest exit. The threads, kicks and stop queue
-/// are the session's.
+/// Drives a `DebugSession` through a `RunPlan`: arms the plan's points, runs all-stop
+/// rounds (or one vCPU at a time, `RunPlan.vcpuOrder`), counts stops and steps, and ends
+/// on the plan's limits, a timeout, an interrupt (Ctrl-C) or a guest exit. The one runner
+/// behind `kvmdbg run`, the feature probe and every scenario list (`kvmdbg scenarios`, the
+/// arm64 lane's binary on real KVM). The threads, kicks and stop queue are the session's;
+/// Foundation-free, so the arm64 lane builds it with Embedded Swift.
 public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
     public let session: DebugSession<Backend>
     public var debugger: Debugger<Backend> { session.debugger }
@@ -89,8 +94,9 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
     /// Runs the plan, reporting each stop through `emit`, and returns how it ended.
     /// `armPoints: false` when the caller armed `plan.points` itself (`arm`).
     public func run(_ plan: RunPlan, armPoints: Bool = true, emit: (RunRecord) -> Void) throws(DebugError) -> RunEnd {
+        // Checked before anything is armed: a bad plan changes nothing.
+        for v in [plan.vcpu] + (plan.vcpuOrder ?? []) where v < 0 || v >= n { throw .noSuchVCPU(index: v, count: n) }
         if armPoints { try arm(plan.points) }
-        if plan.vcpu < 0 || plan.vcpu >= n { throw .noSuchVCPU(index: plan.vcpu, count: n) }
         // The session's own timed wait, not a Dispatch timer: libdispatch traps when it
         // cannot get its epoll fd, and a debugger must fail with a message instead.
         let deadline = monotonicNanoseconds() &+ UInt64(plan.timeout * 1e9)
@@ -120,22 +126,13 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
         }
         func requested() -> RunEnd? {
             if interrupted.load(ordering: .sequentiallyConsistent) { return end("interrupted") }
-            if monotonicNanoseconds() >= deadline { return end("timeout", "no end within \(plan.timeout) s") }
+            if monotonicNanoseconds() >= deadline {
+                return end("timeout", "no end within \(Int(plan.timeout * 1000)) ms")
+            }
             return nil
         }
-        while true {
-            if let m = plan.maxStops, stops >= m { return end("max-stops") }
-            if stepVCPU != nil && stepsDone >= plan.steps { return end("steps-done") }
-            if let e = requested() { return e }
-            var actions = [ResumeMode?](repeating: nil, count: n)
-            let arming = catcher != nil && !catchArmed
-            if arming {
-                if armSteps >= plan.catchArmSteps {
-                    return end("catch-not-armed", "no valid exception handler after \(armSteps) instructions: \(armError?.message ?? "")")
-                }
-                actions[plan.vcpu] = .step
-                armSteps += 1
-            } else if let v = stepVCPU { actions[v] = .step } else { actions = actions.map { _ in .continue } }
+        // One round with `actions`; the run's end when the round brought it.
+        func play(_ actions: [ResumeMode?], arming: Bool) throws(DebugError) -> RunEnd? {
             let round = try session.resume(actions, deadline: deadline)
             if round.interrupted && round.events.isEmpty, let e = requested() { return e }
             let latency = round.allStopNanoseconds.map { Double($0) / 1000 }
@@ -166,8 +163,38 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
                     if !catchArmed { armError = error }
                 }
             }
-            let heldSeconds = Double(monotonicNanoseconds() &- held) / 1e9
-            if heldSeconds > plan.pausedNotifyAfter { debugger.notifyGuestPaused() }
+            if Double(monotonicNanoseconds() &- held) / 1e9 > plan.pausedNotifyAfter { debugger.notifyGuestPaused() }
+            return nil
+        }
+        let idle = [ResumeMode?](repeating: nil, count: n)
+        while true {
+            if let m = plan.maxStops, stops >= m { return end("max-stops") }
+            if stepVCPU != nil && stepsDone >= plan.steps { return end("steps-done") }
+            if let e = requested() { return e }
+            var actions = idle
+            let arming = catcher != nil && !catchArmed
+            if arming {
+                if armSteps >= plan.catchArmSteps {
+                    return end("catch-not-armed", "no valid exception handler after \(armSteps) instructions: \(armError?.message ?? "")")
+                }
+                actions[plan.vcpu] = .step
+                armSteps += 1
+            } else if let v = stepVCPU {
+                actions[v] = .step
+            } else if let order = plan.vcpuOrder {
+                // One vCPU at a time; a stop that starts stepping ends the round there.
+                for v in order {
+                    if let m = plan.maxStops, stops >= m { break }
+                    var one = idle
+                    one[v] = .continue
+                    if let e = try play(one, arming: false) { return e }
+                    if stepVCPU != nil { break }
+                }
+                continue
+            } else {
+                actions = actions.map { _ in .continue }
+            }
+            if let e = try play(actions, arming: arming) { return e }
         }
     }
 
