@@ -424,6 +424,21 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
+    /// The virtual addresses of software breakpoints whose instruction the guest has stored
+    /// over (all or part) since it was planted: they will not trap until inserted again.
+    /// Meaningful while no vCPU runs (a step-over briefly unpatches).
+    public var overwrittenSoftwareBreakpoints: [UInt64] {
+        lock.withLock {
+            var out: Set<UInt64> = []
+            for p in patches {
+                guard let ram = try? backend.readMemory(p.address, count: p.original.count),
+                      ram != softwareBreakpointInstruction else { continue }
+                out.formUnion(p.users.map(\.virtual))
+            }
+            return out.sorted()
+        }
+    }
+
     /// Writes guest memory as the guest sees it: bytes under a software breakpoint update
     /// the saved original and the breakpoint stays planted.
     public func writeMemory(_ address: UInt64, _ bytes: [UInt8]) throws(DebugError) {
