@@ -433,7 +433,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             for p in patches {
                 guard let ram = try? backend.readMemory(p.address, count: p.original.count),
                       ram != softwareBreakpointInstruction else { continue }
-                out.formUnion(p.users.map(\.virtual))
+                out.formUnion(p.users.map { $0.virtual })
             }
             return out.sorted()
         }
