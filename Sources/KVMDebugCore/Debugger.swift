@@ -729,25 +729,27 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
 
     private func stepOverOnce(_ points: [DebugPoint], vcpu: Int) throws(DebugError) -> RunEvent {
         var restored: [UInt64] = []
+        // Re-patched only while still inserted: a `remove` or `removeAllPoints` from another
+        // thread during the step has already restored the original, which must stay. What
+        // RAM holds now is the guest's view (its store during the step included): the new
+        // original, unless a point inserted there meanwhile has planted the instruction already.
+        defer {
+            lock.withLock {
+                for a in restored {
+                    guard let i = patches.firstIndex(where: { $0.address == a }),
+                          let now = try? backend.readMemory(a, count: patches[i].original.count),
+                          now != softwareBreakpointInstruction else { continue }
+                    patches[i].original = now
+                    try? backend.writeMemory(a, softwareBreakpointInstruction)
+                }
+            }
+        }
         for p in points {
             guard case .software(let a) = p else { continue }
             try lock.withLock { () throws(DebugError) in
                 guard let i = patchIndex(vcpu, at: a) else { return }
                 try unpatch(patches[i])
                 restored.append(patches[i].address)
-            }
-        }
-        // Re-patched only while still inserted: a `remove` or `removeAllPoints` from another
-        // thread during the step has already restored the original, which must stay. What
-        // RAM holds now is the guest's view (its store during the step included): the new original.
-        defer {
-            lock.withLock {
-                for a in restored {
-                    guard let i = patches.firstIndex(where: { $0.address == a }),
-                          let now = try? backend.readMemory(a, count: patches[i].original.count) else { continue }
-                    patches[i].original = now
-                    try? backend.writeMemory(a, softwareBreakpointInstruction)
-                }
             }
         }
         return try runOnce(vcpu, stepping: true, without: points)
