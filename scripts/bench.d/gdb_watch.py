@@ -46,6 +46,9 @@ if __name__ == "__main__" and len(sys.argv) > 1:
 
 import gdb
 
+sys.path.insert(0, os.path.dirname(__file__))
+from gdb_meet import meet_in_loop  # noqa: E402
+
 target = os.environ["BENCH_TARGET"]
 n = int(os.environ.get("BENCH_N", "50"))
 reps = int(os.environ.get("BENCH_REPS", "5"))
@@ -98,12 +101,7 @@ def served_by():
     return "debug register" if re.search(r"watchpoint .* slot \d", points) else "?"
 
 
-run("set pagination off")
-run("set confirm off")
-run("target remote " + target)
-run("hbreak *%#x" % loop)
-run("continue")
-run("delete")
+meet_in_loop(target, loop)
 MODES = ("stub", "stub-inserted", "software")
 result = {m: {"rates": [], "misses": 0, "type": None} for m in MODES}
 result["n"] = n
