@@ -14,6 +14,10 @@ final class FakeArm64CPU: FakeCPU {
     static let esrBRK: UInt64 = 0xF200_0000          // EC 0x3C, ISS = imm16
     /// A data abort taken at EL1 from EL1 (EC 0x25), IL, DFSC 0x21 alignment fault; WnR is bit 6.
     static let esrAlignmentFault: UInt64 = 0x9600_0021
+    /// The prefetch abort KVM injects for a fetch outside every memslot (inject_abt64 in
+    /// arch/arm64/kvm/inject_fault.c): EC 0x21 from EL1 (0x20 from EL0), IL, FSC 0x10 (synchronous
+    /// external abort).
+    static let esrPrefetchAbort: UInt64 = 0x8600_0010, esrPrefetchAbortLower: UInt64 = 0x8200_0010
     /// PSCI 0.2 SYSTEM_OFF and SYSTEM_RESET (SMC32 function IDs), which KVM turns into
     /// KVM_EXIT_SYSTEM_EVENT SHUTDOWN / RESET with data[0] (flags) 0, having preloaded x0 with
     /// PSCI_RET_INTERNAL_FAILURE (-6) and x1-x3 with 0 for a guest resumed anyway
@@ -178,9 +182,16 @@ final class FakeArm64CPU: FakeCPU {
         guard let fetchPA = try FakeArm64MMU.translate(pc, registers: registers, memory: memory) else {
             throw .unsupported(reason: "instruction fetch at \(hex(pc)) on vCPU \(index) faults in the guest's page tables: the fake does not model the abort")
         }
-        // Fetching from unbacked IPA: a stage-2 abort KVM reports as MMIO (it ranks above breakpoints).
+        // Fetching from an IPA no memslot backs is a stage-2 instruction abort, which ranks above
+        // breakpoints. KVM does not exit for it: it injects an external prefetch abort into the
+        // guest (kvm_handle_guest_abort: -ENOEXEC, kvm_inject_pabt) with FAR_EL1 = the pc. A
+        // vector table in such a hole takes it again at every entry: the vCPU spins inside
+        // KVM_RUN until kicked (the `vbar-hole` crash guest).
         guard let word = memory.load(fetchPA, size: 4) else {
-            return .mmio(address: fetchPA, isWrite: false, length: 4, pc: pc)
+            registers.write(.farEL1, pc)
+            try takeExceptionToEL1(esr: registers.pstate & 0x1F == 0 ? Self.esrPrefetchAbortLower : Self.esrPrefetchAbort)
+            budget.retired()
+            return nil
         }
         let hardware = control.contains(.arm64UseHardware)
         // 1. Breakpoints are taken before the instruction, also while stepping.
@@ -217,10 +228,13 @@ final class FakeArm64CPU: FakeCPU {
                 lastFAR = far
                 return .debug(.arm64(esr: Self.esrWatchpoint | (access.isWrite ? 1 << 6 : 0), far: far, pc: pc))
             }
-            // With the MMU off data accesses are Device memory: unaligned ones fault.
-            // With the MMU off data accesses are Device memory: unaligned ones take an alignment
-            // fault to the guest's own EL1 vector (a stage-1 fault: KVM never sees it).
-            guard access.address % UInt64(FakeArm64Interpreter.elementSize(insn)) == 0 || registers.read(.sctlrEL1) & 1 != 0 else {
+            // An unaligned access takes an alignment fault to the guest's own EL1 vector (a
+            // stage-1 fault: KVM never sees it) when SCTLR_EL1.A (bit 1) is set, or with the MMU
+            // off, where data accesses are Device memory. (Not on a host with FEAT_S2FWB: KVM sets
+            // HCR_EL2.FWB and its stage 2 forces Normal memory, so there only A faults; the fake
+            // models the host without it.)
+            let sctlr = registers.read(.sctlrEL1)
+            guard access.address % UInt64(FakeArm64Interpreter.elementSize(insn)) == 0 || (sctlr & 1 != 0 && sctlr & 2 == 0) else {
                 registers.write(.farEL1, access.address)
                 try takeExceptionToEL1(esr: Self.esrAlignmentFault | (access.isWrite ? 1 << 6 : 0))
                 budget.retired()

@@ -5,6 +5,9 @@ extension DebugSession: GDBTarget {
     /// The round's end with no deadline (GDB rounds last until a stop or a ^C).
     public func wait() throws(DebugError) -> StopRound { try wait(deadline: nil) }
 
+    /// The debugger's `overwrittenSoftwareBreakpoints`.
+    public var overwrittenSoftwareBreakpoints: [UInt64] { debugger.overwrittenSoftwareBreakpoints }
+
     /// The debugger's `breakMechanism`.
     public var breakMechanism: WatchMechanismChoice {
         get { debugger.breakMechanism }

@@ -53,6 +53,8 @@ public protocol GDBTarget: CatchTarget {
     func fatalExit(of vcpu: Int) -> VCPUExit?
     /// Writes an ELF64 core of the stopped guest (`DebugSession.writeCore`; `monitor dump-guest-memory`).
     func writeCore(to path: String, current: Int, signal: UInt8) throws(DebugError) -> CoreDumpSummary
+    /// Software breakpoints the guest stored over (`Debugger.overwrittenSoftwareBreakpoints`).
+    var overwrittenSoftwareBreakpoints: [UInt64] { get }
 }
 
 extension GDBTarget {
@@ -70,6 +72,9 @@ extension GDBTarget {
 
     /// Targets that never stop fatally (test doubles) need not say so.
     public func fatalExit(of vcpu: Int) -> VCPUExit? { nil }
+
+    /// Targets that plant no breakpoint instructions have none overwritten.
+    public var overwrittenSoftwareBreakpoints: [UInt64] { [] }
 
     /// Targets without guest RAM to dump refuse.
     public func writeCore(to path: String, current: Int, signal: UInt8) throws(DebugError) -> CoreDumpSummary {

@@ -114,6 +114,7 @@ extension GDBEngine {
 
     private func monitorPoints(_ lines: inout [String]) {
         let tables = target.tables
+        let overwritten = target.overwrittenSoftwareBreakpoints
         if !options.softwareBreakpointsTrap {
             lines.append("software breakpoints do not trap on this host: GDB's breakpoints (Z0) use hardware slots")
         }
@@ -135,6 +136,9 @@ extension GDBEngine {
                 let slots = used.filter { $0.point == p }.map { "\($0.slot)" }
                 if !slots.isEmpty { line += " slot " + slots.joined(separator: ",") }
                 if tables.mechanism(of: p) == .protection { line += " served by memory protection (no slot)" }
+                if case .software(let a) = p, overwritten.contains(a) {
+                    line += "; the guest stored over its breakpoint instruction: it will not trap until inserted again"
+                }
                 lines.append(line)
             }
         }

@@ -4,16 +4,19 @@ import KVMDebugModel
 /// core files): each ends in an exit a debugger must stop on, not lose.
 extension BuiltinGuests {
     /// The crash guests' names.
-    public static let crashNames = ["triple-fault", "page-fault", "panic", "data-abort", "system-off"]
+    public static let crashNames = ["triple-fault", "page-fault", "panic", "data-abort", "system-off", "vbar-hole"]
 
     /// Every crash guest (all run on KVM and on the fake backend).
-    public static var crash: [Guest] { [tripleFaultX86(), pageFaultX86(), panicX86(), dataAbortArm64(), systemOffArm64()] }
+    public static var crash: [Guest] { [tripleFaultX86(), pageFaultX86(), panicX86(), dataAbortArm64(), systemOffArm64(), vbarHoleArm64()] }
 
     /// The code `panic`'s caller passes (RDI), stored in `panic_code`.
     public static let panicCode: UInt64 = 42
 
     /// Where `data-abort` puts its vector table (VBAR_EL1) and the unaligned address it loads from.
     public static let dataAbortVBAR: UInt64 = 0x11000, dataAbortAddress: UInt64 = 0x11801
+
+    /// Where `vbar-hole` points VBAR_EL1: 8 MiB, 2 KiB-aligned, in no memslot.
+    public static let vbarHole: UInt64 = 0x80_0000
 
     /// The unmapped address `page-fault` loads from: 1 GiB, just past kvmdbg's identity map.
     public static let pageFaultAddress: UInt64 = 0x4000_0000
@@ -25,9 +28,13 @@ extension BuiltinGuests {
     /// The crash guest named `name` for `arch`/`mode`; nil when `name` is no crash guest.
     static func crashGuest(named name: String, arch: Arch, mode: CPUMode?) throws(DebugError) -> Guest? {
         guard crashNames.contains(name) else { return nil }
-        if name == "data-abort" || name == "system-off" {
+        if name == "data-abort" || name == "system-off" || name == "vbar-hole" {
             guard arch == .arm64, mode == nil || mode == .el1 else { throw .unsupported(reason: "\(name) is an arm64 EL1 guest") }
-            return name == "data-abort" ? dataAbortArm64() : systemOffArm64()
+            switch name {
+            case "data-abort": return dataAbortArm64()
+            case "vbar-hole": return vbarHoleArm64()
+            default: return systemOffArm64()
+            }
         }
         guard arch == .x86_64, mode == nil || mode == .long else {
             throw .unsupported(reason: "\(name) is an x86_64 long-mode guest")
@@ -65,34 +72,72 @@ extension BuiltinGuests {
                         summary: "main calls panic(42), which stores the code and executes ud2 with an empty IDT: a triple fault inside panic (64-bit long mode)")
     }
 
-    /// arm64 EL1, MMU off: sets VBAR_EL1 to its own table at `dataAbortVBAR`, then loads 8 bytes
-    /// from the unaligned `dataAbortAddress` at `fault`. Data accesses with the MMU off are Device
-    /// memory, so that is an alignment fault, taken by the guest itself (a stage-1 fault: KVM is not
-    /// involved) at VBAR_EL1 + 0x200 (`sync_handler`: ESR_EL1 EC 0x25, DFSC 0x21; FAR_EL1 the
-    /// address; ELR_EL1 `fault`), which waits in `wfi`.
+    /// arm64 EL1, MMU off: sets VBAR_EL1 to its own table at `dataAbortVBAR`, sets SCTLR_EL1.A
+    /// (alignment checking), then loads 8 bytes from the unaligned `dataAbortAddress` at `fault`:
+    /// an alignment fault, taken by the guest itself (a stage-1 fault: KVM is not involved) at
+    /// VBAR_EL1 + 0x200 (`sync_handler`: ESR_EL1 EC 0x25, DFSC 0x21; FAR_EL1 the address;
+    /// ELR_EL1 `fault`), which waits in `wfi`. Why SCTLR_EL1.A: with the MMU off data accesses
+    /// are Device memory, whose unaligned accesses fault anyway, but not under KVM on a host with
+    /// FEAT_S2FWB (KVM sets HCR_EL2.FWB, and its stage 2 then forces Normal write-back memory):
+    /// there, as on the arm64 lane's QEMU `-cpu max`, the load succeeded and the guest never
+    /// reached its vector.
     public static func dataAbortArm64() -> Guest {
         let words: [UInt32] = [
             0xD282_0001, // 10000 entry: movz x1, #0x1000
             0xF2A0_0021, // 10004        movk x1, #0x1, lsl #16      (x1 = 0x11000)
             0xD518_C001, // 10008        msr vbar_el1, x1
             0xD503_3FDF, // 1000c        isb
-            0xD283_0022, // 10010        movz x2, #0x1801
-            0xF2A0_0022, // 10014        movk x2, #0x1, lsl #16      (x2 = 0x11801)
-            0xF940_0043, // 10018 fault: ldr x3, [x2]                (unaligned: alignment fault)
-            0x1400_0000, // 1001c        b .                          (never reached)
-        ]
+        ] + alignmentFault()
         var code = a64(words)
         code += [UInt8](repeating: 0, count: Int(dataAbortVBAR + 0x200 - 0x10000) - code.count)
         code += a64([0xD503_207F, 0x17FF_FFFF])  // 11200 sync_handler: wfi; b sync_handler
         let symbols = [
-            GuestSymbol(name: "entry", address: 0x10000, size: 0x18),
-            GuestSymbol(name: "fault", address: 0x10018, size: 4),
+            GuestSymbol(name: "entry", address: 0x10000, size: 0x28),
+            GuestSymbol(name: "fault", address: 0x10028, size: 4),
             GuestSymbol(name: "vectors", address: dataAbortVBAR, size: 0x800),
             GuestSymbol(name: "sync_handler", address: dataAbortVBAR + 0x200, size: 8),
         ]
         return Guest(name: "data-abort", arch: .arm64, mode: .el1, memoryBase: 0x10000, memorySize: 0x20000,
                      loadAddress: 0x10000, image: code, data: [], entry: 0x10000, symbols: symbols,
                      summary: "own vector table; an unaligned load with the MMU off: a data abort into sync_handler (EL1, MMU off)")
+    }
+
+    /// arm64 EL1, MMU off: `data-abort` with VBAR_EL1 at `vbarHole`, where no memslot is. The
+    /// alignment fault at `fault` goes to VBAR_EL1 + 0x200, whose fetch is a stage-2 instruction
+    /// abort; KVM does not exit for it but injects an external prefetch abort into the guest
+    /// (ESR_EL1 0x86000010, FAR_EL1 and, from the second round on, ELR_EL1 = VBAR_EL1 + 0x200),
+    /// which goes to the same hole: the vCPU spins inside KVM_RUN with no exit, fatal or other, until
+    /// the debugger interrupts it. No catch can see it (an instruction abort ranks above a
+    /// breakpoint on the vector).
+    public static func vbarHoleArm64() -> Guest {
+        let words: [UInt32] = [
+            0xD2A0_1001, // 10000 entry: movz x1, #0x80, lsl #16      (x1 = 0x800000, no memslot)
+            0xD518_C001, // 10004        msr vbar_el1, x1
+            0xD503_3FDF, // 10008        isb
+            0xD503_201F, // 1000c        nop
+        ] + alignmentFault()
+        let symbols = [
+            GuestSymbol(name: "entry", address: 0x10000, size: 0x28),
+            GuestSymbol(name: "fault", address: 0x10028, size: 4),
+        ]
+        return Guest(name: "vbar-hole", arch: .arm64, mode: .el1, memoryBase: 0x10000, memorySize: 0x20000,
+                     loadAddress: 0x10000, image: a64(words), data: [], entry: 0x10000, symbols: symbols,
+                     summary: "VBAR_EL1 in no memslot, then a data abort: KVM re-injects the vector fetch's prefetch abort forever, no exit (EL1, MMU off)")
+    }
+
+    /// At entry + 0x10: sets SCTLR_EL1.A (bit 1; 0 at reset), then at + 0x18 (`fault`) loads 8
+    /// bytes from the unaligned `dataAbortAddress`: an alignment fault whatever the memory type.
+    private static func alignmentFault() -> [UInt32] {
+        [
+            0xD538_1004, // +00        mrs x4, sctlr_el1
+            0x9100_0884, // +04        add x4, x4, #2             (A: alignment checking)
+            0xD518_1004, // +08        msr sctlr_el1, x4
+            0xD503_3FDF, // +0c        isb
+            0xD283_0022, // +10        movz x2, #0x1801
+            0xF2A0_0022, // +14        movk x2, #0x1, lsl #16     (x2 = 0x11801)
+            0xF940_0043, // +18 fault: ldr x3, [x2]               (unaligned: alignment fault)
+            0x1400_0000, // +1c        b .                         (never reached)
+        ]
     }
 
     /// arm64 EL1: calls PSCI SYSTEM_OFF (`hvc #0` with x0 = 0x84000008) at `off`: KVM exits

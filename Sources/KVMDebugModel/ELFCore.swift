@@ -18,12 +18,18 @@ public enum ELFCore {
     /// Offsets in elf_prstatus: pr_cursig (after the 12-byte elf_siginfo), pr_pid, pr_reg.
     static let cursigOffset = 12, pidOffset = 32, regOffset = 112
 
+    /// e_ident[EI_OSABI]: ELFOSABI_GNU, which lldb maps to Linux (the notes' layout).
+    static let osabiGNU: UInt8 = 3
+
     /// e_machine: EM_X86_64 (62), EM_AARCH64 (183).
     static func machine(_ arch: Arch) -> UInt16 { arch == .x86_64 ? 62 : 183 }
 
     /// The 64-byte ELF64 header of a core with `phnum` program headers right after it.
     package static func header(_ arch: Arch, phnum: Int) -> [UInt8] {
-        var h: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0]  // ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE (as Linux cores)
+        // ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_GNU (3). Linux's own cores say NONE and
+        // lldb then learns the OS from notes they carry and these do not (NT_FILE paths, a "LINUX"
+        // note); without an OS it refuses the core ("Unsupported OS"). gdb reads either.
+        var h: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, ELFCore.osabiGNU]
         h += [UInt8](repeating: 0, count: 8)
         h += le(etCore, 2) + le(machine(arch), 2) + le(1, 4)        // e_type, e_machine, e_version
         h += le(0, 8) + le(64, 8) + le(0, 8)                        // e_entry, e_phoff, e_shoff

@@ -166,7 +166,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                     written.append(p)
                 } catch {
                     // Undo: nothing half-applied.
-                    for w in written { try? backend.writeMemory(w.address, w.original) }
+                    for w in written { try? unpatch(w) }
                     try? _tables.remove(point, from: target)
                     throw error
                 }
@@ -302,7 +302,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 while i < patches.count {
                     patches[i].users.removeAll { $0.virtual == va && !_tables.isArmed(point, on: $0.vcpu) }
                     if patches[i].users.isEmpty {
-                        try backend.writeMemory(patches[i].address, patches[i].original)
+                        try unpatch(patches[i])
                         patches.remove(at: i)
                     } else {
                         i += 1
@@ -407,17 +407,36 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// The last stop reported for `vcpu`, if it has not run since.
     public func lastStop(of vcpu: Int) -> Stop? { vcpus[vcpu].lastStop }
 
-    /// Reads guest memory as the guest sees it: software breakpoints are hidden.
+    /// Reads guest memory as the guest sees it: software breakpoints are hidden, and where the
+    /// guest stored over one since it was planted, its store shows (`SoftwarePatch.guestView`).
     public func readMemory(_ address: UInt64, count: Int) throws(DebugError) -> [UInt8] {
         try lock.withLock { () throws(DebugError) in
             var bytes = try backend.readMemory(address, count: count)
+            let instruction = softwareBreakpointInstruction
             for p in patches {
                 for (i, b) in p.original.enumerated() {
                     let a = p.address &+ UInt64(i)
-                    if a >= address && a < address &+ UInt64(count) { bytes[Int(a &- address)] = b }
+                    guard a >= address && a < address &+ UInt64(count) else { continue }
+                    let k = Int(a &- address)
+                    if bytes[k] == instruction[i] { bytes[k] = b }
                 }
             }
             return bytes
+        }
+    }
+
+    /// The virtual addresses of software breakpoints whose instruction the guest has stored
+    /// over (all or part) since it was planted: they will not trap until inserted again.
+    /// Meaningful while no vCPU runs (a step-over briefly unpatches).
+    public var overwrittenSoftwareBreakpoints: [UInt64] {
+        lock.withLock {
+            var out: Set<UInt64> = []
+            for p in patches {
+                guard let ram = try? backend.readMemory(p.address, count: p.original.count),
+                      ram != softwareBreakpointInstruction else { continue }
+                out.formUnion(p.users.map { $0.virtual })
+            }
+            return out.sorted()
         }
     }
 
@@ -444,7 +463,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// guest runs undisturbed (GDB detach, kill). The debug states follow lazily.
     public func removeAllPoints() {
         lock.withLock {
-            for p in patches { try? backend.writeMemory(p.address, p.original) }
+            for p in patches { try? unpatch(p) }
             patches.removeAll()
             readWatchValues.removeAll()
             _tables.removeAll()
@@ -625,6 +644,13 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
+    /// Caller holds `lock`. Puts back what the guest sees at `p`: its original bytes, except
+    /// where the guest stored over the breakpoint instruction meanwhile (its store stays).
+    private func unpatch(_ p: SoftwarePatch) throws(DebugError) {
+        let ram = try backend.readMemory(p.address, count: p.original.count)
+        try backend.writeMemory(p.address, p.guestView(ram: ram, instruction: softwareBreakpointInstruction))
+    }
+
     /// Caller holds `lock`. Whether guest-physical `a` holds a patch.
     private func isPatched(_ a: UInt64) -> Bool { patches.contains { $0.address == a } }
 
@@ -703,19 +729,28 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     }
 
     private func stepOverOnce(_ points: [DebugPoint], vcpu: Int) throws(DebugError) -> RunEvent {
-        var restored: [SoftwarePatch] = []
-        for p in points {
-            guard case .software(let a) = p else { continue }
-            if let patch = lock.withLock({ patchIndex(vcpu, at: a).map { patches[$0] } }) {
-                try backend.writeMemory(a, patch.original)
-                restored.append(patch)
-            }
-        }
+        var restored: [UInt64] = []
         // Re-patched only while still inserted: a `remove` or `removeAllPoints` from another
-        // thread during the step has already restored the original, which must stay.
+        // thread during the step has already restored the original, which must stay. What
+        // RAM holds now is the guest's view (its store during the step included): the new
+        // original, unless a point inserted there meanwhile has planted the instruction already.
         defer {
             lock.withLock {
-                for r in restored where isPatched(r.address) { try? backend.writeMemory(r.address, softwareBreakpointInstruction) }
+                for a in restored {
+                    guard let i = patches.firstIndex(where: { $0.address == a }),
+                          let now = try? backend.readMemory(a, count: patches[i].original.count),
+                          now != softwareBreakpointInstruction else { continue }
+                    patches[i].original = now
+                    try? backend.writeMemory(a, softwareBreakpointInstruction)
+                }
+            }
+        }
+        for p in points {
+            guard case .software(let a) = p else { continue }
+            try lock.withLock { () throws(DebugError) in
+                guard let i = patchIndex(vcpu, at: a) else { return }
+                try unpatch(patches[i])
+                restored.append(patches[i].address)
             }
         }
         return try runOnce(vcpu, stepping: true, without: points)

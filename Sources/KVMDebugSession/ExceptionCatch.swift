@@ -191,6 +191,16 @@ public final class ExceptionCatch {
                 throw .unsupported(reason: "VBAR_EL1 is 0: the guest has set no vector table yet; ask again once it has")
             }
             for e in Self.arm64Entries { out[(r.vbarEL1 & ~0x7FF) &+ e.offset] = [] }
+            // A table where the guest has no memory can never be caught: the vector fetch is a
+            // stage-2 instruction abort (ranked above a breakpoint there) that KVM injects back
+            // into the guest as a prefetch abort at the same vector, with no exit.
+            for entry in out.keys.sorted() {
+                do throws(DebugError) {
+                    _ = try t.readMemory(entry, count: 4, vcpu: vcpu)
+                } catch {
+                    throw .unsupported(reason: "VBAR_EL1 \(hex(r.vbarEL1)) puts the vector entry \(hex(entry)) where the guest has no memory (\(error.message)): an exception there is a prefetch abort KVM injects back into the guest at the same entry, forever, with no exit a catch could stop on; interrupt the guest to see it spinning there")
+                }
+            }
         }
         return out
     }

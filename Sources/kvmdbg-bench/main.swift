@@ -70,7 +70,7 @@ while let a = args.popFirst() {
         let e = UInt16(g.entry)
         bios.replaceSubrange(0xFFF0..<0xFFF5, with: [0xEA, UInt8(e & 0xFF), UInt8(e >> 8), 0x00, 0x00])
         try Data(bios).write(to: URL(fileURLWithPath: dir + "/bios.bin"))
-        print("loop=\(hex(g.symbol("loop")!.address)) load=\(hex(g.loadAddress)) entry=\(hex(g.entry))")
+        print("loop=\(hex(g.symbol("loop")!.address)) load=\(hex(g.loadAddress)) entry=\(hex(g.entry)) counter=\(hex(g.symbol("counter")!.address))")
         exit(0)
     case "--profile":
         let v = value(a, &args)

@@ -14,6 +14,23 @@ import KVMDebugFake
         }
     }
 
+    /// A software breakpoint on a word the guest stores to (Z0 on `counter`): after the store,
+    /// `m` shows the guest's value and `monitor points` says the breakpoint is gone from memory.
+    @Test func aSoftwareBreakpointTheGuestStoredOverIsSaidSo() throws {
+        let h = try Harness()
+        #expect(try h.reply("Z0,2000,1") == "OK")
+        #expect(!(try monitorOutput(h, "points")).contains("stored over"))
+        h.backend.maxInstructionsPerRun = 40
+        _ = try h.backend.run(vcpu: 0)
+        let stored = try h.backend.readMemory(0x2000, count: 8)
+        #expect(stored[0] != 0xCC)
+        #expect(try h.reply("m2000,8") == String(decoding: GDBHex.encode(stored), as: UTF8.self))
+        let line = try monitorOutput(h, "points").split(separator: "\n").first { $0.contains("software breakpoint at 0x2000") }
+        #expect(line?.hasSuffix("; the guest stored over its breakpoint instruction: it will not trap until inserted again") == true, "\(String(describing: line))")
+        #expect(try h.reply("z0,2000,1") == "OK")
+        #expect(try h.backend.readMemory(0x2000, count: 8) == stored)
+    }
+
     @Test func perVCPUPointsShowOnTheirVCPUOnlyAndDeleteByID() throws {
         let h = try Harness(vcpus: 2)
         let b = try monitorOutput(h, "break 0x1006 vcpu 1")

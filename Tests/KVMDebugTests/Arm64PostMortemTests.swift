@@ -3,6 +3,7 @@ import Testing
 import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
+import KVMTestSupport
 
 /// The arm64 side on the fake backend: a PSCI SYSTEM_OFF stops with SIGQUIT, a data abort into
 /// the guest's own vector table is caught with ESR/ELR/FAR, and an aarch64 core reads in gdb.
@@ -31,10 +32,49 @@ import KVMDebugFake
         #expect(Set(armed.keys) == [0x11200, 0x11380, 0x11400, 0x11580])
         let stop = try #require(try s.resumeAll().stops.first)
         let caught = try #require(c.caught(stop, on: s))
-        #expect(caught.line == "vCPU 0 caught synchronous exception (current EL, SP_ELx) at handler 0x11200: ESR_EL1 0x96000021, faulting pc 0x10018, FAR_EL1 0x11801")
+        #expect(caught.line == "vCPU 0 caught synchronous exception (current EL, SP_ELx) at handler 0x11200: ESR_EL1 0x96000021, faulting pc 0x10028, FAR_EL1 0x11801")
         c.disarm(s)
         // Without the catch the guest's handler runs and waits in wfi.
         #expect(try s.resumeAll().events.first.map { "\($0.event)" }?.contains("halt") == true)
+    }
+
+    /// `data-abort` sets SCTLR_EL1.A before its unaligned load, so the fault does not depend on
+    /// the memory type (Normal under KVM with FEAT_S2FWB, where the MMU-off Device rule the guest
+    /// relied on before did not apply and the load completed on the arm64 lane).
+    @Test func dataAbortSetsAlignmentCheckingFirst() throws {
+        let b = try FakeBackend(guest: BuiltinGuests.dataAbortArm64())
+        b.maxInstructionsPerRun = 10  // up to `fault`, with SCTLR_EL1.A set
+        #expect(try b.run(vcpu: 0) == .interrupted)
+        #expect(try b.programCounter(vcpu: 0) == 0x10028 && b.register("sctlr_el1", vcpu: 0) == 2)
+        b.maxInstructionsPerRun = 1
+        _ = try b.run(vcpu: 0)
+        #expect(try b.programCounter(vcpu: 0) == 0x11200 && b.register("esr_el1", vcpu: 0) == 0x9600_0021)
+    }
+
+    /// `vbar-hole` through a session: no exit at all (the vCPU spins re-taking the injected
+    /// prefetch abort), so only an interrupt stops it, at the vector, with the injected cause;
+    /// and a catch on that table is refused with the reason instead of never firing.
+    @Test func aVectorTableInAHoleIsNoFatalStopAndCannotBeCaught() throws {
+        let backend = try FakeBackend(guest: BuiltinGuests.vbarHoleArm64())
+        let vector = BuiltinGuests.vbarHole + 0x200
+        // Into the spin first (deterministic: the fake's budget ends the run, no exit came).
+        backend.maxInstructionsPerRun = 100
+        #expect(try backend.run(vcpu: 0) == .interrupted)
+        backend.maxInstructionsPerRun = nil
+        let s = DebugSession(backend: backend)
+        defer { s.close() }
+        try s.start([.continue])
+        s.interrupt()  // the user's Ctrl-C: whenever it lands, the vCPU is at the vector
+        let r = try s.wait()
+        #expect(r.interrupted && r.events.isEmpty, "no exit, fatal or other: \(r.events)")
+        let regs = try s.registers(vcpu: 0)
+        #expect(regs.pc == vector)
+        guard case .arm64(let a) = regs else { Issue.record("\(regs)"); return }
+        #expect(a.esrEL1 == 0x8600_0010 && a.farEL1 == vector && a.elrEL1 == vector)
+        let c = try ExceptionCatch(vectors: [])
+        let refused = thrownError { () throws(DebugError) in _ = try c.refresh(s) }
+        #expect(refused?.message.contains("VBAR_EL1 0x800000 puts the vector entry 0x800200 where the guest has no memory") == true, "\(String(describing: refused))")
+        #expect(s.tables.points(on: 0).isEmpty, "nothing armed")
     }
 
     /// gdb-multiarch: continue into SYSTEM_OFF stops with SIGQUIT; a core of it reads back.

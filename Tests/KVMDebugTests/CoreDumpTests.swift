@@ -140,21 +140,29 @@ import KVMDebugFake
         #expect(n.lines.filter { $0.contains("KVMDBG") }.count == 3, "\(n)")
     }
 
-    /// The live session's backtrace and `total`, then the same from `gdb -c core prog.elf`.
-    @Test(arguments: ["fake", "kvm"]) func gdbReadsTheCoreAsTheLiveSessionShowedIt(_ backend: String) throws {
-        try #require(backend == "fake" || KVMHost.usable, Comment(rawValue: KVMHost.skipReason))
-        _ = try GDBClient.gdb.require()
-        let dir = try scratch()
-        defer { try? FileManager.default.removeItem(at: dir) }
+    /// prog.elf under `kvmdbg gdbserver --backend BACKEND` in gdb, stopped in square(3): what gdb
+    /// showed (bt, total, rip/rsp/rbp, the 4 words at rsp), then `monitor dump-guest-memory` to
+    /// `dir`/prog.core.
+    private func dumpInSquare(_ backend: String, dir: URL) throws -> (elf: String, core: String, live: GDBRun) {
         let elf = try GDBProgram.build(into: dir)
         let core = dir.appendingPathComponent("prog.core").path
         let server = try GDBServerProcess(["--image", elf, "--backend", backend])
         defer { server.stop() }
         let live = try runGDB(.gdb, file: elf, preamble: ["target remote \(server.address)"], commands: [
             "break square", "continue", "continue", "continue", "bt", "print total", "info registers rip rsp rbp",
-            "monitor dump-guest-memory \(core)",
+            "x/4xg $rsp", "monitor dump-guest-memory \(core)",
         ])
         #expect(live.output.contains("core written: \(core) (1 vCPU"), "\(live)")
+        return (elf, core, live)
+    }
+
+    /// The live session's backtrace and `total`, then the same from `gdb -c core prog.elf`.
+    @Test(arguments: ["fake", "kvm"]) func gdbReadsTheCoreAsTheLiveSessionShowedIt(_ backend: String) throws {
+        try #require(backend == "fake" || KVMHost.usable, Comment(rawValue: KVMHost.skipReason))
+        _ = try GDBClient.gdb.require()
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (elf, core, live) = try dumpInSquare(backend, dir: dir)
         let dead = try runGDB(.gdb, file: elf, preamble: [], commands: ["core-file \(core)", "bt", "print total", "info registers rip rsp rbp"])
         // The frames `bt` printed (loading a core prints frame #0 once more before it).
         func bt(_ r: GDBRun) -> [String] { Array(r.stdout.split(separator: "\n").filter { $0.hasPrefix("#") }.map(String.init).suffix(3)) }
@@ -167,6 +175,52 @@ import KVMDebugFake
         // gdb -batch -c core prog.elf -ex bt -ex 'print total', as the issue writes it.
         let direct = try runProcess(try GDBClient.gdb.require(), ["-nx", "-batch", "-c", core, elf, "-ex", "bt", "-ex", "print total"], timeout: 60)
         #expect(direct.stdout.contains("#0  square (x=3)") && direct.stdout.contains("$1 = 5"), "\(direct)")
+    }
+
+    /// The same round trip with lldb (`lldb -c core prog.elf`, batch): the registers, the stack
+    /// words, the frames and `total` the live gdb session showed. lldb places no module in a
+    /// core without an auxv, so the user loads the ELF at its link address first
+    /// (`target modules load --file prog.elf --slide 0`); it refuses a core whose OS it cannot
+    /// tell ("Unsupported OS"), hence ELFOSABI_GNU in the header.
+    @Test(arguments: ["fake", "kvm"]) func lldbReadsTheCoreAsTheLiveSessionShowedIt(_ backend: String) throws {
+        try #require(backend == "fake" || KVMHost.usable, Comment(rawValue: KVMHost.skipReason))
+        _ = try GDBClient.gdb.require()
+        _ = try GDBClient.lldb.require()
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (elf, core, live) = try dumpInSquare(backend, dir: dir)
+        func regs(_ lines: [Substring], _ pattern: String) -> [String: UInt64] {
+            var out: [String: UInt64] = [:]
+            for l in lines {
+                guard let m = try? Regex(pattern).firstMatch(in: l), let name = m.output[1].substring,
+                      let v = m.output[2].substring, let n = UInt64(v, radix: 16) else { continue }
+                out[String(name)] = n
+            }
+            return out
+        }
+        let gdbRegs = regs(live.stdout.split(separator: "\n"), #"^(rip|rsp|rbp)\s+0x([0-9a-f]+)"#)
+        let rsp = try #require(gdbRegs["rsp"], "\(live)")
+        // x/4xg: "0x1fbfb8:\t0x...\t0x..." twice.
+        let gdbWords = live.stdout.split(separator: "\n").filter { $0.hasPrefix(hex(rsp) + ":") || $0.hasPrefix(hex(rsp + 16) + ":") }
+            .flatMap { $0.split(separator: "\t").dropFirst() }.compactMap { UInt64($0.dropFirst(2), radix: 16) }
+        let dead = try runLLDB([
+            "target create \(elf) --core \(core)", "target modules load --file \(elf) --slide 0", "bt",
+            "register read rip rsp rbp", "memory read -s8 -fx -c4 \(hex(rsp))", "p total",
+        ], timeout: 60)
+        #expect(dead.status == 0, "\(dead)")
+        let lldbRegs = regs(dead.stdout.split(separator: "\n"), #"^\s+(rip|rsp|rbp) = 0x([0-9a-f]+)"#)
+        #expect(gdbRegs.count == 3 && lldbRegs == gdbRegs, "gdb \(gdbRegs) lldb \(lldbRegs)\n\(dead)")
+        let lldbWords = dead.stdout.split(separator: "\n").filter { $0.hasPrefix("0x") && $0.contains(": 0x") }
+            .flatMap { $0.split(separator: " ").dropFirst() }.compactMap { UInt64($0.dropFirst(2), radix: 16) }
+        #expect(gdbWords.count == 4 && lldbWords == gdbWords, "gdb \(gdbWords) lldb \(lldbWords)\n\(dead)")
+        // Frames by function, innermost first: gdb's `#0  square (x=3)`, lldb's `prog.elf`square(x=3)`.
+        let gdbFrames = live.stdout.split(separator: "\n").filter { $0.hasPrefix("#") }.suffix(3)
+            .compactMap { try? Regex(#"(?:in )?([a-z_]+) \("#).firstMatch(in: $0)?.output[1].substring }.map(String.init)
+        let lldbFrames = dead.stdout.split(separator: "\n").filter { $0.contains("frame #") }
+            .compactMap { try? Regex(#"prog\.elf`([a-z_]+)"#).firstMatch(in: $0)?.output[1].substring }.map(String.init)
+        #expect(gdbFrames == ["square", "kmain", "_start"] && lldbFrames == gdbFrames, "gdb \(gdbFrames) lldb \(lldbFrames)\n\(dead)")
+        #expect(dead.stdout.contains("square(x=3)") && dead.stdout.contains("(long) 5"), "total = 5, as gdb printed: \(dead)")
+        #expect(dead.stdout.contains("stop reason = signal SIGTRAP"), "\(dead)")
     }
 
     @Test func monitorDumpAfterATripleFaultCarriesSIGSEGV() throws {

@@ -85,7 +85,7 @@ def load_params():
 
 P = load_params()
 GUEST_OF_PHASE = {"counter": "counter", "smp": "smp-counter", "paged": "paged-counter",
-                  "off": "system-off", "abort": "data-abort"}
+                  "off": "system-off", "abort": "data-abort", "hole": "vbar-hole"}
 # C types of each watch width (LP64 on both arches).
 CTYPE = {1: "char", 2: "short", 4: "int", 8: "long"}
 
@@ -135,6 +135,16 @@ def resume(cmd="continue"):
     if not last_stop:
         raise RuntimeError("`%s` returned without a stop event" % cmd)
     return "%s@%s" % (last_stop["why"], where(pc()))
+
+
+def resume_interrupted(seconds):
+    """`continue`, with a SIGINT to gdb (Ctrl-C) after `seconds`; `why@where` of the stop."""
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        return resume()
+    finally:
+        timer.cancel()
 
 
 # ---- symbols ---------------------------------------------------------------------------------
@@ -365,12 +375,7 @@ def counter_checks():
         # point set; the guest must stop (SIGINT) in its loop and have run meanwhile.
         delete_all()
         before = value("*(long*)%#x" % s["counter"])
-        timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-        timer.start()
-        try:
-            r = resume()
-        finally:
-            timer.cancel()
+        r = resume_interrupted(1.0)
         at = r.split("@", 1)[1].split("+")[0]
         ran = value("*(long*)%#x" % s["counter"]) != before
         return "%s in=%s ran=%s" % (r.split("@", 1)[0], "code" if at in ("entry", "loop", "store", "load", "jump") else at, ran)
@@ -591,6 +596,27 @@ def abort_checks():
         return " | ".join(monitor_lines("catch exception off"))
 
 
+# vbar-hole: VBAR_EL1 in no memslot. The data abort's vector fetch is a stage-2 abort that KVM
+# injects back into the guest as a prefetch abort at the same vector, forever: no exit, no stop
+# until Ctrl-C, which finds the vCPU at the vector; a catch there could never fire and is refused.
+def hole_checks():
+    @check("catch-refused")
+    def _():
+        for _ in range(3):  # movz, msr vbar_el1, isb: the table is set from here on
+            ex("stepi")
+        try:
+            return "armed " + " | ".join(monitor_lines("catch exception all")[:1])
+        except gdb.error:
+            # gdb drops the reason (console output before the E reply) from a failed command's
+            # captured text; Arm64PostMortemTests checks it. Nothing may be armed.
+            return "refused, %s" % monitor_lines("points")[-1].split(",")[0]
+
+    @check("interrupt")
+    def _():
+        r = resume_interrupted(2.0)
+        return "%s pc=%s" % (r.split("@", 1)[0], hex(pc()))
+
+
 def main():
     global symbols, SOURCE
     ex("set confirm off")
@@ -612,9 +638,9 @@ def main():
             die("no paged phase for %s (its gdb_params.PAGED is None)" % ARCH)
         symbols = load_guest_symbols(GUEST_OF_PHASE[PHASE])
         {"counter": counter_checks, "smp": smp_checks, "paged": paged_checks,
-         "off": off_checks, "abort": abort_checks}[PHASE]()
+         "off": off_checks, "abort": abort_checks, "hole": hole_checks}[PHASE]()
     else:
-        die("unknown LANE_GDB_PHASE=%r: use prog, counter, smp, paged, off or abort" % PHASE)
+        die("unknown LANE_GDB_PHASE=%r: use prog, counter, smp, paged, off, abort or hole" % PHASE)
     run_checks()
     # kill ends the server; the lane's /init then serves the next phase.
     try:

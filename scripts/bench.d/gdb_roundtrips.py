@@ -4,9 +4,13 @@
 # Writes {"op": ops_per_second, ...} to BENCH_OUT. Nothing is asserted.
 import json
 import os
+import sys
 import time
 
 import gdb
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gdb_meet import meet_in_loop  # noqa: E402
 
 target = os.environ["BENCH_TARGET"]
 n = int(os.environ.get("BENCH_N", "200"))
@@ -43,13 +47,7 @@ def attach_detach():
     run("detach")
 
 
-run("set pagination off")
-run("set confirm off")
-run("target remote " + target)
-# Every server starts somewhere else (kvmdbg at the entry, QEMU at the reset vector): meet in the loop.
-run("hbreak *%#x" % loop)
-run("continue")
-run("delete")
+meet_in_loop(target, loop)
 mark("stepi")
 result = {"stepi": rate(n, lambda: run("stepi"))}
 run("hbreak *%#x" % loop)
