@@ -135,6 +135,11 @@ static inline int ckvm_arm_preferred_target(int vm, struct kvm_vcpu_init *i) {
 static inline int ckvm_arm_vcpu_init(int vcpu, const struct kvm_vcpu_init *i) {
     return ioctl(vcpu, KVM_ARM_VCPU_INIT, i);
 }
+/// KVM_ARM_VCPU_FINALIZE: completes the configuration of `*feature` (KVM_ARM_VCPU_SVE) after
+/// KVM_ARM_VCPU_INIT, before KVM_RUN.
+static inline int ckvm_arm_vcpu_finalize(int vcpu, const int *feature) {
+    return ioctl(vcpu, KVM_ARM_VCPU_FINALIZE, feature);
+}
 /// KVM_GET_ONE_REG.
 static inline int ckvm_get_one_reg(int vcpu, const struct kvm_one_reg *r) { return ioctl(vcpu, KVM_GET_ONE_REG, r); }
 /// KVM_SET_ONE_REG.

@@ -41,14 +41,19 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
     /// (default 6/4, as measured on the QEMU lane); x86 always has DR0-DR3.
     /// `x86AVX` gives x86 vCPUs the AVX XSAVE component (KVM's ABI: YMM_Hi128 in the XSAVE
     /// area), as a vCPU whose CPUID offers AVX has; off by default, like this host's PVM.
+    /// `arm64SVEQuadwords` (1...16) creates arm64 vCPUs with SVE of that vector length (KVM's
+    /// ONE_REG ABI for Z/P/FFR/VLS; the V ids refused); nil by default: no SVE.
     public init(guest: Guest, vcpus: Int = 1, hardwareBreakpoints: Int = 6, hardwareWatchpoints: Int = 4,
-                x86AVX: Bool = false) throws(DebugError) {
+                x86AVX: Bool = false, arm64SVEQuadwords: Int? = nil) throws(DebugError) {
         try guest.validate()
         let maxVCPUs = guest.arch == .x86_64 ? 1024 : 512
         guard vcpus >= 1, vcpus <= maxVCPUs else {
             throw .unsupported(reason: "the fake backend runs 1...\(maxVCPUs) vCPUs for \(guest.arch.name), not \(vcpus)")
         }
         try guest.arch.validate(mode: guest.mode)
+        if let vq = arm64SVEQuadwords, guest.arch != .arm64 || !(1...Arm64SVERegister.maxVQ).contains(vq) {
+            throw .unsupported(reason: "SVE is an arm64 feature of 1...\(Arm64SVERegister.maxVQ) quadwords (128...2048 bits), not \(vq) on \(guest.arch.name)")
+        }
         switch guest.arch {
         case .x86_64:
             capabilities = Capabilities(
@@ -66,6 +71,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
                 maxVCPUs: maxVCPUs, backend: "fake", notes: ["fake: models QEMU's Armv8 debug (FAR = max(access, watched start))"])
         }
         capabilities.x86AVX = guest.arch == .x86_64 && x86AVX
+        capabilities.arm64SVEQuadwords = arm64SVEQuadwords
         self.guest = guest
         arch = guest.arch
         vcpuCount = vcpus
@@ -75,7 +81,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         self.vcpus = (0..<vcpus).map { i in
             FakeVCPU(index: i, cpu: Self.resetCPU(i, guest: guest, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints, x86AVX: x86AVX),
                      breakpoints: guest.arch == .arm64 ? hardwareBreakpoints : 0,
-                     watchpoints: guest.arch == .arm64 ? hardwareWatchpoints : 0)
+                     watchpoints: guest.arch == .arm64 ? hardwareWatchpoints : 0, sveVQ: arm64SVEQuadwords)
         }
     }
 
@@ -101,7 +107,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         for v in vcpus {
             v.cpu = Self.resetCPU(v.index, guest: guest, breakpoints: slots.breakpoints, watchpoints: slots.watchpoints,
                                   x86AVX: capabilities.x86AVX)
-            v.arm64FPU = FakeArm64FPU()
+            v.arm64FPU = FakeArm64FPU(sveVQ: capabilities.arm64SVEQuadwords)
             v.guestDebug = FakeGuestDebugRegisters(breakpoints: guest.arch == .arm64 ? slots.breakpoints : 0,
                                                    watchpoints: guest.arch == .arm64 ? slots.watchpoints : 0)
             v.installed = nil
@@ -181,6 +187,18 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         case .x86_64:
             return .x86_64(X86FPRegisterFile(xsave: v.x86FPU.xsave(), hasAVX: capabilities.x86AVX))
         case .arm64:
+            if let vq = capabilities.arm64SVEQuadwords {
+                var sve = Arm64SVERegisters(vq: vq)
+                for r in Arm64SVERegister.all {
+                    guard let bytes = try v.arm64FPU.get(r.kvmID), bytes.count == r.bytes else { throw kvmError("KVM_GET_ONE_REG", FakeErrno.enoent) }
+                    r.store(bytes, into: &sve)
+                }
+                let word = { (r: Arm64FPRegister) throws(DebugError) -> UInt32 in
+                    guard let b = try v.arm64FPU.get(r.kvmID), b.count == 4 else { throw kvmError("KVM_GET_ONE_REG", FakeErrno.enoent) }
+                    return b.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << UInt32(8 * $1.offset) }
+                }
+                return .arm64(Arm64FPRegisterFile(sve: sve, fpsr: try word(.fpsr), fpcr: try word(.fpcr)))
+            }
             var f = Arm64FPRegisterFile()
             for r in Arm64FPRegisterFile.all {
                 guard let bytes = try v.arm64FPU.get(r.kvmID), bytes.count == r.bytes else {
@@ -205,6 +223,17 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
             try v.x86FPU.load(xsave: area)
         case .arm64(let f):
             var fpu = v.arm64FPU
+            if let sve = f.sveToWrite {
+                for r in Arm64SVERegister.all {
+                    guard try fpu.set(r.kvmID, r.slice(r.value(in: sve))) else { throw kvmError("KVM_SET_ONE_REG", FakeErrno.enoent) }
+                }
+                for r in [Arm64FPRegister.fpsr, .fpcr] {
+                    let bytes = (0..<r.bytes).map { UInt8(truncatingIfNeeded: f[r] >> UInt128(8 * $0)) }
+                    guard try fpu.set(r.kvmID, bytes) else { throw kvmError("KVM_SET_ONE_REG", FakeErrno.enoent) }
+                }
+                v.arm64FPU = fpu
+                return
+            }
             for r in Arm64FPRegisterFile.all {
                 let bytes = (0..<r.bytes).map { UInt8(truncatingIfNeeded: f[r] >> UInt128(8 * $0)) }
                 guard try fpu.set(r.kvmID, bytes) else { throw kvmError("KVM_SET_ONE_REG", FakeErrno.enoent) }

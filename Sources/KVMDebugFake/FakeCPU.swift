@@ -37,4 +37,5 @@ enum FakeErrno {
     static let eintr: Int32 = 4
     static let eagain: Int32 = 11
     static let enoent: Int32 = 2
+    static let eperm: Int32 = 1
 }

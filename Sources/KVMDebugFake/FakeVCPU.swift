@@ -16,8 +16,8 @@ final class FakeVCPU: @unchecked Sendable {
         get { (cpu as? FakeX86CPU)?.fpu ?? FakeX86FPU() }
         set { (cpu as? FakeX86CPU)?.fpu = newValue }
     }
-    /// arm64 V0-31, FPSR, FPCR (ONE_REG fp_regs ids); unused on x86.
-    var arm64FPU = FakeArm64FPU()
+    /// arm64 V0-31, FPSR, FPCR (ONE_REG fp_regs ids), or Z/P/FFR with SVE; unused on x86.
+    var arm64FPU: FakeArm64FPU
     /// The guest's own debug registers (KVM_GET/SET_DEBUGREGS, arm64 debug sysreg ids); the x86
     /// CPU keeps its own (its interpreter runs mov to/from DRn).
     var guestDebug: FakeGuestDebugRegisters {
@@ -28,9 +28,10 @@ final class FakeVCPU: @unchecked Sendable {
     }
     private var arm64GuestDebug: FakeGuestDebugRegisters
 
-    init(index: Int, cpu: any FakeCPU, breakpoints: Int = 0, watchpoints: Int = 0) {
+    init(index: Int, cpu: any FakeCPU, breakpoints: Int = 0, watchpoints: Int = 0, sveVQ: Int? = nil) {
         self.index = index
         self.cpu = cpu
+        arm64FPU = FakeArm64FPU(sveVQ: sveVQ)
         arm64GuestDebug = FakeGuestDebugRegisters(breakpoints: breakpoints, watchpoints: watchpoints)
     }
 }

@@ -59,7 +59,7 @@ extension GDBEngine {
         guard annex.elementsEqual(Array("target.xml".utf8)) else { sendErrno(0); return }
         guard let (o, l) = splitOnce(range, UInt8(ascii: ",")),
               let offset = GDBHex.number(o), let length = GDBHex.number(l) else { sendErrno(0); return }
-        let xml = targetXML ?? Array(TargetDescription.xml(for: target.arch, avx: target.capabilities.x86AVX).utf8)
+        let xml = targetXML ?? Array(TargetDescription.xml(for: target.arch, avx: target.capabilities.x86AVX, sve: target.capabilities.arm64SVEQuadwords).utf8)
         targetXML = xml
         let start = Int(min(offset, UInt64(xml.count)))
         // Escapes can double a byte: keep the part well inside the packet size.

@@ -13,7 +13,7 @@ extension GDBEngine {
         var s = "name:\(r.name);bitsize:\(r.bits);offset:\(offset);"
         switch r.type {
         case "i387_ext": s += "encoding:ieee754;format:float;"
-        case "vec128", "aarch64v", "uint128": s += "encoding:vector;format:vector-uint8;"
+        case "vec128", "aarch64v", "uint128", "svev", "svep": s += "encoding:vector;format:vector-uint8;"
         default: s += "encoding:uint;format:hex;"
         }
         s += "set:\(RegisterInfoSet.name(of: r));"
@@ -31,7 +31,9 @@ enum RegisterInfoSet {
     static func name(of r: GDBRegister) -> String {
         if r.feature.hasSuffix("guest-debug") { return "Guest Debug Registers" }
         if r.group == "float" || r.type == "i387_ext" { return "Floating Point Registers" }
-        if r.feature.hasSuffix(".sse") || r.feature.hasSuffix(".fpu") || r.feature.hasSuffix(".avx") { return "Vector Registers" }
+        if r.feature.hasSuffix(".sse") || r.feature.hasSuffix(".fpu") || r.feature.hasSuffix(".avx") || r.feature.hasSuffix(".sve") {
+            return "Vector Registers"
+        }
         if r.group == "system" { return "System Registers" }
         return "General Purpose Registers"
     }

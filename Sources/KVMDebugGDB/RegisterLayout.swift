@@ -30,6 +30,8 @@ enum RegisterField: Sendable, Equatable {
     /// arm64 V0-V31.
     case arm64V(Int)
     case arm64FPSR, arm64FPCR
+    /// arm64 SVE Z0-Z31, P0-P15, FFR (vector-length wide) and VG (the length in 64-bit granules).
+    case sveZ(Int), sveP(Int), sveFFR, sveVG
     /// The guest's own x86 DR0-DR3 (0-3), DR6 (6), DR7 (7).
     case x86GuestDR(Int)
     /// The guest's own arm64 debug register: DBGBVRn, DBGBCRn, DBGWVRn, DBGWCRn, MDSCR_EL1.
@@ -38,7 +40,8 @@ enum RegisterField: Sendable, Equatable {
     /// Which read serves the field.
     var bank: RegisterBank {
         switch self {
-        case .x87ST, .x87, .xmm, .mxcsr, .ymmHigh, .arm64V, .arm64FPSR, .arm64FPCR: return .floatingPoint
+        case .x87ST, .x87, .xmm, .mxcsr, .ymmHigh, .arm64V, .arm64FPSR, .arm64FPCR,
+             .sveZ, .sveP, .sveFFR, .sveVG: return .floatingPoint
         case .x86GuestDR, .arm64GuestDebug: return .guestDebug
         default: return .general
         }
@@ -96,12 +99,30 @@ enum RegisterLayout {
     /// The table `target` is served with: x86 adds ymm0h-ymm15h (`org.gnu.gdb.i386.avx`) where
     /// the vCPUs have AVX (`Capabilities.x86AVX`), after every other register, so the numbers
     /// before them are the same either way.
+    /// arm64 vCPUs created with SVE (`Capabilities.arm64SVEQuadwords`) get `org.gnu.gdb.aarch64.sve`
+    /// in place of the fpu feature (gdb then makes v0-v31 from z0-z31 itself).
     static func table(for target: some GDBTarget) -> [GDBRegister] {
-        table(for: target.arch, avx: target.capabilities.x86AVX)
+        table(for: target.arch, avx: target.capabilities.x86AVX, sve: target.capabilities.arm64SVEQuadwords)
     }
 
-    static func table(for arch: Arch, avx: Bool) -> [GDBRegister] {
-        arch == .x86_64 && avx ? x86AVX : table(for: arch)
+    static func table(for arch: Arch, avx: Bool, sve: Int? = nil) -> [GDBRegister] {
+        if arch == .arm64, let vq = sve { return arm64SVE(vq: vq) }
+        return arch == .x86_64 && avx ? x86AVX : table(for: arch)
+    }
+
+    /// gdb's aarch64 SVE numbering (gdb/aarch64-tdep.h): the core registers, then z0-z31, fpsr,
+    /// fpcr, p0-p15, ffr, vg where the fpu feature's v0-v31, fpsr, fpcr would be; gdb takes the
+    /// vector length from z0's bitsize. The guest debug feature follows, as without SVE.
+    static func arm64SVE(vq: Int) -> [GDBRegister] {
+        let sve = "org.gnu.gdb.aarch64.sve"
+        var t = Array(arm64.prefix(34))
+        for i in 0..<32 { t.append(GDBRegister(name: "z\(i)", bits: 128 * vq, type: "svev", group: "vector", feature: sve, field: .sveZ(i))) }
+        t.append(GDBRegister(name: "fpsr", bits: 32, type: "int", group: "float", feature: sve, field: .arm64FPSR))
+        t.append(GDBRegister(name: "fpcr", bits: 32, type: "int", group: "float", feature: sve, field: .arm64FPCR))
+        for i in 0..<16 { t.append(GDBRegister(name: "p\(i)", bits: 16 * vq, type: "svep", group: "vector", feature: sve, field: .sveP(i))) }
+        t.append(GDBRegister(name: "ffr", bits: 16 * vq, type: "svep", group: "vector", feature: sve, field: .sveFFR))
+        t.append(GDBRegister(name: "vg", bits: 64, type: "int", group: "vector", feature: sve, field: .sveVG))
+        return t + arm64.dropFirst(34 + 34)
     }
 
     static let x86AVX: [GDBRegister] = x86 + (0..<16).map {
@@ -206,6 +227,10 @@ enum RegisterLayout {
             case (.arm64V(let i), .arm64(let f)?): return f.v[i]
             case (.arm64FPSR, .arm64(let f)?): return UInt128(f.fpsr)
             case (.arm64FPCR, .arm64(let f)?): return UInt128(f.fpcr)
+            case (.sveVG, .arm64(let f)?): return f.sve.map { UInt128($0.vg) }
+            case (.sveZ, _), (.sveP, _), (.sveFFR, _):
+                // Wider than 128 bits in general: `bytes` serves them; a 128-bit one fits.
+                return bytes(r, in: v).flatMap { b in b.count <= 16 ? b.enumerated().reduce(UInt128(0)) { $0 | UInt128($1.element) << UInt128(8 * $1.offset) } : nil }
             default: return nil
             }
         case .guestDebug:
@@ -242,6 +267,8 @@ enum RegisterLayout {
             case (.arm64V(let i), .arm64(var f)?): f.v[i] = value; v.fp = .arm64(f)
             case (.arm64FPSR, .arm64(var f)?): f.fpsr = UInt32(truncatingIfNeeded: value); v.fp = .arm64(f)
             case (.arm64FPCR, .arm64(var f)?): f.fpcr = UInt32(truncatingIfNeeded: value); v.fp = .arm64(f)
+            case (.sveZ, _), (.sveP, _), (.sveFFR, _), (.sveVG, _):
+                return setBytes(r, (0..<r.bytes).map { UInt8(truncatingIfNeeded: value >> UInt128(8 * $0)) }, in: &v)
             default: return false
             }
             return true
@@ -274,11 +301,48 @@ enum RegisterLayout {
         return GDBHex.littleEndian(v, count: r.bytes)
     }
 
+    /// The register's little-endian bytes (`r.bytes` of them), or nil when it cannot be read.
+    /// The SVE registers come from the file's bytes (up to 256 of them); the others from `value`.
+    static func bytes(_ r: GDBRegister, in v: RegisterValues) -> [UInt8]? {
+        switch (r.field, v.fp) {
+        case (.sveZ(let n), .arm64(let f)?): return f.sve.map { $0.z[n] }.flatMap { $0.count == r.bytes ? $0 : nil }
+        case (.sveP(let n), .arm64(let f)?): return f.sve.map { $0.p[n] }.flatMap { $0.count == r.bytes ? $0 : nil }
+        case (.sveFFR, .arm64(let f)?): return f.sve.map { $0.ffr }.flatMap { $0.count == r.bytes ? $0 : nil }
+        case (.sveZ, _), (.sveP, _), (.sveFFR, _): return nil
+        default:
+            guard let value = value(r, in: v) else { return nil }
+            return (0..<r.bytes).map { UInt8(truncatingIfNeeded: value >> UInt128(8 * $0)) }
+        }
+    }
+
+    /// Writes `bytes` (little-endian, `r.bytes` long) into `v`; false when the register cannot be
+    /// written: unavailable, or VG set to another length (KVM fixes it at KVM_ARM_VCPU_FINALIZE).
+    /// A Zn write also sets Vn (its low 128 bits), so the file's two views agree.
+    static func setBytes(_ r: GDBRegister, _ bytes: [UInt8], in v: inout RegisterValues) -> Bool {
+        guard bytes.count == r.bytes else { return false }
+        switch (r.field, v.fp) {
+        case (.sveZ(let n), .arm64(var f)?) where f.sve != nil:
+            f.sve?.z[n] = bytes
+            f.v[n] = f.sve?.low128(n) ?? 0
+            v.fp = .arm64(f)
+        case (.sveP(let n), .arm64(var f)?) where f.sve != nil: f.sve?.p[n] = bytes; v.fp = .arm64(f)
+        case (.sveFFR, .arm64(var f)?) where f.sve != nil: f.sve?.ffr = bytes; v.fp = .arm64(f)
+        case (.sveVG, .arm64(let f)?):
+            let vg = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(8 * $1.offset) }
+            return f.sve?.vg == vg
+        case (.sveZ, _), (.sveP, _), (.sveFFR, _), (.sveVG, _): return false
+        default:
+            let value = bytes.enumerated().reduce(UInt128(0)) { $0 | UInt128($1.element) << UInt128(8 * $1.offset) }
+            return set(r, value, in: &v)
+        }
+        return true
+    }
+
     /// The register as `g`/`p` send it: hex digits of the little-endian value, or `x` digits
     /// when it cannot be read (GDB's remote protocol, as gdbserver does).
     static func hex(_ r: GDBRegister, in v: RegisterValues) -> [UInt8] {
-        guard let value = value(r, in: v) else { return [UInt8](repeating: UInt8(ascii: "x"), count: 2 * r.bytes) }
-        return GDBHex.encode((0..<r.bytes).map { UInt8(truncatingIfNeeded: value >> UInt128(8 * $0)) })
+        guard let b = bytes(r, in: v) else { return [UInt8](repeating: UInt8(ascii: "x"), count: 2 * r.bytes) }
+        return GDBHex.encode(b)
     }
 
     /// Every register of `table` in order, as one `g` reply body (hex).
@@ -303,8 +367,7 @@ enum RegisterLayout {
             at += 2 * r.bytes
             if digits.allSatisfy({ $0 == UInt8(ascii: "x") }) { continue }
             guard let bytes = GDBHex.decode(digits) else { return false }
-            let value = bytes.enumerated().reduce(UInt128(0)) { $0 | UInt128($1.element) << UInt128(8 * $1.offset) }
-            if r.field.bank == .general || value != Self.value(r, in: next) { _ = set(r, value, in: &next) }
+            if r.field.bank == .general || bytes != Self.bytes(r, in: next) { _ = setBytes(r, bytes, in: &next) }
         }
         v = next
         return true

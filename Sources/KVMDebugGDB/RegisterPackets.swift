@@ -39,9 +39,8 @@ extension GDBEngine {
                 let r = table[Int(n)]
                 let before = try registerValues(vcpu, banks: [r.field.bank])
                 var values = before
-                let v = bytes.enumerated().reduce(UInt128(0)) { $0 | UInt128($1.element) << UInt128(8 * $1.offset) }
                 // A register kvmdbg cannot read cannot be written either: no silent yes.
-                guard RegisterLayout.set(r, v, in: &values) else { sendErrno(1); return }
+                guard RegisterLayout.setBytes(r, bytes, in: &values) else { sendErrno(1); return }
                 try write(values, over: before, vcpu: vcpu)
                 sendOK()
             }

@@ -5,18 +5,19 @@ import KVMDebugCore
 enum TargetDescription {
     /// The whole description: every register, with LLDB's `dwarf_regnum`, `ehframe_regnum`, `generic`
     /// and `altname` attributes (GDB ignores attributes it does not know). The packet is `qXfer:features:read`.
-    static func xml(for arch: Arch, avx: Bool = false) -> String {
+    /// `sve`: the arm64 vCPUs' SVE vector length in quadwords (`org.gnu.gdb.aarch64.sve`), or nil.
+    static func xml(for arch: Arch, avx: Bool = false, sve: Int? = nil) -> String {
         var s = "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n"
         switch arch {
         case .x86_64: s += "<architecture>i386:x86-64</architecture>\n"
         case .arm64: s += "<architecture>aarch64</architecture>\n"
         }
         var feature = ""
-        for (n, r) in RegisterLayout.table(for: arch, avx: avx).enumerated() {
+        for (n, r) in RegisterLayout.table(for: arch, avx: avx, sve: sve).enumerated() {
             if r.feature != feature {
                 if !feature.isEmpty { s += "</feature>\n" }
                 feature = r.feature
-                s += "<feature name=\"\(feature)\">\n" + types(for: feature)
+                s += "<feature name=\"\(feature)\">\n" + types(for: feature, sve: sve ?? 0)
             }
             s += "<reg name=\"\(r.name)\" bitsize=\"\(r.bits)\" type=\"\(r.type)\" regnum=\"\(n)\""
             if !r.group.isEmpty { s += " group=\"\(r.group)\"" }
@@ -31,7 +32,7 @@ enum TargetDescription {
     }
 
     /// The non-builtin types a feature's registers use (as GDB's own features/ XML names them).
-    private static func types(for feature: String) -> String {
+    private static func types(for feature: String, sve vq: Int) -> String {
         switch feature {
         case "org.gnu.gdb.i386.core":
             return flags("i386_eflags", 4, [("CF", 0), ("", 1), ("PF", 2), ("AF", 4), ("ZF", 6), ("SF", 7),
@@ -68,13 +69,11 @@ enum TargetDescription {
                                            ("N", 31)])
         case "org.gnu.gdb.aarch64.fpu":
             // GDB's aarch64v: one 128-bit register seen as d/s/h/b/q lanes.
-            var t = ""
             let vectors: [(String, String, Int)] = [("v2d", "ieee_double", 2), ("v2u", "uint64", 2), ("v2i", "int64", 2),
                                                    ("v4f", "ieee_single", 4), ("v4u", "uint32", 4), ("v4i", "int32", 4),
                                                    ("v8f", "ieee_half", 8), ("v8u", "uint16", 8), ("v8i", "int16", 8),
                                                    ("v8bf16", "bfloat16", 8), ("v16u", "uint8", 16), ("v16i", "int8", 16),
                                                    ("v1u", "uint128", 1), ("v1i", "int128", 1)]
-            for (id, type, count) in vectors { t += "<vector id=\"\(id)\" type=\"\(type)\" count=\"\(count)\"/>\n" }
             let unions: [(String, [(String, String)])] = [
                 ("vnd", [("f", "v2d"), ("u", "v2u"), ("s", "v2i")]),
                 ("vns", [("f", "v4f"), ("u", "v4u"), ("s", "v4i")]),
@@ -83,15 +82,39 @@ enum TargetDescription {
                 ("vnq", [("u", "v1u"), ("s", "v1i")]),
                 ("aarch64v", [("d", "vnd"), ("s", "vns"), ("h", "vnh"), ("b", "vnb"), ("q", "vnq")]),
             ]
-            for (id, fields) in unions {
-                t += "<union id=\"\(id)\">\n"
-                for (n, type) in fields { t += "<field name=\"\(n)\" type=\"\(type)\"/>\n" }
-                t += "</union>\n"
-            }
-            return t
+            return vectorTypes(vectors, unions: unions)
+        case "org.gnu.gdb.aarch64.sve":
+            // gdb's own SVE types (gdb/features/aarch64-sve.c): Zn as q/d/s/h/b lanes of the
+            // vector length, Pn and FFR as one byte per 8 predicate bits.
+            let vectors: [(String, String, Int)] = [("svevqu", "uint128", vq), ("svevqs", "int128", vq),
+                                                   ("svevdf", "ieee_double", 2 * vq), ("svevdu", "uint64", 2 * vq), ("svevds", "int64", 2 * vq),
+                                                   ("svevsf", "ieee_single", 4 * vq), ("svevsu", "uint32", 4 * vq), ("svevss", "int32", 4 * vq),
+                                                   ("svevhf", "ieee_half", 8 * vq), ("svevhu", "uint16", 8 * vq), ("svevhs", "int16", 8 * vq),
+                                                   ("svevbu", "uint8", 16 * vq), ("svevbs", "int8", 16 * vq), ("svep", "uint8", 2 * vq)]
+            let unions: [(String, [(String, String)])] = [
+                ("svevnq", [("u", "svevqu"), ("s", "svevqs")]),
+                ("svevnd", [("f", "svevdf"), ("u", "svevdu"), ("s", "svevds")]),
+                ("svevns", [("f", "svevsf"), ("u", "svevsu"), ("s", "svevss")]),
+                ("svevnh", [("f", "svevhf"), ("u", "svevhu"), ("s", "svevhs")]),
+                ("svevnb", [("u", "svevbu"), ("s", "svevbs")]),
+                ("svev", [("q", "svevnq"), ("d", "svevnd"), ("s", "svevns"), ("h", "svevnh"), ("b", "svevnb")]),
+            ]
+            return vectorTypes(vectors, unions: unions)
         default:
             return ""
         }
+    }
+
+    /// `<vector>` types (id, element type, count), then `<union>`s of named fields over them.
+    private static func vectorTypes(_ vectors: [(String, String, Int)], unions: [(String, [(String, String)])]) -> String {
+        var t = ""
+        for (id, type, count) in vectors { t += "<vector id=\"\(id)\" type=\"\(type)\" count=\"\(count)\"/>\n" }
+        for (id, fields) in unions {
+            t += "<union id=\"\(id)\">\n"
+            for (n, type) in fields { t += "<field name=\"\(n)\" type=\"\(type)\"/>\n" }
+            t += "</union>\n"
+        }
+        return t
     }
 
     private static func flags(_ id: String, _ size: Int, _ bits: [(String, Int)]) -> String {

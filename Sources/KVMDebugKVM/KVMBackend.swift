@@ -74,6 +74,7 @@ public final class KVMBackend: DebugBackend {
         ownedMapping = (mem, size)
         xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
         capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
+        capabilities.arm64SVEQuadwords = KVMBackend.sveQuadwords(built)
         let readOnly = vm.check(.readOnlyMemory) ?? sys.check(.readOnlyMemory)
         if host != .x86_64 {
             slotTable = nil
@@ -130,6 +131,7 @@ public final class KVMBackend: DebugBackend {
         }
         xsaveSize = KVMBackend.xsaveSize(system: sys, vm: vm)
         capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
+        capabilities.arm64SVEQuadwords = KVMBackend.sveQuadwords(built)
     }
 
     /// x86: every vCPU's CPUID offers AVX and the XSAVE area reaches YMM_Hi128 (KVM_GET_CPUID2;
@@ -140,6 +142,18 @@ public final class KVMBackend: DebugBackend {
         return vcpus.allSatisfy { (try? $0.hasAVX()) == true }
         #else
         return false
+        #endif
+    }
+
+    /// arm64: the vector length every vCPU was created with (the VLS pseudo-register, which KVM
+    /// serves only on SVE vCPUs: for adopted fds, what the VMM configured); nil when a vCPU has
+    /// no SVE or they differ: then the V ids serve FP/SIMD (and fail on an SVE vCPU: unavailable).
+    private static func sveQuadwords(_ vcpus: [KVMVCPU]) -> Int? {
+        #if arch(arm64)
+        guard let first = vcpus.first?.sveQuadwords() else { return nil }
+        return vcpus.dropFirst().allSatisfy { $0.sveQuadwords() == first } ? first : nil
+        #else
+        return nil
         #endif
     }
 
@@ -254,7 +268,7 @@ public final class KVMBackend: DebugBackend {
     }
 
     /// x86: KVM_GET_XSAVE2 / KVM_GET_XSAVE, or KVM_GET_FPU without XSAVE; arm64: one
-    /// KVM_GET_ONE_REG per `fp_regs` id. The ymm upper halves are kept only where the vCPUs have
+    /// KVM_GET_ONE_REG per `fp_regs` id, or on an SVE vCPU per Z/P/FFR id (slice 0) plus FPSR/FPCR. The ymm upper halves are kept only where the vCPUs have
     /// AVX (`Capabilities.x86AVX`): a VM kvmdbg creates has no CPUID, so none (README "Registers").
     public func floatingPointRegisters(vcpu: Int) throws(DebugError) -> FPRegisterFile {
         let v = vcpus[vcpu]
@@ -262,6 +276,12 @@ public final class KVMBackend: DebugBackend {
         if let size = xsaveSize { return .x86_64(X86FPRegisterFile(xsave: try v.xsave(size: size), hasAVX: capabilities.x86AVX)) }
         return .x86_64(X86FPRegisterFile(kvm: try v.fpu()))
         #elseif arch(arm64)
+        if let vq = capabilities.arm64SVEQuadwords {
+            var sve = Arm64SVERegisters(vq: vq)
+            for r in Arm64SVERegister.all { r.store(try v.oneRegister(r), into: &sve) }
+            return .arm64(Arm64FPRegisterFile(sve: sve, fpsr: UInt32(truncatingIfNeeded: Self.value(try v.oneRegister(Arm64FPRegister.fpsr))),
+                                              fpcr: UInt32(truncatingIfNeeded: Self.value(try v.oneRegister(Arm64FPRegister.fpcr)))))
+        }
         var f = Arm64FPRegisterFile()
         for r in Arm64FPRegisterFile.all { f[r] = Self.value(try v.oneRegister(r)) }
         return .arm64(f)
@@ -291,6 +311,17 @@ public final class KVMBackend: DebugBackend {
             #endif
         case .arm64(let f):
             #if arch(arm64)
+            if let sve = f.sveToWrite {
+                // SVE vCPU: V lives in Z (the V ids are refused); FPSR/FPCR keep their core ids.
+                for r in Arm64SVERegister.all {
+                    let want = r.value(in: sve)
+                    if Array(try v.oneRegister(r).prefix(want.count)) != want { try v.setOneRegister(r, want) }
+                }
+                for r in [Arm64FPRegister.fpsr, .fpcr] where Self.value(try v.oneRegister(r)) != f[r] {
+                    try v.setOneRegister(r, Self.bytes(f[r], count: r.bytes))
+                }
+                return
+            }
             for r in Arm64FPRegisterFile.all {
                 let now = Self.value(try v.oneRegister(r))
                 if now != f[r] { try v.setOneRegister(r, Self.bytes(f[r], count: r.bytes)) }

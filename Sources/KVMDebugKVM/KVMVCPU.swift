@@ -253,6 +253,27 @@ public final class KVMVCPU {
     /// Writes one FP/SIMD register. The corresponding ioctl is `KVM_SET_ONE_REG`.
     public func setOneRegister(_ r: Arm64FPRegister, _ bytes: [UInt8]) throws(DebugError) { try Sys.setOneReg(fd, r.kvmID, bytes: bytes) }
 
+    /// Reads one SVE register's slice 0 (`Arm64SVERegister.bytes` long, zero-padded past the
+    /// vector length). The corresponding ioctl is `KVM_GET_ONE_REG`.
+    public func oneRegister(_ r: Arm64SVERegister) throws(DebugError) -> [UInt8] { try Sys.getOneReg(fd, r.kvmID, bytes: r.bytes) }
+
+    /// Writes one SVE register's slice 0 (padded to the id's size). The corresponding ioctl is `KVM_SET_ONE_REG`.
+    public func setOneRegister(_ r: Arm64SVERegister, _ bytes: [UInt8]) throws(DebugError) {
+        try Sys.setOneReg(fd, r.kvmID, bytes: r.slice(bytes))
+    }
+
+    /// Completes the SVE configuration of a vCPU initialised with KVM_ARM_VCPU_SVE (feature 4,
+    /// arch/arm64/include/uapi/asm/kvm.h). The corresponding ioctl is `KVM_ARM_VCPU_FINALIZE`.
+    public func finalizeSVE() throws(DebugError) { try Sys.armVCPUFinalize(fd, feature: 4) }
+
+    /// The vCPU's SVE vector length in quadwords, or nil when it has no SVE (KVM refuses
+    /// `KVM_REG_ARM64_SVE_VLS` on vCPUs created without it) or a length past one slice.
+    /// The corresponding ioctl is `KVM_GET_ONE_REG`.
+    public func sveQuadwords() -> Int? {
+        guard let vls = try? oneRegister(Arm64SVERegister.vls) else { return nil }
+        return Arm64SVERegisters.maxVQ(vls: vls)
+    }
+
     /// Reads a 64-bit register by raw id (the guest's debug system registers).
     /// The corresponding ioctl is `KVM_GET_ONE_REG`.
     public func oneRegister(id: UInt64) throws(DebugError) -> UInt64 { try Sys.getOneReg(fd, id) }

@@ -268,6 +268,11 @@ enum Sys {
         _ = try check(ckvm_arm_vcpu_init(vcpu, &i), "KVM_ARM_VCPU_INIT")
     }
 
+    static func armVCPUFinalize(_ vcpu: Int32, feature: Int32) throws(DebugError) {
+        var f = feature
+        _ = try check(ckvm_arm_vcpu_finalize(vcpu, &f), "KVM_ARM_VCPU_FINALIZE")
+    }
+
     static func armPreferredTarget(_ vm: Int32) throws(DebugError) -> kvm_vcpu_init {
         var i = kvm_vcpu_init()
         _ = try check(ckvm_arm_preferred_target(vm, &i), "KVM_ARM_PREFERRED_TARGET")

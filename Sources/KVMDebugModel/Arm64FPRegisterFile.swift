@@ -1,13 +1,33 @@
 /// arm64 FP/SIMD registers: V0-V31 (128-bit), FPSR, FPCR: `struct user_fpsimd_state`, the
 /// `fp_regs` member of `struct kvm_regs`, read and written one `KVM_{GET,SET}_ONE_REG` id each
-/// (`Arm64FPRegister`). Not accepted for SVE-enabled vCPUs (api.rst: their Zn hold these bits).
+/// (`Arm64FPRegister`). KVM refuses the V ids on SVE-enabled vCPUs (api.rst: their Zn hold these
+/// bits): there `sve` holds Z/P/FFR, `v` is read from bits 127:0 of each Zn, and a changed `v[n]`
+/// is written back into those bits.
 public struct Arm64FPRegisterFile: Sendable, Hashable {
     /// V0...V31.
     public var v: [UInt128] = [UInt128](repeating: 0, count: 32)
     public var fpsr: UInt32 = 0
     public var fpcr: UInt32 = 0
+    /// The SVE registers, on a vCPU created with SVE; nil otherwise.
+    public var sve: Arm64SVERegisters? = nil
 
     public init() {}
+
+    /// The file of an SVE vCPU: `v` taken from the low 128 bits of each Zn.
+    public init(sve: Arm64SVERegisters, fpsr: UInt32, fpcr: UInt32) {
+        self.sve = sve
+        self.fpsr = fpsr
+        self.fpcr = fpcr
+        v = (0..<32).map { sve.low128($0) }
+    }
+
+    /// The SVE registers to write back: Zn's low 128 bits replaced where `v[n]` was changed
+    /// (differs from them), so an edit of either view reaches the vCPU.
+    public var sveToWrite: Arm64SVERegisters? {
+        guard var s = sve else { return nil }
+        for n in 0..<32 where s.low128(n) != v[n] { s.setLow128(n, v[n]) }
+        return s
+    }
 
     /// Every register of the file with its ONE_REG id, in a fixed order.
     public static let all: [Arm64FPRegister] = (0..<32).map { Arm64FPRegister.v($0) } + [.fpsr, .fpcr]

@@ -22,6 +22,8 @@ public enum Capability: Int32, Sendable, CaseIterable {
     case xsave2 = 208
     /// KVM_CAP_READONLY_MEM (81): memory slots may carry KVM_MEM_READONLY (protection watchpoints).
     case readOnlyMemory = 81
+    /// KVM_CAP_ARM_SVE (170): arm64 vCPUs may be created with SVE (KVM_ARM_VCPU_SVE).
+    case armSVE = 170
 
     /// The C name.
     public var name: String {
@@ -37,6 +39,7 @@ public enum Capability: Int32, Sendable, CaseIterable {
         case .xsave: return "KVM_CAP_XSAVE"
         case .xsave2: return "KVM_CAP_XSAVE2"
         case .readOnlyMemory: return "KVM_CAP_READONLY_MEM"
+        case .armSVE: return "KVM_CAP_ARM_SVE"
         }
     }
 }
@@ -62,6 +65,9 @@ public struct Capabilities: Sendable, Hashable {
     public var notes: [String]
     /// x86: the vCPUs have AVX (CPUID XSAVE and AVX), so the ymm upper halves are served.
     public var x86AVX = false
+    /// arm64: the vCPUs were created with SVE (`KVM_ARM_VCPU_SVE`), all with this vector length
+    /// in quadwords (`KVM_REG_ARM64_SVE_VLS`); Z/P/FFR/VG are then served and V is Z's low half.
+    public var arm64SVEQuadwords: Int? = nil
 
     public init(arch: Arch, setGuestDebug: Bool, supportedControl: GuestDebugControl?, slots: SlotCapacity,
                 reportedHardwareBreakpoints: Int, reportedHardwareWatchpoints: Int, maxVCPUs: Int,

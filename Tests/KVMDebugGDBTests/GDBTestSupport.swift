@@ -114,3 +114,21 @@ final class Harness {
 func leHex(_ v: UInt64, bytes: Int = 8) -> String {
     String(decoding: GDBHex.encode(GDBHex.littleEndian(v, count: bytes)), as: UTF8.self)
 }
+
+/// Runs `path` with `arguments`, stdout and stderr together, killed (SIGKILL: a child of a test
+/// worker thread inherits SIGTERM blocked) when it has not ended within `timeout` seconds.
+func runBounded(_ path: String, _ arguments: [String], timeout: Double) throws -> (text: String, hung: Bool) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(50_000) }
+    let hung = p.isRunning
+    if hung { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
+    return (String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), hung)
+}

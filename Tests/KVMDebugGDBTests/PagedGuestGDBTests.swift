@@ -21,22 +21,9 @@ import Foundation
         _ = s.line(); _ = s.line()
         let listening = try #require(s.line())
         let port = try #require(listening.split(separator: ";").first.flatMap { UInt16($0.split(separator: ":").last!) })
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.gdb)
-        p.arguments = ["-nx", "-batch", "-ex", "set confirm off", "-ex", "target remote 127.0.0.1:\(port)"]
-            + commands.flatMap { ["-ex", $0] } + ["-ex", "kill"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
         // gdb must finish within 30 s; a hang is killed and fails the test.
-        let deadline = Date().addingTimeInterval(30)
-        while p.isRunning && Date() < deadline { usleep(50_000) }
-        let hung = p.isRunning
-        // SIGKILL: a child of a test worker thread inherits SIGTERM blocked, so terminate() may not land.
-        if hung { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let (text, hung) = try runBounded(Self.gdb, ["-nx", "-batch", "-ex", "set confirm off", "-ex", "target remote 127.0.0.1:\(port)"]
+            + commands.flatMap { ["-ex", $0] } + ["-ex", "kill"], timeout: 30)
         #expect(!hung, "gdb hung:\n\(text)")
         return text
     }

@@ -121,6 +121,70 @@ import KVMDebugFake
         try roundTrip(Engine(try FakeBackend(guest: BuiltinGuests.counterArm64(), hardwareBreakpoints: 16, hardwareWatchpoints: 16)), arch: .arm64)
     }
 
+    /// An arm64 vCPU with SVE (vector length 512 bits, vq 4): `org.gnu.gdb.aarch64.sve` takes the
+    /// fpu feature's place (gdb numbers z0-z31, fpsr, fpcr, p0-p15, ffr, vg after cpsr); every
+    /// z/p/ffr byte written through `P` reads back through `p`, `g` and the backend's ONE_REG ids;
+    /// V (the FP/SIMD file's view) is Zn's low half; vg is the length and refuses another one.
+    @Test func sveRegistersRoundTripOnTheFake() throws {
+        let vq = 4
+        let backend = try FakeBackend(guest: BuiltinGuests.counterArm64(), hardwareBreakpoints: 16, hardwareWatchpoints: 16,
+                                      arm64SVEQuadwords: vq)
+        let e = Engine(backend)
+        let table = RegisterLayout.table(for: e.session)
+        let names = table.map(\.name)
+        #expect(names[34] == "z0" && names[65] == "z31" && names[66] == "fpsr" && names[67] == "fpcr")
+        #expect(names[68] == "p0" && names[84] == "ffr" && names[85] == "vg" && names[86] == "dbgbvr0_el1")
+        #expect(!names.contains("v0"), "with SVE gdb makes v0-v31 from z0-z31 itself")
+        #expect(table[34].bits == 512 && table[68].bits == 64 && table[84].bits == 64)
+        let xml = TargetDescription.xml(for: .arm64, sve: vq)
+        #expect(xml.contains("<feature name=\"org.gnu.gdb.aarch64.sve\">") && !xml.contains("org.gnu.gdb.aarch64.fpu"))
+        #expect(xml.contains("<reg name=\"z0\" bitsize=\"512\" type=\"svev\" regnum=\"34\""))
+        #expect(xml.contains("<vector id=\"svevqu\" type=\"uint128\" count=\"4\"/>"))
+        // The engine serves that description.
+        var served = ""
+        for _ in 0..<100 {
+            let r = e.reply("qXfer:features:read:target.xml:\(String(served.utf8.count, radix: 16)),400")
+            served += r.dropFirst()
+            if r.first != "m" { break }
+        }
+        #expect(served == xml, "qXfer serves the SVE description")
+
+        let hex = { (b: [UInt8]) in String(decoding: GDBHex.encode(b), as: UTF8.self) }
+        #expect(e.reply("p55") == hex([8, 0, 0, 0, 0, 0, 0, 0]), "vg = 2 * vq")
+        #expect(e.reply("P55=\(hex([8, 0, 0, 0, 0, 0, 0, 0]))") == "OK", "vg written with its own value")
+        #expect(e.reply("P55=\(hex([4, 0, 0, 0, 0, 0, 0, 0]))") == "E01", "vg: the length is fixed at KVM_ARM_VCPU_FINALIZE")
+        var written: [Int: [UInt8]] = [:]
+        for (n, r) in table.enumerated() {
+            switch r.field {
+            case .sveZ, .sveP, .sveFFR:
+                let b = (0..<r.bytes).map { UInt8(truncatingIfNeeded: n &* 7 &+ $0 &* 13 &+ 1) }
+                #expect(e.reply("P\(String(n, radix: 16))=\(hex(b))") == "OK", "P \(r.name)")
+                #expect(e.reply("p\(String(n, radix: 16))") == hex(b), "p \(r.name) after P")
+                written[n] = b
+            default: continue
+            }
+        }
+        #expect(written.count == 32 + 16 + 1)
+        let g = e.reply("g")
+        #expect(g.count == 2 * RegisterLayout.size(of: table) && !g.contains("x"), "g: every register read")
+        // The backend's ONE_REG state, without the session's cache.
+        guard case .arm64(let f)? = try e.fromBackend().fp, let sve = f.sve else {
+            Issue.record("the fake's FP/SIMD file has no SVE registers"); return
+        }
+        for n in 0..<32 {
+            #expect(sve.z[n] == written[34 + n], "z\(n) via the backend")
+            #expect(f.v[n] == sve.low128(n), "v\(n) is z\(n)'s low half")
+        }
+        for n in 0..<16 { #expect(sve.p[n] == written[68 + n], "p\(n) via the backend") }
+        #expect(sve.ffr == written[84])
+        // A V edit through the FP/SIMD file lands in Z's low half, the upper bytes kept.
+        var edited = f
+        edited.v[2] = 0x0102
+        try e.session.setFloatingPointRegisters(.arm64(edited), vcpu: 0)
+        guard case .arm64(let f2)? = try e.fromBackend().fp, let z2 = f2.sve?.z[2] else { Issue.record("no SVE after the V write"); return }
+        #expect(z2 == [0x02, 0x01] + [UInt8](repeating: 0, count: 14) + Array(written[36]![16...]))
+    }
+
     @Test(.enabled(if: kvmX86Unavailable == nil, Comment(rawValue: kvmX86Unavailable ?? "")))
     func everyX86RegisterRoundTripsOnKVM() throws {
         try roundTrip(Engine(try KVMBackend(guest: BuiltinGuests.counterX86(.long))), arch: .x86_64)

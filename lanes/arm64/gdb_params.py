@@ -13,6 +13,8 @@ REGISTERS = ["x%d" % i for i in range(31)] + ["cpsr"] + [
 # Values the hardware keeps as written (no RES0 bits: FPSR would drop some after a run).
 WRITTEN = [("v1.d.u[0]", 0x1122334455667788), ("v30.d.u[1]", 0x8877665544332211),
            ("dbgbvr1_el1", 0x3F1000), ("dbgwvr1_el1", 0x3F2000)]
+# The lane's QEMU `-cpu max` has SVE, so kvmdbg's vCPUs there get it (KVM_CAP_ARM_SVE): counter/sve.
+SVE = True
 PAGED = {"unmapped": 0xFFFFFFFFC0001000}
 # Round trips through QEMU's emulated EL2 and a 16550 are slow.
 TIMEOUT = 60

@@ -40,6 +40,7 @@
 #   REGISTERS  further registers whose values at the entry are compared, after PC and SP
 #   WRITTEN    (register, value) pairs (FP/SIMD, the guest's own debug registers) written, then
 #              read back after a stepi (the write reached the vCPU and survived a KVM_RUN)
+#   SVE        True where the lane's vCPUs may have SVE (arm64): adds counter/sve
 #   PAGED      for the paged phase: {"unmapped": an address that does not translate},
 #              or None when the arch has no paged guest
 #   TIMEOUT    seconds gdb waits for one reply (`set remotetimeout`; the lanes are slow)
@@ -289,6 +290,36 @@ def counter_checks():
             ex("set $%s = %#x" % (r, v))
         resume("stepi")
         return " ".join("%s=%s" % (r, hex(value("$" + r))) for r, _ in P.WRITTEN)
+
+    if getattr(P, "SVE", False):
+        @check("sve")
+        def _():
+            # The SVE registers (org.gnu.gdb.aarch64.sve): served where the vCPU was created with
+            # SVE (kvmdbg's own arm64 vCPUs get it where KVM_CAP_ARM_SVE says so; the fake's have
+            # none: "absent"). The result names no vector length, so any host's reads the same:
+            # vg matches z0's size, what gdb writes into z/p/ffr survives a KVM_RUN, v2 is z2's
+            # low half, and vg (fixed at KVM_ARM_VCPU_FINALIZE) refuses another length.
+            try:
+                vg = value("$vg")
+            except gdb.error:
+                return "absent"
+            size = gdb.parse_and_eval("$z0").type.sizeof
+            print("lane-check: SVE vg=%d z0=%d bytes" % (vg, size), file=sys.stderr, flush=True)
+            last = size // 8 - 1
+            ex("set $z2.d.u[0] = 0x1122334455667788")
+            ex("set $z2.d.u[%d] = 0x8877665544332211" % last)
+            ex("set $p3[0] = 0x5a")
+            ex("set $ffr[0] = 0x81")
+            resume("stepi")
+            z = value("$z2.d.u[0]") == 0x1122334455667788 and value("$z2.d.u[%d]" % last) == 0x8877665544332211
+            v = value("$v2.d.u[0]") == 0x1122334455667788
+            try:
+                ex("set $vg = %d" % (2 * vg))
+                refused = value("$vg") == vg and "kept" or "changed"
+            except gdb.error:
+                refused = "refused"
+            return "vg-matches-z0=%s z2=%s p3=%#x ffr=%#x v2-is-z2-low=%s vg-write=%s" % (
+                size == 8 * vg, "written" if z else "lost", value("$p3[0]"), value("$ffr[0]"), v, refused)
 
     @check("hbreak")
     def _():
