@@ -1,4 +1,6 @@
 // swift-tools-version:6.0
+// Needs Swift 6.2 or later (`unsafe` expressions under StrictMemorySafety; 6.0 cannot parse them).
+// Built with Swift 6.3.1 on x86_64 and with Debian sid's swiftlang 6.2.3 for aarch64 (scripts/arm64-cli-lane).
 import PackageDescription
 
 /// Strict memory safety: every unsafe use is marked (and carries a SAFETY note).
