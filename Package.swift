@@ -34,13 +34,17 @@ let package = Package(
         .target(name: "KVMDebugConformance", dependencies: ["KVMDebugCore"]),
         // Full-Swift conveniences: ELF, JSON, probe, run orchestration.
         .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
-        // The GDB remote protocol engine: bytes in, bytes out; Foundation-free (Embedded later).
+        // The GDB remote protocol engine (bytes in, bytes out), the serve loop both drivers
+        // share and `serve(session:options:driver:)`; Foundation-free (Embedded).
         .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore"]),
-        // The GDB server's transports and driver loop (sockets, serial, threads).
+        // The threaded GDB driver and its transports (sockets, serial, in-memory pipes).
         .target(name: "KVMDebugGDBServer", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugGDBPoll"]),
-        // A single-threaded poll(2) GDB driver over one fd (serial line): no Foundation, builds
-        // with Embedded Swift (the arm64 lane serves GDB from inside its guest with it).
-        .target(name: "KVMDebugGDBPoll", dependencies: ["KVMDebugGDB", "KVMDebugCore", "CKVM"]),
+        // A single-threaded poll(2) GDB driver over one fd (serial line) and the serial opener:
+        // no Foundation, builds with Embedded Swift (the arm64 lane serves GDB from inside its
+        // guest with it).
+        .target(name: "KVMDebugGDBPoll", dependencies: ["KVMDebugGDB", "KVMDebugCore", "CPoll"]),
+        // poll(2), termios and errno for KVMDebugGDBPoll where Glibc cannot be imported (Embedded).
+        .systemLibrary(name: "CPoll", path: "Sources/CPoll"),
         .executableTarget(
             name: "kvmdbg",
             dependencies: [
@@ -68,7 +72,7 @@ let package = Package(
         // properties each must keep (the libFuzzer entry point and the corpus tests call them).
         .target(name: "KVMDebugFuzz", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugFake", "KVMDebug"]),
         // Helpers the three test targets share (thrownError, raw KVM flags, a bounded fake).
-        .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake"], path: "Tests/KVMTestSupport"),
+        .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugGDB"], path: "Tests/KVMTestSupport"),
         .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugGDBTests", dependencies: ["KVMDebugGDB", "KVMDebugGDBServer", "KVMDebugGDBPoll", "KVMDebugCore", "KVMDebugFake", "KVMDebugFuzz", "KVMTestSupport"]),
