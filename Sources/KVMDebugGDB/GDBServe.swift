@@ -2,7 +2,7 @@ import KVMDebugCore
 
 /// How `serve(session:options:driver:)` serves a session: the engine's options and where the
 /// driver's lines go.
-public struct GDBServeOptions {
+public struct GDBServeOptions: Sendable {
     /// What the engine advertises and how `monitor` answers.
     public var engine: GDBEngineOptions
     /// Status lines (`client connected`, `client detached; guest running`, ...).

@@ -98,7 +98,7 @@ import KVMTestSupport
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0)
         let session = DebugSession(backend: try FakeBackend(guest: BuiltinGuests.counterX86(.long), vcpus: 1))
         let said = DriverTests.Lines()
-        let box = PollServerTests.Box()
+        let box = PollDriverTests.Box()
         let serverFD = sv[1]
         Thread {
             let end = try? serve(session: session, options: GDBServeOptions(say: { said.add($0) })) { loop throws(DebugError) in
@@ -107,7 +107,7 @@ import KVMTestSupport
             box.set(end ?? .killed)
             Glibc.close(serverFD)
         }.start()
-        let line = PollServerTests.Line(fd: sv[0])
+        let line = PollDriverTests.Line(fd: sv[0])
         line.send(wire("Z1,1006,1"))
         #expect(line.read(until: "#").contains("$OK#"))
         Glibc.close(sv[0])

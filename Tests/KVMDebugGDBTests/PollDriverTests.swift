@@ -7,7 +7,7 @@ import KVMDebugGDBPoll
 
 /// The poll(2) driver (the arm64 lane's) over a socketpair: packets, ^C, a breakpoint stop,
 /// detach then a new client on the same line, kill, and hang-up.
-@Suite(.serialized) struct PollServerTests {
+@Suite(.serialized) struct PollDriverTests {
     /// The client end of the line: reads until a predicate holds or 5 s pass.
     struct Line {
         let fd: Int32
