@@ -1,54 +1,63 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Strict memory safety: every unsafe use is marked (and carries a SAFETY note).
+let strict: [SwiftSetting] = [.enableExperimentalFeature("StrictMemorySafety")]
+
 let package = Package(
     name: "kvmdbg",
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "KVMDebugCore", targets: ["KVMDebugCore"]),
         .library(name: "KVMDebugFake", targets: ["KVMDebugFake"]),
-        .library(name: "KVMDebug", targets: ["KVMDebug"]),
         .library(name: "KVMDebugGDB", targets: ["KVMDebugGDB"]),
         .executable(name: "kvmdbg", targets: ["kvmdbg"]),
         .executable(name: "host-vmm", targets: ["host-vmm"]),
         .executable(name: "kvmdbg-bench", targets: ["kvmdbg-bench"]),
-        .executable(name: "kvmdbg-conformance", targets: ["kvmdbg-conformance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // The only C in the project: one thin wrapper per ioctl over <linux/kvm.h>.
+        // The KVM C shim: one thin wrapper per ioctl over <linux/kvm.h> (plus open, mmap and the
+        // kick's pthread_kill and sigaction headers), for KVMDebugKVM.
         .target(name: "CKVM", path: "CKVM"),
-        // Embedded-Swift-clean core: model, per-vCPU tables, encoders, decoders,
-        // backend protocol, debugger loop, KVM backend, built-in guests.
-        .target(
-            name: "KVMDebugCore",
-            dependencies: ["CKVM"],
-            swiftSettings: [.enableExperimentalFeature("StrictMemorySafety")]
-        ),
+        // The libc the session layer (pthreads, the monotonic clock, core-file writes) and the GDB
+        // poll driver (poll(2), termios) use, as a header Embedded Swift can import too; nothing of KVM.
+        .systemLibrary(name: "CPosix"),
+        // The model: debug points, per-vCPU tables, register encoders and stop decoders, Stop,
+        // errors, register files, page walks and the backend protocol; no C, no threads.
+        .target(name: "KVMDebugModel", swiftSettings: strict),
+        // The session: Debugger (per-vCPU state, lazy sync, stop decoding) and the all-stop
+        // DebugSession with its vCPU threads, locks and core files, over any DebugBackend.
+        .target(name: "KVMDebugSession", dependencies: ["KVMDebugModel", "CPosix"], swiftSettings: strict),
+        // The KVM backend: /dev/kvm, VM and vCPU handles, guest memory; the only module issuing ioctls.
+        .target(name: "KVMDebugKVM", dependencies: ["KVMDebugModel", "CKVM"], swiftSettings: strict),
+        // The guests: built-in, paged, crash and conformance guests' machine code, ELF and image parsing.
+        .target(name: "KVMDebugGuests", dependencies: ["KVMDebugModel"], swiftSettings: strict),
+        // The library a VMM tool imports: one file re-exporting the four modules above.
+        .target(name: "KVMDebugCore", dependencies: ["KVMDebugModel", "KVMDebugSession", "KVMDebugKVM", "KVMDebugGuests"]),
         // Pure-Swift fake backend: KVM's ABI checks plus a tiny interpreter per arch.
-        .target(name: "KVMDebugFake", dependencies: ["KVMDebugCore"]),
-        // The scenario lists (one DebugScenario type), the conformance guests and runner:
-        // not shipped in the core, Embedded-Swift-clean for the arm64 lane.
+        .target(name: "KVMDebugFake", dependencies: ["KVMDebugModel", "KVMDebugSession"]),
+        // The scenario lists (one DebugScenario type), a scenario run through GuestRunner and its
+        // `scenario` line: Embedded-Swift-clean for the arm64 lane.
         .target(name: "KVMDebugConformance", dependencies: ["KVMDebugCore"]),
-        // Full-Swift conveniences: ELF, JSON, probe, run orchestration.
-        .target(name: "KVMDebug", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
+        // What only the kvmdbg CLI uses: backend choice, feature probes, point specs, JSON and
+        // stop formatting, image files from disk, the signal watcher, scenarios on a chosen backend.
+        .target(name: "KVMDebugCLI", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // The GDB remote protocol engine (bytes in, bytes out), the serve loop both drivers
-        // share and `serve(session:options:driver:)`; Foundation-free (Embedded).
+        // share and `serve(session:options:driver:)`; Foundation-free, builds with Embedded Swift.
         .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore"]),
         // The threaded GDB driver and its transports (sockets, serial, in-memory pipes).
         .target(name: "KVMDebugGDBServer", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugGDBPoll"]),
         // A single-threaded poll(2) GDB driver over one fd (serial line) and the serial opener:
         // no Foundation, builds with Embedded Swift (the arm64 lane serves GDB from inside its
         // guest with it).
-        .target(name: "KVMDebugGDBPoll", dependencies: ["KVMDebugGDB", "KVMDebugCore", "CPoll"]),
-        // poll(2), termios and errno for KVMDebugGDBPoll where Glibc cannot be imported (Embedded).
-        .systemLibrary(name: "CPoll", path: "Sources/CPoll"),
+        .target(name: "KVMDebugGDBPoll", dependencies: ["KVMDebugGDB", "KVMDebugCore", "CPosix"]),
         .executableTarget(
             name: "kvmdbg",
             dependencies: [
-                "KVMDebug",
+                "KVMDebugCLI",
                 "KVMDebugConformance",
                 "KVMDebugGDB",
                 "KVMDebugGDBServer",
@@ -58,8 +67,6 @@ let package = Package(
         // The benchmark's baseline: the same ioctls in a plain C loop (not used by kvmdbg).
         .target(name: "KVMRawLoop"),
         .executableTarget(name: "kvmdbg-bench", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugGDB", "KVMRawLoop"]),
-        // The arm64 lane's prediction: DebugScenarios.arm64 on the fake backend.
-        .executableTarget(name: "kvmdbg-conformance", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // examples/host-vmm: a VMM of its own (C) that hands its vCPU fd to kvmdbg.
         .target(name: "HostVMM", path: "examples/host-vmm/VMM"),
         .executableTarget(
@@ -70,13 +77,13 @@ let package = Package(
         // The fuzz targets: one input through the GDB engine over a reused fake VM, the monitor
         // parser, the image loader, the page walkers or the point-spec parser, with the
         // properties each must keep (the libFuzzer entry point and the corpus tests call them).
-        .target(name: "KVMDebugFuzz", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugFake", "KVMDebug"]),
-        // Helpers the three test targets share (thrownError, raw KVM flags, a bounded fake).
+        .target(name: "KVMDebugFuzz", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugFake", "KVMDebugCLI"]),
+        // Helpers the four test targets share (thrownError, raw KVM flags, a bounded fake, a raw RSP client).
         .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugGDB"], path: "Tests/KVMTestSupport"),
-        .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMTestSupport"]),
+        .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMDebugModel", "KVMDebugSession", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugGDBTests", dependencies: ["KVMDebugGDB", "KVMDebugGDBServer", "KVMDebugGDBPoll", "KVMDebugCore", "KVMDebugFake", "KVMDebugFuzz", "KVMTestSupport"]),
-        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebug", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "CKVM", "KVMTestSupport"]),
+        .testTarget(name: "KVMDebugTests", dependencies: ["KVMDebugCLI", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "CKVM", "KVMTestSupport"]),
     ]
 )
 
@@ -87,7 +94,7 @@ let package = Package(
 // noise to the coverage.
 if Context.environment["KVMDBG_FUZZ"] == "1" {
     let fuzzer: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer"])]
-    for t in package.targets where ["KVMDebugCore", "KVMDebugGDB", "KVMDebug"].contains(t.name) {
+    for t in package.targets where ["KVMDebugModel", "KVMDebugSession", "KVMDebugKVM", "KVMDebugGuests", "KVMDebugGDB", "KVMDebugCLI"].contains(t.name) {
         t.swiftSettings = (t.swiftSettings ?? []) + fuzzer
     }
     package.targets.append(.target(name: "KVMDebugFuzzMain", path: "Sources/kvmdbg-fuzz/Main"))

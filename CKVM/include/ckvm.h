@@ -2,9 +2,11 @@
 //
 // The KVM_* ioctl request numbers are function-like macros (_IOW, _IOR, ...)
 // that Swift does not import, and errno is a thread-local macro. Each wrapper
-// below is one line around one syscall or ioctl: no logic and no choices live in
-// C (flags, signals and retries are decided in Swift, Sources/KVMDebugCore/KVM/
-// Syscalls.swift). Names are prefixed ckvm_ so a search finds every kernel entry point.
+// below is one line around one syscall or ioctl, save ckvm_set_signal_mask, which lays
+// out struct kvm_signal_mask (a length and a flexible sigset array Swift cannot build)
+// around the set its caller chose. No choices live in C (flags, signals and retries are
+// decided in Swift, Sources/KVMDebugKVM/Syscalls.swift). Names are prefixed ckvm_ so a
+// search finds every kernel entry point.
 #ifndef CKVM_H
 #define CKVM_H
 
@@ -15,7 +17,6 @@
 #include <signal.h>
 #include <pthread.h>
 #include <time.h>
-#include <stdio.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -29,13 +30,6 @@ static inline int ckvm_errno(void) { return errno; }
 static inline int ckvm_open(const char *path, int flags) { return open(path, flags); }
 /// close(2).
 static inline int ckvm_close(int fd) { return close(fd); }
-/// open(2) with a mode (O_CREAT): variadic in C.
-static inline int ckvm_open_mode(const char *path, int flags, unsigned mode) { return open(path, flags, mode); }
-/// write(2), fsync(2), rename(2), unlink(2): core files are written to a temporary name, then renamed.
-static inline long ckvm_write(int fd, const void *p, size_t n) { return write(fd, p, n); }
-static inline int ckvm_fsync(int fd) { return fsync(fd); }
-static inline int ckvm_rename(const char *from, const char *to) { return rename(from, to); }
-static inline int ckvm_unlink(const char *path) { return unlink(path); }
 /// mmap(2).
 static inline void *ckvm_mmap(void *addr, size_t len, int prot, int flags, int fd, long off) {
     return mmap(addr, len, prot, flags, fd, off);

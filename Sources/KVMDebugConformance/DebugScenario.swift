@@ -2,8 +2,7 @@ import KVMDebugCore
 
 /// One named debug scenario: a guest, the points to arm (by symbol, each on all vCPUs
 /// or one), and how far to run. The single scenario type behind every list: the arm64
-/// conformance lane (`ConformanceRunner`, fake backend on the host and real KVM in
-/// lanes/arm64), the x86 lane and `kvmdbg scenarios` (KVMDebug's `GuestRunner` view),
+/// and x86 lanes and `kvmdbg scenarios` (each run by `GuestRunner`, see ScenarioRun.swift),
 /// and the differential tests.
 public struct DebugScenario: Sendable {
     /// What a run does.
@@ -36,7 +35,7 @@ public struct DebugScenario: Sendable {
     public var points: [ScenarioPoint]
     /// Before `points`, fill every breakpoint slot but one with breakpoints nothing
     /// executes, so the first `.hardware` point lands in the highest slot the backend
-    /// reports (ConformanceRunner only).
+    /// reports.
     public var fillBreakpointSlots: Bool
     /// The same for watchpoint slots (filler watchpoints on data nothing accesses).
     public var fillWatchpointSlots: Bool
@@ -44,8 +43,9 @@ public struct DebugScenario: Sendable {
     public var steps: Int
     /// End after this many stops.
     public var maxStops: Int
-    /// vCPU order in each round (each resumed until its next stop); nil = highest index
-    /// first (ConformanceRunner only; GuestRunner runs every vCPU at once, all-stop).
+    /// nil: every vCPU runs at once (all-stop). Otherwise the vCPUs resume one at a time in
+    /// this order each round, each until its next stop (`RunPlan.vcpuOrder`): the same stop
+    /// order on every backend.
     public var order: [Int]?
     /// What resuming does with a BRK the guest ran itself.
     public var foreignBreakpoints: ForeignBreakpointPolicy
@@ -59,6 +59,9 @@ public struct DebugScenario: Sendable {
     /// What serves the scenario's watchpoints (`Debugger.watchMechanism`): `.protection` runs
     /// them by memory protection alone, on every backend.
     public var watches: WatchMechanismChoice = .automatic
+    /// Seconds before a run that has not reached its planned end ends with `timeout` (the
+    /// x86 lane's watches that never fire end so; elsewhere a ceiling for a broken backend).
+    public var timeout: Double = 2
 
     public init(name: String, arch: Arch = .arm64, mode: CPUMode? = nil, kind: Kind = .run,
                 guest: ScenarioGuest = .counter, vcpus: Int = 1, points: [ScenarioPoint] = [],

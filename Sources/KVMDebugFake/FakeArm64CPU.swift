@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// An arm64 vCPU under KVM: registers, the installed `kvm_guest_debug`, and how
 /// KVM routes debug exceptions to userspace around the interpreter.

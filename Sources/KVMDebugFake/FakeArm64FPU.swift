@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// The FP/SIMD state of a fake arm64 vCPU (V0-V31, FPSR, FPCR) behind KVM's ONE_REG ABI:
 /// ids are decoded here from api.rst's rules (KVM_REG_ARM64 | size | KVM_REG_ARM_CORE |

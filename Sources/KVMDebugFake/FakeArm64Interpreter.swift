@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// The A64 instruction subset the fake executes at EL1 with the MMU off.
 ///

@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// The fake's own EL1&0 stage-1 translation (Arm ARM D8), written apart from the core's
 /// `Arm64PageWalk` so the two check each other: SCTLR_EL1.M = 0 is the identity; otherwise

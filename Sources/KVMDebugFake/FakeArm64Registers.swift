@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// The arm64 registers the fake models: X0-X30, SP (SP_EL1), PC and PSTATE, plus the
 /// EL1 exception registers a guest's own vector table uses (ELR_EL1, SPSR_EL1,

@@ -1,4 +1,5 @@
-import KVMDebugCore
+import KVMDebugModel
+import KVMDebugSession
 
 /// A pure-Swift stand-in for `/dev/kvm`: KVM's ABI checks for KVM_SET_GUEST_DEBUG
 /// plus a tiny interpreter per architecture whose debug exits follow the

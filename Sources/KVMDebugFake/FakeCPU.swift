@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// One vCPU's architectural state plus the KVM debug state installed on it.
 ///

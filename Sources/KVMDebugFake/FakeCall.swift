@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// One ioctl the fake backend would have issued on a real vCPU fd, in call order.
 ///

@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// A kernel failure the fake backend injects into one of a vCPU's next calls, so the
 /// tests of every fault run on every host (`FakeBackend.inject`).

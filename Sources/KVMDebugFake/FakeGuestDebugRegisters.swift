@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// The guest's own debug registers of a fake vCPU, kept apart from what KVM_SET_GUEST_DEBUG
 /// installs (KVM keeps `vcpu->arch.db/dr6/dr7` and `vcpu_debug_state` for the guest and loads

@@ -1,4 +1,5 @@
-import KVMDebugCore
+import KVMDebugModel
+import KVMDebugSession
 import Synchronization
 
 /// Guest RAM shared by all vCPUs: `[base, base+size)`, one lock around every access.

@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// An instruction whose data access touches a protected page, as KVM's emulator carries it
 /// through its MMIO exits: first one exit per hole fragment it loads (RIP at the

@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// A vCPU slot of the fake VM: its CPU, its kick flag and the last state installed.
 ///

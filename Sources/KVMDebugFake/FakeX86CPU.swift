@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// An x86 vCPU under KVM: registers, the installed `kvm_guest_debug`, and KVM's
 /// handling of #DB/#BP, TF and VM entry around the interpreter.

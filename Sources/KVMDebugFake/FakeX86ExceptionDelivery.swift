@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// Exception delivery through the guest's IDT in 64-bit mode (Intel SDM vol. 3 ch. 6.12-6.14),
 /// so the fake's guests fault as KVM's do: a valid gate runs the guest's handler; a gate beyond

@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// The x87/SSE state of a fake x86 vCPU, and KVM's XSAVE ABI over it: `xsave()` is what
 /// KVM_GET_XSAVE fills (4096 bytes, standard format), `load(xsave:)` is KVM_SET_XSAVE with

@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// The x86 instruction subset the fake executes, in 16-bit real mode (CS = DS = 0)
 /// and 64-bit long mode (flat; linear addresses go through CR3's 4-level tables, see

@@ -1,4 +1,4 @@
-import KVMDebugCore
+import KVMDebugModel
 
 /// One x86 general-purpose register operand: an index 0-15, or AH/CH/DH/BH.
 struct FakeX86Register: Sendable, Hashable {

@@ -1,4 +1,4 @@
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 
 /// The `--image` loader (`ImageLoader`, `ELFFile`): a file a user hands over.

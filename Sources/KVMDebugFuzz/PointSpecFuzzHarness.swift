@@ -1,4 +1,4 @@
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 
 /// The CLI's point specs (`--break`, `--sw-break`, `--watch` strings, `PointSpec.parse`).

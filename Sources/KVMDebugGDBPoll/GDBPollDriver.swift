@@ -1,4 +1,4 @@
-import CPoll
+import CPosix
 import KVMDebugCore
 // The arm64 lane compiles this file into one module with the engine (no KVMDebugGDB to import).
 #if canImport(KVMDebugGDB)
@@ -27,7 +27,7 @@ public final class GDBPollDriver<Target: GDBTarget>: GDBDriverIO {
     public init(loop: GDBServeLoop<Target>, fd: Int32) throws(DebugError) {
         self.loop = loop
         self.fd = fd
-        if pipe(&wake) != 0 { throw .system(call: "pipe", errno: cpoll_errno()) }
+        if pipe(&wake) != 0 { throw .system(call: "pipe", errno: cposix_errno()) }
     }
 
     deinit {
@@ -50,7 +50,7 @@ public final class GDBPollDriver<Target: GDBTarget>: GDBDriverIO {
             fds[0].revents = 0
             fds[1].revents = 0
             if poll(&fds, 2, -1) < 0 {
-                let e = cpoll_errno()
+                let e = cposix_errno()
                 if e == EINTR { continue }
                 return hangUp(e)
             }
@@ -61,8 +61,8 @@ public final class GDBPollDriver<Target: GDBTarget>: GDBDriverIO {
             }
             if fds[0].revents != 0 {
                 let n = read(fd, &buffer, buffer.count)
-                if n < 0 && (cpoll_errno() == EINTR || cpoll_errno() == EAGAIN) { continue }
-                if n <= 0 { return hangUp(n == 0 ? 0 : cpoll_errno()) }
+                if n < 0 && (cposix_errno() == EINTR || cposix_errno() == EAGAIN) { continue }
+                if n <= 0 { return hangUp(n == 0 ? 0 : cposix_errno()) }
                 if !received(Array(buffer[0..<n])) { return .killed }
             }
         }
@@ -97,8 +97,8 @@ public final class GDBPollDriver<Target: GDBTarget>: GDBDriverIO {
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
-                if cpoll_errno() == EINTR || cpoll_errno() == EAGAIN { continue }
-                loop.log?("-- write failed: errno \(cpoll_errno())")
+                if cposix_errno() == EINTR || cposix_errno() == EAGAIN { continue }
+                loop.log?("-- write failed: errno \(cposix_errno())")
                 return
             }
             offset += n

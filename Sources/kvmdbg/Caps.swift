@@ -1,5 +1,5 @@
 import ArgumentParser
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 
 /// `kvmdbg guests`: the built-in guests (KVM-only ones last), their arch, mode and symbols.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
 

@@ -18,7 +18,8 @@
 //   capacities HW_BPS = 6, HW_WPS = 4.
 
 import Testing
-@testable import KVMDebugCore
+import KVMDebugCore
+@testable import KVMDebugModel
 import KVMTestSupport
 
 private func armRegisters(_ e: EncodedDebugRegisters) -> Arm64DebugRegisters {

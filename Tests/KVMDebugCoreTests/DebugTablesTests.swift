@@ -1,5 +1,6 @@
 import Testing
-@testable import KVMDebugCore
+import KVMDebugCore
+@testable import KVMDebugModel
 
 /// Per-vCPU capacity, the global layer and all-or-nothing updates.
 @Suite struct DebugTablesTests {

@@ -1,5 +1,6 @@
 import Testing
-@testable import KVMDebugCore
+import KVMDebugCore
+@testable import KVMDebugSession
 
 /// The bookkeeping of protection watchpoints: which pages need which protection, and which
 /// trapped access matches which watch (byte-exact, by kind, by vCPU).

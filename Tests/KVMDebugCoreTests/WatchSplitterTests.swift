@@ -1,5 +1,6 @@
 import Testing
-@testable import KVMDebugCore
+import KVMDebugCore
+@testable import KVMDebugModel
 
 /// The one aligned-block splitter behind both encoders: its outputs over a sweep of
 /// addresses and lengths are pinned by a digest taken from the two splitters it replaced

@@ -13,7 +13,8 @@
 //   so its values differ from the selftest's exactly by moving each enable bit down one.
 
 import Testing
-@testable import KVMDebugCore
+import KVMDebugCore
+@testable import KVMDebugModel
 import KVMTestSupport
 
 private func x86Registers(_ e: EncodedDebugRegisters) -> X86DebugRegisters {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 
 // MARK: - Running the built executables

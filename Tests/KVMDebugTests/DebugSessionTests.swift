@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
 
@@ -70,8 +70,8 @@ import KVMDebugFake
     func interruptStopsARunningRoundWithEveryVCPUHeld(_ b: SMPBackend) throws {
         let g = try smp()
         let s = try session(b, g, vcpus: 4)
-        let finished = FinishedFlag()
-        s.setHandler { finished.set() }
+        let finished = DispatchSemaphore(value: 0)
+        s.setHandler { finished.signal() }
         try s.start([ResumeMode?](repeating: .continue, count: 4))
         #expect(s.isRunning)
         Thread.sleep(forTimeInterval: 0.05)
@@ -79,10 +79,9 @@ import KVMDebugFake
         let r = try s.wait()
         #expect(r.interrupted)
         #expect(r.events.isEmpty, "no vCPU had an event of its own: \(r.events)")
-        // The handler runs on the last vCPU thread right after the round ends.
-        var spins = 0
-        while !finished.value && spins < 1000 { Thread.sleep(forTimeInterval: 0.001); spins += 1 }
-        #expect(finished.value, "the round-finished handler ran")
+        // The handler runs on the last vCPU thread right after the round ends: waited for,
+        // with a ceiling no loaded host reaches.
+        #expect(finished.wait(timeout: .now() + 30) == .success, "the round-finished handler ran")
         #expect(!s.isRunning)
         let loop = try #require(g.symbol("loop")).address
         for v in 0..<4 {
@@ -177,14 +176,6 @@ import KVMDebugFake
         #expect(try s.raw(load, 4) == original, "removing every point restores the bytes")
         #expect(s.pointCount == 0)
     }
-}
-
-/// Whether the round-finished handler ran.
-final class FinishedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    func set() { lock.lock(); flag = true; lock.unlock() }
-    var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
 }
 
 /// A session over either backend, for tests that run on both.

@@ -1,6 +1,7 @@
 import Dispatch
 import Testing
-import KVMDebug
+import KVMDebugCLI
+import KVMDebugConformance
 import KVMDebugCore
 import KVMTestSupport
 import KVMDebugFake

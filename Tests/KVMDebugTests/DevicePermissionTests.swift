@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 
 /// `/dev/kvm` that cannot be used: unreadable (the CLI run as an unprivileged user), or

@@ -1,6 +1,6 @@
 import KVMDebugConformance
 import Testing
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 
 /// The same scenarios on real KVM and on the fake backend must give the same

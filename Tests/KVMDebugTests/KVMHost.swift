@@ -1,5 +1,5 @@
 import Testing
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 
 /// Whether real-KVM tests can run here, and which features really trap, probed

@@ -1,6 +1,6 @@
 import KVMDebugConformance
 import Testing
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 
 /// The x86 lane's scenario list (DebugScenarios.x86Lane) on the fake backend: the prediction

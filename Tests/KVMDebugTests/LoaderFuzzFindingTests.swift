@@ -1,5 +1,5 @@
 import Testing
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMTestSupport
 

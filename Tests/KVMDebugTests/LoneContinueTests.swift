@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
 

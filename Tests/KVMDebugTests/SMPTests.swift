@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-import KVMDebug
+import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
 

@@ -1,10 +1,10 @@
 // The arm64 GDB lane's entry point (scripts/arm64-gdb-lane), compiled with Embedded Swift for
 // aarch64 in one module with Sources/KVMDebugCore, Sources/KVMDebugGDB and
-// Sources/KVMDebugGDBPoll (CPoll for libc), and called by lanes/arm64/main.c running as /init inside QEMU:
+// Sources/KVMDebugGDBPoll (CPosix for libc), and called by lanes/arm64/main.c running as /init inside QEMU:
 // kvmdbg's GDB server on real arm64 KVM, reached by gdb-multiarch on the host through a
 // PCI 16550 (ttyS0) that QEMU exposes as a loopback TCP socket.
 #if arch(arm64)
-import CPoll
+import CPosix
 
 /// The serial line to the host's gdb: the PCI 16550 (`-device pci-serial`); ttyAMA0 is the console.
 let laneGDBLine = "/dev/ttyS0"
@@ -79,7 +79,7 @@ func serveGuest(_ g: Guest, vcpus: Int, fd: Int32) throws(DebugError) -> GDBServ
 
 /// A whole file's bytes, or nil.
 func readWholeFile(_ path: String) -> [UInt8]? {
-    let fd = path.withCString { cpoll_open($0, O_RDONLY | O_CLOEXEC) }
+    let fd = path.withCString { cposix_open_mode($0, O_RDONLY | O_CLOEXEC, 0) }
     guard fd >= 0 else { return nil }
     defer { _ = close(fd) }
     var out: [UInt8] = []

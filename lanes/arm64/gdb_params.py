@@ -1,5 +1,5 @@
 # arm64 facts for lanes/gdb/lane-check.py (its header documents each name); the guests are
-# Sources/KVMDebugCore/BuiltinGuests.swift and PagedCounterArm64.swift.
+# Sources/KVMDebugGuests/BuiltinGuests.swift and PagedCounterArm64.swift.
 SETUP = ["set architecture aarch64"]
 MODE = "el1"
 PC, SP = "pc", "sp"

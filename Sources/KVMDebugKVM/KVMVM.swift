@@ -1,0 +1,75 @@
+import CKVM
+import KVMDebugModel
+
+/// A VM fd. Owns it (closes on deinit) unless created with `borrowing`.
+public final class KVMVM {
+    public let fd: Int32
+    private let owns: Bool
+
+    init(owning fd: Int32) {
+        self.fd = fd
+        owns = true
+    }
+
+    /// Wraps a VM fd a host VMM owns; kvmdbg never closes it. The VMM keeps it open
+    /// for as long as this object lives.
+    public init(borrowing fd: Int32) {
+        self.fd = fd
+        owns = false
+    }
+
+    deinit { if owns { Sys.close(fd) } }
+
+    /// KVM_CHECK_EXTENSION on the VM fd (some VM types report fewer slots than /dev/kvm).
+    /// Returns nil when the kernel refuses the ioctl on VM fds.
+    public func check(_ cap: Capability) -> Int? {
+        let r = Sys.checkExtension(fd, cap)
+        return r < 0 ? nil : Int(r)
+    }
+
+    /// Adds guest RAM. The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
+    public func setUserMemoryRegion(slot: UInt32, guestAddress: UInt64, size: UInt64,
+                                    host: UnsafeMutableRawPointer) throws(DebugError) {
+        var r = kvm_userspace_memory_region()
+        r.slot = slot
+        r.flags = 0
+        r.guest_phys_addr = guestAddress
+        r.memory_size = size
+        r.userspace_addr = UInt64(UInt(bitPattern: host))
+        try Sys.setUserMemoryRegion(fd, &r)
+    }
+
+    /// Creates, or with `size` 0 deletes, memory slot `slot` with `flags` (KVM_MEM_READONLY,
+    /// KVM_MEM_LOG_DIRTY_PAGES). The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`; an
+    /// existing slot cannot change in place (EINVAL), so a change is a delete and an add.
+    public func setUserMemoryRegion(_ s: KVMMemorySlot) throws(DebugError) {
+        var r = kvm_userspace_memory_region()
+        r.slot = s.id
+        r.flags = s.flags
+        r.guest_phys_addr = s.guestAddress
+        r.memory_size = s.size
+        r.userspace_addr = s.hostAddress
+        try Sys.setUserMemoryRegion(fd, &r)
+    }
+
+    /// Creates vCPU `id` and maps its kvm_run. The corresponding ioctl is `KVM_CREATE_VCPU`.
+    /// With a kick signal, `KVM_SET_SIGNAL_MASK` makes it the only signal deliverable
+    /// inside KVM_RUN, whatever the calling thread's own mask (pooled threads often
+    /// block everything): a kick always lands.
+    public func createVCPU(id: Int, mmapSize: Int, kick: KVMKick = .default) throws(DebugError) -> KVMVCPU {
+        let v = try Sys.createVCPU(fd, id: id)
+        do {
+            return try KVMVCPU(fd: v, ownsFD: true, mmapSize: mmapSize, kick: kick, index: id)
+        } catch {
+            Sys.close(v)
+            throw error
+        }
+    }
+
+    #if arch(arm64)
+    /// The preferred CPU target for KVM_ARM_VCPU_INIT. The corresponding ioctl is `KVM_ARM_PREFERRED_TARGET`.
+    public func preferredTarget() throws(DebugError) -> kvm_vcpu_init {
+        try Sys.armPreferredTarget(fd)
+    }
+    #endif
+}
