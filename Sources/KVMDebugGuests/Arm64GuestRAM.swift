@@ -1,5 +1,3 @@
-import KVMDebugModel
-
 /// Where an arm64 image's guest RAM goes: one rule for kvmdbg's image loader and the Embedded
 /// arm64 GDB lane (which loads raw images itself), so both build the same guest from the same bytes.
 public enum Arm64GuestRAM {

@@ -1,5 +1,4 @@
 import CKVM
-import KVMDebugModel
 
 /// How kvmdbg brings a vCPU thread out of `KVM_RUN` for all-stop and interrupts.
 ///

@@ -1,5 +1,4 @@
 import CPosix
-import KVMDebugModel
 
 /// A pthread mutex with condition variables on it: the all-stop session's rendezvous.
 ///

@@ -1,5 +1,4 @@
 import CPosix
-import KVMDebugModel
 
 /// A mutual-exclusion lock over a pthread mutex.
 ///

@@ -1,5 +1,3 @@
-import KVMDebugModel
-
 /// Session counters.
 public struct SessionStats: Sendable, Hashable {
     public var rounds = 0

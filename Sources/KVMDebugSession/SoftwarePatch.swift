@@ -1,5 +1,3 @@
-import KVMDebugModel
-
 /// Original bytes under a software breakpoint, at one guest-physical address, and the
 /// (vCPU, virtual address) pairs of the points it serves.
 struct SoftwarePatch: Sendable {
