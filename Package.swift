@@ -24,8 +24,8 @@ let package = Package(
         // The KVM C shim: one thin wrapper per ioctl over <linux/kvm.h> (plus open, mmap and the
         // kick's pthread_kill and sigaction headers), for KVMDebugKVM.
         .target(name: "CKVM", path: "CKVM"),
-        // The libc the session layer uses (pthreads, the monotonic clock, core-file writes) as a
-        // header Embedded Swift can import too; nothing of KVM.
+        // The libc the session layer (pthreads, the monotonic clock, core-file writes) and the GDB
+        // poll driver (poll(2), termios) use, as a header Embedded Swift can import too; nothing of KVM.
         .systemLibrary(name: "CPosix"),
         // The model: debug points, per-vCPU tables, register encoders and stop decoders, Stop,
         // errors, register files, page walks and the backend protocol; no C, no threads.
@@ -47,13 +47,15 @@ let package = Package(
         // What only the kvmdbg CLI uses: backend choice, feature probes, point specs, JSON and
         // stop formatting, image files from disk, the signal watcher, scenarios on a chosen backend.
         .target(name: "KVMDebugCLI", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
-        // The GDB remote protocol engine: bytes in, bytes out; Foundation-free, builds with Embedded Swift.
+        // The GDB remote protocol engine (bytes in, bytes out), the serve loop both drivers
+        // share and `serve(session:options:driver:)`; Foundation-free, builds with Embedded Swift.
         .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore"]),
-        // The GDB server's transports and driver loop (sockets, serial, threads).
+        // The threaded GDB driver and its transports (sockets, serial, in-memory pipes).
         .target(name: "KVMDebugGDBServer", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugGDBPoll"]),
-        // A single-threaded poll(2) GDB driver over one fd (serial line): no Foundation, builds
-        // with Embedded Swift (the arm64 lane serves GDB from inside its guest with it).
-        .target(name: "KVMDebugGDBPoll", dependencies: ["KVMDebugGDB", "KVMDebugCore", "CKVM"]),
+        // A single-threaded poll(2) GDB driver over one fd (serial line) and the serial opener:
+        // no Foundation, builds with Embedded Swift (the arm64 lane serves GDB from inside its
+        // guest with it).
+        .target(name: "KVMDebugGDBPoll", dependencies: ["KVMDebugGDB", "KVMDebugCore", "CPosix"]),
         .executableTarget(
             name: "kvmdbg",
             dependencies: [
@@ -78,8 +80,8 @@ let package = Package(
         // parser, the image loader, the page walkers or the point-spec parser, with the
         // properties each must keep (the libFuzzer entry point and the corpus tests call them).
         .target(name: "KVMDebugFuzz", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugFake", "KVMDebugCLI"]),
-        // Helpers the four test targets share (thrownError, raw KVM flags, a bounded fake).
-        .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake"], path: "Tests/KVMTestSupport"),
+        // Helpers the four test targets share (thrownError, raw KVM flags, a bounded fake, a raw RSP client).
+        .target(name: "KVMTestSupport", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugGDB"], path: "Tests/KVMTestSupport"),
         .testTarget(name: "KVMDebugCoreTests", dependencies: ["KVMDebugCore", "KVMDebugModel", "KVMDebugSession", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugFakeTests", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance", "KVMTestSupport"]),
         .testTarget(name: "KVMDebugGDBTests", dependencies: ["KVMDebugGDB", "KVMDebugGDBServer", "KVMDebugGDBPoll", "KVMDebugCore", "KVMDebugFake", "KVMDebugFuzz", "KVMTestSupport"]),

@@ -15,9 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <poll.h>     /* the GDB serial driver, Sources/KVMDebugGDBPoll: poll(2), POLLIN */
 #include <pthread.h>
-#include <termios.h>  /* the same driver: tcgetattr, cfmakeraw, tcsetattr (the line in raw mode) */
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>

@@ -1,9 +1,10 @@
+import KVMDebugGDB
 /// The GDB engine fed packet bodies that the harness frames, so checksums are always right
 /// and mutations reach the packet parsers instead of dying in the framing.
 ///
 /// Byte 0 picks the guest (`FuzzGuest`); the rest is lines (`\n`-separated), each one packet
-/// body, framed `$body#cc` with `$`, `#` and `}` escaped as the protocol's binary escape
-/// (`}` then the byte xor 0x20). A line `^C` sends the 0x03 interrupt byte, `+` and `-` an ack
+/// body, framed by `framePacket` (`$ # } *` escaped as the protocol's binary escape: `}` then
+/// the byte xor 0x20). A line `^C` sends the 0x03 interrupt byte, `+` and `-` an ack
 /// or nak, and a line starting `monitor ` becomes `qRcmd,` with the rest hex-encoded (the
 /// `monitor` target's lines). Everything goes in one read. Used by the libFuzzer targets
 /// `packets` and `monitor` and the corpus replay test.
@@ -20,28 +21,12 @@ public enum PacketFuzzHarness {
             if line.elementsEqual("^C".utf8) { out.append(0x03); continue }
             if line.count == 1, line.first == UInt8(ascii: "+") || line.first == UInt8(ascii: "-") { out += line; continue }
             if line.starts(with: "monitor ".utf8) {
-                out += frame(Array("qRcmd,".utf8) + hex(line.dropFirst(8)))
+                out += framePacket(Array("qRcmd,".utf8) + hex(line.dropFirst(8)))
             } else {
-                out += frame(Array(line))
+                out += framePacket(Array(line))
             }
         }
         return out
-    }
-
-    /// `$body#cc` with `$ # }` escaped.
-    public static func frame(_ body: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [UInt8(ascii: "$")]
-        var sum: UInt8 = 0
-        for b in body {
-            if b == UInt8(ascii: "$") || b == UInt8(ascii: "#") || b == UInt8(ascii: "}") {
-                out += [UInt8(ascii: "}"), b ^ 0x20]
-                sum &+= UInt8(ascii: "}") &+ (b ^ 0x20)
-            } else {
-                out.append(b)
-                sum &+= b
-            }
-        }
-        return out + [UInt8(ascii: "#"), digits[Int(sum >> 4)], digits[Int(sum & 0xF)]]
     }
 
     static func hex(_ bytes: ArraySlice<UInt8>) -> [UInt8] {

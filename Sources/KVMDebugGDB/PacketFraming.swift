@@ -74,8 +74,10 @@ struct PacketDecoder {
     }
 }
 
-/// Frames a reply: `$`, the payload with `$ # } *` escaped, `#`, two checksum digits.
-func framePacket(_ payload: [UInt8]) -> [UInt8] {
+/// Frames a packet: `$`, the payload with `$ # } *` escaped, `#`, two checksum digits. The one
+/// framing of the project: the engine's replies, the refusal of a second client, the fuzz
+/// harnesses, the benchmark's null stub and the tests' raw clients.
+public func framePacket(_ payload: [UInt8]) -> [UInt8] {
     var out: [UInt8] = [UInt8(ascii: "$")]
     out.reserveCapacity(payload.count + 4)
     var sum: UInt8 = 0

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import KVMDebugCore
 
 /// One client's byte stream: what the driver reads packets from and writes replies to.
 public protocol GDBConnection: AnyObject, Sendable {
@@ -25,9 +26,17 @@ extension GDBConnection {
 public protocol GDBListener: AnyObject, Sendable {
     /// What GDB's `target remote` takes: `127.0.0.1:1234`, a socket path, a device path.
     var address: String { get }
-    /// Blocks until the next client; nil once the listener is closed.
+    /// Blocks until the next client; nil once the listener is closed or has failed.
     func accept() -> GDBConnection?
     func close()
+    /// Why `accept` returned nil, when it was not `close()` (a serial device that would not
+    /// reopen); nil otherwise.
+    var failure: DebugError? { get }
+}
+
+extension GDBListener {
+    /// A listener that never fails after it was made says so.
+    public var failure: DebugError? { nil }
 }
 
 /// A connection over a file descriptor (socket or tty).

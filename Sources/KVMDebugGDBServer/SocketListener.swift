@@ -10,6 +10,9 @@ public final class SocketListener: GDBListener, @unchecked Sendable {
     public let address: String
     private let fd: Int32
     private let unixPath: String?
+    private let state = NSLock()
+    private var closed = false
+    private var failed: DebugError?
 
     /// Listens on `HOST:PORT` (port 0 picks a free one). A non-loopback host is refused unless
     /// `allowNonLoopback` (the user asked for it explicitly: anyone who reaches it owns the guest).
@@ -77,7 +80,10 @@ public final class SocketListener: GDBListener, @unchecked Sendable {
         while true {
             let c = Glibc.accept(fd, nil, nil)
             if c < 0 {
-                if errno == EINTR { continue }
+                let e = errno
+                if e == EINTR || e == ECONNABORTED { continue }
+                // After close() accept fails too: only a failure of an open listener is one.
+                state.withLock { if !closed { failed = .system(call: "accept on \(address)", errno: e) } }
                 return nil
             }
             _ = fcntl(c, F_SETFD, FD_CLOEXEC)
@@ -90,7 +96,15 @@ public final class SocketListener: GDBListener, @unchecked Sendable {
         }
     }
 
+    public var failure: DebugError? { state.withLock { failed } }
+
     public func close() {
+        // Once: a second close(2) could hit whatever the fd number names by then.
+        let first = state.withLock { () -> Bool in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
         _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
         _ = Glibc.close(fd)
         if let p = unixPath { unlink(p) }
@@ -106,6 +120,7 @@ public final class SerialListener: GDBListener, @unchecked Sendable {
     private var inUse = false
     private var closed = false
     private var current: SerialConnection?
+    private var failed: DebugError?
 
     public init(device: String) throws(DebugError) {
         address = device
@@ -121,14 +136,18 @@ public final class SerialListener: GDBListener, @unchecked Sendable {
         if closed { return nil }
         let fd: Int32
         if let f = first { fd = f; first = nil } else {
-            guard let f = try? SerialLine.open(address) else { return nil }
-            fd = f
+            do throws(DebugError) { fd = try SerialLine.open(address) } catch {
+                failed = error
+                return nil
+            }
         }
         inUse = true
         let line = SerialConnection(FileDescriptorConnection(fd: fd)) { [weak self] in self?.released() }
         current = line
         return line
     }
+
+    public var failure: DebugError? { cond.withLock { failed } }
 
     private func released() {
         cond.lock()
@@ -142,6 +161,8 @@ public final class SerialListener: GDBListener, @unchecked Sendable {
         cond.lock()
         closed = true
         let c = current
+        // The device opened up front and never handed to a client is this listener's to close.
+        if let f = first { _ = Glibc.close(f); first = nil }
         cond.broadcast()
         cond.unlock()
         c?.close()

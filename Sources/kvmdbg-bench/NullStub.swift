@@ -1,4 +1,5 @@
 import Foundation
+import KVMDebugGDB
 
 /// A GDB remote stub that answers every packet at once from canned replies: what gdb
 /// costs by itself, with no target behind the wire (section 4's limit).
@@ -61,16 +62,6 @@ final class NullStub {
         return ""
     }
 
-    /// One `$payload#xx` frame, with `$ # } *` escaped.
-    static func frame(_ payload: String) -> [UInt8] {
-        var body: [UInt8] = []
-        for c in payload.utf8 {
-            if c == 0x23 || c == 0x24 || c == 0x7D || c == 0x2A { body += [0x7D, c ^ 0x20] } else { body.append(c) }
-        }
-        let sum = body.reduce(UInt8(0)) { $0 &+ $1 }
-        return [0x24] + body + [0x23] + Array(String(format: "%02x", sum).utf8)
-    }
-
     /// Listens on 127.0.0.1 (port 0: any), prints the address, serves clients one after another.
     func serve(port: UInt16) -> Never {
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -108,10 +99,10 @@ final class NullStub {
                 let q = String(decoding: pending[(start + 1)..<hash], as: UTF8.self)
                 pending.removeSubrange(0...(hash + 2))
                 if !noAck { out.append(0x2B) }
-                out += NullStub.frame(reply(to: q))
+                out += framePacket(Array(reply(to: q).utf8))
                 if q == "k" || q.hasPrefix("vKill") { _ = write(c, out, out.count); return }
             }
-            if pending.first == 0x03 { pending.removeFirst(); out += NullStub.frame(stepReply) }
+            if pending.first == 0x03 { pending.removeFirst(); out += framePacket(Array(stepReply.utf8)) }
             pending.removeAll { $0 == 0x2B || $0 == 0x2D }
             if !out.isEmpty { _ = write(c, out, out.count) }
         }

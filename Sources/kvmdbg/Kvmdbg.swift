@@ -6,7 +6,7 @@ struct Kvmdbg: ParsableCommand {
         commandName: "kvmdbg",
         abstract: "Hardware-assisted guest debugging through /dev/kvm (or a fake backend).",
         discussion: "Breakpoints, watchpoints, single-step and software breakpoints, per vCPU.",
-        subcommands: [Caps.self, Guests.self, Run.self, Scenarios.self, GDBServer.self]
+        subcommands: [Caps.self, Guests.self, Run.self, Scenarios.self, GDBServerCommand.self]
     )
 
     /// Parses and runs a subcommand; a thrown `CLIError` becomes its one stderr line and

@@ -25,8 +25,8 @@ import KVMDebugGDBServer
         let session = DebugSession(backend: backend)
         let listener = PipeListener()
         let said = Lines(), logged = Lines()
-        let driver = GDBServerDriver(engine: GDBEngine(target: session), target: session, listener: listener,
-                                     say: { said.add($0) }, log: { logged.add($0) })
+        let loop = GDBServeLoop(engine: GDBEngine(target: session), target: session, say: { said.add($0) }, log: { logged.add($0) })
+        let driver = GDBThreadedDriver(loop: loop, listener: listener)
         let t = Thread { _ = driver.run() }
         t.start()
         return (listener, said, logged, t, session)

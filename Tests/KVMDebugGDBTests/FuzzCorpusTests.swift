@@ -3,6 +3,7 @@ import Foundation
 import KVMDebugCore
 import KVMDebugFake
 import KVMDebugFuzz
+import KVMDebugGDB
 import KVMTestSupport
 
 /// Every fuzz target's committed corpus (Fuzz/corpus/TARGET/, crashes included once fixed)
@@ -87,8 +88,8 @@ import KVMTestSupport
         #expect(ReplyProperties.violation(Array("$OK#9b".utf8)) == "bad checksum on the packet at 0")
         #expect(ReplyProperties.violation(Array("$O$K#00".utf8)) == "unescaped $ inside the packet at 0")
         #expect(ReplyProperties.violation(Array("x".utf8)) == "stray byte 120 at 0")
-        #expect(ReplyProperties.violation(PacketFuzzHarness.frame(Array("O6869".utf8))) == nil)
-        #expect(ReplyProperties.violation(PacketFuzzHarness.frame(Array("O686".utf8)))
+        #expect(ReplyProperties.violation(framePacket(Array("O6869".utf8))) == nil)
+        #expect(ReplyProperties.violation(framePacket(Array("O686".utf8)))
                 == "packet at 0 starts with O but is neither OK nor O + hex console output")
         let monitorReplies = ReplyProperties.payloads(Array("+$O6869#00+$OK#9a$E.no#00".utf8))
         #expect(monitorReplies.map { String(decoding: $0, as: UTF8.self) } == ["O6869", "OK", "E.no"])
@@ -96,7 +97,7 @@ import KVMTestSupport
         #expect(MonitorFuzzHarness.groupViolation(monitorReplies, commands: 3) == "3 monitor commands got 2 final replies")
         #expect(MonitorFuzzHarness.groupViolation([Array("O41".utf8), Array("T05".utf8)], commands: 1)
                 == "reply 1 to a monitor command ends in 'T05', not OK or an error")
-        let big = PacketFuzzHarness.frame([UInt8](repeating: UInt8(ascii: "0"), count: 4097))
+        let big = framePacket([UInt8](repeating: UInt8(ascii: "0"), count: 4097))
         #expect(ReplyProperties.violation(big) == "packet at 0 has a 4097-byte payload, over PacketSize 4096")
     }
 

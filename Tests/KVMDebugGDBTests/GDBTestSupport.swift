@@ -18,12 +18,7 @@ let kvmX86Unavailable: String? = {
 }()
 
 /// Frames a payload as GDB sends it.
-func wire(_ payload: String) -> [UInt8] {
-    let p = Array(payload.utf8)
-    let sum = p.reduce(UInt8(0)) { $0 &+ $1 }
-    let d = Array("0123456789abcdef".utf8)
-    return [UInt8(ascii: "$")] + p + [UInt8(ascii: "#"), d[Int(sum >> 4)], d[Int(sum & 0xF)]]
-}
+func wire(_ payload: String) -> [UInt8] { framePacket(Array(payload.utf8)) }
 
 /// Everything the engine sent in some actions, split into acks and (checksum-verified, unescaped) packets.
 struct Sent {

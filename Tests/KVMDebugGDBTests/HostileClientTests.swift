@@ -16,15 +16,15 @@ import KVMTestSupport
         let listener: GDBListener
         let said = DriverTests.Lines()
         private let lock = NSLock()
-        private var _end: GDBServerEnd?
-        var end: GDBServerEnd? { lock.withLock { _end } }
+        private var _end: GDBServeEnd?
+        var end: GDBServeEnd? { lock.withLock { _end } }
 
         init(listener: GDBListener, guest: Guest = BuiltinGuests.counterX86(.long), vcpus: Int = 1) throws {
             backend = try FakeBackend(guest: guest, vcpus: vcpus)
             session = DebugSession(backend: backend)
             self.listener = listener
-            let driver = GDBServerDriver(engine: GDBEngine(target: session), target: session, listener: listener,
-                                         say: { [said] in said.add($0) })
+            let loop = GDBServeLoop(engine: GDBEngine(target: session), target: session, say: { [said] in said.add($0) })
+            let driver = GDBThreadedDriver(loop: loop, listener: listener)
             Thread { [self] in
                 let e = driver.run()
                 lock.withLock { _end = e }

@@ -1,7 +1,10 @@
 import Foundation
 import Glibc
 import Testing
+import KVMDebugCore
 import KVMDebugGDBServer
+import KVMDebugGDBPoll
+import KVMTestSupport
 
 /// The serial transport over a pseudo-terminal (the x86 GDB lane's /dev/ttyS1 is one such
 /// line): after a client's connection is closed (gdb's detach) and the listener reopens the
@@ -62,4 +65,58 @@ private final class Box: @unchecked Sendable {
     func set(_ v: [UInt8]?) { lock.withLock { value = .some(v) } }
     /// nil when the read returned nil (or never returned).
     func get() -> [UInt8]? { lock.withLock { value ?? nil } }
+}
+
+/// The one serial opener (`SerialLine.open`, used by both drivers): what it sets on a line and
+/// how it refuses what is not one, without leaving an fd open.
+@Suite struct SerialOpenerTests {
+    @Test func aLineIsRawWithCLOCALAt115200() throws {
+        let (master, slave) = try SerialLineTests.pty()
+        defer { close(master) }
+        let fd = try SerialLine.open(slave)
+        defer { close(fd) }
+        var t = termios()
+        #expect(tcgetattr(fd, &t) == 0)
+        #expect(t.c_cflag & tcflag_t(CLOCAL) != 0, "CLOCAL: modem lines do not hold the bytes")
+        #expect(t.c_lflag & tcflag_t(ICANON | ECHO) == 0, "raw: no line editing, no echo")
+        #expect(t.c_cflag & tcflag_t(CSIZE) == tcflag_t(CS8), "8-bit bytes")
+        #expect(cfgetispeed(&t) == speed_t(B115200) && cfgetospeed(&t) == speed_t(B115200))
+        #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0)
+    }
+
+    @Test func aMissingDeviceIsAnOpenError() {
+        let e = thrownError { () throws(DebugError) in try SerialLine.open("/nonexistent/ttyS9") }
+        #expect(e == .system(call: "open(/nonexistent/ttyS9)", errno: ENOENT), "\(String(describing: e))")
+        #expect(e?.message.contains("ENOENT") == true, "\(e?.message ?? "")")
+    }
+
+    /// /dev/null opens but is no terminal: refused, and its fd closed (500 refusals leave no fds).
+    @Test func aNonTerminalIsRefusedAndItsFDClosed() {
+        let before = ProcessCounts.take()
+        for _ in 0..<500 {
+            let e = thrownError { () throws(DebugError) in try SerialLine.open("/dev/null") }
+            guard case .unsupported(let why) = e else { Issue.record("expected a refusal, got \(String(describing: e))"); return }
+            #expect(why.contains("/dev/null is not a serial line"), "\(why)")
+        }
+        #expect(ProcessCounts.take().fds - before.fds < 50, "fds leaked: \(before) -> \(ProcessCounts.take())")
+        // The listener refuses it up front (so `kvmdbg gdbserver --listen /dev/null` fails before the guest runs).
+        let e = thrownError { () throws(DebugError) in _ = try SerialListener(device: "/dev/null") }
+        #expect(e?.message.contains("is not a serial line") == true, "\(String(describing: e))")
+    }
+
+    /// A device that will not reopen for the next client: the listener says why (the driver ends
+    /// with `.listenerFailed`, which `kvmdbg gdbserver` prints), rather than ending in silence.
+    @Test func aLineThatWillNotReopenIsTheListenersFailure() throws {
+        let (master, slave) = try SerialLineTests.pty()
+        let listener = try SerialListener(device: slave)
+        defer { listener.close() }
+        let first = try #require(listener.accept())
+        #expect(listener.failure == nil)
+        close(master)  // the pty goes: its slave no longer opens
+        first.close()
+        #expect(listener.accept() == nil)
+        let failure = try #require(listener.failure)
+        guard case .system(let call, _) = failure else { Issue.record("\(failure)"); return }
+        #expect(call == "open(\(slave))", "\(failure.message)")
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KVMDebugGDB
 
 /// A blocking client of a GDB server on 127.0.0.1:PORT speaking raw packets (5 s read timeout):
 /// what the server tests use when a real debugger would hide the bytes.
@@ -22,8 +23,7 @@ public final class LoopbackRSPClient {
 
     /// Sends `$payload#checksum`.
     public func send(_ payload: String) {
-        let sum = payload.utf8.reduce(UInt8(0)) { $0 &+ $1 }
-        let b = Array("$\(payload)#\(String(format: "%02x", sum))".utf8)
+        let b = framePacket(Array(payload.utf8))
         _ = b.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 

@@ -1,10 +1,10 @@
 // The arm64 GDB lane's entry point (scripts/arm64-gdb-lane), compiled with Embedded Swift for
 // aarch64 in one module with Sources/KVMDebugCore, Sources/KVMDebugGDB and
-// Sources/KVMDebugGDBPoll, and called by lanes/arm64/main.c running as /init inside QEMU:
+// Sources/KVMDebugGDBPoll (CPosix for libc), and called by lanes/arm64/main.c running as /init inside QEMU:
 // kvmdbg's GDB server on real arm64 KVM, reached by gdb-multiarch on the host through a
 // PCI 16550 (ttyS0) that QEMU exposes as a loopback TCP socket.
 #if arch(arm64)
-import CKVM
+import CPosix
 
 /// The serial line to the host's gdb: the PCI 16550 (`-device pci-serial`); ttyAMA0 is the console.
 let laneGDBLine = "/dev/ttyS0"
@@ -29,7 +29,7 @@ public func kvmdbgLaneMain() -> Int32 {
         guard words.count >= 2, let vcpus = Int(words[1]) else { continue }
         do throws(DebugError) {
             let g = try laneGuest(words)
-            let end = try serve(g, vcpus: vcpus, fd: fd)
+            let end = try serveGuest(g, vcpus: vcpus, fd: fd)
             print("lane-gdb: \(g.name) ended: \(end == .killed ? "killed" : "line hung up")")
             if end != .killed { failures += 1 }
         } catch {
@@ -63,24 +63,23 @@ func laneGuest(_ words: [String]) throws(DebugError) -> Guest {
     return g
 }
 
-/// One guest under GDB on KVM until `k`: the CLI's gdbserver setup (Sources/kvmdbg/GDBServer.swift)
-/// minus the feature probe (BRK and the debug registers trap on this KVM: shared arm64-lane NOTES).
-func serve(_ g: Guest, vcpus: Int, fd: Int32) throws(DebugError) -> GDBPollEnd {
+/// One guest under GDB on KVM until `k`: the CLI's assembly (`serve(session:options:driver:)`)
+/// with the poll driver, minus the feature probe (BRK and the debug registers trap on this KVM:
+/// shared arm64-lane NOTES).
+func serveGuest(_ g: Guest, vcpus: Int, fd: Int32) throws(DebugError) -> GDBServeEnd {
+    var engine = GDBEngineOptions()
+    engine.backendDescription = "backend chosen: kvm (arm64 lane: /dev/kvm inside QEMU's emulated EL2)"
+    engine.logPackets = false
     let session = DebugSession(backend: try KVMBackend(guest: g, vcpus: vcpus))
-    defer { session.close() }
-    session.debugger.foreignBreakpointPolicy = .handBackToGuest
-    var options = GDBEngineOptions()
-    options.backendDescription = "backend chosen: kvm (arm64 lane: /dev/kvm inside QEMU's emulated EL2)"
-    options.logPackets = false
-    let server = try GDBPollServer(engine: GDBEngine(target: session, options: options), target: session, fd: fd,
-                                   say: { print("lane-gdb: \($0)") })
     print("lane-gdb: serving \(g.name) (\(vcpus) vCPU\(vcpus == 1 ? "" : "s")) on \(laneGDBLine)")
-    return server.run()
+    return try serve(session: session, options: GDBServeOptions(engine: engine, say: { print("lane-gdb: \($0)") })) { loop throws(DebugError) in
+        try GDBPollDriver(loop: loop, fd: fd).run()
+    }
 }
 
 /// A whole file's bytes, or nil.
 func readWholeFile(_ path: String) -> [UInt8]? {
-    let fd = path.withCString { ckvm_open($0, O_RDONLY | O_CLOEXEC) }
+    let fd = path.withCString { cposix_open_mode($0, O_RDONLY | O_CLOEXEC, 0) }
     guard fd >= 0 else { return nil }
     defer { _ = close(fd) }
     var out: [UInt8] = []

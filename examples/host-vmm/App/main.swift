@@ -63,11 +63,12 @@ do {
         // Serve GDB on the VMM's own vCPU fd: the same engine `kvmdbg gdbserver` uses.
         let listener = try SocketListener(tcp: CommandLine.arguments[i + 1], allowNonLoopback: false)
         say("host-vmm: gdb server on \(listener.address)")
-        let driver = GDBServerDriver(engine: GDBEngine(target: session), target: session, listener: listener,
-                                     say: { say("host-vmm: \($0)") })
-        let end = driver.run()
-        session.close()
-        say("host-vmm: gdb server ended (\(end))")
+        // The assembly `kvmdbg gdbserver` uses (the guest's own int3 handed back on continue);
+        // it closes the session when the client kills the guest.
+        let end = try serve(session: session, options: GDBServeOptions(say: { say("host-vmm: \($0)") })) { loop in
+            GDBThreadedDriver(loop: loop, listener: listener).run()
+        }
+        say("host-vmm: gdb server ended (\(end)); guest's own breakpoints: \(session.debugger.foreignBreakpointPolicy)")
         vmm_destroy(&machine)
         exit(0)
     }

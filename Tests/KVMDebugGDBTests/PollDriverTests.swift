@@ -7,7 +7,7 @@ import KVMDebugGDBPoll
 
 /// The poll(2) driver (the arm64 lane's) over a socketpair: packets, ^C, a breakpoint stop,
 /// detach then a new client on the same line, kill, and hang-up.
-@Suite(.serialized) struct PollServerTests {
+@Suite(.serialized) struct PollDriverTests {
     /// The client end of the line: reads until a predicate holds or 5 s pass.
     struct Line {
         let fd: Int32
@@ -43,9 +43,9 @@ import KVMDebugGDBPoll
         let box = Box()
         let serverFD = sv[1]
         let t = Thread {
-            let server = try! GDBPollServer(engine: GDBEngine(target: session), target: session, fd: serverFD,
-                                            say: { said.add($0) })
-            box.set(server.run())
+            let loop = GDBServeLoop(engine: GDBEngine(target: session), target: session, say: { said.add($0) })
+            let driver = try! GDBPollDriver(loop: loop, fd: serverFD)
+            box.set(driver.run())
             session.close()
             Glibc.close(serverFD)
         }
@@ -55,9 +55,9 @@ import KVMDebugGDBPoll
 
     final class Box: @unchecked Sendable {
         private let lock = NSLock()
-        private var end: GDBPollEnd?
-        func set(_ e: GDBPollEnd) { lock.withLock { end = e } }
-        func wait() -> GDBPollEnd? {
+        private var end: GDBServeEnd?
+        func set(_ e: GDBServeEnd) { lock.withLock { end = e } }
+        func wait() -> GDBServeEnd? {
             let stop = Date().addingTimeInterval(5)
             while Date() < stop { if let e = lock.withLock({ end }) { return e }; usleep(2000) }
             return nil
@@ -104,7 +104,7 @@ import KVMDebugGDBPoll
         #expect(line.read(until: "+") == "+")  // read, so the close is an end of file, not a reset
         usleep(50_000)
         Glibc.close(line.fd)
-        #expect(box.wait() == .hangup(errno: 0))
+        #expect(box.wait() == .hangUp(errno: 0))
         #expect(said.lines.contains("client hung up"))
     }
 }

@@ -7,7 +7,7 @@ import KVMDebugGDB
 import KVMDebugGDBServer
 
 /// `kvmdbg gdbserver`: serves the guest to gdb, gdb-multiarch or lldb over the GDB remote protocol.
-struct GDBServer: ParsableCommand {
+struct GDBServerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gdbserver",
         abstract: "Serve a guest to GDB over the remote serial protocol (threads = vCPUs).",
@@ -81,9 +81,9 @@ struct GDBServer: ParsableCommand {
                 return s
             }
             if decision.kind == .kvm {
-                try serve(watching(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system))), listener, options, logger)
+                try serveGuest(watching(DebugSession(backend: KVMBackend(guest: g, vcpus: guestOptions.vcpus, system: kvm.system))), listener, options, logger)
             } else {
-                try serve(watching(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus))), listener, options, logger)
+                try serveGuest(watching(DebugSession(backend: FakeBackend(guest: g, vcpus: guestOptions.vcpus))), listener, options, logger)
             }
         } catch { throw CLIError(error.message) }
     }
@@ -101,19 +101,10 @@ struct GDBServer: ParsableCommand {
         } catch { throw CLIError(error.message) }
     }
 
-    private func serve<B: DebugBackend>(_ session: DebugSession<B>, _ listener: GDBListener,
-                                        _ options: GDBEngineOptions, _ logger: PacketLog?) throws(DebugError) {
-        // A guest's own int3/brk is reported once (T05 swbreak, which GDB shows as SIGTRAP where
-        // it planted nothing), then handed to the guest on continue rather than re-run forever.
-        session.debugger.foreignBreakpointPolicy = .handBackToGuest
-        let engine = GDBEngine(target: session, options: options)
-        var log: (@Sendable (String) -> Void)? = nil
-        if let l = logger { log = { line in l.write(line) } }
-        let driver = GDBServerDriver(engine: engine, target: session, listener: listener,
-                                     say: { line in emitLine(line) }, log: log)
-        // The benchmark's baseline: every continue on the vCPU threads, as before lone continues
-        // ran on a reader (scripts/bench runs both in one run).
-        if ProcessInfo.processInfo.environment["KVMDBG_CONTINUE_ON_VCPU_THREAD"] == "1" { driver.continuesOnReader = false }
+    private func serveGuest<B: DebugBackend>(_ session: DebugSession<B>, _ listener: GDBListener,
+                                        _ engine: GDBEngineOptions, _ logger: PacketLog?) throws(DebugError) {
+        var options = GDBServeOptions(engine: engine, say: { line in emitLine(line) })
+        if let l = logger { options.log = { line in l.write(line) } }
         // SIGINT/SIGTERM: close() ends the round (vCPUs kicked and joined, so no step-over can
         // re-plant an int3 afterwards), unpatches memory and disables every vCPU's debug state;
         // then a clean exit (a sigwait thread, not a Dispatch source: libdispatch traps near the
@@ -125,8 +116,14 @@ struct GDBServer: ParsableCommand {
             listener.close()
             Foundation.exit(0)
         }
-        _ = driver.run()
-        session.close()
+        let end = try serve(session: session, options: options) { loop in
+            let driver = GDBThreadedDriver(loop: loop, listener: listener)
+            // The benchmark's baseline: every continue on the vCPU threads, as before lone continues
+            // ran on a reader (scripts/bench runs both in one run).
+            if ProcessInfo.processInfo.environment["KVMDBG_CONTINUE_ON_VCPU_THREAD"] == "1" { driver.continuesOnReader = false }
+            return driver.run()
+        }
+        if case .listenerFailed(let e) = end { throw e }
     }
 }
 

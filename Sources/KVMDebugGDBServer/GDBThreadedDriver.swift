@@ -6,54 +6,41 @@ import Synchronization
 import KVMDebugCore
 import KVMDebugGDB
 
-/// Why the server loop ended.
-public enum GDBServerEnd: Sendable, Equatable {
-    /// The client sent `k` / `vKill`.
-    case killed
-    /// The listener was closed.
-    case listenerClosed
-}
-
-/// Runs the GDB server: accepts clients, feeds the engine, runs the rounds it asks for.
+/// Serves GDB clients one at a time over a listener (TCP, unix socket, serial line, in-memory
+/// pipe) with threads: the I/O half of serving, beside the shared `GDBServeLoop`.
 ///
 /// Threads, and no hop between them for a packet: the calling thread accepts (a second client
 /// while one is attached is refused there); two reader threads per client take turns at
-/// read(2) (`ReadTurn`): the one whose turn it is feeds what it reads to the engine and writes
+/// read(2) (`ReadTurn`): the one whose turn it is feeds what it reads to the loop and writes
 /// the replies itself (a 0x03 while a round runs calls `target.interrupt()` before anything
 /// else). A lone step, and a continue of a single vCPU, run on that reader (no thread woken
 /// on the way to the stop); before such a continue it hands the turn to the other reader, which
 /// is then in read(2) for a ^C while the guest runs. Any other round's end is reported by the
 /// thread that ended it (the session's round-finished handler, on a vCPU thread), which writes
-/// the stop reply. The engine and the driver's state sit behind one lock, held only for short work,
+/// the stop reply. The loop and the driver's state sit behind one lock, held only for short work,
 /// never while a round runs free. A vCPU thread never waits for that lock (the holder may be
 /// waiting for that vCPU): it only tries it, and when it is taken leaves the report to the
 /// holder, which looks for one each time it lets go.
-public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
-    private let engine: GDBEngine<Target>
-    private let target: Target
+public final class GDBThreadedDriver<Target: GDBTarget>: GDBDriverIO, @unchecked Sendable {
+    private let loop: GDBServeLoop<Target>
+    private var target: Target { loop.target }
     private let listener: GDBListener
-    private let say: @Sendable (String) -> Void
-    private let log: (@Sendable (String) -> Void)?
 
-    /// The engine, the target's rounds and every field below.
+    /// The loop, the target's rounds and every field below.
     private let lock = NSLock()
     private var conn: GDBConnection? = nil
     /// Bumped per client and when one is dropped: a reader of an older one is ignored.
     private var connID = 0
-    /// A round this driver started is open (its result not taken yet).
-    private var roundActive = false
-    /// The open round is the guest running on after a detach: its end is nobody's stop.
-    private var freeRunning = false
     /// run() returned (or is returning): readers and late round ends do nothing.
     private var finished = false
-    private var end: GDBServerEnd? = nil
+    private var end: GDBServeEnd? = nil
     /// Set by the round-finished handler when it ran inside `target.start` on the thread
     /// that holds `lock` (a round that ended at once): that caller takes the round itself.
     private var endedInStart = false
     /// pthread_self() of the thread inside `target.start`, 0 when none.
     private let starter = Atomic<UInt>(0)
 
-    /// The readers' view, outside `lock`: a round runs (so a 0x03 is an interrupt).
+    /// The readers' view, outside `lock`: a client's round runs (so a 0x03 is an interrupt).
     private let running = Atomic<Bool>(false)
     /// A client is attached: the accept loop refuses others (outside `lock`: never waits for a round).
     private let attached = Atomic<Bool>(false)
@@ -64,7 +51,7 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     /// continue).
     private let departed = NSCondition()
     private var current: GDBConnection? = nil
-    /// The reader running engine work under `lock` now (nil: another thread of ours): a lone
+    /// The reader running loop work under `lock` now (nil: another thread of ours): a lone
     /// continue on it hands its turn to the other reader first.
     private var activeReader: (turn: ReadTurn, me: Int)? = nil
     /// Lone continues run on a reader (`continuesOnCallingThread`); false keeps every continue on
@@ -97,19 +84,15 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         var me: Int
     }
 
-    /// `say` gets the stdout lines (`client connected`, ...); `log` every packet line for --log-packets.
-    public init(engine: GDBEngine<Target>, target: Target, listener: GDBListener,
-                say: @escaping @Sendable (String) -> Void, log: (@Sendable (String) -> Void)? = nil) {
-        self.engine = engine
-        self.target = target
+    /// Serves `loop` (see `serve(session:options:driver:)`) to the clients of `listener`.
+    public init(loop: GDBServeLoop<Target>, listener: GDBListener) {
+        self.loop = loop
         self.listener = listener
-        self.say = say
-        self.log = log
     }
 
     /// Serves clients until `k` or until the listener closes. The guest starts (and stays) stopped
     /// until the first client resumes it.
-    public func run() -> GDBServerEnd {
+    public func run() -> GDBServeEnd {
         target.setRoundFinishedHandler { [self] in roundFinished() }
         defer { target.setRoundFinishedHandler(nil) }
         while let c = listener.accept() {
@@ -123,14 +106,9 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
                 currentConnID.store(connID, ordering: .releasing)
                 conn = c
                 departed.withLock { current = c }
-                say("client connected")
-                if roundActive {
-                    // After a detach the guest ran free: the new client finds it stopped. The
-                    // kick goes now; the round is taken before the client's first packet is
-                    // handled (`received`), so the vCPUs leave KVM_RUN while its reader wakes.
-                    target.interrupt()
-                }
-                engine.reset()
+                loop.say("client connected")
+                // After a detach the guest ran free: the new client finds it stopped.
+                loop.clientArrived()
                 return connID
             }
             guard let id else { c.close(); break }
@@ -140,11 +118,12 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         }
         // A lone continue holds `lock` on a reader until the guest stops: stop it first.
         if running.load(ordering: .acquiring) { target.interrupt() }
-        let e: GDBServerEnd = locked {
-            if end == nil && roundActive && !freeRunning { interruptRound() }
+        let e: GDBServeEnd = locked {
+            if end == nil && loop.roundActive && !loop.freeRunning { loop.interruptRound(self) }
             finished = true
             conn?.close()
-            return end ?? .listenerClosed
+            if let e = end { return e }
+            return listener.failure.map { .listenerFailed($0) } ?? .listenerClosed
         }
         parking.lock()
         readersDone = true
@@ -196,6 +175,56 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         }
     }
 
+    // MARK: GDBDriverIO (called by the loop, `lock` held)
+
+    public func send(_ bytes: [UInt8]) { conn?.write(bytes) }
+
+    public func roundTaken() { running.store(false, ordering: .releasing) }
+
+    /// Frees the slot before D's OK leaves: a client that reconnects at once (gdb's detach +
+    /// target remote) must not be refused as a second client. Its connection waits for `lock`
+    /// in the accept loop, so it still finds the old one dropped.
+    public func clientWillDetach() { attached.store(false, ordering: .releasing) }
+
+    public func dropClient() {
+        conn?.close()
+        conn = nil
+        connID += 1  // bytes still read from that client are ignored
+        currentConnID.store(connID, ordering: .releasing)
+        attached.store(false, ordering: .releasing)
+        departed.lock()
+        current = nil
+        departed.broadcast()
+        departed.unlock()
+    }
+
+    /// A lone continue of a client's runs on this thread (the free run after a detach never: it
+    /// would keep a reader in KVM_RUN); a reader hands its turn to the other one first.
+    public func startRound(_ modes: [ResumeMode?], freeRun: Bool) throws(DebugError) -> Bool {
+        endedInStart = false
+        starter.store(UInt(pthread_self()), ordering: .releasing)
+        defer { starter.store(0, ordering: .releasing) }
+        let lone = modes.compactMap { $0 } == [.continue]
+        let here = continuesOnReader && lone && !freeRun
+        target.continuesOnCallingThread = here
+        // Before the turn passes and before `start`: a reader must take a 0x03 for an interrupt
+        // from now on (one taken to the engine would wait for `lock`, held here while the guest
+        // runs). A free run after a detach is no client's: a 0x03 then goes to the engine.
+        running.store(!freeRun, ordering: .releasing)
+        if here { stashLock.withLock { stashOpen = true } }
+        if here, let r = activeReader { r.turn.pass(from: r.me) }
+        do throws(DebugError) {
+            try target.start(modes)
+        } catch {
+            running.store(false, ordering: .releasing)
+            if here { feedStash() }
+            throw error
+        }
+        if here { feedStash() }
+        defer { endedInStart = false }
+        return endedInStart
+    }
+
     // MARK: With `lock` held
 
     /// Runs `body` holding `lock`; after letting go, reports a round that ended meanwhile.
@@ -218,70 +247,11 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         }
     }
 
-    /// Takes the open round's result (interrupted if the session has none).
-    private func endRound() -> StopRound {
-        roundActive = false
-        freeRunning = false
-        running.store(false, ordering: .releasing)
-        return (try? target.wait()) ?? StopRound(events: [], interrupted: true)
-    }
-
-    /// Ends the open round at once; its handler call, when it comes, finds nothing to take.
-    private func interruptRound() {
-        target.interrupt()
-        _ = endRound()
-    }
-
-    private func dropClient() {
-        conn?.close()
-        conn = nil
-        connID += 1  // bytes still read from that client are ignored
-        currentConnID.store(connID, ordering: .releasing)
-        attached.store(false, ordering: .releasing)
-        departed.lock()
-        current = nil
-        departed.broadcast()
-        departed.unlock()
-    }
-
     /// Ends the server after `k`: the accept loop sees the listener closed.
     private func killed() {
         end = .killed
         finished = true
         listener.close()
-    }
-
-    /// Starts a round; if it ended inside `start` (an interrupt already pending, an event while
-    /// stepping over a point), returns its result for the caller to report.
-    private func startRound(_ modes: [ResumeMode?]) throws(DebugError) -> StopRound? {
-        endedInStart = false
-        starter.store(UInt(pthread_self()), ordering: .releasing)
-        defer { starter.store(0, ordering: .releasing) }
-        // A lone continue of a client's runs on this thread (the free run after a detach never:
-        // it would keep a reader in KVM_RUN). A reader hands its turn to the other one first.
-        let lone = modes.compactMap { $0 } == [.continue]
-        let here = continuesOnReader && lone && !freeRunning
-        target.continuesOnCallingThread = here
-        // Before the turn passes and before `start`: a reader must take a 0x03 for an interrupt
-        // from now on (one taken to the engine would wait for `lock`, held here while the guest
-        // runs). A free run after a detach is no client's: a 0x03 then goes to the engine.
-        running.store(!freeRunning, ordering: .releasing)
-        if here { stashLock.withLock { stashOpen = true } }
-        if here, let r = activeReader { r.turn.pass(from: r.me) }
-        do throws(DebugError) {
-            try target.start(modes)
-        } catch {
-            running.store(false, ordering: .releasing)
-            if here { feedStash() }
-            throw error
-        }
-        if here { feedStash() }
-        roundActive = true
-        if endedInStart {
-            endedInStart = false
-            return endRound()
-        }
-        return nil
     }
 
     /// Ends the stash of a lone continue that ran here; what it holds goes to the engine, which
@@ -292,7 +262,7 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
             defer { stashed = [] }
             return stashed
         }
-        if !held.isEmpty { _ = perform(engine.receive(held)) }
+        if !held.isEmpty { _ = loop.perform(loop.engine.receive(held), self) }
     }
 
     /// Keeps `b` for the round's thread when a lone continue runs on a reader; false otherwise.
@@ -304,55 +274,13 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         }
     }
 
-    /// Carries out the engine's actions; returns false on kill.
-    private func perform(_ actions: [GDBAction]) -> Bool {
-        // Free the slot before D's OK leaves: a client that reconnects at once (gdb's
-        // detach + target remote) must not be refused as a second client. Its connection
-        // waits for `lock` in the accept loop, so it still finds the old one dropped.
-        if actions.contains(.detach) { attached.store(false, ordering: .releasing) }
-        for a in actions {
-            switch a {
-            case .send(let b):
-                conn?.write(b)
-            case .log(let line):
-                log?(line)
-            case .resume(let modes):
-                var round: StopRound? = nil
-                do throws(DebugError) {
-                    round = try startRound(modes)
-                } catch {
-                    log?("-- resume failed: \(error.message)")
-                    round = StopRound(events: [], interrupted: true)
-                }
-                if let round, !perform(engine.finish(round)) { return false }
-            case .detach:
-                dropClient()
-                freeRunning = true
-                do throws(DebugError) {
-                    // Ended at once (an interrupt already pending): endRound said it is stopped.
-                    _ = try startRound([ResumeMode?](repeating: .continue, count: target.vcpuCount))
-                } catch {
-                    log?("-- could not let the guest run: \(error.message)")
-                }
-                say("client detached; guest running")
-            case .kill:
-                if roundActive { interruptRound() }
-                dropClient()
-                return false
-            }
-        }
-        return true
-    }
-
     /// What a reader does with bytes from its client; false: stop reading.
     private func received(_ b: [UInt8], _ job: ReaderJob) -> Bool {
         locked {
             guard job.id == connID, !finished else { return false }
-            // The free run this client's connect interrupted: over by now, or soon.
-            if roundActive && freeRunning { _ = endRound() }
             activeReader = (job.turn, job.me)
             defer { activeReader = nil }
-            if !perform(engine.receive(b)) { killed(); return false }
+            if !loop.receive(b, self) { killed(); return false }
             return true
         }
     }
@@ -375,17 +303,15 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
     /// Reports the open round if it is over (lock held); never waits for a running round. A
     /// round this driver ended itself (interrupt, hang-up, new client) was taken already.
     private func finishOpenRound(onRoundThread: Bool) {
-        guard roundActive, !finished, target.isRoundOver else { return }
-        if onRoundThread && engine.hasDeferredPackets {
+        guard loop.roundActive, !finished, target.isRoundOver else { return }
+        if onRoundThread && loop.engine.hasDeferredPackets {
             // Packets that came while it ran may start the next round, and a vCPU thread must
             // not wait for a round it belongs to: a thread of ours handles them.
             Thread { [self] in locked { finishOpenRound(onRoundThread: false) } }.start()
             return
         }
-        let wasFree = freeRunning
-        let round = endRound()
-        if wasFree || conn == nil { return }
-        if !perform(engine.finish(round)) { killed() }
+        if conn == nil { _ = loop.endRound(self); return }  // nobody to report it to
+        if !loop.finishRoundIfOver(self) { killed() }
     }
 
     /// A second client while one is really attached: its first packet gets an E reply that gdb and
@@ -397,19 +323,15 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
             seen += b
             if let hash = seen.firstIndex(of: UInt8(ascii: "#")), seen.count >= hash + 3 { break }
         }
-        if !seen.isEmpty { say("client refused: another GDB client is attached") }
-        c.write([UInt8(ascii: "+")] + Self.frame("E.kvmdbg: another GDB client is attached; detach it (or quit it) first"))
+        if !seen.isEmpty { loop.say("client refused: another GDB client is attached") }
+        c.write([UInt8(ascii: "+")] + framePacket(Array("E.kvmdbg: another GDB client is attached; detach it (or quit it) first".utf8)))
         c.close()
     }
 
     private func readLoop(_ job: ReaderJob) {
         let c = job.conn
         while job.turn.wait(for: job.me), var b = c.read() {
-            // In all-stop GDB sends nothing but ^C while the guest runs: every 0x03 then is one.
-            if b.contains(0x03), running.load(ordering: .acquiring) {
-                target.interrupt()
-                b.removeAll { $0 == 0x03 }
-            }
+            loop.takeInterrupts(&b, running: running.load(ordering: .acquiring))
             if b.isEmpty || stashWhileARoundRunsHere(b) { continue }
             if !received(b, job) { break }
         }
@@ -420,20 +342,8 @@ public final class GDBServerDriver<Target: GDBTarget>: @unchecked Sendable {
         if running.load(ordering: .acquiring) && currentConnID.load(ordering: .acquiring) == job.id { target.interrupt() }
         locked {
             guard job.id == connID, !finished else { return }
-            if roundActive { interruptRound() }
-            // No detach was asked for: leave the guest stopped and clean.
-            target.removeAllPoints()
-            dropClient()
-            say("client disconnected")
+            loop.hangUp(self, "client disconnected")
         }
-    }
-
-    /// `$payload#cc` for the refusal (the engine frames everything else).
-    static func frame(_ text: String) -> [UInt8] {
-        let p = Array(text.utf8)
-        let sum = p.reduce(UInt8(0)) { $0 &+ $1 }
-        let digits = Array("0123456789abcdef".utf8)
-        return [UInt8(ascii: "$")] + p + [UInt8(ascii: "#"), digits[Int(sum >> 4)], digits[Int(sum & 0xF)]]
     }
 }
 
