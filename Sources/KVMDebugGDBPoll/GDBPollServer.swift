@@ -1,9 +1,6 @@
 import CKVM
 import KVMDebugCore
-// The arm64 lane compiles this file into one module with the engine (no KVMDebugGDB to import).
-#if canImport(KVMDebugGDB)
 import KVMDebugGDB
-#endif
 
 /// Why `GDBPollServer.run` returned.
 public enum GDBPollEnd: Sendable, Equatable {

@@ -1,8 +1,9 @@
-// The arm64 lane's entry point, compiled with Embedded Swift for aarch64 together
-// with every file of Sources/KVMDebugCore and Sources/KVMDebugConformance (one module,
-// so no imports here), and called by lanes/arm64/main.c
-// running as /init inside QEMU: kvmdbg's own core on real KVM.
+// The arm64 lane's entry point, compiled with Embedded Swift for aarch64 as its own module
+// against the package's modules (each built as itself: scripts/lane-lib's embedded_modules),
+// and called by lanes/arm64/main.c running as /init inside QEMU: kvmdbg's own core on real KVM.
 #if arch(arm64)
+import KVMDebugConformance
+import KVMDebugCore
 /// Runs `DebugScenarios.arm64` on `/dev/kvm` and prints the canonical lines
 /// (`ConformanceRunner`). Returns the number of scenarios that ended in an error.
 @_cdecl("kvmdbg_lane_main")

@@ -1,7 +1,7 @@
 # lanes/gdb/lane-check.py: the GDB lane checks, one gdb session per phase, shared by the
 # x86 lane (gdb against kvmdbg gdbserver on kvm_amd) and the arm64 lane (gdb-multiarch on
 # arm64 KVM), and run the same way on the host against `kvmdbg gdbserver --backend fake`,
-# whose output is the prediction each lane is compared with (scripts/gdb-lane-compare).
+# whose output is the prediction each lane is compared with (scripts/lane-compare).
 #
 #   gdb -nx -batch -x lanes/gdb/lane-check.py        (gdb-multiarch for arm64)
 #
@@ -23,6 +23,8 @@
 #                            guest's own vector entry, the caught cause (ESR, ELR, FAR)
 #   LANE_GDB_ELF     prog: the `gcc -g` build of Tests/Fixtures/gdb-prog/prog.c
 #   LANE_GDB_SOURCE  prog: that prog.c (lines are found by its `@marker`s; default: the fixture)
+#   LANE_GDB_GUEST   counter/smp/paged/off/abort: the built-in guest the phase debugs (counter,
+#                    smp-counter, ...; scripts/lane-lib's lane_gdb_phase_table)
 #   LANE_GDB_GUESTS  counter/smp/paged: a file with `kvmdbg guests --json`'s output (the
 #                    built-in guests' symbols, so no address is written down here)
 #
@@ -84,8 +86,8 @@ def load_params():
 
 
 P = load_params()
-GUEST_OF_PHASE = {"counter": "counter", "smp": "smp-counter", "paged": "paged-counter",
-                  "off": "system-off", "abort": "data-abort"}
+# The built-in guest a phase debugs: scripts/lane-lib's lane_gdb_phase_table, the one phase list.
+GUEST = os.environ.get("LANE_GDB_GUEST", "")
 # C types of each watch width (LP64 on both arches).
 CTYPE = {1: "char", 2: "short", 4: "int", 8: "long"}
 
@@ -607,14 +609,17 @@ def main():
             die("the prog phase needs LANE_GDB_ELF: prog.elf built from Tests/Fixtures/gdb-prog with gcc -g")
         ex("file %s" % elf)
         prog_checks()
-    elif PHASE in GUEST_OF_PHASE:
+    else:
+        checks = {"counter": counter_checks, "smp": smp_checks, "paged": paged_checks,
+                  "off": off_checks, "abort": abort_checks}.get(PHASE)
+        if checks is None:
+            die("unknown LANE_GDB_PHASE=%r: use prog, counter, smp, paged, off or abort" % PHASE)
+        if not GUEST:
+            die("the %s phase needs LANE_GDB_GUEST, the built-in guest it debugs (scripts/lane-lib's lane_gdb_phase_table)" % PHASE)
         if PHASE == "paged" and not getattr(P, "PAGED", None):
             die("no paged phase for %s (its gdb_params.PAGED is None)" % ARCH)
-        symbols = load_guest_symbols(GUEST_OF_PHASE[PHASE])
-        {"counter": counter_checks, "smp": smp_checks, "paged": paged_checks,
-         "off": off_checks, "abort": abort_checks}[PHASE]()
-    else:
-        die("unknown LANE_GDB_PHASE=%r: use prog, counter, smp, paged, off or abort" % PHASE)
+        symbols = load_guest_symbols(GUEST)
+        checks()
     run_checks()
     # kill ends the server; the lane's /init then serves the next phase.
     try:
