@@ -88,6 +88,9 @@ def load_params():
 P = load_params()
 # The built-in guest a phase debugs: scripts/lane-lib's lane_gdb_phase_table, the one phase list.
 GUEST = os.environ.get("LANE_GDB_GUEST", "")
+# Seconds to let the guest run before looking whether it did (detach, Ctrl-C): the first is
+# enough on an idle host; the next ones are for a loaded one (2 minutes in all).
+RETRY_WAITS = (0.5, 2, 5, 15, 30, 60)
 # C types of each watch width (LP64 on both arches).
 CTYPE = {1: "char", 2: "short", 4: "int", 8: "long"}
 
@@ -341,9 +344,10 @@ def counter_checks():
     @check("detach-reattach")
     def _():
         # The loop stores its own register's count, so any pass changes the word (the memory
-        # check wrote 41 there). A loaded host may not run the guest at once: wait longer.
+        # check wrote 41 there). A loaded host may not run the guest at once (a nested guest
+        # under TCG with CPU burners took over 7 s): wait longer each time, up to 2 minutes in all.
         attached = ""
-        for wait in (0.5, 2, 5):
+        for wait in RETRY_WAITS:
             before = value("*(long*)%#x" % s["counter"])
             ex("detach")
             time.sleep(wait)
@@ -365,16 +369,20 @@ def counter_checks():
     def _():
         # Ctrl-C: gdb turns a SIGINT into the remote's 0x03 while `continue` runs with no
         # point set; the guest must stop (SIGINT) in its loop and have run meanwhile.
+        # A loaded host may not run the guest within the first delay: again, with longer ones.
         delete_all()
-        before = value("*(long*)%#x" % s["counter"])
-        timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-        timer.start()
-        try:
-            r = resume()
-        finally:
-            timer.cancel()
-        at = r.split("@", 1)[1].split("+")[0]
-        ran = value("*(long*)%#x" % s["counter"]) != before
+        for wait in RETRY_WAITS:
+            before = value("*(long*)%#x" % s["counter"])
+            timer = threading.Timer(max(wait, 1.0), lambda: os.kill(os.getpid(), signal.SIGINT))
+            timer.start()
+            try:
+                r = resume()
+            finally:
+                timer.cancel()
+            at = r.split("@", 1)[1].split("+")[0]
+            ran = value("*(long*)%#x" % s["counter"]) != before
+            if ran:
+                break
         return "%s in=%s ran=%s" % (r.split("@", 1)[0], "code" if at in ("entry", "loop", "store", "load", "jump") else at, ran)
 
 
