@@ -1,10 +1,13 @@
 // The arm64 GDB lane's entry point (scripts/arm64-gdb-lane), compiled with Embedded Swift for
-// aarch64 in one module with Sources/KVMDebugCore, Sources/KVMDebugGDB and
-// Sources/KVMDebugGDBPoll (CPosix for libc), and called by lanes/arm64/main.c running as /init inside QEMU:
+// aarch64 as its own module against the package's modules (each built as itself:
+// scripts/lane-lib's embedded_modules), and called by lanes/arm64/main.c running as /init inside QEMU:
 // kvmdbg's GDB server on real arm64 KVM, reached by gdb-multiarch on the host through a
 // PCI 16550 (ttyS0) that QEMU exposes as a loopback TCP socket.
 #if arch(arm64)
 import CPosix
+import KVMDebugCore
+import KVMDebugGDB
+import KVMDebugGDBPoll
 
 /// The serial line to the host's gdb: the PCI 16550 (`-device pci-serial`); ttyAMA0 is the console.
 let laneGDBLine = "/dev/ttyS0"

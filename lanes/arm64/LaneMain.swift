@@ -1,8 +1,9 @@
-// The arm64 lane's entry point, compiled with Embedded Swift for aarch64 together
-// with every file of Sources/KVMDebugCore and Sources/KVMDebugConformance (one module,
-// so no imports here), and called by lanes/arm64/main.c
-// running as /init inside QEMU: kvmdbg's own DebugSession on real KVM.
+// The arm64 lane's entry point, compiled with Embedded Swift for aarch64 as its own module
+// against the package's modules (each built as itself: scripts/lane-lib's embedded_modules),
+// and called by lanes/arm64/main.c running as /init inside QEMU: kvmdbg's own DebugSession on real KVM.
 #if arch(arm64)
+import KVMDebugConformance
+import KVMDebugCore
 /// Runs `DebugScenarios.arm64` on `/dev/kvm` through `GuestRunner` (one `DebugSession` per
 /// scenario) and prints one `scenario` line each, then `scenarios-done`: the lines
 /// `kvmdbg scenarios --arch arm64 --backend fake` predicts. Returns the number of scenarios

@@ -1,7 +1,7 @@
 # lanes/gdb/lane-check.py: the GDB lane checks, one gdb session per phase, shared by the
 # x86 lane (gdb against kvmdbg gdbserver on kvm_amd) and the arm64 lane (gdb-multiarch on
 # arm64 KVM), and run the same way on the host against `kvmdbg gdbserver --backend fake`,
-# whose output is the prediction each lane is compared with (scripts/gdb-lane-compare).
+# whose output is the prediction each lane is compared with (scripts/lane-compare).
 #
 #   gdb -nx -batch -x lanes/gdb/lane-check.py        (gdb-multiarch for arm64)
 #
@@ -23,6 +23,8 @@
 #                            guest's own vector entry, the caught cause (ESR, ELR, FAR)
 #   LANE_GDB_ELF     prog: the `gcc -g` build of Tests/Fixtures/gdb-prog/prog.c
 #   LANE_GDB_SOURCE  prog: that prog.c (lines are found by its `@marker`s; default: the fixture)
+#   LANE_GDB_GUEST   counter/smp/paged/off/abort: the built-in guest the phase debugs (counter,
+#                    smp-counter, ...; scripts/lane-lib's lane_gdb_phase_table)
 #   LANE_GDB_GUESTS  counter/smp/paged: a file with `kvmdbg guests --json`'s output (the
 #                    built-in guests' symbols, so no address is written down here)
 #
@@ -85,8 +87,11 @@ def load_params():
 
 
 P = load_params()
-GUEST_OF_PHASE = {"counter": "counter", "smp": "smp-counter", "paged": "paged-counter",
-                  "off": "system-off", "abort": "data-abort", "hole": "vbar-hole"}
+# The built-in guest a phase debugs: scripts/lane-lib's lane_gdb_phase_table, the one phase list.
+GUEST = os.environ.get("LANE_GDB_GUEST", "")
+# Seconds to let the guest run before looking whether it did (detach, Ctrl-C): the first is
+# enough on an idle host; the next ones are for a loaded one (2 minutes in all).
+RETRY_WAITS = (0.5, 2, 5, 15, 30, 60)
 # C types of each watch width (LP64 on both arches).
 CTYPE = {1: "char", 2: "short", 4: "int", 8: "long"}
 
@@ -380,9 +385,10 @@ def counter_checks():
     @check("detach-reattach")
     def _():
         # The loop stores its own register's count, so any pass changes the word (the memory
-        # check wrote 41 there). A loaded host may not run the guest at once: wait longer.
+        # check wrote 41 there). A loaded host may not run the guest at once (a nested guest
+        # under TCG with CPU burners took over 7 s): wait longer each time, up to 2 minutes in all.
         attached = ""
-        for wait in (0.5, 2, 5):
+        for wait in RETRY_WAITS:
             before = value("*(long*)%#x" % s["counter"])
             ex("detach")
             time.sleep(wait)
@@ -404,11 +410,15 @@ def counter_checks():
     def _():
         # Ctrl-C: gdb turns a SIGINT into the remote's 0x03 while `continue` runs with no
         # point set; the guest must stop (SIGINT) in its loop and have run meanwhile.
+        # A loaded host may not run the guest within the first delay: again, with longer ones.
         delete_all()
-        before = value("*(long*)%#x" % s["counter"])
-        r = resume_interrupted(1.0)
-        at = r.split("@", 1)[1].split("+")[0]
-        ran = value("*(long*)%#x" % s["counter"]) != before
+        for wait in RETRY_WAITS:
+            before = value("*(long*)%#x" % s["counter"])
+            r = resume_interrupted(max(wait, 1.0))
+            at = r.split("@", 1)[1].split("+")[0]
+            ran = value("*(long*)%#x" % s["counter"]) != before
+            if ran:
+                break
         return "%s in=%s ran=%s" % (r.split("@", 1)[0], "code" if at in ("entry", "loop", "store", "load", "jump") else at, ran)
 
 
@@ -664,14 +674,17 @@ def main():
             die("the prog phase needs LANE_GDB_ELF: prog.elf built from Tests/Fixtures/gdb-prog with gcc -g")
         ex("file %s" % elf)
         prog_checks()
-    elif PHASE in GUEST_OF_PHASE:
+    else:
+        checks = {"counter": counter_checks, "smp": smp_checks, "paged": paged_checks,
+                  "off": off_checks, "abort": abort_checks, "hole": hole_checks}.get(PHASE)
+        if checks is None:
+            die("unknown LANE_GDB_PHASE=%r: use prog, counter, smp, paged, off, abort or hole" % PHASE)
+        if not GUEST:
+            die("the %s phase needs LANE_GDB_GUEST, the built-in guest it debugs (scripts/lane-lib's lane_gdb_phase_table)" % PHASE)
         if PHASE == "paged" and not getattr(P, "PAGED", None):
             die("no paged phase for %s (its gdb_params.PAGED is None)" % ARCH)
-        symbols = load_guest_symbols(GUEST_OF_PHASE[PHASE])
-        {"counter": counter_checks, "smp": smp_checks, "paged": paged_checks,
-         "off": off_checks, "abort": abort_checks, "hole": hole_checks}[PHASE]()
-    else:
-        die("unknown LANE_GDB_PHASE=%r: use prog, counter, smp, paged, off, abort or hole" % PHASE)
+        symbols = load_guest_symbols(GUEST)
+        checks()
     run_checks()
     # kill ends the server; the lane's /init then serves the next phase.
     try:

@@ -1,4 +1,4 @@
-// /init of the x86 lanes' initramfs (static, built by scripts/x86-lane-setup): mounts the
+// /init of the x86 lanes' initramfs (static, built by scripts/lane-lib's lane_initramfs): mounts the
 // pseudo filesystems, loads kvm_amd and its dependencies with finit_module, then by the
 // kernel command line's lane.mode=:
 //  - scenarios (default, scripts/x86-lane): `/kvmdbg caps --probe --json` and
