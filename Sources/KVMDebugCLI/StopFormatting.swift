@@ -43,7 +43,11 @@ public struct StopFormatter: Sendable {
         case .arm64(let esr, let ec, let far):
             o["esr"] = .hex(esr)
             o["ec"] = .hex(UInt64(ec))
-            o["far"] = .hex(far)
+            // KVM writes `debug.arch.far` only for watchpoint exits; on any other stop it is the
+            // last watchpoint's address, so it is left out rather than shown stale.
+            if ec == Arm64DebugEncoding.ecWatchpointLowerEL || ec == Arm64DebugEncoding.ecWatchpointCurrentEL {
+                o["far"] = .hex(far)
+            }
         case .protection(let a, _, let l):
             o["mechanism"] = .string(WatchMechanism.protection.name)
             o["physical"] = .hex(a)

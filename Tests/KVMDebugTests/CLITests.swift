@@ -274,6 +274,22 @@ private let hostArchName = Arch.host?.name ?? "unknown"
         #expect(objects.last?["reason"] as? String == "max-stops")
     }
 
+    /// KVM leaves `debug.arch.far` stale on every exit but a watchpoint's: a breakpoint stop after
+    /// a watchpoint hit must not show the watchpoint's address as its `far`.
+    @Test func arm64FarOnlyOnWatchpointStops() throws {
+        let r = try runTool("kvmdbg", ["run", "--guest", "counter", "--arch", "arm64", "--backend", "fake",
+                                       "--watch", "counter:8:w", "--break", "store", "--max-stops", "3",
+                                       "--timeout", "2", "--json"])
+        #expect(r.status == 0, "\(r)")
+        let stops = r.json().filter { $0["event"] as? String == "stop" }
+        #expect(stops.contains { $0["reason"] as? String == "watchpoint" }, "\(r)")
+        #expect(stops.contains { $0["reason"] as? String == "hw-breakpoint" }, "\(r)")
+        for o in stops {
+            let isWatch = o["reason"] as? String == "watchpoint"
+            #expect((o["far"] != nil) == isWatch, "far on \(o["reason"] ?? "?") stop: \(o)")
+        }
+    }
+
     @Test(arguments: ["x86_64", "arm64"])
     func stepThreeFromEntry(arch: String) throws {
         let r = try runTool("kvmdbg", ["run", "--guest", "counter", "--arch", arch, "--backend", "fake",
