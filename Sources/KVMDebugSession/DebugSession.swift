@@ -241,12 +241,13 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         try debugger.remove(point, from: target)
     }
 
-    /// Arms every point: all of them or none (a failure removes those already armed).
+    /// Arms every point as `insert` does (software breakpoints by their translated addresses):
+    /// all of them or none (a failure removes those already armed).
     public func insertAll(_ points: [(DebugPoint, VCPUTarget)]) throws(DebugError) {
         var done: [(DebugPoint, VCPUTarget)] = []
         for (p, t) in points {
             do throws(DebugError) {
-                try debugger.insert(p, on: t)
+                try insert(p, on: t)
                 done.append((p, t))
             } catch {
                 for (q, u) in done.reversed() { try? debugger.remove(q, from: u) }
