@@ -70,7 +70,7 @@ public struct StopFormatter: Sendable {
 
     /// The JSON stop event of an all-stop round: the stop plus `stopped` (every vCPU held)
     /// and `allStopUs` (first exit to all stopped) when there are several vCPUs.
-    public func json(_ r: RoundStop) -> JSONObject {
+    public func json(_ r: ReportedStop) -> JSONObject {
         var o = json(r.stop)
         if r.stopped.count > 1 {
             o["stopped"] = .array(r.stopped.map { .int($0) })
@@ -143,7 +143,7 @@ public struct StopFormatter: Sendable {
         return line
     }
 
-    public func text(_ r: RoundStop) -> String {
+    public func text(_ r: ReportedStop) -> String {
         var line = text(r.stop)
         if r.stopped.count > 1, let us = r.allStopMicroseconds {
             line += "  [all \(r.stopped.count) vCPUs stopped in \(Int(us.rounded())) us]"

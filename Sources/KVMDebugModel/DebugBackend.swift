@@ -97,7 +97,9 @@ extension DebugBackend {
         throw .unsupported(reason: "this backend does not write the guest's own debug registers")
     }
 
-    /// Writes the program counter: the register file read, changed and written back.
+    /// Writes the program counter on the raw backend: the register file read, changed and
+    /// written back, nothing else. A session uses `Debugger.setProgramCounter`, which also
+    /// re-issues the debug state (on x86, KVM_SET_REGS moving RIP can drop a pending step).
     public func setProgramCounter(_ pc: UInt64, vcpu: Int) throws(DebugError) {
         var file = try registers(vcpu: vcpu)
         file.pc = pc

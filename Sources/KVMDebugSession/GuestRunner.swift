@@ -43,7 +43,7 @@ public struct RunEnd: Sendable {
 }
 
 /// One reported stop plus the all-stop context it was reported in.
-public struct RoundStop: Sendable {
+public struct ReportedStop: Sendable {
     public var stop: Stop
     /// Every vCPU held stopped when the stop was reported.
     public var stopped: [Int]
@@ -55,7 +55,7 @@ public struct RoundStop: Sendable {
 
 /// One line of run output.
 public enum RunRecord: Sendable {
-    case stop(RoundStop)
+    case stop(ReportedStop)
     case end(RunEnd)
 }
 
@@ -146,7 +146,7 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
                     if arming && s.reason == .singleStep { continue }
                     if let m = plan.maxStops, stops >= m { continue }
                     stops += 1
-                    var rs = RoundStop(stop: s, stopped: stopped, allStopMicroseconds: latency)
+                    var rs = ReportedStop(stop: s, stopped: stopped, allStopMicroseconds: latency)
                     rs.caught = catcher?.caught(s, on: session)
                     emit(.stop(rs))
                     if stepVCPU == e.vcpu { stepsDone += 1 } else if stepVCPU == nil && plan.steps > 0 { stepVCPU = e.vcpu }

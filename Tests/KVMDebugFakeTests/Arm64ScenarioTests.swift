@@ -104,7 +104,7 @@ extension Arm64ScenarioTests {
         plan.points = [PointSpec(point: .hardware(address: store), target: .all, text: "store")]
         plan.vcpuOrder = [1, 0]
         plan.maxStops = 5
-        var stops: [RoundStop] = []
+        var stops: [ReportedStop] = []
         let end = try runner.run(plan) { if case .stop(let s) = $0 { stops.append(s) } }
         #expect(end.reason == "max-stops")
         #expect(stops.map(\.stop.vcpu) == [1, 0, 1, 0, 1])

@@ -129,12 +129,12 @@ protocol SMPHarness: Sendable {
     func insert(_ p: DebugPoint, on t: VCPUTarget) throws
     func remove(_ p: DebugPoint, from t: VCPUTarget) throws
     func counter(of v: Int) -> UInt64
-    func runRaw(points: [(String, PointSpec.Kind)], maxStops: Int, timeout: Double, onStop: (RoundStop) throws -> Void) throws -> RunEnd
+    func runRaw(points: [(String, PointSpec.Kind)], maxStops: Int, timeout: Double, onStop: (ReportedStop) throws -> Void) throws -> RunEnd
 }
 
 extension SMPHarness {
-    func run(points: [(String, PointSpec.Kind)], maxStops: Int, timeout: Double) throws -> [RoundStop] {
-        var out: [RoundStop] = []
+    func run(points: [(String, PointSpec.Kind)], maxStops: Int, timeout: Double) throws -> [ReportedStop] {
+        var out: [ReportedStop] = []
         _ = try runRaw(points: points, maxStops: maxStops, timeout: timeout) { out.append($0) }
         return out
     }
@@ -151,7 +151,7 @@ struct Harness<B: DebugBackend>: SMPHarness, @unchecked Sendable {
         guard let a = BuiltinGuests.counterAddress(of: v, in: guest) else { return 0 }
         return littleEndianValue((try? debugger.readMemory(a, count: 8)) ?? [])
     }
-    func runRaw(points: [(String, PointSpec.Kind)], maxStops: Int, timeout: Double, onStop: (RoundStop) throws -> Void) throws -> RunEnd {
+    func runRaw(points: [(String, PointSpec.Kind)], maxStops: Int, timeout: Double, onStop: (ReportedStop) throws -> Void) throws -> RunEnd {
         var plan = RunPlan()
         plan.points = try points.map { try PointSpec.parse($0.0, kind: $0.1, symbols: guest.symbols) }
         plan.maxStops = maxStops

@@ -88,7 +88,7 @@ final class ScriptedBackend: DebugBackend, @unchecked Sendable {
         let b = ScriptedBackend(scripts: [[nil], [Self.hit(0x1003)], [Self.hit(0x1003)], [nil]], together: [1, 2])
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: 0x1003), on: .all)
-        var stops: [RoundStop] = []
+        var stops: [ReportedStop] = []
         var plan = RunPlan()
         plan.maxStops = 2
         plan.timeout = 30
