@@ -34,8 +34,7 @@ import KVMTestSupport
         let before = ProcessCounts.take()
         let start = Date()
         for i in 0..<1000 { client(i) }
-        usleep(100_000)
-        let after = ProcessCounts.take()
+        let after = ProcessCounts.settled(within: 1000 / 4, since: before)
         print("GDB clients x1000 (\(Int(Date().timeIntervalSince(start) * 1000)) ms): before \(before); after \(after)")
         // Fewer than one per four clients: neighbours come and go, a per-client leak exceeds it.
         #expect(after.grewAtMost(1000 / 4, since: before), "before \(before); after \(after)")

@@ -4,6 +4,7 @@ import KVMDebugCore
 import KVMDebugFake
 import KVMDebugGDB
 import KVMDebugGDBServer
+import KVMTestSupport
 
 /// The driver over the in-memory pipe: clients, ^C, refusal, detach.
 @Suite(.serialized) struct DriverTests {
@@ -14,9 +15,7 @@ import KVMDebugGDBServer
         var lines: [String] { lock.withLock { all } }
         func clear() { lock.withLock { all.removeAll() } }
         func wait(for line: String, timeout: Double = 5) -> Bool {
-            let end = Date().addingTimeInterval(timeout)
-            while Date() < end { if lines.contains(line) { return true }; usleep(2000) }
-            return false
+            waitUntil(seconds: timeout) { lines.contains(line) }
         }
     }
 
@@ -59,7 +58,7 @@ import KVMDebugGDBServer
         c.write(wire("QStartNoAckMode"))
         _ = c.read(until: until("OK#"))
         c.write(wire("vCont;c"))
-        usleep(50_000)
+        #expect(waitUntil { session.isRunning }, "the continue started")
         c.write([0x03])
         let stop = String(decoding: c.read(until: until("#")), as: UTF8.self)
         #expect(stop.hasPrefix("$T02thread:"))

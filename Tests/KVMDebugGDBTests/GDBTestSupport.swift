@@ -1,6 +1,7 @@
 import Foundation
 import KVMDebugCore
 import KVMDebugFake
+import KVMTestSupport
 @testable import KVMDebugGDB
 
 typealias FakeSession = DebugSession<FakeBackend>
@@ -120,9 +121,7 @@ func runBounded(_ path: String, _ arguments: [String], timeout: Double) throws -
     p.standardOutput = out
     p.standardError = out
     try p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { usleep(50_000) }
-    let hung = p.isRunning
+    let hung = !waitUntil(seconds: timeout) { !p.isRunning }
     if hung { kill(p.processIdentifier, SIGKILL) }
     p.waitUntilExit()
     return (String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), hung)

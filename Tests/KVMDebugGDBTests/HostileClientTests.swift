@@ -33,8 +33,7 @@ import KVMTestSupport
 
         func stop() {
             listener.close()
-            let deadline = Date().addingTimeInterval(5)
-            while end == nil && Date() < deadline { usleep(1000) }
+            waitUntil { end != nil }
             session.close()
         }
 
@@ -135,7 +134,7 @@ import KVMTestSupport
         #expect(next.ask("?").hasPrefix("T05thread:1;"))
         #expect(next.ask("g").count > 1000)
         next.send(wire("c"))
-        usleep(50_000)
+        #expect(waitFor { s.session.isRunning }, "the continue started")
         next.send([0x03])
         // Interrupted, not stopped by the first client's breakpoints.
         #expect(next.read().hasPrefix("T02thread:1;"))
@@ -209,12 +208,8 @@ import KVMTestSupport
     }
 }
 
-/// Polls `condition` for up to 5 s.
-func waitFor(_ condition: () -> Bool) -> Bool {
-    let end = Date().addingTimeInterval(5)
-    while Date() < end { if condition() { return true }; usleep(2000) }
-    return condition()
-}
+/// Polls `condition` for up to 10 s.
+func waitFor(_ condition: () -> Bool) -> Bool { waitUntil(seconds: 10, condition) }
 
 /// One client over either transport, in ack mode: `ask` returns the reply packet's payload.
 enum Connection {

@@ -4,6 +4,7 @@ import KVMDebugCore
 import KVMDebugFake
 import KVMDebugGDB
 import KVMDebugGDBServer
+import KVMTestSupport
 
 /// A lone continue runs on the reader that read it while the other reader watches the client:
 /// what the client sends during the round is neither lost nor allowed to hide a ^C after it.
@@ -16,9 +17,7 @@ import KVMDebugGDBServer
         defer { s.stop() }
         let c = listener.connect()
         c.write(wire("c"))
-        let deadline = Date().addingTimeInterval(10)
-        while !s.session.isRunning && Date() < deadline { usleep(500) }
-        #expect(s.session.isRunning, "the guest runs (no point is armed)")
+        #expect(waitUntil { s.session.isRunning }, "the guest runs (no point is armed)")
         c.write(wire("qAttached"))
         c.write([0x03])
         let got = text(c.read(until: { String(decoding: $0, as: UTF8.self).contains("$1#31") }, timeout: 10))

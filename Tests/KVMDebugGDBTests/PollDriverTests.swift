@@ -4,6 +4,7 @@ import KVMDebugCore
 import KVMDebugFake
 import KVMDebugGDB
 import KVMDebugGDBPoll
+import KVMTestSupport
 
 /// The poll(2) driver (the arm64 lane's) over a socketpair: packets, ^C, a breakpoint stop,
 /// detach then a new client on the same line, kill, and hang-up.
@@ -35,7 +36,7 @@ import KVMDebugGDBPoll
     }
 
     /// A served counter guest (2 vCPUs, fake backend) on one end of a socketpair.
-    func start() throws -> (Line, Said, Thread, Box) {
+    func start() throws -> (Line, Said, Thread, Box, FakeSession) {
         var sv: [Int32] = [-1, -1]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0)
         let session = DebugSession(backend: try FakeBackend(guest: BuiltinGuests.smpCounterArm64(), vcpus: 2))
@@ -50,7 +51,7 @@ import KVMDebugGDBPoll
             Glibc.close(serverFD)
         }
         t.start()
-        return (Line(fd: sv[0]), said, t, box)
+        return (Line(fd: sv[0]), said, t, box, session)
     }
 
     final class Box: @unchecked Sendable {
@@ -58,14 +59,14 @@ import KVMDebugGDBPoll
         private var end: GDBServeEnd?
         func set(_ e: GDBServeEnd) { lock.withLock { end = e } }
         func wait() -> GDBServeEnd? {
-            let stop = Date().addingTimeInterval(5)
-            while Date() < stop { if let e = lock.withLock({ end }) { return e }; usleep(2000) }
-            return nil
+            var got: GDBServeEnd?
+            waitUntil(seconds: 10) { got = lock.withLock { end }; return got != nil }
+            return got
         }
     }
 
     @Test func breakpointInterruptDetachReattachKill() throws {
-        let (line, said, _, box) = try start()
+        let (line, said, _, box, session) = try start()
         defer { Glibc.close(line.fd) }
         line.send(wire("qAttached"))
         #expect(line.read(until: "#31") == "+$1#31")
@@ -82,14 +83,13 @@ import KVMDebugGDBPoll
         #expect(line.read(until: "#").contains("$OK#"))
         // ^C while running: a T02 stop.
         line.send(wire("vCont;c"))
-        usleep(50_000)
+        #expect(waitUntil { session.isRunning }, "the continue started")
         line.send([0x03])
         #expect(line.read(until: "#").hasPrefix("$T02thread:"))
         // Detach: the guest runs free; the next packet on the line is a new client, served stopped.
         line.send(wire("D"))
         #expect(line.read(until: "OK#").contains("$OK#"))
-        usleep(50_000)
-        #expect(said.lines.contains("client detached; guest running"))
+        #expect(waitUntil { said.lines.contains("client detached; guest running") })
         line.send([UInt8(ascii: "+")])  // an ack of the OK: noise, not a client
         line.send(wire("?"))
         #expect(line.read(until: "#").contains("$T05thread:"))
@@ -99,10 +99,10 @@ import KVMDebugGDBPoll
     }
 
     @Test func hangUpLeavesTheGuestStopped() throws {
-        let (line, said, _, box) = try start()
+        let (line, said, _, box, session) = try start()
         line.send(wire("vCont;c"))
         #expect(line.read(until: "+") == "+")  // read, so the close is an end of file, not a reset
-        usleep(50_000)
+        #expect(waitUntil { session.isRunning }, "the continue started")
         Glibc.close(line.fd)
         #expect(box.wait() == .hangUp(errno: 0))
         #expect(said.lines.contains("client hung up"))

@@ -20,7 +20,7 @@ import KVMDebugGDBServer
         for i in 0..<1000 {
             guard let probe = GDBServerCLITests.Client(port: port) else { Issue.record("probe connect \(i) failed"); return }
             shutdown(probe.fd, Int32(SHUT_RDWR))
-            if spacingMs > 0 { usleep(UInt32(spacingMs * 1000)) }
+            if spacingMs > 0 { usleep(UInt32(spacingMs * 1000)) }  // the spacing under test, not a wait
             guard let c = GDBServerCLITests.Client(port: port) else { Issue.record("connect \(i) failed"); return }
             let conn = Connection.tcp(c)
             let r = conn.ask("?")

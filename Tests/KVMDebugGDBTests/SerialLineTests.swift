@@ -34,12 +34,13 @@ import KVMTestSupport
         let oldRead = DispatchSemaphore(value: 0)
         let oldGot = Box()
         Thread {
+            nameCurrentThread("old-reader")
             oldGot.set(first.read())
             oldRead.signal()
         }.start()
-        usleep(100_000)
+        #expect(waitUntil { threadIsBlocked(named: "old-reader") }, "the old reader reached its blocking read")
         first.close()
-        #expect(oldRead.wait(timeout: .now() + 2) == .success, "close() wakes a reader blocked on the tty")
+        #expect(oldRead.wait(timeout: .now() + 10) == .success, "close() wakes a reader blocked on the tty")
         #expect(oldGot.get() == nil, "the old reader leaves without reading")
         let second = try #require(listener.accept())
         let message = Array("+$qSupported#37".utf8)
@@ -51,7 +52,7 @@ import KVMTestSupport
             while all.count < message.count, let b = second.read() { all += b; got.set(all) }
             done.signal()
         }.start()
-        let arrived = done.wait(timeout: .now() + 2) == .success
+        let arrived = done.wait(timeout: .now() + 10) == .success
         second.close()
         _ = master  // the old reader, if still blocked, may still wake here; it is not asserted on
         #expect(arrived && got.get() == message, "every byte reaches the new connection: \(got.get() ?? [])")

@@ -43,8 +43,7 @@ import KVMTestSupport
         }
 
         func waitForEnd() -> Result<GDBServeEnd, DebugError>? {
-            let deadline = Date().addingTimeInterval(10)
-            while end == nil && Date() < deadline { usleep(1000) }
+            waitUntil { end != nil }
             return end
         }
     }

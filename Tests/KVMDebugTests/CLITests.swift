@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import KVMDebugCLI
 import KVMDebugCore
+import KVMTestSupport
 
 // MARK: - Running the built executables
 
@@ -108,16 +109,8 @@ func runProcess(_ path: String, _ arguments: [String], environment: [String: Str
     p.standardOutput = out
     p.standardError = err
     try p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    var timedOut = false
-    while p.isRunning {
-        if Date() > deadline {
-            timedOut = true
-            p.terminate()
-            break
-        }
-        usleep(5_000)
-    }
+    let timedOut = !waitUntil(seconds: timeout) { !p.isRunning }
+    if timedOut { p.terminate() }
     p.waitUntilExit()
     try? out.close()
     try? err.close()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KVMTestSupport
 
 /// Ctrl-C (SIGINT) stops every vCPU and ends the run cleanly: exit 0 and a final
 /// `{"event":"end","reason":"interrupted"}`, on the fake backend and on real KVM.
@@ -18,14 +19,10 @@ import Testing
         try p.run()
         // Signal once the run has begun (its start event is out), not after a guessed delay:
         // a slow start (ThreadSanitizer, a loaded host) must not turn into a lost signal.
-        let begun = Date()
-        while Date().timeIntervalSince(begun) < 30,
-              !(((try? String(contentsOf: out, encoding: .utf8)) ?? "").contains("\"event\":\"start\"")) {
-            usleep(10_000)
-        }
+        waitUntil(seconds: 30) { ((try? String(contentsOf: out, encoding: .utf8)) ?? "").contains("\"event\":\"start\"") }
         let sent = Date()
         kill(p.processIdentifier, SIGINT)
-        while p.isRunning && Date().timeIntervalSince(sent) < 10 { usleep(10_000) }
+        waitUntil(seconds: 10) { !p.isRunning }
         if p.isRunning { p.terminate(); Issue.record("kvmdbg did not end within 10 s of SIGINT") }
         p.waitUntilExit()
         let lines = ((try? String(contentsOf: out, encoding: .utf8)) ?? "").split(separator: "\n")

@@ -74,6 +74,8 @@ import KVMDebugFake
         s.setHandler { finished.signal() }
         try s.start([ResumeMode?](repeating: .continue, count: 4))
         #expect(s.isRunning)
+        // A hold, not a wait: the vCPUs run free meanwhile, and an interrupt at any moment of the
+        // round ends it the same way, so the length decides nothing.
         Thread.sleep(forTimeInterval: 0.05)
         s.interrupt()
         let r = try s.wait()

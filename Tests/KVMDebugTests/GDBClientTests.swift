@@ -252,10 +252,12 @@ enum GDBScenarios {
         #expect(first.printedHex == [0], "the guest starts halted at its entry: \(first)")
         #expect(first.stdout.contains("Detaching from program") || first.stdout.contains("[Inferior 1 (Remote target) detached]"), "\(first)")
         #expect(server.waitForLine("client detached; guest running"), "\(server.description)")
-        usleep(500_000)  // the guest runs free meanwhile
+        // Holds, not waits: the guest runs free meanwhile; any run at all grows the counter (a
+        // loop iteration takes microseconds), so their length decides nothing.
+        usleep(500_000)
         let second = try runGDB(t.client, preamble: attach, commands: [read, "detach"])
         #expect(server.waitForLine("client detached; guest running", count: 2), "\(server.description)")
-        usleep(500_000)
+        usleep(500_000)  // a hold, as above
         let third = try runGDB(t.client, preamble: attach, commands: [read, "p/x $pc", "kill"])
         let a = second.printedHex.first ?? 0, b = third.printedHex.first ?? 0
         #expect(a > 0, "the counter grew while detached: \(second)")

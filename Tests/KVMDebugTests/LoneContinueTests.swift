@@ -3,6 +3,7 @@ import Testing
 import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
+import KVMTestSupport
 
 /// `DebugSession.continuesOnCallingThread`: a continue of the only vCPU that runs runs on the
 /// caller of `start` (step-over included), and an `interrupt()` from another thread still ends
@@ -29,8 +30,7 @@ import KVMDebugFake
         let first = try s.resume([.continue])
         #expect(first.stops.first?.reason == .hardwareBreakpoint && first.stops.first?.pc == loop)
         // The handler runs on that thread just after `wait` may return: wait for it (bounded).
-        let deadline = Date().addingTimeInterval(10)
-        while ended.count < 1 && Date() < deadline { usleep(1000) }
+        waitUntil { ended.count >= 1 }
         #expect(ended.count == 1 && ended.last != me, "off: a vCPU thread ended the round")
         // On: the round (its step-over past the breakpoint too) is over when `start` returns.
         s.continuesOnCallingThread = true
@@ -44,9 +44,10 @@ import KVMDebugFake
         // With no point left the guest loops forever: another thread's interrupt() ends it.
         s.removeAllPoints()
         let interrupter = Thread {
-            let deadline = Date().addingTimeInterval(30)
-            while !s.isRunning && Date() < deadline { usleep(200) }
-            usleep(20_000)  // let the caller get into the guest; the interrupt is never lost anyway
+            waitUntil(seconds: 30) { s.isRunning }
+            // A hold, not a wait: the caller gets into the guest meanwhile; the interrupt is
+            // never lost, so the length decides nothing.
+            usleep(20_000)
             s.interrupt()
         }
         interrupter.start()

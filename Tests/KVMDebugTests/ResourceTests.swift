@@ -233,7 +233,7 @@ struct WrongDeviceChild {
             if case .capabilityMissing? = thrownError({ () throws(DebugError) in try KVMSystem(path: "/dev/null") }) {} else { wrongErrors += 1 }
         }
         shared.stop.withLock { $0 = true }
-        while !watcher.isFinished { usleep(1_000) }
+        #expect(waitUntil(seconds: 60) { watcher.isFinished }, "the watcher ended")
         let stolen = shared.stolen.withLock { $0 }
         print("wrong-device-child: iterations=\(iterations) watcherOpens=\(shared.opened.withLock { $0 }) stolen=\(stolen)")
         #expect(wrongErrors == 0)

@@ -4,6 +4,7 @@ import Testing
 import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
+import KVMTestSupport
 
 /// Which backend an SMP test runs on.
 enum SMPBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -61,6 +62,8 @@ enum SMPBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
                 if n > 1 { latencies.append(try #require(s.allStopMicroseconds)) }
                 // While the stop is reported nobody runs: every counter word stays put.
                 let before = (0..<n).map { h.counter(of: $0) }
+                // A hold, not a wait: a counter that moves in it disproves the all-stop; a longer
+                // hold only looks harder.
                 Thread.sleep(forTimeInterval: 0.02)
                 #expect((0..<n).map { h.counter(of: $0) } == before)
             }
@@ -115,7 +118,7 @@ enum SMPBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
             toggler.start()
             let end = try h.runRaw(points: [], maxStops: 1, timeout: 1) { _ in }
             done.store(true, ordering: .relaxed)
-            while toggler.isExecuting { usleep(1000) }
+            #expect(waitUntil { !toggler.isExecuting }, "the toggler ended")
             #expect(end.reason == "timeout")
         }
     }

@@ -19,18 +19,17 @@ import KVMTestSupport
     }
 
     /// Runs `cycles` cycles after a warm-up (first-use allocations are not leaks) and returns
-    /// the counts before and after.
-    func measure(_ cycles: Int, _ body: () throws -> Void) rethrows -> (ProcessCounts, ProcessCounts) {
+    /// the counts before and after (once they settled within `slack`, or after 10 s).
+    func measure(_ cycles: Int, slack: Int, _ body: () throws -> Void) rethrows -> (ProcessCounts, ProcessCounts) {
         for _ in 0..<5 { try body() }
         let before = ProcessCounts.take()
         for _ in 0..<cycles { try body() }
-        usleep(100_000)  // joined threads leave /proc/self/task a moment later
-        return (before, ProcessCounts.take())
+        return (before, ProcessCounts.settled(within: slack, since: before))
     }
 
     @Test func twoThousandFakeSessionsLeaveNothing() throws {
         let g = BuiltinGuests.counterX86(.long)
-        let (before, after) = try measure(2000) { try cycle({ try boundedFake(g, vcpus: 2) }, g) }
+        let (before, after) = try measure(2000, slack: 2000 / 4) { try cycle({ try boundedFake(g, vcpus: 2) }, g) }
         print("fake sessions x2000: before \(before); after \(after)")
         #expect(after.grewAtMost(2000 / 4, since: before), "before \(before); after \(after)")
     }
@@ -44,7 +43,7 @@ extension ResourceTests {
         let g = BuiltinGuests.counterX86(.long)
         let t = SessionLeakTests()
         let start = monotonicNanoseconds()
-        let (before, after) = try t.measure(300) { try t.cycle({ try KVMBackend(guest: g, vcpus: 2) }, g) }
+        let (before, after) = try t.measure(300, slack: 300 / 2) { try t.cycle({ try KVMBackend(guest: g, vcpus: 2) }, g) }
         let ms = (monotonicNanoseconds() - start) / 1_000_000
         print("KVM sessions x300 (\(ms) ms): before \(before); after \(after)")
         // Suites in parallel (in-process GDB servers keep parked reader threads) come and go; a

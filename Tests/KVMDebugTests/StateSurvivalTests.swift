@@ -82,6 +82,8 @@ import CKVM
                     // Disarm and detach: the guest runs free (its own DR7 in the hardware) until a kick.
                     d.removeAllPoints()
                     let kicked = DispatchSemaphore(value: 0)
+                    // A hold, not a wait: the guest runs free for it; a kick is never lost (it sets
+                    // immediate_exit, so a run not yet entered returns at once).
                     let kicker = Thread { usleep(30_000); shared.backend.kick(vcpu: 0); kicked.signal() }
                     kicker.start()
                     let free = try d.resume(vcpu: 0, mode: .continue)

@@ -19,6 +19,15 @@ public struct ProcessCounts: Equatable, CustomStringConvertible, Sendable {
         fds - before.fds <= slack && threads - before.threads <= slack && mappings - before.mappings <= slack
     }
 
+    /// The counts once they have grown at most `slack` since `before`, or after `seconds` if
+    /// they never do: joined threads and closed sockets leave /proc a moment after the join or
+    /// close returns, so a check waits for that instead of sleeping a fixed time.
+    public static func settled(within slack: Int, since before: ProcessCounts, seconds: Double = 10) -> ProcessCounts {
+        var now = take()
+        waitUntil(seconds: seconds) { now = take(); return now.grewAtMost(slack, since: before) }
+        return now
+    }
+
     public var description: String { "fds \(fds), threads \(threads), mappings \(mappings)" }
 
     private static func entries(_ dir: String) -> Int {
