@@ -15,46 +15,24 @@ import KVMTestSupport
         return nil
     }
 
+    /// The shared `GDBServerProcess` (started once it is listening), read line by line in order.
     final class Server {
-        let process = Process()
-        let out = Pipe()
-        var lines: [String] = []
-        var buffer = Data()
+        let server: GDBServerProcess
+        var process: Process { server.process }
+        private var next = 0
 
         init(_ args: [String]) throws {
-            process.executableURL = URL(fileURLWithPath: try #require(GDBServerCLITests.binary, "build kvmdbg first"))
-            process.arguments = ["gdbserver"] + args
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            server = try GDBServerProcess(kvmdbg: try #require(GDBServerCLITests.binary, "build kvmdbg first"), arguments: args)
         }
 
-        /// The next stdout line (5 s at most).
+        /// The next stdout line (10 s at most).
         func line() -> String? {
-            let end = Date().addingTimeInterval(5)
-            while Date() < end {
-                if let nl = buffer.firstIndex(of: 0x0A) {
-                    let l = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
-                    buffer.removeSubrange(buffer.startIndex...nl)
-                    lines.append(l)
-                    return l
-                }
-                // Wait for data at most until the deadline: `availableData` alone blocks forever
-                // when no line comes, which would hang the whole test run.
-                var pfd = pollfd(fd: out.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
-                let ms = Int32(max(0, end.timeIntervalSinceNow) * 1000)
-                if poll(&pfd, 1, ms) <= 0 { return nil }
-                let d = out.fileHandleForReading.availableData
-                if d.isEmpty { return nil }
-                buffer += d
-            }
-            return nil
+            guard waitUntil(seconds: 10, { server.stdout.completeLines.count > next }) else { return nil }
+            defer { next += 1 }
+            return server.stdout.completeLines[next]
         }
 
-        func stop() {
-            if process.isRunning { process.terminate() }
-            process.waitUntilExit()
-        }
+        func stop() { server.stop() }
     }
 
     /// A blocking TCP client (shared with KVMDebugTests).

@@ -193,18 +193,10 @@ import KVMTestSupport
     }
 
     @Test func theCLIWarnsWhenListeningBeyondLoopback() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try #require(GDBServerCLITests.binary, "build kvmdbg first"))
-        p.arguments = ["gdbserver", "--guest", "counter", "--backend", "fake", "--listen", "0.0.0.0:0"]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        defer { if p.isRunning { p.terminate() }; p.waitUntilExit() }
-        var got = Data()
-        let end = Date().addingTimeInterval(5)
-        while Date() < end, !String(decoding: got, as: UTF8.self).contains("\n") { got += err.fileHandleForReading.availableData }
-        #expect(String(decoding: got, as: UTF8.self).contains("listening on non-loopback 0.0.0.0:"))
+        let s = try GDBServerProcess(kvmdbg: try #require(GDBServerCLITests.binary, "build kvmdbg first"),
+                                     arguments: ["--guest", "counter", "--backend", "fake", "--listen", "0.0.0.0:0"])
+        defer { s.stop() }
+        #expect(waitUntil { s.stderr.text.contains("listening on non-loopback 0.0.0.0:") }, "\(s.description)")
     }
 }
 

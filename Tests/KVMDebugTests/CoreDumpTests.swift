@@ -3,6 +3,7 @@ import Testing
 import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
+import KVMTestSupport
 
 /// ELF64 core files of a stopped guest: the layout (checked by our own reader and by readelf),
 /// atomic writing, and the round trip through gdb (`gdb -c core prog.elf`) on the fake and KVM.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KVMTestSupport
 
 // A minimal Debug Adapter Protocol client for DAPClientTests: lldb-dap-19 as a child process,
 // Content-Length framed JSON on its stdin/stdout (Foundation's JSONSerialization), every wait bounded.

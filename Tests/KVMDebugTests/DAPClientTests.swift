@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KVMTestSupport
 
 // An editor's path, without an editor: lldb-dap-19 (Debian's lldb-19) attaches to `kvmdbg gdbserver`
 // with a `gdb-remote-port` attach request, as examples/vscode/launch.json does, and this test

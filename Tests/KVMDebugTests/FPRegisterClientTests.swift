@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import KVMDebugCore
+import KVMTestSupport
 
 // FP/SIMD and guest debug registers through the real clients: gdb (x86_64, fake and this
 // host's KVM), gdb-multiarch (aarch64 on the fake), lldb-19 (x86_64). The program is the

@@ -3,6 +3,7 @@ import Testing
 import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
+import KVMTestSupport
 
 /// A guest that triple-faults stops in the debugger instead of vanishing: on this host's KVM
 /// and on the fake (which models the same exit), through the library, `kvmdbg run`, gdb and lldb.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import KVMDebugCore
+import KVMTestSupport
 
 // The real clients (gdb, gdb-multiarch) against `kvmdbg gdbserver`, asserting on what the
 // clients print. x86_64 on this host's KVM (named skip when /dev/kvm is not usable) and on the

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KVMTestSupport
 
 // Helpers for GDBClientTests: `kvmdbg gdbserver` as a child process whose stdout is read line by
 // line, and a real gdb run in batch mode against it, both under wall-clock limits. Every child is
@@ -46,179 +47,22 @@ enum GDBClient: String, Sendable, CustomStringConvertible {
     }
 }
 
-// MARK: - Reading a child's output
-
-/// Bytes a reader thread collects from a pipe, readable from the test thread at any time.
-final class PipeCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    private var closed = false
-    let pipe = Pipe()
-
-    /// Starts the reader thread (after the child got the write end).
-    func start() {
-        let handle = pipe.fileHandleForReading
-        let t = Thread { [self] in
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                lock.lock(); data.append(chunk); lock.unlock()
-            }
-            lock.lock(); closed = true; lock.unlock()
-        }
-        t.start()
-    }
-
-    var text: String {
-        lock.lock(); defer { lock.unlock() }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// The raw bytes so far (DAP frames are byte-counted).
-    var bytes: Data {
-        lock.lock(); defer { lock.unlock() }
-        return data
-    }
-
-    var isClosed: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return closed
-    }
-
-    /// Polls (bounded by `timeout`) until `predicate` holds for the text; returns the text then, or nil.
-    func wait(timeout: Double, until predicate: (String) -> Bool) -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            let t = text
-            if predicate(t) { return t }
-            if isClosed { return predicate(text) ? text : nil }
-            usleep(10_000)
-        }
-        let t = text
-        return predicate(t) ? t : nil
-    }
-}
-
-/// Starts `p` from this thread with no signal blocked: a child inherits the spawning thread's
-/// mask, and the test runner's worker threads block SIGINT and SIGTERM, which would make gdb
-/// deaf to Ctrl-C and the server to SIGTERM.
-func runUnblocked(_ p: Process) throws {
-    var none = sigset_t(), saved = sigset_t()
-    sigemptyset(&none)
-    pthread_sigmask(SIG_SETMASK, &none, &saved)
-    defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-    try p.run()
-}
-
-/// Ends a child: SIGTERM, up to `grace` seconds, then SIGKILL; always reaps it.
-func endProcess(_ p: Process, grace: Double = 5) {
-    guard p.processIdentifier > 0 else { return }
-    if p.isRunning {
-        kill(p.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(grace)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-    }
-    p.waitUntilExit()
-}
-
-/// A child started with stdin from /dev/null, its stdout and stderr collected by reader
-/// threads, and no signal blocked (`runUnblocked`): what every client and server of the tests needs.
-struct CollectedProcess {
-    let process: Process
-    let stdout: PipeCollector
-    let stderr: PipeCollector
-}
-
-func startCollected(_ path: String, _ arguments: [String]) throws -> CollectedProcess {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = arguments
-    p.standardInput = FileHandle.nullDevice
-    let out = PipeCollector(), err = PipeCollector()
-    p.standardOutput = out.pipe
-    p.standardError = err.pipe
-    try runUnblocked(p)
-    out.start()
-    err.start()
-    return CollectedProcess(process: p, stdout: out, stderr: err)
-}
-
 // MARK: - The server
 
-/// A running `kvmdbg gdbserver ... --listen 127.0.0.1:0` (or another `--listen`).
-final class GDBServerProcess {
-    let process = Process()
-    let stdout = PipeCollector()
-    let stderr = PipeCollector()
-    let arguments: [String]
-    /// HOST:PORT from the `listening on HOST:PORT; attach with: ...` line.
-    private(set) var address = ""
-    /// The whole `listening on` line.
-    private(set) var listeningLine = ""
-    private var ended = false
-
-    /// Starts the server and waits (bounded) for its `listening on` line; a server that does not
-    /// print it fails the test with its stdout and stderr.
-    init(_ arguments: [String], listen: String = "127.0.0.1:0", timeout: Double = 30,
-         sourceLocation: SourceLocation = #_sourceLocation) throws {
+extension GDBServerProcess {
+    /// Starts the built `kvmdbg gdbserver ARGUMENTS --listen LISTEN` and waits (bounded) for its
+    /// `listening on` line; a server that does not print it fails the test with its stdout and stderr.
+    convenience init(_ arguments: [String], listen: String = "127.0.0.1:0", timeout: Double = 30,
+                     sourceLocation: SourceLocation = #_sourceLocation) throws {
         let path = try #require(BuiltTool.path("kvmdbg"), BuiltTool.missing("kvmdbg"), sourceLocation: sourceLocation)
-        self.arguments = ["gdbserver"] + arguments + ["--listen", listen]
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = self.arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = stdout.pipe
-        process.standardError = stderr.pipe
-        try runUnblocked(process)
-        stdout.start()
-        stderr.start()
-        let text = stdout.wait(timeout: timeout) { $0.split(separator: "\n").contains { $0.hasPrefix("listening on ") } }
-        guard let text,
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }),
-              let semicolon = line.firstIndex(of: ";") else {
-            let why = "kvmdbg \(self.arguments.joined(separator: " ")) printed no `listening on HOST:PORT;` line within \(timeout) s (running: \(process.isRunning))\nstdout:\n\(stdout.text)\nstderr:\n\(stderr.text)"
-            stop()
-            Issue.record(Comment(rawValue: why), sourceLocation: sourceLocation)
-            throw GDBHarnessError.serverDidNotListen
+        do {
+            try self.init(kvmdbg: path, arguments: arguments + ["--listen", listen], timeout: timeout)
+        } catch {
+            Issue.record(Comment(rawValue: "\(error)"), sourceLocation: sourceLocation)
+            throw error
         }
-        listeningLine = String(line)
-        address = String(line[line.index(line.startIndex, offsetBy: "listening on ".count)..<semicolon])
     }
-
-    /// stdout lines so far.
-    var lines: [String] { stdout.text.split(separator: "\n").map(String.init) }
-
-    /// Waits (bounded) until a stdout line equals `line`; true when it came.
-    @discardableResult
-    func waitForLine(_ line: String, count: Int = 1, timeout: Double = 15) -> Bool {
-        stdout.wait(timeout: timeout) { t in t.split(separator: "\n").filter { $0 == line }.count >= count } != nil
-    }
-
-    /// Waits (bounded) for the server to exit by itself; its status, or nil if it still runs.
-    func waitForExit(timeout: Double = 15) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { return nil }
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
-    var isRunning: Bool { process.isRunning }
-
-    /// Ends the server (SIGTERM, then SIGKILL). Idempotent.
-    func stop() {
-        guard !ended else { return }
-        ended = true
-        endProcess(process)
-        _ = stdout.wait(timeout: 2) { [stdout] _ in stdout.isClosed }  // let the reader thread drain to EOF
-    }
-
-    var description: String { "kvmdbg \(arguments.joined(separator: " "))\nstdout:\n\(stdout.text)\nstderr:\n\(stderr.text)" }
-
-    deinit { stop() }
 }
-
-enum GDBHarnessError: Error { case serverDidNotListen }
 
 // MARK: - A gdb run
 

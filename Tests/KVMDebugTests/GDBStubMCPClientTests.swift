@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KVMTestSupport
 
 // The gdbstub-mcp package's own GDB remote client (PyPI; installed into the build folder by
 // scripts/gdbstub-mcp) against `kvmdbg gdbserver`: Tests/Fixtures/gdbstub-mcp/drive.py calls the
@@ -34,12 +35,8 @@ enum GDBStubMCPScenario {
         let hex = { (v: UInt64) in String(v, radix: 16) }
         let c = try startCollected(ThirdPartyClient.gdbstubMCP.path,
                                    [script, port, hex(t.loop), hex(t.store), hex(t.load), hex(t.counter)] + (watch ? ["--watch"] : []))
-        let deadline = Date().addingTimeInterval(120)
-        var timedOut = false
-        while c.process.isRunning {
-            if Date() > deadline { timedOut = true; kill(c.process.processIdentifier, SIGKILL); break }
-            usleep(10_000)
-        }
+        let timedOut = !waitUntil(seconds: 120) { !c.process.isRunning }
+        if timedOut { kill(c.process.processIdentifier, SIGKILL) }
         c.process.waitUntilExit()
         _ = c.stdout.wait(timeout: 2) { _ in c.stdout.isClosed }
         _ = c.stderr.wait(timeout: 2) { _ in c.stderr.isClosed }

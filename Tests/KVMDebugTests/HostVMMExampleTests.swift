@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import KVMDebugCore
+import KVMTestSupport
 
 /// examples/host-vmm: a VMM that owns its VM and hands its vCPU fd to kvmdbg.
 /// Exit 0 = the stops matched, 1 = failure, 77 = skipped (no usable /dev/kvm).

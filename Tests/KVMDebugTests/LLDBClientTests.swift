@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import KVMDebugCore
+import KVMTestSupport
 
 // Debian's lldb-19 against `kvmdbg gdbserver` (`gdb-remote HOST:PORT`), asserting on what lldb
 // prints: x86_64 on the fake and on this host's KVM, aarch64 on the fake, and the C fixture

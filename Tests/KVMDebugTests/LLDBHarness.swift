@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KVMTestSupport
 
 // Helpers for LLDBClientTests and DAPClientTests: a batch lldb-19 run under a wall-clock limit
 // (SIGKILL after it: a hung client fails the test) and the C fixture built in a temporary
@@ -55,16 +56,8 @@ func runLLDB(_ commands: [String], timeout: Double = 30, executable: (name: Stri
     defer { try? FileManager.default.removeItem(at: file) }
     let c = try startCollected(path, ["--batch", "--no-lldbinit", "-s", file.path])
     let (p, out, err) = (c.process, c.stdout, c.stderr)
-    let deadline = Date().addingTimeInterval(timeout)
-    var timedOut = false
-    while p.isRunning {
-        if Date() > deadline {
-            timedOut = true
-            kill(p.processIdentifier, SIGKILL)
-            break
-        }
-        usleep(10_000)
-    }
+    let timedOut = !waitUntil(seconds: timeout) { !p.isRunning }
+    if timedOut { kill(p.processIdentifier, SIGKILL) }
     p.waitUntilExit()
     _ = out.wait(timeout: 2) { _ in out.isClosed }
     _ = err.wait(timeout: 2) { _ in err.isClosed }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KVMTestSupport
 
 // Stepping one vCPU from lldb on two: `thread step-inst 2` moves only thread 2, and lldb's frame,
 // its register read and its thread list agree on the new pc. (After `thread select 2`, lldb-14

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KVMTestSupport
 
 // Debian's lldb-13 and lldb-14, unpacked into the build folder by scripts/old-lldb (see
 // ThirdPartyClients.swift), against `kvmdbg gdbserver` on the fake and on this host's KVM:

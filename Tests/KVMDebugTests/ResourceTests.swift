@@ -75,6 +75,7 @@ func expectNoLeak(_ what: String, paths: [String] = [], attempts: Int = 8,
         let after = ResourceSnapshot.take(paths: paths)
         if after.noGrowth(since: before) { return }
         last = "before: \(before)\nafter:  \(after)"
+        // Pacing between attempts, not a wait: each attempt's verdict is its own before/after.
         if attempt < attempts { usleep(100_000) }
     }
     Issue.record("\(what) leaked on each of \(attempts) attempts:\n\(last)", sourceLocation: sourceLocation)

@@ -34,10 +34,10 @@ func freeLoopbackPort() throws -> UInt16 {
             let port = try freeLoopbackPort()
             let server = try startCollected(kvmdbg, ["gdbserver"] + t.serverArguments() + ["--listen", "127.0.0.1:\(port)"])
             defer { endProcess(server.process) }
-            let deadline = Date().addingTimeInterval(30)
             var up = false
-            while !up && server.process.isRunning && Date() < deadline {
-                if LoopbackRSPClient(port: port) != nil { up = true } else { usleep(5_000) }  // connect, then close at once
+            waitUntil(seconds: 30) {
+                up = LoopbackRSPClient(port: port) != nil  // connect, then close at once
+                return up || !server.process.isRunning
             }
             try #require(up, "round \(round): port \(port) never accepted (server running: \(server.process.isRunning))\nstdout:\n\(server.stdout.text)\nstderr:\n\(server.stderr.text)")
             let r = try runGDB(.gdb, commands: ["target remote 127.0.0.1:\(port)", "p/x $pc", "detach"])
