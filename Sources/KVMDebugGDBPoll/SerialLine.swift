@@ -2,7 +2,8 @@ import CPosix
 import KVMDebugCore
 
 /// Opens a serial device for the GDB remote protocol: raw mode (no echo, no line editing, 8-bit
-/// bytes), CLOCAL, and 115200 baud, so every packet byte passes as it is. The one opener of both
+/// bytes), CLOCAL, and 115200 baud, so every packet byte passes as it is; input received before
+/// that is discarded. A server says it is ready only after this returns. The one opener of both
 /// GDB drivers (the threaded driver's `SerialListener` and the poll driver).
 public enum SerialLine {
     /// The open fd (O_RDWR | O_NOCTTY | O_CLOEXEC). Throws, with no fd left open, when the device
@@ -37,5 +38,8 @@ public enum SerialLine {
             throw .system(call: "cfsetspeed(\(path), 115200)", errno: cposix_errno())
         }
         if tcsetattr(fd, TCSANOW, &t) != 0 { throw .system(call: "tcsetattr(\(path))", errno: cposix_errno()) }
+        // Bytes that arrived before the line was raw went through the default line discipline
+        // (echoed back, lines edited): drop them, the client resends what gets no `+`.
+        if tcflush(fd, TCIFLUSH) != 0 { throw .system(call: "tcflush(\(path))", errno: cposix_errno()) }
     }
 }

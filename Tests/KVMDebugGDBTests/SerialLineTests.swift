@@ -85,6 +85,41 @@ private final class Box: @unchecked Sendable {
         #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0)
     }
 
+    /// gdb may write before the server has made the line raw (the lanes' start-up race): those
+    /// bytes went through the default line discipline (echoed, held as a line), and must not
+    /// reach the server after it; what comes once the line is open does.
+    @Test func bytesFromBeforeTheLineWasRawAreDropped() throws {
+        let (master, slave) = try SerialLineTests.pty()
+        defer { close(master) }
+        // The device already open in its default (cooked, echoing) mode, as before kvmdbg's open.
+        let early = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        try #require(early >= 0, "open \(slave): errno \(errno)")
+        defer { close(early) }
+        #expect(write(master, "stale\n", 6) == 6)
+        // Its echo on the master: the line discipline has taken the bytes in.
+        let echo = Self.read(master, until: { String(decoding: $0, as: UTF8.self).contains("stale") })
+        #expect(String(decoding: echo, as: UTF8.self).contains("stale"), "echo: \(echo)")
+        let fd = try SerialLine.open(slave)
+        defer { close(fd) }
+        #expect(write(master, "fresh", 5) == 5)
+        let got = Self.read(fd, until: { $0.count >= 5 })
+        #expect(String(decoding: got, as: UTF8.self) == "fresh", "the server read \(String(decoding: got, as: UTF8.self).debugDescription)")
+    }
+
+    /// Bytes from `fd` until `done` holds of them, each wait bounded (30 s) by poll.
+    static func read(_ fd: Int32, until done: ([UInt8]) -> Bool) -> [UInt8] {
+        var got: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 256)
+        while !done(got) {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 30_000) == 1 else { break }
+            let n = Glibc.read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            got += buf[0..<n]
+        }
+        return got
+    }
+
     @Test func aMissingDeviceIsAnOpenError() {
         let e = thrownError { () throws(DebugError) in try SerialLine.open("/nonexistent/ttyS9") }
         #expect(e == .system(call: "open(/nonexistent/ttyS9)", errno: ENOENT), "\(String(describing: e))")

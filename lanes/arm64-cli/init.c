@@ -23,26 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lane-init.h"
+
 static int errors;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-// The value of `key` (e.g. "lane.timeout=") in /proc/cmdline, or `fallback`.
-static const char *cmdline(const char *key, const char *fallback) {
-  static char buf[4096];
-  int fd = open("/proc/cmdline", O_RDONLY);
-  if (fd < 0) return fallback;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  buf[n > 0 ? n : 0] = 0;
-  for (char *w = strtok(buf, " \n"); w; w = strtok(NULL, " \n"))
-    if (strncmp(w, key, strlen(key)) == 0) return w + strlen(key);
-  return fallback;
-}
 
 // Runs /kvmdbg with `args`; its output lines are printed after `prefix`. Returns the exit
 // status (128 + signal when killed). The watchdog: SIGTERM after `timeout` s, SIGKILL 5 s later.
@@ -109,18 +92,7 @@ static int run(const char *prefix, char *const args[], double timeout) {
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   double t0 = now();
-  mkdir("/dev", 0755);
-  mkdir("/proc", 0755);
-  mkdir("/sys", 0755);
-  mkdir("/tmp", 01777);
-  mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
-  mount("proc", "/proc", "proc", 0, NULL);
-  mount("sysfs", "/sys", "sysfs", 0, NULL);
-  int c = open("/dev/console", O_RDWR);
-  if (c >= 0) {
-    dup2(c, 1);
-    dup2(c, 2);
-  }
+  mount_pseudo_filesystems();
   struct utsname u;
   if (uname(&u) == 0) printf("lane-kernel: %s %s %s %s\n", u.sysname, u.release, u.version, u.machine);
   struct stat st;
@@ -162,13 +134,7 @@ int main(void) {
     }
   }
   if (f) fclose(f);
-  // The UART's own view of the GDB line: bytes lost to an overrun (oe:), a framing (fe:) or a
-  // parity (pe:) error would mean bytes lost between QEMU and the server.
-  FILE *s = fopen("/proc/tty/driver/serial", "r");
-  char line[512];
-  while (s && fgets(line, sizeof line, s))
-    if (strncmp(line, "0:", 2) == 0) printf("lane-serial: ttyS%s", line);
-  if (s) fclose(s);
+  print_serial("0");
   printf("lane-done: errors=%d seconds=%.2f\n", errors, now() - t0);
   sync();
   reboot(RB_POWER_OFF);

@@ -74,6 +74,9 @@ func serveGuest(_ g: Guest, vcpus: Int, fd: Int32) throws(DebugError) -> GDBServ
     engine.backendDescription = "backend chosen: kvm (arm64 lane: /dev/kvm inside QEMU's emulated EL2)"
     engine.logPackets = false
     let session = DebugSession(backend: try KVMBackend(guest: g, vcpus: vcpus))
+    // The line stays open (and raw) from guest to guest: what the previous client sent after its
+    // `kill` must not reach this one's server. Then the ready line the host's gdb waits for.
+    if tcflush(fd, TCIFLUSH) != 0 { throw .system(call: "tcflush(\(laneGDBLine))", errno: cposix_errno()) }
     print("lane-gdb: serving \(g.name) (\(vcpus) vCPU\(vcpus == 1 ? "" : "s")) on \(laneGDBLine)")
     return try serve(session: session, options: GDBServeOptions(engine: engine, say: { print("lane-gdb: \($0)") })) { loop throws(DebugError) in
         try GDBPollDriver(loop: loop, fd: fd).run()

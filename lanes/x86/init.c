@@ -22,11 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "../lane-init.h"
 
 // Loads one module; prints the errno on failure (the script fails on `lane-error:`).
 static int load(const char *path) {
@@ -73,19 +69,6 @@ static int run(const char *marker, char *const args[], double timeout) {
   return code;
 }
 
-// The value of `key` (e.g. "lane.mode=") in /proc/cmdline, or `fallback`.
-static const char *cmdline(const char *key, const char *fallback) {
-  static char buf[4096];
-  int fd = open("/proc/cmdline", O_RDONLY);
-  if (fd < 0) return fallback;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  buf[n > 0 ? n : 0] = 0;
-  for (char *w = strtok(buf, " \n"); w; w = strtok(NULL, " \n"))
-    if (strncmp(w, key, strlen(key)) == 0) return w + strlen(key);
-  return fallback;
-}
-
 // lane.mode=gdb: one gdbserver per /gdb-phases line, on the second serial port (ttyS1,
 // which QEMU connects to a TCP socket on the host; ttyS0 stays the console).
 static void gdb_phases(double timeout) {
@@ -112,29 +95,13 @@ static void gdb_phases(double timeout) {
     run(marker, args, timeout);
   }
   fclose(f);
-  // The UART's own view of the line: its type, bytes moved, and any overrun (oe:), framing
-  // (fe:) or parity (pe:) errors, which would mean bytes lost between QEMU and the server.
-  FILE *u = fopen("/proc/tty/driver/serial", "r");
-  while (u && fgets(line, sizeof line, u))
-    if (strncmp(line, "1:", 2) == 0) printf("lane-serial: ttyS%s", line);
-  if (u) fclose(u);
+  print_serial("1");
 }
 
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   double t0 = now();
-  mkdir("/dev", 0755);
-  mkdir("/proc", 0755);
-  mkdir("/sys", 0755);
-  mkdir("/tmp", 01777);
-  mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
-  mount("proc", "/proc", "proc", 0, NULL);
-  mount("sysfs", "/sys", "sysfs", 0, NULL);
-  int c = open("/dev/console", O_RDWR);
-  if (c >= 0) {
-    dup2(c, 1);
-    dup2(c, 2);
-  }
+  mount_pseudo_filesystems();
   const char *mods[] = {"/lib/modules/irqbypass.ko", "/lib/modules/kvm.ko", "/lib/modules/ccp.ko",
                         "/lib/modules/kvm-amd.ko"};
   int ok = 1;
