@@ -7,15 +7,11 @@ import KVMTestSupport
 /// breakpoint as `insert` does: its virtual address is translated through the guest's page
 /// tables and the instruction patched at the physical address, not at the virtual one.
 @Suite struct InsertAllTests {
-    /// paged-counter on the fake, stopped at `inner` (its own page tables are loaded by then).
+    /// paged-counter on the fake, stopped at `inner` (its own page tables are loaded by then),
+    /// with the hardware breakpoint that stopped it removed.
     static func stoppedAtInner() throws -> DebugSession<FakeBackend> {
-        let guest = BuiltinGuests.pagedCounterX86()
-        let s = DebugSession(backend: try FakeBackend(guest: guest))
-        let inner = try #require(guest.symbol("inner")).address
-        try s.insert(.hardware(address: inner))
-        let round = try s.resume([.continue], deadline: monotonicNanoseconds() + 30_000_000_000)
-        #expect(round.stops.first?.pc == inner, "\(round.events)")
-        try s.remove(.hardware(address: inner))
+        let s = try PagedGuestKVMTests.stoppedAtInner(FakeBackend(guest: BuiltinGuests.pagedCounterX86()))
+        try s.remove(.hardware(address: try #require(BuiltinGuests.pagedCounterX86().symbol("inner")).address))
         return s
     }
 

@@ -11,7 +11,12 @@ import KVMTestSupport
 
     /// A session stopped at `inner` (after the guest loaded its CR3), by a hardware breakpoint.
     static func stoppedAtInner() throws -> DebugSession<KVMBackend> {
-        let s = DebugSession(backend: try KVMBackend(guest: BuiltinGuests.pagedCounterX86()))
+        try stoppedAtInner(KVMBackend(guest: BuiltinGuests.pagedCounterX86()))
+    }
+
+    /// The same on any backend running `pagedCounterX86` (InsertAllTests uses the fake).
+    static func stoppedAtInner<B: DebugBackend>(_ backend: B) throws -> DebugSession<B> {
+        let s = DebugSession(backend: backend)
         let inner = try #require(BuiltinGuests.pagedCounterX86().symbol("inner")).address
         try s.insert(.hardware(address: inner))
         let round = try s.resume([.continue], deadline: monotonicNanoseconds() + 10_000_000_000)
