@@ -45,6 +45,7 @@ public enum GDBFuzzDriver {
         defer { backend.runFinished = nil }
         var options = GDBEngineOptions(softwareBreakpointsTrap: guest.softwareBreakpointsTrap)
         options.logPackets = guest.serverMode
+        options.corePath = { _ in FuzzScratch.corePath }
         session.continuesOnCallingThread = guest.serverMode
         let engine = GDBEngine(target: session, options: options)
         loop: for chunk in chunks {

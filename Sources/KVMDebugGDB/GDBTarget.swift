@@ -112,6 +112,10 @@ public struct GDBEngineOptions: Sendable {
     /// The most page tables one scan reads (`monitor info mem|tlb`, the memory map): tables that
     /// loop must not hold the engine for long (65536 took 44 s in a debug build).
     public var maxPageTables: Int = PageTableBudget().maxTables
+    /// Where `monitor dump-guest-memory FILE` writes, given the client's FILE: by default FILE
+    /// itself, with the server user's rights (as QEMU's monitor does). The fuzz harness maps
+    /// every FILE to one scratch file: its inputs had written cores into / and the working folder.
+    public var corePath: @Sendable (String) -> String = { $0 }
 
     public init(softwareBreakpointsTrap: Bool = true, probe: (@Sendable () -> [String])? = nil,
                 backendDescription: String = "") {

@@ -10,7 +10,7 @@ extension GDBEngine {
         var args = Array(w.dropFirst())
         if args.first == "-p" { args.removeFirst() }
         guard !args.isEmpty, !args[0].hasPrefix("-") else { return .error("usage: monitor dump-guest-memory [-p] FILE") }
-        let path = args.joined(separator: " ")
+        let path = options.corePath(args.joined(separator: " "))
         let vcpu = lastEvent?.vcpu ?? generalThread
         let signal: UInt8
         switch lastEvent?.event {

@@ -101,6 +101,17 @@ import KVMTestSupport
         #expect(ReplyProperties.violation(big) == "packet at 0 has a 4097-byte payload, over PacketSize 4096")
     }
 
+    /// A fuzz input's `monitor dump-guest-memory FILE` writes only the harness's scratch file: the
+    /// one-hour runs had left cores in / and in the working folder under the names inputs gave.
+    @Test func coreFilesStayInTheScratchFile() throws {
+        let named = "/tmp/kvmdbg-fuzz-escape.\(getpid())"
+        defer { unlink(named) }
+        let outcome = MonitorFuzzHarness.run([0] + Array("dump-guest-memory \(named)".utf8))
+        #expect(outcome.violation == nil)
+        #expect(access(named, F_OK) != 0, "a fuzz input wrote \(named)")
+        #expect(String(decoding: outcome.sent, as: UTF8.self).contains("$O"), "the core was written (its summary)")
+    }
+
     /// The memory check flags a hidden byte that is not the breakpoint instruction's (what the
     /// debugger showed before the guest-store fix: the stale original over the guest's byte),
     /// and accepts an intact patch and one the guest stored over.
