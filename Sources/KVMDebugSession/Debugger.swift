@@ -515,7 +515,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
 
     /// Steps `vcpu` past the breakpoints or (arm64) watchpoint it sits on, if any, with
     /// every other point armed. Returns nil when the vCPU is ready to continue, or the
-    /// event that interrupted the step-over (another point tripped, or an exit).
+    /// event that interrupted the step-over (another point tripped, an exit, or `.kicked`).
     ///
     /// Under all-stop, callers do this while the other vCPUs are held, because a
     /// software breakpoint is briefly unpatched from shared memory meanwhile.
@@ -526,7 +526,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         if over.isEmpty { return nil }
         let event = try stepOver(over, vcpu: vcpu)
         switch event {
-        case .exit(.interrupted):
+        case .kicked:
             // Kicked before the step retired: still sitting on the points.
             return event
         case .exit:
@@ -541,7 +541,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
-    /// Resumes `vcpu` until the next stop or exit, syncing its debug state first if
+    /// Resumes `vcpu` until the next stop, exit or kick, syncing its debug state first if
     /// (and only if) it changed. Runs on one thread at a time per vCPU (its session thread,
     /// or the caller of a lone step).
     public func resume(vcpu: Int, mode: ResumeMode) throws(DebugError) -> RunEvent {
@@ -779,6 +779,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 if pages.isEmpty { return .exit(exit) }
                 if let s = try holeBreakpoint(vcpu, without: without) { return .stop(s) }
                 if let e = try stepThroughHoles(vcpu, pages: pages, stepping: stepping) { return e }
+            case .interrupted:
+                return .kicked
             default:
                 return .exit(exit)
             }

@@ -55,7 +55,7 @@ import KVMTestSupport
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: loop))
         b.inject(.fail(.run, errno: e), vcpu: 0)
-        #expect(try d.resume(vcpu: 0, mode: .continue) == .exit(.interrupted))
+        #expect(try d.resume(vcpu: 0, mode: .continue) == .kicked)
         // In a session round a stray EINTR sends the vCPU back in: the round ends at the breakpoint.
         let s = DebugSession(debugger: d)
         b.inject(.fail(.run, errno: e), vcpu: 1)
