@@ -527,7 +527,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         let event = try stepOver(over, vcpu: vcpu)
         switch event {
         case .kicked:
-            // Kicked before the step retired: still sitting on the points.
+            // Kicked before the step retired: still sitting on the points (`stepOver`).
             return event
         case .exit:
             return finish(vcpu, event)
@@ -622,7 +622,11 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     }
 
     private func finish(_ vcpu: Int, _ event: RunEvent) -> RunEvent {
-        if case .stop(let s) = event { vcpus[vcpu].lastStop = s } else { vcpus[vcpu].lastStop = nil }
+        switch event {
+        case .stop(let s): vcpus[vcpu].lastStop = s
+        case .exit: vcpus[vcpu].lastStop = nil
+        case .kicked: break  // the vCPU is where it was (`stepOver` kept a stop it still sits on)
+        }
         if case .exit(let x) = event, x.endsVCPU { vcpus[vcpu].fatalExit = x }
         return event
     }
@@ -716,12 +720,17 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// other point armed, then re-patches.
     private func stepOver(_ points: [DebugPoint], vcpu: Int) throws(DebugError) -> RunEvent {
         let st = vcpus[vcpu]
-        let at = st.lastStop?.pc
+        let last = st.lastStop
         let event = try stepOverOnce(points, vcpu: vcpu)
-        if case .stop(let s) = event, s.pc == at {
-            st.steppedOverAt = at
+        switch event {
+        case .kicked:
+            // Kicked before the step retired: still on the points, which the next resume must
+            // step over again, not hit again (checked by the pc: a signal may come after it).
+            if let last, try backend.programCounter(vcpu: vcpu) == last.pc { st.lastStop = last }
+        case .stop(let s) where s.pc == last?.pc:
+            st.steppedOverAt = s.pc
             st.steppedOver = points
-        } else {
+        default:
             st.steppedOverAt = nil
             st.steppedOver = []
         }
