@@ -31,8 +31,7 @@ public enum VCPUExit: Sendable, Hashable {
     case io(port: UInt16, isWrite: Bool, size: Int, pc: UInt64)
     /// KVM_EXIT_MMIO (6).
     case mmio(address: UInt64, isWrite: Bool, length: Int, pc: UInt64)
-    /// KVM_RUN returned EINTR or KVM_EXIT_INTR (10): kicked by a signal / immediate_exit
-    /// (the fake backend: also its run budget spent). `Debugger` reports it as `RunEvent.kicked`.
+    /// KVM_RUN returned EINTR or KVM_EXIT_INTR (10): kicked by a signal / immediate_exit.
     case interrupted
     /// KVM_EXIT_SHUTDOWN (8): an x86 triple fault. `kvm_run` carries no field; the
     /// registers are read after it (what they hold depends on the KVM flavour, see `ExitReport`).

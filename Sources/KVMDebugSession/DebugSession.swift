@@ -298,13 +298,6 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         /// nil: nothing ran into anything (a step-over retired cleanly, or nothing was run).
         var result: Result<RunEvent?, DebugError>
         var at: UInt64
-
-        /// An event or a failure to report: it ends phase 1 and starts the all-stop. A kick
-        /// or a clean step-over has nothing to report.
-        var reportable: Bool {
-            guard case .success(let e) = result else { return true }
-            return e != nil && e != .kicked
-        }
     }
 
     // Guarded by `cond`.
@@ -388,7 +381,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         var found = false
         for v in 0..<n where actions[v] == .continue && debugger.needsStepOver(vcpu: v) {
             let r = here ? runAloneHere(v) : runAlone(v)
-            if !r.reportable { continue }
+            if !r.result.reportable { continue }
             cond.withLock { reports.append(r) }
             found = true
             if case .failure = r.result { break }
@@ -583,13 +576,12 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             // Who to tell after the unlock: the main waiter (a step-over's, or the round's
             // end), and the handler at the round's end. Other vCPU threads are never woken.
             let (wake, h): (Bool, (@Sendable () -> Void)?) = cond.withLock {
-                let report = Report(vcpu: v, result: result, at: at)
-                reports.append(report)
+                reports.append(Report(vcpu: v, result: result, at: at))
                 running[v] = false
                 runningCount -= 1
                 guard launched else { return (true, nil) }
                 // Kicked to a halt: nothing to start an all-stop with.
-                if report.reportable && firstExit == nil {
+                if result.reportable && firstExit == nil {
                     firstExit = at
                     for u in 0..<n where running[u] { debugger.backend.kick(vcpu: u) }
                 }
@@ -612,5 +604,14 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         } catch {
             return .failure(error)
         }
+    }
+}
+
+extension Result where Success == RunEvent?, Failure == DebugError {
+    /// A vCPU's outcome worth reporting, an event or a failure: it ends a round's phase 1 and
+    /// starts the all-stop. A kick, or a step-over that retired cleanly, has nothing to report.
+    fileprivate var reportable: Bool {
+        guard case .success(let e) = self else { return true }
+        return e != nil && e != .kicked
     }
 }

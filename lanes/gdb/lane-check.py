@@ -285,11 +285,6 @@ def counter_checks():
     counter_detach_checks()
 
 
-def in_code(at):
-    """The counter guest's own code reads as "code", anything else as itself."""
-    return "code" if at in ("entry", "loop", "store", "load", "jump") else at
-
-
 def counter_register_checks():
     @check("registers")
     def _():
@@ -427,7 +422,8 @@ def counter_detach_checks():
         ex("hbreak *%#x" % s["loop"])
         r = resume()
         delete_all()
-        return "stopped-in=%s ran-while-detached=%s then %s" % (in_code(at), ran, r)
+        return "stopped-in=%s ran-while-detached=%s then %s" % (
+            "code" if at in ("entry", "loop", "store", "load", "jump") else at, ran, r)
 
     @check("interrupt")
     def _():
@@ -442,7 +438,7 @@ def counter_detach_checks():
             ran = value("*(long*)%#x" % s["counter"]) != before
             if ran:
                 break
-        return "%s in=%s ran=%s" % (r.split("@", 1)[0], in_code(at), ran)
+        return "%s in=%s ran=%s" % (r.split("@", 1)[0], "code" if at in ("entry", "loop", "store", "load", "jump") else at, ran)
 
 
 # smp: two vCPUs; vCPU 1 stores to counters+8. Which vCPU reaches a shared point first is timing.
