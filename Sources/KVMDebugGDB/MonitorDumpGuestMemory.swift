@@ -16,7 +16,7 @@ extension GDBEngine {
         switch lastEvent?.event {
         case .exit(let x)?: signal = x.signal?.rawValue ?? 5
         case .stop?: signal = 5
-        case nil: signal = 2
+        case .kicked?, nil: signal = 2  // an interrupt (^C); a kick is never a round's event
         }
         do throws(DebugError) {
             lines += try target.writeCore(to: path, current: vcpu, signal: signal).lines

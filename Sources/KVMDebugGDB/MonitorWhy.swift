@@ -33,6 +33,8 @@ extension GDBEngine {
             }
         case .exit(let x):
             lines += ExitReport(vcpu: e.vcpu, exit: x, pc: pc).lines
+        case .kicked:
+            break  // never reported (`StopRound.events`)
         }
         // A fatal exit another vCPU holds from an earlier round (reported then, still in force).
         for v in 0..<target.vcpuCount where v != e.vcpu {

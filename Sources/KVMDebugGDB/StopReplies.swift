@@ -6,10 +6,7 @@ extension GDBEngine {
     /// first debug stop, else the first exit); other vCPUs' debug stops wait in `pendingStops`.
     /// The packets are `T`, `W` replies.
     func stopReply(for round: StopRound) -> [UInt8] {
-        let events = round.events.filter {
-            if case .exit(.interrupted) = $0.event { return false }
-            return true
-        }
+        let events = round.events
         func isStop(_ e: VCPUEvent) -> Bool { if case .stop = e.event { return true } else { return false } }
         // A fatal exit first: the round's other stops can wait, it must not be lost.
         let chosen = events.first(where: isFatal) ?? events.first(where: { $0.vcpu == steppedVCPU && isStop($0) })
@@ -47,6 +44,8 @@ extension GDBEngine {
                 s = "T" + String(decoding: GDBHex.encode([sig.rawValue]), as: UTF8.self) + "thread:\(threadID(e.vcpu));"
             }
             s += "reason:signal;"
+        case .kicked:
+            s += "reason:signal;"  // never in a round (`StopRound.events`)
         }
         let reply = Array(s.utf8) + expedited(e.vcpu) + threadList()
         lastStopReply = reply

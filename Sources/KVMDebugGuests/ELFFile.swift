@@ -126,7 +126,28 @@ public struct ELFFile: Sendable {
     /// Parses an ELF64 little-endian file for x86_64 or aarch64.
     public init(bytes: [UInt8]) throws(DebugError) {
         let r = ByteReader(bytes: bytes)
-        guard ELFFile.hasMagic(bytes) else { throw .badImage(reason: "not an ELF file (no \\x7fELF magic)") }
+        try ELFFile.checkIdentification(bytes)
+        type = try r.u16(16, "e_type")
+        machine = try r.u16(18, "e_machine")
+        guard ELFFile.arch(machine: machine) != nil else {
+            throw .badImage(reason: "ELF e_machine \(machine) (\(ELFFile.machineName(machine))) is not supported; kvmdbg loads x86_64 (62) or aarch64 (183) images")
+        }
+        entry = try r.u64(24, "e_entry")
+        let t = try ELFFile.tables(r)
+        programHeaders = try ELFFile.programHeaders(r, t.programs)
+        sections = try ELFFile.sectionHeaders(r, t.sections)
+        if let (index, tableName) = ELFFile.symbolTableIndex(sections) {
+            symbols = try ELFFile.symbols(r, sections: sections, table: index, tableName: tableName)
+            symbolTable = tableName
+        } else {
+            symbols = []
+            symbolTable = nil
+        }
+    }
+
+    /// `e_ident`: the magic, ELFCLASS64, little-endian, version 1, and a whole file header.
+    private static func checkIdentification(_ bytes: [UInt8]) throws(DebugError) {
+        guard hasMagic(bytes) else { throw .badImage(reason: "not an ELF file (no \\x7fELF magic)") }
         guard bytes.count >= 16 else {
             throw .badImage(reason: "truncated ELF identification (\(bytes.count) bytes, need 16)")
         }
@@ -141,96 +162,98 @@ public struct ELFFile: Sendable {
         default: throw .badImage(reason: "invalid ELF data encoding \(bytes[5]) in e_ident[EI_DATA] (expected 1, little-endian)")
         }
         guard bytes[6] == 1 else { throw .badImage(reason: "unsupported ELF version \(bytes[6]) in e_ident[EI_VERSION] (expected 1)") }
-        guard bytes.count >= ELFFile.headerSize else {
-            throw .badImage(reason: "truncated ELF header (\(bytes.count) bytes, need \(ELFFile.headerSize))")
+        guard bytes.count >= headerSize else {
+            throw .badImage(reason: "truncated ELF header (\(bytes.count) bytes, need \(headerSize))")
         }
+    }
 
-        type = try r.u16(16, "e_type")
-        machine = try r.u16(18, "e_machine")
-        guard ELFFile.arch(machine: machine) != nil else {
-            throw .badImage(reason: "ELF e_machine \(machine) (\(ELFFile.machineName(machine))) is not supported; kvmdbg loads x86_64 (62) or aarch64 (183) images")
-        }
-        entry = try r.u64(24, "e_entry")
-        let phoff = try r.u64(32, "e_phoff")
-        let shoff = try r.u64(40, "e_shoff")
-        let phentsize = UInt64(try r.u16(54, "e_phentsize"))
-        var phnum = UInt64(try r.u16(56, "e_phnum"))
-        let shentsize = UInt64(try r.u16(58, "e_shentsize"))
-        var shnum = UInt64(try r.u16(60, "e_shnum"))
+    /// Where a header table lies: `e_phoff`/`e_phentsize`/`e_phnum` or the `e_sh*` trio.
+    private struct Table {
+        var offset: UInt64
+        var entrySize: UInt64
+        var count: UInt64
+    }
 
-        // Extended numbering: section 0 holds the real counts when they overflow 16 bits.
-        if shoff != 0 && (shnum == 0 || phnum == 0xFFFF) {
-            guard shentsize >= ELFFile.sectionHeaderSize else {
-                throw .badImage(reason: "ELF e_shentsize \(shentsize) is smaller than an ELF64 section header (64)")
-            }
-            let s0 = try ELFFile.sectionHeader(r, at: shoff, index: 0)
-            if shnum == 0 { shnum = s0.size }
-            if phnum == 0xFFFF { phnum = UInt64(s0.info) }
+    /// The program and section header tables the file header names. With extended numbering,
+    /// section 0 holds the real counts when they overflow 16 bits.
+    private static func tables(_ r: ByteReader) throws(DebugError) -> (programs: Table, sections: Table) {
+        var programs = Table(offset: try r.u64(32, "e_phoff"), entrySize: UInt64(try r.u16(54, "e_phentsize")),
+                             count: UInt64(try r.u16(56, "e_phnum")))
+        var sections = Table(offset: try r.u64(40, "e_shoff"), entrySize: UInt64(try r.u16(58, "e_shentsize")),
+                             count: UInt64(try r.u16(60, "e_shnum")))
+        if sections.offset != 0 && (sections.count == 0 || programs.count == 0xFFFF) {
+            try checkSectionEntrySize(sections.entrySize)
+            let s0 = try sectionHeader(r, at: sections.offset, index: 0)
+            if sections.count == 0 { sections.count = s0.size }
+            if programs.count == 0xFFFF { programs.count = UInt64(s0.info) }
         }
-        if shoff == 0 { shnum = 0 }
+        if sections.offset == 0 { sections.count = 0 }
+        return (programs, sections)
+    }
 
-        // Program headers.
-        var phdrs: [ProgramHeader] = []
-        if phnum > 0 {
-            guard phentsize >= ELFFile.programHeaderSize else {
-                throw .badImage(reason: "ELF e_phentsize \(phentsize) is smaller than an ELF64 program header (56)")
-            }
-            try r.checkTable(offset: phoff, count: phnum, entrySize: phentsize, what: "program header table")
-            var totalLoad: UInt64 = 0
-            for i in 0..<phnum {
-                let o = phoff + i * phentsize
-                let p = ProgramHeader(
-                    type: try r.u32(o, "p_type"), flags: try r.u32(o + 4, "p_flags"),
-                    offset: try r.u64(o + 8, "p_offset"), virtualAddress: try r.u64(o + 16, "p_vaddr"),
-                    physicalAddress: try r.u64(o + 24, "p_paddr"), fileSize: try r.u64(o + 32, "p_filesz"),
-                    memorySize: try r.u64(o + 40, "p_memsz"), align: try r.u64(o + 48, "p_align"))
-                if p.type == ELFFile.ptLoad {
-                    guard p.fileSize <= p.memorySize else {
-                        throw .badImage(reason: "ELF program header \(i): p_filesz \(hex(p.fileSize)) exceeds p_memsz \(hex(p.memorySize))")
-                    }
-                    guard r.contains(offset: p.offset, count: p.fileSize) else {
-                        throw .badImage(reason: "ELF program header \(i): file bytes \(hex(p.offset))+\(hex(p.fileSize)) lie outside the \(bytes.count)-byte file (truncated?)")
-                    }
-                    guard p.memorySize <= ELFFile.maxLoadBytes, p.memorySize <= ELFFile.maxLoadBytes - totalLoad else {
-                        throw .badImage(reason: "ELF PT_LOAD segments total more than 1 GiB (program header \(i): p_memsz \(hex(p.memorySize)))")
-                    }
-                    totalLoad += p.memorySize
-                    guard p.loadAddress <= UInt64.max - p.memorySize else {
-                        throw .badImage(reason: "ELF program header \(i): segment at \(hex(p.loadAddress)) + \(hex(p.memorySize)) wraps the address space")
-                    }
-                }
-                phdrs.append(p)
-            }
+    private static func checkSectionEntrySize(_ size: UInt64) throws(DebugError) {
+        guard size >= sectionHeaderSize else {
+            throw .badImage(reason: "ELF e_shentsize \(size) is smaller than an ELF64 section header (64)")
         }
-        programHeaders = phdrs
+    }
 
-        // Section headers.
-        var shdrs: [SectionHeader] = []
-        if shnum > 0 {
-            guard shentsize >= ELFFile.sectionHeaderSize else {
-                throw .badImage(reason: "ELF e_shentsize \(shentsize) is smaller than an ELF64 section header (64)")
-            }
-            try r.checkTable(offset: shoff, count: shnum, entrySize: shentsize, what: "section header table")
-            for i in 0..<shnum {
-                shdrs.append(try ELFFile.sectionHeader(r, at: shoff + i * shentsize, index: i))
-            }
+    /// Every program header; PT_LOAD ones checked (file bytes inside the file, 1 GiB in all, no wrap).
+    private static func programHeaders(_ r: ByteReader, _ t: Table) throws(DebugError) -> [ProgramHeader] {
+        if t.count == 0 { return [] }
+        guard t.entrySize >= programHeaderSize else {
+            throw .badImage(reason: "ELF e_phentsize \(t.entrySize) is smaller than an ELF64 program header (56)")
         }
-        sections = shdrs
+        try r.checkTable(offset: t.offset, count: t.count, entrySize: t.entrySize, what: "program header table")
+        var out: [ProgramHeader] = []
+        var totalLoad: UInt64 = 0
+        for i in 0..<t.count {
+            let o = t.offset + i * t.entrySize
+            let p = ProgramHeader(
+                type: try r.u32(o, "p_type"), flags: try r.u32(o + 4, "p_flags"),
+                offset: try r.u64(o + 8, "p_offset"), virtualAddress: try r.u64(o + 16, "p_vaddr"),
+                physicalAddress: try r.u64(o + 24, "p_paddr"), fileSize: try r.u64(o + 32, "p_filesz"),
+                memorySize: try r.u64(o + 40, "p_memsz"), align: try r.u64(o + 48, "p_align"))
+            if p.type == ptLoad { try checkLoad(p, index: i, file: r, totalLoad: &totalLoad) }
+            out.append(p)
+        }
+        return out
+    }
 
-        // Symbols: .symtab, else .dynsym.
-        var table: (index: Int, name: String)? = nil
-        if let i = shdrs.firstIndex(where: { $0.type == ELFFile.shtSymtab }) {
-            table = (i, ".symtab")
-        } else if let i = shdrs.firstIndex(where: { $0.type == ELFFile.shtDynsym }) {
-            table = (i, ".dynsym")
+    /// One PT_LOAD segment: its file bytes present, the running total within `maxLoadBytes`,
+    /// its guest range not wrapping.
+    private static func checkLoad(_ p: ProgramHeader, index i: UInt64, file r: ByteReader,
+                                  totalLoad: inout UInt64) throws(DebugError) {
+        guard p.fileSize <= p.memorySize else {
+            throw .badImage(reason: "ELF program header \(i): p_filesz \(hex(p.fileSize)) exceeds p_memsz \(hex(p.memorySize))")
         }
-        if let (index, tableName) = table {
-            symbols = try ELFFile.symbols(r, sections: shdrs, table: index, tableName: tableName)
-            symbolTable = tableName
-        } else {
-            symbols = []
-            symbolTable = nil
+        guard r.contains(offset: p.offset, count: p.fileSize) else {
+            throw .badImage(reason: "ELF program header \(i): file bytes \(hex(p.offset))+\(hex(p.fileSize)) lie outside the \(r.bytes.count)-byte file (truncated?)")
         }
+        guard p.memorySize <= maxLoadBytes, p.memorySize <= maxLoadBytes - totalLoad else {
+            throw .badImage(reason: "ELF PT_LOAD segments total more than 1 GiB (program header \(i): p_memsz \(hex(p.memorySize)))")
+        }
+        totalLoad += p.memorySize
+        guard p.loadAddress <= UInt64.max - p.memorySize else {
+            throw .badImage(reason: "ELF program header \(i): segment at \(hex(p.loadAddress)) + \(hex(p.memorySize)) wraps the address space")
+        }
+    }
+
+    private static func sectionHeaders(_ r: ByteReader, _ t: Table) throws(DebugError) -> [SectionHeader] {
+        if t.count == 0 { return [] }
+        try checkSectionEntrySize(t.entrySize)
+        try r.checkTable(offset: t.offset, count: t.count, entrySize: t.entrySize, what: "section header table")
+        var out: [SectionHeader] = []
+        for i in 0..<t.count {
+            out.append(try sectionHeader(r, at: t.offset + i * t.entrySize, index: i))
+        }
+        return out
+    }
+
+    /// The symbol table to read: `.symtab`, else `.dynsym`, else none.
+    private static func symbolTableIndex(_ sections: [SectionHeader]) -> (index: Int, name: String)? {
+        if let i = sections.firstIndex(where: { $0.type == shtSymtab }) { return (i, ".symtab") }
+        if let i = sections.firstIndex(where: { $0.type == shtDynsym }) { return (i, ".dynsym") }
+        return nil
     }
 
     private static func sectionHeader(_ r: ByteReader, at o: UInt64, index: UInt64) throws(DebugError) -> SectionHeader {

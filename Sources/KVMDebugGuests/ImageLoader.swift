@@ -140,8 +140,37 @@ public enum ImageLoader {
     /// `entry` (already resolved with `resolveEntry`) overrides the image's entry; with
     /// neither, the lowest segment's start is used.
     public static func guest(from image: LoadedImage, name: String, mode: CPUMode?, entry: UInt64?) throws(DebugError) -> Guest {
+        let (segments, highestEnd) = try orderedSegments(image)
+        let first = segments[0]
+        let lowest = first.address
+        let start = entry ?? image.entry ?? lowest
+        let cpuMode = mode ?? image.arch.defaultMode
+        try image.arch.validate(mode: cpuMode)
+        let ram = try memory(image.arch, mode: cpuMode, lowest: lowest, highestEnd: highestEnd, entry: start)
+
+        // Raw binaries: the `entry` symbol follows an --entry override.
+        var symbols = image.symbols
+        if !image.isELF, let i = symbols.firstIndex(where: { $0.name == "entry" }) {
+            symbols[i].address = start
+        }
+        let segText = segments.count == 1 ? "\(first.bytes.count) bytes at \(hex(lowest))"
+            : "\(segments.count) segments \(hex(lowest))..\(hex(highestEnd))"
+        let g = Guest(
+            name: name, arch: image.arch, mode: cpuMode,
+            memoryBase: ram.base, memorySize: ram.size,
+            loadAddress: lowest, image: first.bytes, data: Array(segments.dropFirst()),
+            entry: start, symbols: symbols,
+            summary: "\(image.isELF ? "ELF" : "raw") \(image.arch.name) image \(name): \(segText), entry \(hex(start)), \(symbols.count) symbol\(symbols.count == 1 ? "" : "s") (\(modeText(cpuMode)))")
+        if cpuMode == .long { try checkClearOfBootTables(g, segments) }
+        try g.validate()
+        return g
+    }
+
+    /// The image's non-empty segments, lowest first, and the highest end; throws when it has
+    /// none, or one wraps the address space or overlaps another.
+    private static func orderedSegments(_ image: LoadedImage) throws(DebugError) -> ([GuestData], highestEnd: UInt64) {
         let segments = image.segments.filter { !$0.bytes.isEmpty }.sorted { $0.address < $1.address }
-        guard let first = segments.first else { throw .badImage(reason: "the image has no bytes to load") }
+        guard !segments.isEmpty else { throw .badImage(reason: "the image has no bytes to load") }
         var highestEnd: UInt64 = 0
         var previous: GuestData? = nil
         for s in segments {
@@ -154,16 +183,16 @@ public enum ImageLoader {
             previous = s
             highestEnd = max(highestEnd, end)
         }
-        let lowest = first.address
-        let start = entry ?? image.entry ?? lowest
+        return (segments, highestEnd)
+    }
 
-        let cpuMode = mode ?? image.arch.defaultMode
-        try image.arch.validate(mode: cpuMode)
-        let memoryBase: UInt64
-        let memorySize: UInt64
-        switch image.arch {
+    /// Guest RAM for an image spanning `lowest..<highestEnd` (see `guest(from:...)`), after the
+    /// arch's own limits: real mode's 1 MiB and 16-bit entry, x86's reserved top, arm64's entry alignment.
+    private static func memory(_ arch: Arch, mode: CPUMode, lowest: UInt64, highestEnd: UInt64,
+                               entry start: UInt64) throws(DebugError) -> (base: UInt64, size: UInt64) {
+        switch arch {
         case .x86_64:
-            if cpuMode == .real {
+            if mode == .real {
                 if highestEnd > oneMiB {
                     throw .badImage(reason: "real mode needs the whole image below 1 MiB (0x100000), but it ends at \(hex(highestEnd)); load it lower or use --mode long")
                 }
@@ -175,55 +204,37 @@ public enum ImageLoader {
             guard highestEnd <= maxNeed else {
                 throw .badImage(reason: "image too large: it ends at \(hex(highestEnd)), but x86_64 guest RAM is at most 1 GiB with \(hex(X86Boot.reservedTop)) bytes at the top reserved for page tables and GDT (image must end at or below \(hex(maxNeed)))")
             }
-            memoryBase = 0
-            memorySize = max(twoMiB, roundUp(highestEnd + X86Boot.reservedTop, to: twoMiB))
+            return (0, max(twoMiB, roundUp(highestEnd + X86Boot.reservedTop, to: twoMiB)))
         case .arm64:
             if start % 4 != 0 {
                 throw .misaligned(address: start, alignment: 4, what: "arm64 entry")
             }
             let ram = Arm64GuestRAM.layout(lowest: lowest, highestEnd: highestEnd)
-            memoryBase = ram.base
-            let span = highestEnd - memoryBase
-            guard span <= maxMemory - sixtyFourKiB else {
-                throw .badImage(reason: "image too large: it spans \(hex(memoryBase))..\(hex(highestEnd)), but arm64 guest RAM is at most 1 GiB (including 64 KiB spare)")
+            guard highestEnd - ram.base <= maxMemory - sixtyFourKiB else {
+                throw .badImage(reason: "image too large: it spans \(hex(ram.base))..\(hex(highestEnd)), but arm64 guest RAM is at most 1 GiB (including 64 KiB spare)")
             }
-            memorySize = ram.size
+            return (ram.base, ram.size)
         }
+    }
 
-        // Raw binaries: the `entry` symbol follows an --entry override.
-        var symbols = image.symbols
-        if !image.isELF, let i = symbols.firstIndex(where: { $0.name == "entry" }) {
-            symbols[i].address = start
+    private static func modeText(_ mode: CPUMode) -> String {
+        switch mode {
+        case .real: return "16-bit real mode"
+        case .long: return "64-bit long mode"
+        case .el1: return "EL1, MMU off"
         }
+    }
 
-        let kind = image.isELF ? "ELF" : "raw"
-        let modeText: String
-        switch cpuMode {
-        case .real: modeText = "16-bit real mode"
-        case .long: modeText = "64-bit long mode"
-        case .el1: modeText = "EL1, MMU off"
-        }
-        let segText = segments.count == 1 ? "\(first.bytes.count) bytes at \(hex(lowest))"
-            : "\(segments.count) segments \(hex(lowest))..\(hex(highestEnd))"
-        let g = Guest(
-            name: name, arch: image.arch, mode: cpuMode,
-            memoryBase: memoryBase, memorySize: memorySize,
-            loadAddress: lowest, image: first.bytes, data: Array(segments.dropFirst()),
-            entry: start, symbols: symbols,
-            summary: "\(kind) \(image.arch.name) image \(name): \(segText), entry \(hex(start)), \(symbols.count) symbol\(symbols.count == 1 ? "" : "s") (\(modeText))")
-
-        if cpuMode == .long {
-            let tables = X86Boot.tablesBase(for: g)
-            let tablesEnd = tables + X86Boot.reservedTop
-            for s in segments {
-                let end = s.address + UInt64(s.bytes.count)
-                if s.address < tablesEnd && end > tables {
-                    throw .badImage(reason: "segment \(hex(s.address))..\(hex(end)) overlaps the long-mode page tables and GDT at \(hex(tables))..\(hex(tablesEnd)); move it below \(hex(tables))")
-                }
+    /// Long mode: no segment may load over the page tables and GDT `X86Boot` builds.
+    private static func checkClearOfBootTables(_ g: Guest, _ segments: [GuestData]) throws(DebugError) {
+        let tables = X86Boot.tablesBase(for: g)
+        let tablesEnd = tables + X86Boot.reservedTop
+        for s in segments {
+            let end = s.address + UInt64(s.bytes.count)
+            if s.address < tablesEnd && end > tables {
+                throw .badImage(reason: "segment \(hex(s.address))..\(hex(end)) overlaps the long-mode page tables and GDT at \(hex(tables))..\(hex(tablesEnd)); move it below \(hex(tables))")
             }
         }
-        try g.validate()
-        return g
     }
 
     /// The last path component (`/a/b/guest.elf` -> `guest.elf`).

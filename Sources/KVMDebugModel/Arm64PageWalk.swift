@@ -15,57 +15,89 @@ public enum Arm64PageWalk {
     public static func walk(_ address: UInt64, registers r: Arm64RegisterFile,
                             read: (UInt64, Int) throws(DebugError) -> UInt64) throws(DebugError) -> PageWalk {
         if r.sctlrEL1 & sctlrM == 0 { return .identity(address, scheme: "MMU off (SCTLR_EL1.M=0), identity") }
-        let tcr = r.tcrEL1
-        let upper = (address >> 55) & 1 == 1
-        // D8.1.9: TCR_EL1.{T0SZ,T1SZ} size each range; TG0 and TG1 encode granules differently.
-        let txsz = upper ? (tcr >> 16) & 0x3F : tcr & 0x3F
-        let epd = upper ? (tcr >> 23) & 1 : (tcr >> 7) & 1
-        let tbi = upper ? (tcr >> 38) & 1 : (tcr >> 37) & 1
-        let granuleBits: UInt64
-        if upper {
-            switch (tcr >> 30) & 3 {
-            case 1: granuleBits = 14
-            case 3: granuleBits = 16
-            default: granuleBits = 12  // 0b10; 0b00 is reserved and treated as 4 KiB
-            }
-        } else {
-            switch (tcr >> 14) & 3 {
-            case 1: granuleBits = 16
-            case 2: granuleBits = 14
-            default: granuleBits = 12  // 0b00; 0b11 is reserved and treated as 4 KiB
-            }
-        }
-        let ttbr = upper ? r.ttbr1EL1 : r.ttbr0EL1
-        let inputSize = 64 - txsz
-        let region = upper ? "TTBR1_EL1" : "TTBR0_EL1"
+        let range = VARange(address, registers: r)
         var walk = PageWalk(virtualAddress: address,
-                            scheme: "arm64 stage 1, \(region), \(inputSize)-bit VA, \(sizeName(1 << granuleBits)) granule",
-                            root: ttbr)
-        // A range no wider than one page (T0SZ = 48 with the 64 KiB granule) has no level to
-        // walk: refused like the other sizes outside the model, instead of an empty level range.
-        if inputSize > 48 || inputSize < 16 || inputSize <= granuleBits {
-            walk.fault = "T\(upper ? 1 : 0)SZ=\(txsz) gives a \(inputSize)-bit range, outside what this walker models (16...48 bits, wider than the \(sizeName(1 << granuleBits)) granule's page)"
+                            scheme: "arm64 stage 1, \(range.region), \(range.inputSize)-bit VA, \(sizeName(1 << range.granuleBits)) granule",
+                            root: range.ttbr)
+        if let fault = range.fault(for: address) {
+            walk.fault = fault
             return walk
         }
-        // The bits above the range must all equal bit 55 (only up to bit 55 with top-byte-ignore).
-        let topBit: UInt64 = tbi == 1 ? 55 : 63
-        for b in inputSize...topBit where ((address >> b) & 1 == 1) != upper {
-            walk.fault = "address outside the \(region) range (bit \(b) is not \(upper ? 1 : 0); translation fault at level 0)"
-            return walk
+        try descend(address, range, &walk, read: read)
+        return walk
+    }
+
+    /// The VA range `address` falls in (bit 55: TTBR1 or TTBR0) and how TCR_EL1 sets it up.
+    struct VARange {
+        var upper: Bool
+        /// T0SZ or T1SZ.
+        var txsz: UInt64
+        /// EPD0/EPD1: walks disabled.
+        var epd: UInt64
+        /// TBI0/TBI1: top byte ignored.
+        var tbi: UInt64
+        /// log2 of the granule (TG0/TG1).
+        var granuleBits: UInt64
+        var ttbr: UInt64
+        var inputSize: UInt64
+        var region: String
+
+        init(_ address: UInt64, registers r: Arm64RegisterFile) {
+            let tcr = r.tcrEL1
+            upper = (address >> 55) & 1 == 1
+            // D8.1.9: TCR_EL1.{T0SZ,T1SZ} size each range; TG0 and TG1 encode granules differently.
+            txsz = upper ? (tcr >> 16) & 0x3F : tcr & 0x3F
+            epd = upper ? (tcr >> 23) & 1 : (tcr >> 7) & 1
+            tbi = upper ? (tcr >> 38) & 1 : (tcr >> 37) & 1
+            if upper {
+                switch (tcr >> 30) & 3 {
+                case 1: granuleBits = 14
+                case 3: granuleBits = 16
+                default: granuleBits = 12  // 0b10; 0b00 is reserved and treated as 4 KiB
+                }
+            } else {
+                switch (tcr >> 14) & 3 {
+                case 1: granuleBits = 16
+                case 2: granuleBits = 14
+                default: granuleBits = 12  // 0b00; 0b11 is reserved and treated as 4 KiB
+                }
+            }
+            ttbr = upper ? r.ttbr1EL1 : r.ttbr0EL1
+            inputSize = 64 - txsz
+            region = upper ? "TTBR1_EL1" : "TTBR0_EL1"
         }
-        if epd == 1 {
-            walk.fault = "EPD\(upper ? 1 : 0)=1: walks through \(region) are disabled (translation fault)"
-            return walk
+
+        /// Why `address` cannot be walked in this range (before any descriptor is read), or nil.
+        func fault(for address: UInt64) -> String? {
+            // A range no wider than one page (T0SZ = 48 with the 64 KiB granule) has no level to
+            // walk: refused like the other sizes outside the model, instead of an empty level range.
+            if inputSize > 48 || inputSize < 16 || inputSize <= granuleBits {
+                return "T\(upper ? 1 : 0)SZ=\(txsz) gives a \(inputSize)-bit range, outside what this walker models (16...48 bits, wider than the \(sizeName(1 << granuleBits)) granule's page)"
+            }
+            // The bits above the range must all equal bit 55 (only up to bit 55 with top-byte-ignore).
+            let topBit: UInt64 = tbi == 1 ? 55 : 63
+            for b in inputSize...topBit where ((address >> b) & 1 == 1) != upper {
+                return "address outside the \(region) range (bit \(b) is not \(upper ? 1 : 0); translation fault at level 0)"
+            }
+            if epd == 1 { return "EPD\(upper ? 1 : 0)=1: walks through \(region) are disabled (translation fault)" }
+            return nil
         }
+    }
+
+    /// Reads the descriptors from the range's start level down to the leaf (or the fault),
+    /// recording each level in `walk`.
+    private static func descend(_ address: UInt64, _ range: VARange, _ walk: inout PageWalk,
+                                read: (UInt64, Int) throws(DebugError) -> UInt64) throws(DebugError) {
+        let granuleBits = range.granuleBits
         let stride = granuleBits - 3
-        let levels = (inputSize - granuleBits + stride - 1) / stride
+        let levels = (range.inputSize - granuleBits + stride - 1) / stride
         let start = 4 - Int(levels)
         // Descriptors' output address: bits 47 down to the granule (D8.3).
         let outputMask: UInt64 = 0x0000_FFFF_FFFF_FFFF & ~((UInt64(1) << granuleBits) - 1)
-        var table = ttbr & 0x0000_FFFF_FFFF_FFFE  // BADDR; bit 0 is CnP, 63:48 the ASID
+        var table = range.ttbr & 0x0000_FFFF_FFFF_FFFE  // BADDR; bit 0 is CnP, 63:48 the ASID
         for level in start...3 {
             let shift = granuleBits + UInt64(3 - level) * stride
-            let bits = level == start ? inputSize - shift : stride
+            let bits = level == start ? range.inputSize - shift : stride
             let index = Int((address >> shift) & ((UInt64(1) << bits) - 1))
             let at = table + UInt64(index) * 8
             let d = try read(at, 8)
@@ -74,7 +106,7 @@ public enum Arm64PageWalk {
             if type & 1 == 0 {
                 walk.levels.append(PageWalkLevel(name: name, index: index, entryAddress: at, entry: d, note: "invalid"))
                 walk.fault = "\(name) descriptor invalid (translation fault at level \(level))"
-                return walk
+                return
             }
             if level < 3 && type == 3 {
                 walk.levels.append(PageWalkLevel(name: name, index: index, entryAddress: at, entry: d, note: "table"))
@@ -86,7 +118,7 @@ public enum Arm64PageWalk {
             if !blockOK {
                 walk.levels.append(PageWalkLevel(name: name, index: index, entryAddress: at, entry: d, note: "reserved"))
                 walk.fault = "\(name) descriptor type \(type) is reserved at level \(level) (translation fault)"
-                return walk
+                return
             }
             let size = UInt64(1) << shift
             // AP[2:1] (bits 7:6): AP[2] makes it read-only, AP[1] grants EL0 access.
@@ -97,8 +129,8 @@ public enum Arm64PageWalk {
             walk.levels.append(PageWalkLevel(name: name, index: index, entryAddress: at, entry: d, note: note))
             walk.physicalAddress = (d & outputMask & ~(size - 1)) | (address & (size - 1))
             walk.pageSize = size
-            return walk
+            return
         }
-        return walk  // not reached: level 3 always ends the walk
+        // Not reached: level 3 always ends the walk.
     }
 }

@@ -295,7 +295,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private enum Command { case idle, go(ResumeMode), stepOver, quit }
     private struct Report {
         var vcpu: Int
-        var result: Result<RunEvent, DebugError>
+        /// nil: nothing ran into anything (a step-over retired cleanly, or nothing was run).
+        var result: Result<RunEvent?, DebugError>
         var at: UInt64
     }
 
@@ -380,7 +381,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         var found = false
         for v in 0..<n where actions[v] == .continue && debugger.needsStepOver(vcpu: v) {
             let r = here ? runAloneHere(v) : runAlone(v)
-            if case .success(.exit(.interrupted)) = r.result { continue }
+            if !r.result.reportable { continue }
             cond.withLock { reports.append(r) }
             found = true
             if case .failure = r.result { break }
@@ -455,8 +456,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         if let failure { throw failure }
         var events: [VCPUEvent] = []
         for r in taken.sorted(by: { $0.vcpu < $1.vcpu }) {
-            guard case .success(let e) = r.result else { continue }
-            if case .exit(.interrupted) = e { continue }
+            // A kicked vCPU was only halted: not an event of the round.
+            guard case .success(let e?) = r.result, e != .kicked else { continue }
             events.append(VCPUEvent(vcpu: r.vcpu, event: e))
         }
         var round = StopRound(events: events, interrupted: interrupted, allStopNanoseconds: latency)
@@ -535,7 +536,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             runningCount += 1
             return true
         }
-        let result = go ? perform(v, .stepOver) : .success(.exit(.interrupted))
+        let result = go ? perform(v, .stepOver) : .success(nil)
         let at = monotonicNanoseconds()
         return cond.withLock {
             if go {
@@ -562,11 +563,11 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     /// Carries out command `c` for vCPU `v` on this thread and reports it: on v's own
     /// thread, or on the caller of `start` for a lone step.
     private func runAndReport(_ v: Int, _ c: Command) {
-        var result: Result<RunEvent, DebugError>
+        var result: Result<RunEvent?, DebugError>
         while true {
             result = perform(v, c)
             // A stale kick (or a stray signal) while no all-stop is under way: go back in.
-            guard case .go = c, case .success(.exit(.interrupted)) = result else { break }
+            guard case .go = c, case .success(.kicked?) = result else { break }
             let again = cond.withLock { firstExit == nil && !stopRequested && !closed }
             if !again { break }
         }
@@ -579,9 +580,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
                 running[v] = false
                 runningCount -= 1
                 guard launched else { return (true, nil) }
-                if case .success(.exit(.interrupted)) = result {
-                    // kicked to a halt: nothing to start an all-stop with
-                } else if firstExit == nil {
+                // Kicked to a halt: nothing to start an all-stop with.
+                if result.reportable && firstExit == nil {
                     firstExit = at
                     for u in 0..<n where running[u] { debugger.backend.kick(vcpu: u) }
                 }
@@ -594,15 +594,24 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
-    private func perform(_ v: Int, _ c: Command) -> Result<RunEvent, DebugError> {
+    private func perform(_ v: Int, _ c: Command) -> Result<RunEvent?, DebugError> {
         do throws(DebugError) {
             switch c {
             case .go(let mode): return .success(try debugger.resume(vcpu: v, mode: mode))
-            case .stepOver: return .success(try debugger.stepOverPending(vcpu: v) ?? .exit(.interrupted))
-            case .idle, .quit: return .success(.exit(.interrupted))
+            case .stepOver: return .success(try debugger.stepOverPending(vcpu: v))
+            case .idle, .quit: return .success(nil)  // never performed: vcpuThread waits on one, ends on the other
             }
         } catch {
             return .failure(error)
         }
+    }
+}
+
+extension Result where Success == RunEvent?, Failure == DebugError {
+    /// A vCPU's outcome worth reporting, an event or a failure: it ends a round's phase 1 and
+    /// starts the all-stop. A kick, or a step-over that retired cleanly, has nothing to report.
+    fileprivate var reportable: Bool {
+        guard case .success(let e) = self else { return true }
+        return e != nil && e != .kicked
     }
 }

@@ -515,7 +515,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
 
     /// Steps `vcpu` past the breakpoints or (arm64) watchpoint it sits on, if any, with
     /// every other point armed. Returns nil when the vCPU is ready to continue, or the
-    /// event that interrupted the step-over (another point tripped, or an exit).
+    /// event that interrupted the step-over (another point tripped, an exit, or `.kicked`).
     ///
     /// Under all-stop, callers do this while the other vCPUs are held, because a
     /// software breakpoint is briefly unpatched from shared memory meanwhile.
@@ -526,8 +526,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         if over.isEmpty { return nil }
         let event = try stepOver(over, vcpu: vcpu)
         switch event {
-        case .exit(.interrupted):
-            // Kicked before the step retired: still sitting on the points.
+        case .kicked:
+            // Kicked before the step retired: still sitting on the points (`stepOver`).
             return event
         case .exit:
             return finish(vcpu, event)
@@ -541,7 +541,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
-    /// Resumes `vcpu` until the next stop or exit, syncing its debug state first if
+    /// Resumes `vcpu` until the next stop, exit or kick, syncing its debug state first if
     /// (and only if) it changed. Runs on one thread at a time per vCPU (its session thread,
     /// or the caller of a lone step).
     public func resume(vcpu: Int, mode: ResumeMode) throws(DebugError) -> RunEvent {
@@ -622,7 +622,11 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     }
 
     private func finish(_ vcpu: Int, _ event: RunEvent) -> RunEvent {
-        if case .stop(let s) = event { vcpus[vcpu].lastStop = s } else { vcpus[vcpu].lastStop = nil }
+        switch event {
+        case .stop(let s): vcpus[vcpu].lastStop = s
+        case .exit: vcpus[vcpu].lastStop = nil
+        case .kicked: break  // the vCPU is where it was (`stepOver` kept a stop it still sits on)
+        }
         if case .exit(let x) = event, x.endsVCPU { vcpus[vcpu].fatalExit = x }
         return event
     }
@@ -716,12 +720,17 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// other point armed, then re-patches.
     private func stepOver(_ points: [DebugPoint], vcpu: Int) throws(DebugError) -> RunEvent {
         let st = vcpus[vcpu]
-        let at = st.lastStop?.pc
+        let last = st.lastStop
         let event = try stepOverOnce(points, vcpu: vcpu)
-        if case .stop(let s) = event, s.pc == at {
-            st.steppedOverAt = at
+        switch event {
+        case .kicked:
+            // Kicked before the step retired: still on the points, which the next resume must
+            // step over again, not hit again (checked by the pc: a signal may come after it).
+            if let last, try backend.programCounter(vcpu: vcpu) == last.pc { st.lastStop = last }
+        case .stop(let s) where s.pc == last?.pc:
+            st.steppedOverAt = s.pc
             st.steppedOver = points
-        } else {
+        default:
             st.steppedOverAt = nil
             st.steppedOver = []
         }
@@ -779,6 +788,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 if pages.isEmpty { return .exit(exit) }
                 if let s = try holeBreakpoint(vcpu, without: without) { return .stop(s) }
                 if let e = try stepThroughHoles(vcpu, pages: pages, stepping: stepping) { return e }
+            case .interrupted:
+                return .kicked
             default:
                 return .exit(exit)
             }

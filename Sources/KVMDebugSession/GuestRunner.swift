@@ -150,11 +150,11 @@ public final class GuestRunner<Backend: DebugBackend>: @unchecked Sendable {
                     rs.caught = catcher?.caught(s, on: session)
                     emit(.stop(rs))
                     if stepVCPU == e.vcpu { stepsDone += 1 } else if stepVCPU == nil && plan.steps > 0 { stepVCPU = e.vcpu }
-                case .exit(.interrupted):
-                    continue
                 case .exit(let x):
                     let report = ExitReport(vcpu: e.vcpu, exit: x, pc: try? session.registers(vcpu: e.vcpu).pc)
                     return end(x.name, exitDetail(x, vcpu: e.vcpu), exit: report)
+                case .kicked:
+                    continue  // never in a round (`StopRound.events`)
                 }
             }
             if let c = catcher, let v = round.events.first?.vcpu {

@@ -3,8 +3,8 @@ import KVMDebugModel
 /// One round's outcome.
 public struct StopRound: Sendable {
     /// The events of the round by vCPU index ascending: debug stops and other exits.
-    /// vCPUs that were only kicked to a halt are absent; empty when the round was
-    /// interrupted before any event.
+    /// vCPUs that were only kicked to a halt are absent (never `.kicked`); empty when the
+    /// round was interrupted before any event.
     public var events: [VCPUEvent]
     /// `interrupt()` ended the round.
     public var interrupted: Bool

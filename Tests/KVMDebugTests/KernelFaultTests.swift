@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import KVMDebugCLI
 import KVMDebugCore
@@ -55,12 +56,46 @@ import KVMTestSupport
         let d = Debugger(backend: b)
         try d.insert(.hardware(address: loop))
         b.inject(.fail(.run, errno: e), vcpu: 0)
-        #expect(try d.resume(vcpu: 0, mode: .continue) == .exit(.interrupted))
+        #expect(try d.resume(vcpu: 0, mode: .continue) == .kicked)
         // In a session round a stray EINTR sends the vCPU back in: the round ends at the breakpoint.
         let s = DebugSession(debugger: d)
         b.inject(.fail(.run, errno: e), vcpu: 1)
         let r = try s.resume([nil, .continue])
         #expect(r.events.map(\.vcpu) == [1] && r.stops.first?.pc == loop && !r.interrupted, "\(r.events)")
+    }
+
+    /// A kick that lands on a step-over (a stale all-stop kick, a stray signal, an interrupt)
+    /// returns before the step retires: the vCPU still sits on its breakpoint, and the next
+    /// resume steps over it again. Once it forgot the stop and re-reported the breakpoint
+    /// without running an instruction.
+    @Test(arguments: arches, [ResumeMode.continue, .step])
+    func aKickDuringAStepOverLeavesTheVCPUOnItsPoint(_ arch: Arch, _ mode: ResumeMode) throws {
+        let g = guest(arch)
+        let b = try boundedFake(g)
+        let loop = try #require(g.symbol("loop")).address
+        let d = Debugger(backend: b)
+        try d.insert(.hardware(address: loop))
+        guard case .stop(let first) = try d.resume(vcpu: 0, mode: .continue), first.pc == loop else {
+            Issue.record("no stop at loop"); return
+        }
+        b.inject(.fail(.run, errno: EINTR), vcpu: 0)
+        #expect(try d.resume(vcpu: 0, mode: mode) == .kicked)
+        #expect(try d.registers(vcpu: 0).pc == loop, "kicked before the step retired")
+        let ran = Mutex<Int>(0)
+        b.runFinished = { _, n in ran.withLock { $0 += n } }
+        guard case .stop(let next) = try d.resume(vcpu: 0, mode: mode) else { Issue.record("no stop"); return }
+        let n = ran.withLock { $0 }
+        if mode == .step {
+            #expect(next.reason == .singleStep && next.pc != loop && n == 1, "\(next.reason.name) at \(hex(next.pc)) after \(n) instructions")
+        } else {
+            #expect(next.reason == .hardwareBreakpoint && next.pc == loop && n > 1, "\(next.reason.name) at \(hex(next.pc)) after \(n) instructions")
+        }
+        // The same through a session round: the kick sends the step-over's vCPU back to it.
+        b.inject(.fail(.run, errno: EINTR), vcpu: 0)
+        ran.withLock { $0 = 0 }
+        let s = DebugSession(debugger: d)
+        let r = try s.resume([.continue])
+        #expect(r.stops.first?.pc == loop && ran.withLock { $0 } > 1, "\(r.events) after \(ran.withLock { $0 }) instructions")
     }
 
     static let exits: [VCPUExit] = [

@@ -279,8 +279,13 @@ def watch_delta(addr, size, before):
 
 # counter: one vCPU, so every stop is where the guest's code puts it.
 def counter_checks():
-    s = symbols
+    counter_register_checks()
+    counter_point_checks()
+    counter_memory_checks()
+    counter_detach_checks()
 
+
+def counter_register_checks():
     @check("registers")
     def _():
         vals = []
@@ -297,34 +302,40 @@ def counter_checks():
         return " ".join("%s=%s" % (r, hex(value("$" + r))) for r, _ in P.WRITTEN)
 
     if getattr(P, "SVE", False):
-        @check("sve")
-        def _():
-            # The SVE registers (org.gnu.gdb.aarch64.sve): served where the vCPU was created with
-            # SVE (kvmdbg's own arm64 vCPUs get it where KVM_CAP_ARM_SVE says so; the fake's have
-            # none: "absent"). The result names no vector length, so any host's reads the same:
-            # vg matches z0's size, what gdb writes into z/p/ffr survives a KVM_RUN, v2 is z2's
-            # low half, and vg (fixed at KVM_ARM_VCPU_FINALIZE) refuses another length.
-            try:
-                vg = value("$vg")
-            except gdb.error:
-                return "absent"
-            size = gdb.parse_and_eval("$z0").type.sizeof
-            print("lane-check: SVE vg=%d z0=%d bytes" % (vg, size), file=sys.stderr, flush=True)
-            last = size // 8 - 1
-            ex("set $z2.d.u[0] = 0x1122334455667788")
-            ex("set $z2.d.u[%d] = 0x8877665544332211" % last)
-            ex("set $p3[0] = 0x5a")
-            ex("set $ffr[0] = 0x81")
-            resume("stepi")
-            z = value("$z2.d.u[0]") == 0x1122334455667788 and value("$z2.d.u[%d]" % last) == 0x8877665544332211
-            v = value("$v2.d.u[0]") == 0x1122334455667788
-            try:
-                ex("set $vg = %d" % (2 * vg))
-                refused = value("$vg") == vg and "kept" or "changed"
-            except gdb.error:
-                refused = "refused"
-            return "vg-matches-z0=%s z2=%s p3=%#x ffr=%#x v2-is-z2-low=%s vg-write=%s" % (
-                size == 8 * vg, "written" if z else "lost", value("$p3[0]"), value("$ffr[0]"), v, refused)
+        check("sve")(sve_check)
+
+
+def sve_check():
+    # The SVE registers (org.gnu.gdb.aarch64.sve): served where the vCPU was created with
+    # SVE (kvmdbg's own arm64 vCPUs get it where KVM_CAP_ARM_SVE says so; the fake's have
+    # none: "absent"). The result names no vector length, so any host's reads the same:
+    # vg matches z0's size, what gdb writes into z/p/ffr survives a KVM_RUN, v2 is z2's
+    # low half, and vg (fixed at KVM_ARM_VCPU_FINALIZE) refuses another length.
+    try:
+        vg = value("$vg")
+    except gdb.error:
+        return "absent"
+    size = gdb.parse_and_eval("$z0").type.sizeof
+    print("lane-check: SVE vg=%d z0=%d bytes" % (vg, size), file=sys.stderr, flush=True)
+    last = size // 8 - 1
+    ex("set $z2.d.u[0] = 0x1122334455667788")
+    ex("set $z2.d.u[%d] = 0x8877665544332211" % last)
+    ex("set $p3[0] = 0x5a")
+    ex("set $ffr[0] = 0x81")
+    resume("stepi")
+    z = value("$z2.d.u[0]") == 0x1122334455667788 and value("$z2.d.u[%d]" % last) == 0x8877665544332211
+    v = value("$v2.d.u[0]") == 0x1122334455667788
+    try:
+        ex("set $vg = %d" % (2 * vg))
+        refused = value("$vg") == vg and "kept" or "changed"
+    except gdb.error:
+        refused = "refused"
+    return "vg-matches-z0=%s z2=%s p3=%#x ffr=%#x v2-is-z2-low=%s vg-write=%s" % (
+        size == 8 * vg, "written" if z else "lost", value("$p3[0]"), value("$ffr[0]"), v, refused)
+
+
+def counter_point_checks():
+    s = symbols
 
     @check("hbreak")
     def _():
@@ -362,6 +373,10 @@ def counter_checks():
                 return "%s value=%s" % (r, watch_delta(addr, size, before))
             check("%s-%s-%d" % (kind, sym, size))(one)
 
+
+def counter_memory_checks():
+    s = symbols
+
     @check("memory")
     def _():
         words = ex("x/4xw %#x" % s["data"]).split(":", 1)[1].split()
@@ -381,6 +396,10 @@ def counter_checks():
         dt = time.monotonic() - t0
         print("lane-check: read 4096 bytes in %.3fs (%.0f KiB/s)" % (dt, 4 / max(dt, 1e-6)), file=sys.stderr, flush=True)
         return "bytes=%d sha256=%s" % (len(data), hashlib.sha256(data).hexdigest()[:16])
+
+
+def counter_detach_checks():
+    s = symbols
 
     @check("detach-reattach")
     def _():
