@@ -25,9 +25,9 @@ import KVMTestSupport
             server = try GDBServerProcess(kvmdbg: try #require(GDBServerCLITests.binary, "build kvmdbg first"), arguments: args)
         }
 
-        /// The next stdout line (10 s at most).
+        /// The next stdout line (60 s at most).
         func line() -> String? {
-            guard waitUntil(seconds: 10, { server.stdout.completeLines.count > next }) else { return nil }
+            guard waitUntil(seconds: 60, { server.stdout.completeLines.count > next }) else { return nil }
             defer { next += 1 }
             return server.stdout.completeLines[next]
         }

@@ -201,7 +201,7 @@ import KVMTestSupport
 }
 
 /// Polls `condition` for up to 10 s.
-func waitFor(_ condition: () -> Bool) -> Bool { waitUntil(seconds: 10, condition) }
+func waitFor(_ condition: () -> Bool) -> Bool { waitUntil(seconds: 60, condition) }
 
 /// One client over either transport, in ack mode: `ask` returns the reply packet's payload.
 enum Connection {

@@ -60,7 +60,7 @@ import KVMTestSupport
         func set(_ e: GDBServeEnd) { lock.withLock { end = e } }
         func wait() -> GDBServeEnd? {
             var got: GDBServeEnd?
-            waitUntil(seconds: 10) { got = lock.withLock { end }; return got != nil }
+            waitUntil(seconds: 60) { got = lock.withLock { end }; return got != nil }
             return got
         }
     }

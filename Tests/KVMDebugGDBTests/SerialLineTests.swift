@@ -40,7 +40,7 @@ import KVMTestSupport
         }.start()
         #expect(waitUntil { threadIsBlocked(named: "old-reader") }, "the old reader reached its blocking read")
         first.close()
-        #expect(oldRead.wait(timeout: .now() + 10) == .success, "close() wakes a reader blocked on the tty")
+        #expect(oldRead.wait(timeout: .now() + 60) == .success, "close() wakes a reader blocked on the tty")
         #expect(oldGot.get() == nil, "the old reader leaves without reading")
         let second = try #require(listener.accept())
         let message = Array("+$qSupported#37".utf8)
@@ -52,7 +52,7 @@ import KVMTestSupport
             while all.count < message.count, let b = second.read() { all += b; got.set(all) }
             done.signal()
         }.start()
-        let arrived = done.wait(timeout: .now() + 10) == .success
+        let arrived = done.wait(timeout: .now() + 60) == .success
         second.close()
         _ = master  // the old reader, if still blocked, may still wake here; it is not asserted on
         #expect(arrived && got.get() == message, "every byte reaches the new connection: \(got.get() ?? [])")

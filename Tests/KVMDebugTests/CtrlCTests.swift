@@ -22,7 +22,7 @@ import KVMTestSupport
         waitUntil(seconds: 30) { ((try? String(contentsOf: out, encoding: .utf8)) ?? "").contains("\"event\":\"start\"") }
         let sent = Date()
         kill(p.processIdentifier, SIGINT)
-        waitUntil(seconds: 10) { !p.isRunning }
+        waitUntil(seconds: 60) { !p.isRunning }
         if p.isRunning { p.terminate(); Issue.record("kvmdbg did not end within 10 s of SIGINT") }
         p.waitUntilExit()
         let lines = ((try? String(contentsOf: out, encoding: .utf8)) ?? "").split(separator: "\n")

@@ -7,7 +7,7 @@ import Glibc
 /// Polls `condition` every millisecond until it holds or `seconds` pass; returns whether it
 /// held (checked once more at the deadline, so a late event still counts).
 @discardableResult
-public func waitUntil(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+public func waitUntil(seconds: Double = 60, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try condition() { return true }
