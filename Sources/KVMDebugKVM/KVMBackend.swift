@@ -1,11 +1,17 @@
 import CKVM
 import KVMDebugModel
+import Synchronization
 
 /// The real backend: guest debugging through `/dev/kvm`.
 ///
 /// Either creates its own VM (a built-in guest or a user image), or adopts the
 /// vCPU fds and guest memory a host VMM already owns (`init(adopting:)`).
 public final class KVMBackend: DebugBackend {
+    /// Whether the x86 vCPUs made from now on read a stop's registers from `kvm_run`
+    /// (KVM_CAP_SYNC_REGS) rather than with two ioctls. On by default; `kvmdbg` turns it off with
+    /// `KVMDBG_SYNC_REGS=0`, the benchmark's baseline row.
+    public static let syncsRegisters = Atomic<Bool>(true)
+
     public let arch: Arch
     public private(set) var capabilities: Capabilities
     public let system: KVMSystem?
@@ -56,7 +62,7 @@ public final class KVMBackend: DebugBackend {
             for d in guest.data { try memory.write(d.address, d.bytes) }
             let mmapSize = try sys.vcpuMmapSize()
             for i in 0..<count {
-                let v = try vm.createVCPU(id: i, mmapSize: mmapSize)
+                let v = try vm.createVCPU(id: i, mmapSize: mmapSize, syncRegisters: KVMBackend.syncsRegisters.load(ordering: .relaxed))
                 built.append(v)
                 try KVMBackend.boot(v, index: i, guest: guest, vm: vm, memory: memory)
             }

@@ -27,6 +27,17 @@ public final class KVMVM {
         return r < 0 ? nil : Int(r)
     }
 
+    /// x86 KVM copies registers and special registers into `kvm_run` on each exit when asked:
+    /// KVM_CAP_SYNC_REGS reports KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS.
+    private var offersSyncedRegisters: Bool {
+        #if arch(x86_64)
+        let both = Int(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)
+        return (check(.syncRegs) ?? 0) & both == both
+        #else
+        return false
+        #endif
+    }
+
     /// Adds guest RAM. The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
     public func setUserMemoryRegion(slot: UInt32, guestAddress: UInt64, size: UInt64,
                                     host: UnsafeMutableRawPointer) throws(DebugError) {
@@ -56,10 +67,13 @@ public final class KVMVM {
     /// With a kick signal, `KVM_SET_SIGNAL_MASK` makes it the only signal deliverable
     /// inside KVM_RUN, whatever the calling thread's own mask (pooled threads often
     /// block everything): a kick always lands.
-    public func createVCPU(id: Int, mmapSize: Int, kick: KVMKick = .default) throws(DebugError) -> KVMVCPU {
+    /// With `syncRegisters` (and KVM_CAP_SYNC_REGS), a stop's x86 registers come from `kvm_run`
+    /// instead of KVM_GET_REGS/KVM_GET_SREGS (see `KVMVCPU`).
+    public func createVCPU(id: Int, mmapSize: Int, kick: KVMKick = .default, syncRegisters: Bool = true) throws(DebugError) -> KVMVCPU {
         let v = try Sys.createVCPU(fd, id: id)
         do {
-            return try KVMVCPU(fd: v, ownsFD: true, mmapSize: mmapSize, kick: kick, index: id)
+            return try KVMVCPU(fd: v, ownsFD: true, mmapSize: mmapSize, kick: kick, index: id,
+                               syncRegisters: syncRegisters && offersSyncedRegisters)
         } catch {
             Sys.close(v)
             throw error

@@ -24,6 +24,9 @@ public enum Capability: Int32, Sendable, CaseIterable {
     case readOnlyMemory = 81
     /// KVM_CAP_ARM_SVE (170): arm64 vCPUs may be created with SVE (KVM_ARM_VCPU_SVE).
     case armSVE = 170
+    /// KVM_CAP_SYNC_REGS (74): the register classes KVM copies into `kvm_run.s.regs` on every
+    /// exit when asked (x86: KVM_SYNC_X86_REGS 1, _SREGS 2, _EVENTS 4).
+    case syncRegs = 74
 
     /// The C name.
     public var name: String {
@@ -40,6 +43,7 @@ public enum Capability: Int32, Sendable, CaseIterable {
         case .xsave2: return "KVM_CAP_XSAVE2"
         case .readOnlyMemory: return "KVM_CAP_READONLY_MEM"
         case .armSVE: return "KVM_CAP_ARM_SVE"
+        case .syncRegs: return "KVM_CAP_SYNC_REGS"
         }
     }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import KVMDebugCore
 
 @main
 struct Kvmdbg: ParsableCommand {
@@ -12,6 +14,9 @@ struct Kvmdbg: ParsableCommand {
     /// Parses and runs a subcommand; a thrown `CLIError` becomes its one stderr line and
     /// exit status 1, anything else goes to ArgumentParser as usual.
     static func main() {
+        // The benchmark's baseline (scripts/bench): stop registers read with ioctls, as before
+        // KVM_CAP_SYNC_REGS was used.
+        if ProcessInfo.processInfo.environment["KVMDBG_SYNC_REGS"] == "0" { KVMBackend.syncsRegisters.store(false, ordering: .relaxed) }
         do {
             var command = try parseAsRoot()
             try command.run()

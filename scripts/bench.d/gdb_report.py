@@ -7,8 +7,9 @@ import sys
 out, reps, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 client = sys.argv[4] if len(sys.argv) > 4 else "gdb"
 state = sys.argv[5] if len(sys.argv) > 5 else "idle"
-# kvmdbg-vcpu: kvmdbg with every continue on the vCPU threads (the path before lone continues ran
-# on a reader), measured in the same run as the baseline of that change.
+# kvmdbg-vcpu: kvmdbg as before issue 23's work, measured in the same run as its baseline: every
+# continue on the vCPU threads (before lone continues ran on a reader) and a stop's registers
+# read with KVM_GET_REGS/KVM_GET_SREGS (before KVM_CAP_SYNC_REGS).
 servers = ["kvmdbg", "kvmdbg-vcpu", "qemu", "null"] if client == "gdb" else ["kvmdbg", "qemu"]
 ops = ["stepi", "hbreak_continue", "read_1k", "info_registers", "attach_detach"]
 data = {s: {o: [] for o in ops + ["ctrlc_us"]} for s in servers}
@@ -49,7 +50,7 @@ counts = {"attach_detach": 20}
 result = {"n": n, "repetitions": reps, "state": state, "servers": {}, "ratios": {}, "packetsPerOp": {}}
 for s in servers:
     result["servers"][s] = {o: summary(data[s][o]) for o in ops + ["ctrlc_us"]}
-names = {"kvmdbg": "kvmdbg", "kvmdbg-vcpu": "kvmdbg (vCPU thr.)", "qemu": "qemu+kvm", "null": "null stub"}
+names = {"kvmdbg": "kvmdbg", "kvmdbg-vcpu": "kvmdbg (before)", "qemu": "qemu+kvm", "null": "null stub"}
 print("\n%s round trips, host %s (ops/s" % (client, state) + ", median [min-max] of %d repetitions, %d ops each; attach_detach: 20;"
       " ctrlc_us: microseconds from ^C to the stop reply, lower is better)" % (reps, n))
 print("%-16s " % "op" + " ".join("%-24s" % names[s] for s in servers) + " kvmdbg/qemu kvmdbg/null")
