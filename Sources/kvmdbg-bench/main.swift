@@ -44,9 +44,21 @@ var allStopSeconds = 120.0
 var profile: ProfileTarget?
 var nullStubLog: String?
 
+/// Bad arguments end with the usage and status 2, never a trap.
+func usageExit(_ problem: String) -> Never {
+    let usage = """
+        usage: kvmdbg-bench [--seconds S] [--reps N] [--json FILE] [--only rates,tables,allstop,kick,engine,protection]
+                            [--max-vcpus N] [--rounds N] [--allstop-seconds S]
+               kvmdbg-bench --profile \(ProfileTarget.allCases.map(\.rawValue).joined(separator: "|")) [--seconds S]
+               kvmdbg-bench --null-gdb-stub PACKET-LOG | --write-qemu-guest DIR
+        """
+    FileHandle.standardError.write(Data(((problem.isEmpty ? "" : "kvmdbg-bench: \(problem)\n") + usage + "\n").utf8))
+    exit(problem.isEmpty ? 0 : 2)
+}
+
 var args = CommandLine.arguments.dropFirst()
 func value(_ flag: String, _ rest: inout ArraySlice<String>) -> String {
-    guard let v = rest.popFirst() else { fatalError("kvmdbg-bench: \(flag) needs a value") }
+    guard let v = rest.popFirst() else { usageExit("\(flag) needs a value") }
     return v
 }
 while let a = args.popFirst() {
@@ -75,11 +87,12 @@ while let a = args.popFirst() {
     case "--profile":
         let v = value(a, &args)
         guard let p = ProfileTarget(rawValue: v) else {
-            fatalError("kvmdbg-bench: --profile takes one of \(ProfileTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+            usageExit("--profile takes one of \(ProfileTarget.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         profile = p
+    case "--help", "-h": usageExit("")
     default:
-        if let s = Double(a) { seconds = s } else { fatalError("kvmdbg-bench: unknown argument \(a)") }
+        if let s = Double(a) { seconds = s } else { usageExit("unknown argument \(a)") }
     }
 }
 
