@@ -803,7 +803,8 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         let key = InstalledKey(stepping: stepping, without: without, blockIRQ: blockIRQ)
         // x86: KVM re-applies TF only while RIP equals the RIP it saw at the last
         // KVM_SET_GUEST_DEBUG, so a pc write forces a re-issue before a step.
-        let forced = st.pcWritten && stepping
+        // The same after a step whose store exited as MMIO (`stepTrapStale`).
+        let forced = (st.pcWritten || st.stepTrapStale) && stepping
         let sync: (GuestDebugState, EncodedDebugRegisters)? = lock.withLock {
             if _tables.dirty[vcpu] {
                 st.built.removeAll(keepingCapacity: true)
@@ -825,6 +826,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 try issue(state, vcpu: vcpu)
                 st.installed = state
                 st.pcWritten = false
+                st.stepTrapStale = false
             }
             st.layout = layout
             st.installedKey = key
@@ -840,6 +842,11 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                                  old: [UInt8], stepping: Bool) throws(DebugError) -> Stop? {
         var hits = try completeAccess(vcpu, address: a, isWrite: isWrite, length: l, old: old)
         let exit = DebugExit.protection(address: a, isWrite: isWrite, length: l, pc: pc)
+        // KVM's emulator ends the instruction with __kvm_set_rflags on flags kvm_get_rflags
+        // stripped of KVM's TF, which it adds back only at the RIP of the last
+        // KVM_SET_GUEST_DEBUG (x86.c): on VMX/SVM the next step would run free (measured on
+        // kvm_amd, x86 lane long/survive), so it re-issues the state first.
+        if stepping { vcpus[vcpu].stepTrapStale = true }
         // KVM drops the single-step trap of an instruction whose store exited (x86.c,
         // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"): the store
         // has retired, so a step ends here, reported as the step it was.

@@ -31,6 +31,9 @@ final class VCPUDebugState: @unchecked Sendable {
     static let builtLimit = 2
     /// The pc was written since the last KVM_SET_GUEST_DEBUG (x86 TF rule).
     var pcWritten = false
+    /// A step ran an access KVM emulated and exited for (a protected page): the TF KVM planted
+    /// for KVM_GUESTDBG_SINGLESTEP may be gone, so the next step re-issues the state.
+    var stepTrapStale = false
     let setGuestDebugCalls = Atomic<Int>(0)
 
     /// Forgets every register read: the vCPU is about to run (or its state changed behind us).
