@@ -617,7 +617,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     }
 
     /// Reports vCPU `v`'s `result` for the round (or the step-over) it was running.
-    private func report(_ v: Int, _ result: Result<RunEvent, DebugError>) {
+    private func report(_ v: Int, _ result: Result<RunEvent?, DebugError>) {
         let at = monotonicNanoseconds()
         let cpu = currentHostCPU()
         do {

@@ -90,6 +90,7 @@ extension GuestRunner {
                 case .exit(let x):
                     report.end = x.name
                     return false
+                case .kicked: break  // a round never reports one (DebugSession.wait drops them)
                 }
             }
             if r.events.isEmpty { report.end = r.timedOut ? "timeout" : "interrupted" }
@@ -138,6 +139,7 @@ extension GuestRunner {
                 report.detachedEvents.append(x.name)
                 report.end = x.name
                 return false
+            case .kicked: break  // a round never reports one (DebugSession.wait drops them)
             }
         }
         return true
