@@ -1,6 +1,3 @@
-// _GNU_SOURCE for sched_setaffinity's CPU_SET macros and sched_getcpu (ckvm_pin_to_cpu below).
-#define _GNU_SOURCE
-#include <sched.h>
 // Size and offset pins: the Swift side reads these structs field by field, so a
 // header that changes them must fail the build here, not corrupt a debug state.
 #include "ckvm.h"
@@ -21,14 +18,6 @@ _Static_assert(sizeof(struct kvm_debug_exit_arch) == 16, "arm64 kvm_debug_exit_a
 _Static_assert(offsetof(struct kvm_run, exit_reason) == 8, "kvm_run.exit_reason");
 _Static_assert(offsetof(struct kvm_run, debug) == 32, "kvm_run exit union at 32");
 
-int ckvm_pin_to_cpu(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return sched_setaffinity(0, sizeof set, &set);
-}
-
-int ckvm_current_cpu(void) { return sched_getcpu(); }
 // Fatal exits (api.rst "struct kvm_run"): the words KVMVCPU.runOnce copies out.
 _Static_assert(offsetof(struct kvm_run, internal.ndata) == 36 && offsetof(struct kvm_run, internal.data) == 40, "kvm_run.internal");
 _Static_assert(offsetof(struct kvm_run, system_event.ndata) == 36 && offsetof(struct kvm_run, system_event.data) == 40, "kvm_run.system_event");

@@ -40,11 +40,6 @@ static inline int ckvm_mmap_failed(void *p) { return p == MAP_FAILED; }
 static inline int ckvm_munmap(void *p, size_t len) { return munmap(p, len); }
 /// pthread_self(3), as an integer (pthread_t is opaque to Swift's importer on some libcs).
 static inline unsigned long ckvm_thread_self(void) { return (unsigned long)pthread_self(); }
-/// sched_setaffinity(2): pins the calling thread to host CPU `cpu` (CPU_SET is a _GNU_SOURCE
-/// macro, so this one lives in ckvm.c). Moves a vCPU thread between host CPUs.
-int ckvm_pin_to_cpu(int cpu);
-/// sched_getcpu(3): the host CPU the calling thread runs on.
-int ckvm_current_cpu(void);
 /// pthread_kill(3) (returns an error number, not -1).
 static inline int ckvm_thread_kill(unsigned long thread, int sig) { return pthread_kill((pthread_t)thread, sig); }
 

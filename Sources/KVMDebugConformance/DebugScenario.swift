@@ -11,6 +11,27 @@ public struct DebugScenario: Sendable {
         case run
         /// Print the backend's capabilities (KVM_CAP_* probe) and nothing else.
         case capabilities
+        /// The state-survival run (`GuestRunner.survive`, `survival`) on a guest keeping the
+        /// survival contract (`SurvivalGuest`); `points`, `steps` and `maxStops` are not used.
+        case survive
+    }
+
+    /// The host's part of a `.survive` scenario.
+    public struct Survival: Sendable, Hashable {
+        public var rounds = 3
+        public var steps = 3
+        /// Written into an FP/SIMD register (and the guest's `expect`) in the first round.
+        public var hostWrite: FPWrite? = nil
+        /// Written into a register behind the guest's back in the last round: the guest's check
+        /// must fail (the comparison's own test; kept out of the lane lists).
+        public var clobber: FPWrite? = nil
+
+        public init(rounds: Int = 3, steps: Int = 3, hostWrite: FPWrite? = nil, clobber: FPWrite? = nil) {
+            self.rounds = rounds
+            self.steps = steps
+            self.hostWrite = hostWrite
+            self.clobber = clobber
+        }
     }
 
     /// How the x86 lane compares the stops of a run.
@@ -62,6 +83,11 @@ public struct DebugScenario: Sendable {
     /// Seconds before a run that has not reached its planned end ends with `timeout` (the
     /// x86 lane's watches that never fire end so; elsewhere a ceiling for a broken backend).
     public var timeout: Double = 2
+    /// What a `.survive` scenario does on the host.
+    public var survival = Survival()
+    /// Needs the guest's CPL0 code to run natively: where KVM runs it in its instruction
+    /// emulator (PVM), whose instruction set is small, the scenario is skipped as `cpl0-emulated`.
+    public var needsNativeCPL0 = false
 
     public init(name: String, arch: Arch = .arm64, mode: CPUMode? = nil, kind: Kind = .run,
                 guest: ScenarioGuest = .counter, vcpus: Int = 1, points: [ScenarioPoint] = [],

@@ -11,6 +11,8 @@ public struct ScenarioResult: Sendable, Hashable {
     public var registers: [String] = []
     /// A `.capabilities` scenario: what KVM_CHECK_EXTENSION reported (`set-guest-debug=1 hw-bps=6 ...`).
     public var capabilities: String? = nil
+    /// A `.survive` scenario: how it came out (its line adds `result=`, `probe=`, `differs=`).
+    public var survival: SurvivalReport? = nil
 }
 
 /// How one scenario of a list came out: its line's three forms.
@@ -78,6 +80,7 @@ extension DebugScenario {
         d.watchMechanism = watches ?? self.watches
         let runner = GuestRunner(debugger: d)
         defer { runner.session.close() }
+        if kind == .survive { return try recordSurvival(runner, guest: g) }
         var stops: [StopSignature] = []
         var stopped: Set<[Int]> = []
         let end = try runner.run(plan(for: g, capabilities: backend.capabilities)) { rec in
@@ -115,6 +118,7 @@ extension DebugScenario {
             line += " stopped=" + r.stoppedSets.map { $0.map(String.init).joined(separator: ",") }.joined(separator: "|")
         }
         for reg in r.registers { line += " " + reg }
+        if let s = r.survival { line += " " + survivalWords(s) }
         return line
     }
 

@@ -50,7 +50,32 @@ extension DebugScenarios {
         let base = x86(mode: .long).filter { !$0.needs.contains(.softwareBreakpoint) }
         let realKept = ["real/break-all-four-slots", "real/step-from-entry", "real/break-then-step", "real/write-watch"]
         let real = x86(mode: .real).filter { realKept.contains($0.name) }
-        return base + x86LaneAdditions + real + x86LaneSMP
+        return base + x86LaneAdditions + real + x86LaneSMP + x86Survival
+    }
+
+    /// The value the x86 survival scenarios write into xmm15 (and the guest's `expect`).
+    public static let x86SurvivalWrite = FPWrite(register: SurvivalGuest.x86HostRegister,
+                                                 value: 0x0F1E_2D3C_4B5A_6978_8796_A5B4_C3D2_E1F0)
+
+    /// The state-survival runs on the x86 `survive` guest: its own DR0-3/DR7 and x87/SSE state
+    /// must read back as written after breakpoints, watches, steps, detaches and vCPU thread
+    /// moves; the host's xmm15 write must be what it stores. The watch by memory protection
+    /// (works where DR7 data watchpoints do not, e.g. PVM) and by a debug register; x87 and
+    /// MXCSR too where CPL0 runs natively (`survive-x87`).
+    public static var x86Survival: [DebugScenario] {
+        var protectionWatch = DebugScenario(name: "long/survive", arch: .x86_64, mode: .long, kind: .survive, guest: .survive,
+                                            needs: [.executeBreakpoint, .singleStep])
+        protectionWatch.watches = .protection
+        protectionWatch.survival = DebugScenario.Survival(hostWrite: x86SurvivalWrite)
+        var hardwareWatch = DebugScenario(name: "long/survive-dr-watch", arch: .x86_64, mode: .long, kind: .survive,
+                                          guest: .survive, needs: [.executeBreakpoint, .singleStep, .writeWatchpoint])
+        hardwareWatch.watches = .hardware
+        hardwareWatch.survival = DebugScenario.Survival(hostWrite: x86SurvivalWrite)
+        var x87 = protectionWatch
+        x87.name = "long/survive-x87"
+        x87.guest = .surviveX87
+        x87.needsNativeCPL0 = true
+        return [protectionWatch, hardwareWatch, x87]
     }
 
     /// What the x86 lane adds in long mode: watch widths, access watches on loads and

@@ -3,7 +3,7 @@
 /// Instruction fetches are not data accesses: only watchpoints look at these.
 struct FakeAccess: Sendable, Hashable {
     var address: UInt64
-    /// Bytes accessed: 1, 2, 4 or 8.
+    /// Bytes accessed: 1, 2, 4, 8, 16 (SSE) or 512 (fxsave/fxrstor).
     var size: Int
     var isWrite: Bool
 

@@ -223,7 +223,11 @@ final class FakeX86CPU: FakeCPU {
             throw .unsupported(reason: "int3 at \(hex(pc)) on vCPU \(index) without KVM_GUESTDBG_USE_SW_BP: the guest would take #BP through an IDT the fake does not model")
         }
         // SSE with CR4.OSFXSR clear is #UD (SDM vol. 3 §2.5), delivered like any exception.
-        if case .sse = insn.operation, special.cr4 & 0x200 == 0 { return raise(6, errorCode: nil, memory: memory) }
+        // (FXSAVE/FXRSTOR run without it: whether they then skip XMM and MXCSR is implementation
+        // dependent, SDM vol. 2 FXSAVE; the fake keeps them.)
+        if case .sse(let op, _, _) = insn.operation, !op.isStateImage, special.cr4 & 0x200 == 0 {
+            return raise(6, errorCode: nil, memory: memory)
+        }
         if case .ud2 = insn.operation { return raise(6, errorCode: nil, memory: memory) }
         if case .loadIDT(let a) = insn.operation {
             guard let p = physical(a, memory: memory), let limit = memory.load(p, size: 2),
@@ -243,6 +247,10 @@ final class FakeX86CPU: FakeCPU {
                 pendingMMIO = (insn, !access.isWrite)
                 return .mmio(address: p, isWrite: access.isWrite, length: access.size, pc: pc)
             }
+        }
+        if case .sse(let op, _, .memory(let a)) = insn.operation, let p = dataPhysical,
+           let vector = FakeX86Interpreter.stateFault(op, at: a, memory: memory, physical: p) {
+            return raise(vector, errorCode: 0, memory: memory)
         }
         // A protected page (a memory slot kvmdbg made read-only, or left out): KVM's
         // emulator exits for it, see `FakeProtectedAccess`.

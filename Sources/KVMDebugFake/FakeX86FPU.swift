@@ -39,6 +39,34 @@ struct FakeX86FPU: Sendable, Hashable {
         for k in 0..<8 { xmm[n][8 * i + k] = UInt8(truncatingIfNeeded: v >> UInt64(8 * k)) }
     }
 
+    /// What FXSAVE writes (SDM vol. 2 FXSAVE, tables 3-53/3-56): bytes 0-415 of the legacy
+    /// region; 416-511 are reserved or software's and left as they are. `wide` (FXSAVE64)
+    /// stores FIP/FDP as 64-bit offsets; otherwise as 32-bit offsets with FCS/FDS, which the
+    /// fake does not model, as 0.
+    func fxsave(wide: Bool) -> [UInt8] {
+        var a = Array(xsave().prefix(416))
+        if !wide {
+            for i in 0..<4 { a[12 + i] = 0; a[20 + i] = 0 }
+        }
+        return a
+    }
+
+    /// FXRSTOR from `a` (at least 416 bytes, the layout `fxsave` writes): false, with nothing
+    /// loaded, when the image's MXCSR sets a bit outside MXCSR_MASK (#GP). Without `wide`,
+    /// FIP/FDP take only their low 32 bits.
+    mutating func fxrstor(_ a: [UInt8], wide: Bool) -> Bool {
+        func get(_ at: Int, _ n: Int) -> UInt64 { (0..<n).reduce(0) { $0 | UInt64(a[at + $1]) << UInt64(8 * $1) } }
+        let m = UInt32(get(24, 4))
+        guard a.count >= 416, m & ~Self.mxcsrMask == 0 else { return false }
+        fcw = UInt16(get(0, 2)); fsw = UInt16(get(2, 2)); ftw = a[4]
+        fop = UInt16(get(6, 2)) & 0x7FF
+        fip = get(8, wide ? 8 : 4); fdp = get(16, wide ? 8 : 4)
+        mxcsr = m
+        for i in 0..<8 { st[i] = Array(a[(32 + 16 * i)..<(42 + 16 * i)]) }
+        for i in 0..<16 { xmm[i] = Array(a[(160 + 16 * i)..<(176 + 16 * i)]) }
+        return true
+    }
+
     /// KVM_GET_XSAVE: the legacy region (FCW 0, FSW 2, FTW 4, FOP 6, FIP 8, FDP 16, MXCSR 24,
     /// MXCSR_MASK 28, ST at 32 + 16i, XMM at 160 + 16i), then XSTATE_BV at 512.
     func xsave() -> [UInt8] {

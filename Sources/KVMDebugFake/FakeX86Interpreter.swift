@@ -15,9 +15,9 @@ import KVMDebugModel
 /// | 90                 | nop                               | not with REX.B (that is xchg)          |
 /// | F4                 | hlt                               | exit `.halt`, pc after it              |
 /// | CC                 | int3                              | handled by the CPU (KVM #BP intercept) |
-/// | 01/29/31/39 /r     | add/sub/xor/cmp r/m, r            | register or memory r/m (long mode)     |
-/// | 03/2B/33/3B /r     | add/sub/xor/cmp r, r/m            | register or memory r/m (long mode)     |
-/// | 83 /0 /5 /7 ib     | add/sub/cmp r/m, imm8 (sign-ext.) | register or memory r/m (long mode)     |
+/// | 01/09/21/29/31/39  | add/or/and/sub/xor/cmp r/m, r     | register or memory r/m (long mode)     |
+/// | 03/0B/23/2B/33/3B  | add/or/and/sub/xor/cmp r, r/m     | register or memory r/m (long mode)     |
+/// | 83 /0/1/4/5/7 ib   | add/or/and/sub/cmp r/m, imm8      | sign-extended; r/m as above            |
 /// | 40+r / 48+r        | inc/dec r16/r32                   | real mode only (REX in long mode)      |
 /// | FF /0, FF /1       | inc/dec r/m                       | register or memory r/m (long mode)     |
 /// | FF /4              | jmp r/m64                         | long mode, register operand            |
@@ -42,6 +42,9 @@ import KVMDebugModel
 /// | 66 0F EF /r        | pxor xmm, xmm/m128                |                                        |
 /// | 66 REX.W 0F 6E/7E  | movq xmm, r/m64 / movq r/m64, xmm | upper lane zeroed by the load          |
 /// | F3 0F 6F / 7F /r   | movdqu xmm, xmm/m128 / m128, xmm  |                                        |
+/// | (REX.W) 0F AE /0 /1| fxsave / fxrstor m512             | #GP unless 16-byte aligned; bytes      |
+/// |                    |                                   | 0-415 (FXSAVE64: 64-bit FIP/FDP)       |
+/// | 0F AE /2 /3        | ldmxcsr / stmxcsr m32             | #GP for reserved MXCSR bits            |
 /// | EB cb, E9 cw/cd    | jmp rel8 / rel16 / rel32          |                                        |
 /// | 70-7F cb, 0F 80-8F | jcc rel8 / rel32                  | every condition but p/np (no PF)       |
 ///
@@ -53,14 +56,32 @@ import KVMDebugModel
 /// - long mode: SDM vol. 2 tables 2-2/2-3: [base], [base + disp8/disp32],
 ///   [base + index*scale + disp], [index*scale + disp32] (SIB base 101 with mod 00),
 ///   and RIP + disp32 (mod 00 rm 101) from the end of the instruction, immediate included.
-/// Flags: CF, ZF, SF and OF (add, sub, cmp, xor, inc/dec keep CF, imul sets CF/OF only,
+/// Flags: CF, ZF, SF and OF (add, sub, cmp, and, or, xor, inc/dec keep CF, imul sets CF/OF only,
 /// shl ZF only); PF and AF are not modelled, so jp/jnp are unsupported.
 enum FakeX86Interpreter {
-    enum ALU: Sendable, Hashable { case add, sub, xor, cmp, test }
+    enum ALU: Sendable, Hashable { case add, or, sub, and, xor, cmp, test }
 
     /// The SSE subset (scalar double and 128-bit moves), on `FakeX86FPU`'s XMM registers.
     enum SSE: Sendable, Hashable {
         case movsdLoad, movsdStore, addsd, mulsd, cvtsi2sd, pxor, movqToXMM, movqFromXMM, movdquLoad, movdquStore
+        /// Group 15: the x87/SSE state image (512 bytes; the 64 forms with REX.W) and MXCSR.
+        case fxsave, fxsave64, fxrstor, fxrstor64, ldmxcsr, stmxcsr
+
+        /// Stores to its memory operand.
+        var stores: Bool {
+            switch self {
+            case .movsdStore, .movqFromXMM, .movdquStore, .fxsave, .fxsave64, .stmxcsr: return true
+            default: return false
+            }
+        }
+
+        /// Group 15's FXSAVE/FXRSTOR rows, which run with CR4.OSFXSR clear too.
+        var isStateImage: Bool {
+            switch self {
+            case .fxsave, .fxsave64, .fxrstor, .fxrstor64: return true
+            default: return false
+            }
+        }
     }
 
     enum Operand: Sendable, Hashable {
@@ -146,27 +167,20 @@ enum FakeX86Interpreter {
             case .push(_, let slot), .call(_, let slot): return FakeAccess(address: slot, size: 8, isWrite: true)
             case .pop(_, let slot), .ret(let slot), .leave(let slot): return FakeAccess(address: slot, size: 8, isWrite: false)
             case .sse(let op, _, .memory(let a)):
-                let stores = op == .movsdStore || op == .movqFromXMM || op == .movdquStore
-                return FakeAccess(address: a, size: size, isWrite: stores)
+                return FakeAccess(address: a, size: size, isWrite: op.stores)
             default: return nil
             }
         }
     }
 
-    /// Raised inside the decoder; mapped to a result by `decode`.
-    private enum Failure: Error {
-        /// The bytes ran out (the instruction crosses the end of RAM).
-        case truncated
-        case unsupported
-    }
-
-    /// Decodes the instruction in `bytes` (fetched at `rip`). Returns nil when the
-    /// instruction runs past the fetched bytes (end of RAM: KVM's emulation failure).
+    /// Decodes the instruction in `bytes` (fetched at `rip`, see `FakeX86Decoder`). Returns nil
+    /// when the instruction runs past the fetched bytes (end of RAM: KVM's emulation failure).
     /// Memory operands are resolved with `registers` (the vCPU's, right before execution).
     static func decode(_ bytes: [UInt8], rip: UInt64, pc: UInt64, mode: CPUMode,
                        registers: FakeX86Registers) throws(DebugError) -> Instruction? {
-        do throws(Failure) {
-            return try decodeOrFail(bytes, rip: rip, mode: mode, registers: registers)
+        var decoder = FakeX86Decoder(bytes, rip: rip, mode: mode, registers: registers)
+        do throws(FakeX86Decoder.Failure) {
+            return try decoder.decode()
         } catch {
             switch error {
             case .truncated: return nil
@@ -175,266 +189,8 @@ enum FakeX86Interpreter {
         }
     }
 
-    private static func decodeOrFail(_ bytes: [UInt8], rip: UInt64, mode: CPUMode,
-                                     registers: FakeX86Registers) throws(Failure) -> Instruction {
-        var i = 0
-        func byte() throws(Failure) -> UInt8 {
-            guard i < bytes.count else { throw .truncated }
-            defer { i += 1 }
-            return bytes[i]
-        }
-        func little(_ n: Int) throws(Failure) -> UInt64 {
-            var v: UInt64 = 0
-            for k in 0..<n { v |= UInt64(try byte()) << UInt64(8 * k) }
-            return v
-        }
-        func signExtend(_ v: UInt64, bytes n: Int) -> UInt64 {
-            let shift = UInt64(64 - 8 * n)
-            return UInt64(bitPattern: Int64(bitPattern: v << shift) >> Int64(shift))
-        }
-
-        let long = mode == .long
-        var operandOverride = false
-        var rex: UInt8 = 0
-        var repeatPrefix: UInt8 = 0  // F2 / F3: only as SSE's mandatory prefixes
-        var opcode = try byte()
-        while opcode == 0x66 || opcode == 0xF2 || opcode == 0xF3 {
-            if opcode == 0x66 { operandOverride = true } else { repeatPrefix = opcode }
-            opcode = try byte()
-        }
-        guard repeatPrefix == 0 || (long && opcode & 0xF0 == 0x40) || (long && opcode == 0x0F) else { throw .unsupported }
-        if long && opcode & 0xF0 == 0x40 {
-            rex = opcode
-            opcode = try byte()
-        }
-        let hasREX = rex != 0
-        let rexW = rex & 8 != 0, rexR = rex & 4 != 0, rexX = rex & 2 != 0, rexB = rex & 1 != 0
-        let size: Int = long ? (rexW ? 8 : (operandOverride ? 2 : 4)) : (operandOverride ? 4 : 2)
-        let ipMask: UInt64 = long ? ~0 : 0xFFFF
-        let rsp = registers.gpr[4]
-
-        func reg8(_ n: Int) -> FakeX86Register {
-            !hasREX && n >= 4 && n < 8 ? FakeX86Register(index: n - 4, highByte: true) : FakeX86Register(index: n)
-        }
-        func register(_ n: Int, size: Int) -> FakeX86Register {
-            size == 1 ? reg8(n) : FakeX86Register(index: n)
-        }
-        func end() -> UInt64 { (rip &+ UInt64(i)) & ipMask }
-
-        /// ModRM: (reg field, r/m operand). Memory forms per the table above; `immediate`
-        /// is the size of an immediate after the ModRM bytes (RIP-relative counts from
-        /// the end of the whole instruction).
-        func modRM(size: Int, immediate: Int = 0) throws(Failure) -> (reg: Int, rm: Operand) {
-            let m = try byte()
-            let mod = m >> 6, rm = Int(m & 7)
-            let reg = Int((m >> 3) & 7) | (rexR ? 8 : 0)
-            if mod == 3 { return (reg, .register(register(rm | (rexB ? 8 : 0), size: size))) }
-            if !long {
-                if mod == 0 && rm == 6 { return (reg, .memory(try little(2))) }
-                // SDM vol. 2 table 2-1: BX, BP (base), SI, DI (index); rm = 110 is [bp] here.
-                let bx = registers.gpr[3], bp = registers.gpr[5], si = registers.gpr[6], di = registers.gpr[7]
-                let bases: [UInt64] = [bx &+ si, bx &+ di, bp &+ si, bp &+ di, si, di, bp, bx]
-                var address = bases[rm]
-                if mod == 1 { address &+= signExtend(UInt64(try byte()), bytes: 1) }
-                if mod == 2 { address &+= try little(2) }
-                return (reg, .memory(address & 0xFFFF))
-            }
-            var address: UInt64 = 0
-            if rm == 4 {
-                // SIB: base 101 with mod 00 is "no base, disp32"; index 100 without REX.X is none.
-                let sib = try byte()
-                let index = Int((sib >> 3) & 7) | (rexX ? 8 : 0)
-                if index != 4 { address = registers.gpr[index] << UInt64(sib >> 6) }
-                let base = Int(sib & 7)
-                if base == 5 && mod == 0 {
-                    return (reg, .memory(address &+ signExtend(try little(4), bytes: 4)))
-                }
-                address &+= registers.gpr[base | (rexB ? 8 : 0)]
-            } else if rm == 5 && mod == 0 {
-                let disp = signExtend(try little(4), bytes: 4)
-                return (reg, .memory(end() &+ UInt64(immediate) &+ disp))
-            } else {
-                address = registers.gpr[rm | (rexB ? 8 : 0)]
-            }
-            if mod == 1 { address &+= signExtend(UInt64(try byte()), bytes: 1) }
-            if mod == 2 { address &+= signExtend(try little(4), bytes: 4) }
-            return (reg, .memory(address))
-        }
-        func relative(_ n: Int) throws(Failure) -> UInt64 {
-            let disp = signExtend(try little(n), bytes: n)
-            return (end() &+ disp) & ipMask
-        }
-        func done(_ size: Int, _ op: Operation) -> Instruction {
-            Instruction(length: i, size: size, operation: op, next: end())
-        }
-        /// Memory operands of the ALU and inc/dec forms are long mode only (real mode keeps
-        /// the original register-only subset).
-        func aluOperand(_ rm: Operand) throws(Failure) -> Operand {
-            if case .memory = rm, !long { throw .unsupported }
-            return rm
-        }
-        func alu(_ low: UInt8) -> ALU {
-            switch low {
-            case 0x00: return .add
-            case 0x28: return .sub
-            case 0x30: return .xor
-            default: return .cmp
-            }
-        }
-        func branch(_ n: Int, condition: UInt8?) throws(Failure) -> Instruction {
-            // A 66 prefix on a long-mode branch truncates RIP differently on Intel and AMD.
-            guard !(long && operandOverride) else { throw .unsupported }
-            let target = try relative(n)
-            guard let c = condition else { return done(size, .jump(target: target)) }
-            guard c >> 1 != 5 else { throw .unsupported }  // jp/jnp: PF is not modelled
-            return done(size, .jumpIf(Condition(code: c), target: target))
-        }
-
-        switch opcode {
-        case 0x90:
-            guard !rexB else { throw .unsupported }
-            return done(size, .nop)
-        case 0xF4:
-            return done(size, .hlt)
-        case 0xCC:
-            return done(size, .int3)
-        case 0x85:
-            let (reg, rm) = try modRM(size: size)
-            let dst = try aluOperand(rm)
-            return done(size, .alu(.test, destination: dst, source: .register(FakeX86Register(index: reg))))
-        case 0x01, 0x29, 0x31, 0x39:
-            let (reg, rm) = try modRM(size: size)
-            let dst = try aluOperand(rm)
-            return done(size, .alu(alu(opcode & 0xF8), destination: dst, source: .register(FakeX86Register(index: reg))))
-        case 0x03, 0x2B, 0x33, 0x3B:
-            let (reg, rm) = try modRM(size: size)
-            let src = try aluOperand(rm)
-            return done(size, .alu(alu(opcode & 0xF8), destination: .register(FakeX86Register(index: reg)), source: src))
-        case 0x83:
-            let (reg, rm) = try modRM(size: size, immediate: 1)
-            let dst = try aluOperand(rm)
-            let op: ALU
-            switch reg & 7 {
-            case 0: op = .add
-            case 5: op = .sub
-            case 7: op = .cmp
-            default: throw .unsupported
-            }
-            let imm = signExtend(UInt64(try byte()), bytes: 1)
-            return done(size, .alu(op, destination: dst, source: .immediate(imm)))
-        case 0x40...0x4F where !long:
-            let delta: UInt64 = opcode < 0x48 ? 1 : ~0
-            return done(size, .incDec(.register(FakeX86Register(index: Int(opcode & 7))), delta: delta))
-        case 0xFF:
-            let (reg, rm) = try modRM(size: size)
-            switch reg & 7 {
-            case 0, 1:
-                return done(size, .incDec(try aluOperand(rm), delta: reg & 7 == 0 ? 1 : ~0))
-            case 4:
-                // jmp r64: the target is the register's value now (64-bit operand, REX.W or not).
-                guard long, !operandOverride, case .register(let r) = rm else { throw .unsupported }
-                return done(8, .jump(target: registers.gpr[r.index]))
-            default:
-                throw .unsupported
-            }
-        case 0xC1:
-            let (reg, rm) = try modRM(size: size, immediate: 1)
-            guard case .register(let dst) = rm, reg & 7 == 4 else { throw .unsupported }
-            let count = UInt64(try byte()) & (size == 8 ? 63 : 31)
-            return done(size, .shiftLeft(dst, count: count))
-        case 0x88, 0x89:
-            let s = opcode == 0x88 ? 1 : size
-            let (reg, rm) = try modRM(size: s)
-            return done(s, .mov(destination: rm, source: .register(register(reg, size: s))))
-        case 0x8A, 0x8B:
-            let s = opcode == 0x8A ? 1 : size
-            let (reg, rm) = try modRM(size: s)
-            return done(s, .mov(destination: .register(register(reg, size: s)), source: rm))
-        case 0xC7 where long:
-            let (reg, rm) = try modRM(size: size, immediate: size == 2 ? 2 : 4)
-            guard reg & 7 == 0 else { throw .unsupported }
-            let imm = size == 2 ? try little(2) : signExtend(try little(4), bytes: 4)
-            return done(size, .mov(destination: rm, source: .immediate(imm)))
-        case 0xA0...0xA3:
-            let s = opcode & 1 == 0 ? 1 : size
-            let address = try little(long ? 8 : 2)
-            let acc = FakeX86Register(index: 0)
-            return opcode < 0xA2
-                ? done(s, .mov(destination: .register(acc), source: .memory(address)))
-                : done(s, .mov(destination: .memory(address), source: .register(acc)))
-        case 0xB0...0xB7:
-            let dst = reg8(Int(opcode & 7) | (rexB ? 8 : 0))
-            return done(1, .mov(destination: .register(dst), source: .immediate(UInt64(try byte()))))
-        case 0xB8...0xBF:
-            let dst = FakeX86Register(index: Int(opcode & 7) | (rexB ? 8 : 0))
-            return done(size, .mov(destination: .register(dst), source: .immediate(try little(size))))
-        case 0x50...0x57 where long && !operandOverride:
-            let r = FakeX86Register(index: Int(opcode & 7) | (rexB ? 8 : 0))
-            return done(8, .push(r, slot: rsp &- 8))
-        case 0x58...0x5F where long && !operandOverride:
-            return done(8, .pop(FakeX86Register(index: Int(opcode & 7) | (rexB ? 8 : 0)), slot: rsp))
-        case 0xE8 where long && !operandOverride:
-            let target = try relative(4)
-            return done(8, .call(target: target, slot: rsp &- 8))
-        case 0xC3 where long && !operandOverride:
-            return done(8, .ret(slot: rsp))
-        case 0xC9 where long && !operandOverride:
-            return done(8, .leave(slot: registers.gpr[5]))
-        case 0xEB:
-            return try branch(1, condition: nil)
-        case 0xE9:
-            return try branch(size == 2 ? 2 : 4, condition: nil)
-        case 0x70...0x7F:
-            return try branch(1, condition: opcode & 0xF)
-        case 0x0F where long:
-            let second = try byte()
-            if let op = sse(second, prefix: repeatPrefix, operandOverride: operandOverride, rexW: rexW) {
-                let s = op == .movdquLoad || op == .movdquStore || op == .pxor ? 16
-                    : op == .cvtsi2sd && !rexW ? 4 : 8
-                let (reg, rm) = try modRM(size: 8)
-                return done(s, .sse(op, xmm: reg, rm: rm))
-            }
-            guard repeatPrefix == 0 else { throw .unsupported }
-            switch second {
-            case 0x80...0x8F:
-                return try branch(4, condition: second & 0xF)
-            case 0xAF:
-                guard size != 1 else { throw .unsupported }
-                let (reg, rm) = try modRM(size: size)
-                return done(size, .imul(FakeX86Register(index: reg), source: rm))
-            case 0x21, 0x23:
-                // mov r64, drN / mov drN, r64 (mod is ignored: always a register); DR4/5 alias 6/7
-                // only with CR4.DE clear, which kvmdbg's guests do not rely on: refused.
-                let m = try byte()
-                let n = Int((m >> 3) & 7)
-                guard !rexR, n != 4, n != 5 else { throw .unsupported }
-                return done(8, .moveDR(n, FakeX86Register(index: Int(m & 7) | (rexB ? 8 : 0)), toDR: second == 0x23))
-            case 0x0B:
-                return done(size, .ud2)
-            case 0x01:
-                let (reg, rm) = try modRM(size: 8)
-                guard reg & 7 == 3, case .memory(let a) = rm else { throw .unsupported }
-                return done(8, .loadIDT(address: a))
-            case 0x22:
-                // mov cr, r64 (mod is ignored: always a register); only CR3 is modelled.
-                let m = try byte()
-                guard !rexR else { throw .unsupported }
-                let src = FakeX86Register(index: Int(m & 7) | (rexB ? 8 : 0))
-                switch (m >> 3) & 7 {
-                case 3: return done(8, .loadCR3(src))
-                case 4: return done(8, .loadCR4(src))
-                default: throw .unsupported
-                }
-            default:
-                throw .unsupported
-            }
-        default:
-            throw .unsupported
-        }
-    }
-
     /// The SSE row of `0F second` with its mandatory prefix (SDM vol. 2 opcode map, table A-3).
-    private static func sse(_ second: UInt8, prefix: UInt8, operandOverride: Bool, rexW: Bool) -> SSE? {
+    static func sse(_ second: UInt8, prefix: UInt8, operandOverride: Bool, rexW: Bool) -> SSE? {
         switch (prefix, operandOverride, second) {
         case (0xF2, false, 0x10): return .movsdLoad
         case (0xF2, false, 0x11): return .movsdStore
@@ -500,6 +256,9 @@ enum FakeX86Interpreter {
             let (low, high) = lanes(rm)
             fpu.setLane(xmm, 0, low)
             fpu.setLane(xmm, 1, high)
+        case .fxsave, .fxsave64, .fxrstor, .fxrstor64, .ldmxcsr, .stmxcsr:
+            guard case .memory(let a) = rm else { break }
+            executeStateRow(op, at: a, fpu: &fpu, memory: memory, physical: physical)
         case .movdquStore:
             switch rm {
             case .memory(let a):
@@ -510,6 +269,37 @@ enum FakeX86Interpreter {
                 fpu.setLane(g.index, 1, fpu.lane(xmm, 1))
             case .immediate: break
             }
+        }
+    }
+
+    /// Group 15 at linear `a`; the CPU checked alignment and MXCSR first (`stateFault`).
+    private static func executeStateRow(_ op: SSE, at a: UInt64, fpu: inout FakeX86FPU, memory: FakeMemory,
+                                        physical: (UInt64) -> UInt64) {
+        switch op {
+        case .fxsave, .fxsave64:
+            _ = memory.write(physical(a), fpu.fxsave(wide: op == .fxsave64))
+        case .fxrstor, .fxrstor64:
+            _ = fpu.fxrstor(memory.read(physical(a), 416) ?? [], wide: op == .fxrstor64)
+        case .ldmxcsr:
+            fpu.mxcsr = UInt32(truncatingIfNeeded: memory.load(physical(a), size: 4) ?? 0)
+        default:
+            _ = memory.store(physical(a), size: 4, UInt64(fpu.mxcsr))
+        }
+    }
+
+    /// The fault group 15 at linear `a` raises before it runs (SDM vol. 2 FXSAVE, FXRSTOR,
+    /// LDMXCSR): #GP(0) for an image not 16-byte aligned or an MXCSR with a bit outside
+    /// MXCSR_MASK; nil when it runs.
+    static func stateFault(_ op: SSE, at a: UInt64, memory: FakeMemory, physical: UInt64) -> UInt8? {
+        switch op {
+        case .fxsave, .fxsave64: return a & 15 == 0 ? nil : 13
+        case .fxrstor, .fxrstor64:
+            guard a & 15 == 0 else { return 13 }
+            let m = memory.load(physical &+ 24, size: 4) ?? 0
+            return m & ~UInt64(FakeX86FPU.mxcsrMask) == 0 ? nil : 13
+        case .ldmxcsr:
+            return (memory.load(physical, size: 4) ?? 0) & ~UInt64(FakeX86FPU.mxcsrMask) == 0 ? nil : 13
+        default: return nil
         }
     }
 
@@ -550,7 +340,8 @@ enum FakeX86Interpreter {
             case .add: result = a &+ b
             case .sub, .cmp: result = a &- b
             case .xor: result = a ^ b
-            case .test: result = a & b
+            case .and, .test: result = a & b
+            case .or: result = a | b
             }
             r.setArithmeticFlags(alu, a, b, result, size: size)
             if alu != .cmp && alu != .test { store(dst, result) }

@@ -76,7 +76,7 @@ struct FakeX86Registers: Sendable, Hashable {
         case .sub, .cmp:
             setFlag(Self.flagCarry, a < b)
             setFlag(Self.flagOverflow, ((a ^ b) & (a ^ res)) & top != 0)
-        case .xor, .test:
+        case .and, .or, .xor, .test:
             setFlag(Self.flagCarry, false)
             setFlag(Self.flagOverflow, false)
         }

@@ -15,6 +15,11 @@ public enum ScenarioGuest: Sendable, Hashable {
     case branch
     /// ConformanceGuests.ownBRKGuest(): a guest with its own BRK and EL1 vector.
     case ownBRK
+    /// `survive`: SurvivalGuest's guest for the arch (own debug registers, FP/SIMD patterns,
+    /// a work loop, a self-check).
+    case survive
+    /// `survive-x87`: the same with x87 and MXCSR too (fxrstor/fxsave: needs native CPL0 on x86).
+    case surviveX87
 
     /// The guest's name (`Guest.name`).
     public var name: String {
@@ -25,6 +30,8 @@ public enum ScenarioGuest: Sendable, Hashable {
         case .stride: return "stride"
         case .branch: return "branch"
         case .ownBRK: return "own-brk"
+        case .survive: return "survive"
+        case .surviveX87: return "survive-x87"
         }
     }
 
@@ -32,6 +39,15 @@ public enum ScenarioGuest: Sendable, Hashable {
     public func make(arch: Arch, mode: CPUMode?) throws(DebugError) -> Guest {
         switch self {
         case .counter, .smpCounter: return try BuiltinGuests.guest(named: name, arch: arch, mode: mode)
+        case .survive, .surviveX87:
+            switch arch {
+            case .x86_64:
+                guard mode == nil || mode == .long else { throw .unsupported(reason: "the x86 \(name) guest runs in long mode") }
+                return SurvivalGuest.x86(x87: self == .surviveX87)
+            case .arm64:
+                guard self == .survive else { throw .unsupported(reason: "survive-x87 is an x86 guest") }
+                throw .unsupported(reason: "no arm64 survive guest yet")
+            }
         case .bytes, .stride, .branch, .ownBRK:
             guard arch == .arm64 else { throw .unsupported(reason: "the \(name) conformance guest is arm64 only") }
             switch self {

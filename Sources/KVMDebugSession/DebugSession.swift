@@ -1,3 +1,4 @@
+import CPosix
 import Synchronization
 import KVMDebugModel
 
@@ -114,6 +115,19 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
     public var isRoundOver: Bool { core.isRoundOver }
 
     // MARK: While stopped
+
+    /// Moves vCPU `vcpu`'s thread to host CPU `cpu` (pthread_setaffinity_np): its next
+    /// `KVM_RUN` loads the vCPU there. Between rounds. Lone steps and continues run on the
+    /// caller of `start` instead (`stepsOnCallingThread`, `continuesOnCallingThread`): turn
+    /// those off to have every run on the moved thread.
+    public func moveVCPUThread(_ vcpu: Int, toCPU cpu: Int) throws(DebugError) {
+        guard vcpu >= 0, vcpu < vcpuCount else { throw .noSuchVCPU(index: vcpu, count: vcpuCount) }
+        try core.moveThread(vcpu, toCPU: cpu)
+    }
+
+    /// The host CPU vCPU `vcpu`'s last run returned on (sched_getcpu right after `KVM_RUN`);
+    /// nil before its first run.
+    public func lastHostCPU(of vcpu: Int) -> Int? { core.lastCPU(vcpu) }
 
     /// The vCPU's registers, read once per stop (`Debugger.registers`).
     public func registers(vcpu: Int) throws(DebugError) -> RegisterFile { try debugger.registers(vcpu: vcpu) }
@@ -319,6 +333,10 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private var handler: (@Sendable () -> Void)? = nil
     private var closed = false
     var stats = SessionStats()
+    /// Per vCPU: the host CPU its last run returned on (-1: none yet).
+    private var hostCPUs: [Int]
+    /// Per vCPU: the host CPU its thread moves to before its next command (guarded by `cond`).
+    private var wantedCPU: [Int?]
     /// See `DebugSession.stepsOnCallingThread` (set before rounds run).
     var stepsOnCallingThread = true
     /// See `DebugSession.continuesOnCallingThread`.
@@ -331,6 +349,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         stepsOnCallingThread = !debugger.backend.runMayWaitInKernel
         commands = [Command](repeating: .idle, count: n)
         running = [Bool](repeating: false, count: n)
+        hostCPUs = [Int](repeating: -1, count: n)
+        wantedCPU = [Int?](repeating: nil, count: n)
     }
 
     var isRunning: Bool { cond.withLock { roundOpen } }
@@ -338,6 +358,20 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     var isRoundOver: Bool { cond.withLock { roundOpen && roundDone } }
 
     func setHandler(_ h: (@Sendable () -> Void)?) { cond.withLock { handler = h } }
+
+    /// The thread pins itself before its next command (`vcpuThread`): affinity by raw syscall
+    /// applies to the calling thread, and a failure is that command's reported error.
+    func moveThread(_ v: Int, toCPU cpu: Int) throws(DebugError) {
+        guard cposix_cpu_allowed(Int32(cpu)) == 1 else {
+            throw .unsupported(reason: "host CPU \(cpu) is not in this process's affinity mask (allowed: \(allowedHostCPUs()))")
+        }
+        cond.withLock { wantedCPU[v] = cpu }
+    }
+
+    func lastCPU(_ v: Int) -> Int? {
+        let c = cond.withLock { hostCPUs[v] }
+        return c < 0 ? nil : c
+    }
 
     func interrupt() {
         cond.withLock {
@@ -548,13 +582,21 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
 
     private func vcpuThread(_ v: Int) {
         while true {
-            let c: Command = cond.withLock {
+            let (c, cpu): (Command, Int?) = cond.withLock {
                 while case .idle = commands[v] { cond.wait(slot: v) }
                 let c = commands[v]
                 commands[v] = .idle
-                return c
+                defer { wantedCPU[v] = nil }
+                return (c, wantedCPU[v])
             }
             if case .quit = c { return }
+            if let cpu {
+                let r = cposix_pin_self(Int32(cpu))
+                if r != 0 {
+                    report(v, .failure(.system(call: "sched_setaffinity", errno: r)))
+                    continue
+                }
+            }
             runAndReport(v, c)
         }
     }
@@ -570,12 +612,19 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             let again = cond.withLock { firstExit == nil && !stopRequested && !closed }
             if !again { break }
         }
+        report(v, result)
+    }
+
+    /// Reports vCPU `v`'s `result` for the round (or the step-over) it was running.
+    private func report(_ v: Int, _ result: Result<RunEvent, DebugError>) {
         let at = monotonicNanoseconds()
+        let cpu = currentHostCPU()
         do {
             // Who to tell after the unlock: the main waiter (a step-over's, or the round's
             // end), and the handler at the round's end. Other vCPU threads are never woken.
             let (wake, h): (Bool, (@Sendable () -> Void)?) = cond.withLock {
                 reports.append(Report(vcpu: v, result: result, at: at))
+                hostCPUs[v] = cpu
                 running[v] = false
                 runningCount -= 1
                 guard launched else { return (true, nil) }

@@ -33,6 +33,20 @@ final class DebugThread: @unchecked Sendable {
     func join() { _ = unsafe pthread_join(thread, nil) }
 }
 
+/// The host CPUs this thread may run on (sched_getaffinity), in order; at least one.
+public func allowedHostCPUs() -> [Int] {
+    var out: [Int] = []
+    var cpu = 0
+    while cpu < 1024 {
+        if cposix_cpu_allowed(Int32(cpu)) == 1 { out.append(cpu) }
+        cpu += 1
+    }
+    return out.isEmpty ? [0] : out
+}
+
+/// The host CPU the calling thread runs on now (getcpu); -1 when unknown.
+public func currentHostCPU() -> Int { Int(cposix_current_cpu()) }
+
 /// CLOCK_MONOTONIC in nanoseconds: the clock of session deadlines and latencies.
 public func monotonicNanoseconds() -> UInt64 {
     var t = timespec()

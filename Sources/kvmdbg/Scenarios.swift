@@ -50,7 +50,11 @@ struct Scenarios: ParsableCommand {
                 broken[r.feature] = r.detail
             }
         }
-        let skip = { (s: DebugScenario) -> String? in s.needs.first { broken[$0] != nil }.map { "\($0.rawValue)-broken" } }
+        let emulatedCPL0 = backend == .kvm && KVMAvailability.probe().isPVM
+        let skip = { (s: DebugScenario) -> String? in
+            if emulatedCPL0 && s.needsNativeCPL0 { return "cpl0-emulated" }
+            return s.needs.first { broken[$0] != nil }.map { "\($0.rawValue)-broken" }
+        }
         let t0 = Date()
         let emit = { (s: DebugScenario, o: ScenarioOutcome) in
             guard output.json else { return emitLine(s.line(o)) }

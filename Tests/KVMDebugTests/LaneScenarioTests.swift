@@ -59,8 +59,11 @@ import KVMDebugCore
     }
 
     /// On this host's KVM: the same line, for the scenarios whose features really trap
-    /// here (this host's PVM has no data watchpoints; those run in scripts/x86-lane).
-    @Test(KVMHost.required, arguments: DebugScenarios.x86Lane.filter { KVMHost.works($0.needs) }.map(\.name))
+    /// here (this host's PVM has no data watchpoints, and emulates CPL0 code: those run in
+    /// scripts/x86-lane).
+    @Test(KVMHost.required, arguments: DebugScenarios.x86Lane.filter {
+        KVMHost.works($0.needs) && !($0.needsNativeCPL0 && KVMHost.availability.isPVM)
+    }.map(\.name))
     func sameLineOnKVM(_ name: String) throws {
         let s = try #require(DebugScenarios.x86Lane.first { $0.name == name })
         let fake = try s.recordOnFake()

@@ -3,7 +3,7 @@ import Testing
 import KVMDebugCLI
 import KVMDebugCore
 import KVMDebugFake
-import CKVM
+import CPosix
 
 /// The guest's FP/SIMD and debug registers survive being debugged. survive.c fills xmm0-15 and
 /// programs its own DR0-3/DR7, then spins; the host, round after round, moves the vCPU thread to
@@ -30,8 +30,8 @@ import CKVM
 
     /// Pins the calling thread to host CPU `cpu`; the CPU it then runs on.
     static func moveThread(to cpu: Int) -> Int32 {
-        _ = ckvm_pin_to_cpu(Int32(cpu))
-        return ckvm_current_cpu()
+        _ = cposix_pin_self(Int32(cpu))
+        return cposix_current_cpu()
     }
 
     /// Hands the backend to the rounds' thread and the kick timer (the test owns both lifetimes).
