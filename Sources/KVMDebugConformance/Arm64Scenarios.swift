@@ -167,12 +167,18 @@ extension DebugScenarios {
     /// The state-survival run on the arm64 `survive` guest (SurvivalGuest.arm64): its V0-V31,
     /// FPCR, FPSR and its own DBGBVR/DBGBCR/DBGWVR/DBGWCR 0-1 and MDSCR_EL1 must read back as
     /// written after hardware breakpoints, watchpoints, steps, detaches and vCPU thread moves;
-    /// the host's v31 write must be what it stores.
+    /// the host's v31 write must be what it stores. `survive/stepped-setup` first single-steps
+    /// the guest's whole setup (its MSRs of the debug registers and MDSCR_EL1 included) with no
+    /// point armed: KVM then saves and restores the guest's MDSCR_EL1 around each step while
+    /// debug register traps can be off (arch/arm64/kvm/debug.c), the lazy switch at its finest.
     public static var arm64Survival: [DebugScenario] {
         var s = DebugScenario(name: "survive/own-state", kind: .survive, guest: .survive,
                               needs: [.executeBreakpoint, .singleStep, .writeWatchpoint])
         s.survival = DebugScenario.Survival(hostWrite: arm64SurvivalWrite)
-        return [s]
+        var stepped = s
+        stepped.name = "survive/stepped-setup"
+        stepped.survival.entrySteps = SurvivalGuest.arm64SetupInstructions
+        return [s, stepped]
     }
 
     /// The capability probe, then `caps --probe`'s six features (two stops each).

@@ -29,6 +29,12 @@ extension SurvivalGuest {
     /// The FP register the host writes in the arm64 scenario: v31.
     public static let arm64HostRegister = 31
 
+    /// How many instructions the arm64 guest runs before `work` (its setup).
+    public static var arm64SetupInstructions: Int {
+        let g = arm64()
+        return Int(((g.symbol("work")?.address ?? g.entry) - g.entry) / 4)
+    }
+
     /// FPCR, FPSR and the guest's own debug registers, with values that are distinctive yet never
     /// make the guest trap itself, and that every implementation keeps as written (only fields the
     /// Arm ARM defines; RES0 bits, RAZ/WI trap enables and RES1/RESS bits left alone):
@@ -64,7 +70,7 @@ extension SurvivalGuest {
     }
 
     /// What each bit of the arm64 guest's `result` stands for: v0-v31, then the control registers.
-    public static var arm64Bits: [String] { (0..<32).map { "v\($0)" } + arm64ControlRegisters.map(\.name) }
+    public static var arm64Bits: [String] { (0..<32).map { "v\($0)" } + arm64ControlRegisters.map { $0.name } }
 
     /// The arm64 guest (`survive`):
     /// ```
