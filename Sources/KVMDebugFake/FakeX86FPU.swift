@@ -56,8 +56,9 @@ struct FakeX86FPU: Sendable, Hashable {
     /// FIP/FDP take only their low 32 bits.
     mutating func fxrstor(_ a: [UInt8], wide: Bool) -> Bool {
         func get(_ at: Int, _ n: Int) -> UInt64 { (0..<n).reduce(0) { $0 | UInt64(a[at + $1]) << UInt64(8 * $1) } }
+        guard a.count >= 416 else { return false }
         let m = UInt32(get(24, 4))
-        guard a.count >= 416, m & ~Self.mxcsrMask == 0 else { return false }
+        guard m & ~Self.mxcsrMask == 0 else { return false }
         fcw = UInt16(get(0, 2)); fsw = UInt16(get(2, 2)); ftw = a[4]
         fop = UInt16(get(6, 2)) & 0x7FF
         fip = get(8, wide ? 8 : 4); fdp = get(16, wide ? 8 : 4)
