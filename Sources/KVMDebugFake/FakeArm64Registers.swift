@@ -3,7 +3,8 @@ import KVMDebugModel
 /// The arm64 registers the fake models: X0-X30, SP (SP_EL1), PC and PSTATE, plus the
 /// EL1 exception registers a guest's own vector table uses (ELR_EL1, SPSR_EL1,
 /// ESR_EL1, FAR_EL1, VBAR_EL1), zero after reset (VBAR_EL1 is UNKNOWN
-/// architecturally; guests set it before relying on it).
+/// architecturally; guests set it before relying on it), and V0-V31/FPCR/FPSR, CPACR_EL1 and the
+/// guest's own debug registers (`FakeArm64ControlRegister`).
 ///
 /// Register number 31 is XZR or SP depending on the instruction, so reads and
 /// writes say which one they mean.
