@@ -4,8 +4,8 @@ extension DebugScenarios {
     /// Every arm64 scenario: the host-side list (`arm64Basic`), slots up to the highest
     /// reported, byte-BAS watchpoints of every size at every offset, MASK ranges and
     /// split ranges, stepping over branches, breakpoints and watchpoints, software
-    /// breakpoints, the guest's own BRK handed back, per-vCPU tables on 2 vCPUs, and
-    /// the capability probe.
+    /// breakpoints, the guest's own BRK handed back, per-vCPU tables on 2 vCPUs, the
+    /// capability probe, and the guest's own state surviving being debugged.
     public static var arm64: [DebugScenario] {
         var out = arm64Basic
         out += arm64Slots
@@ -15,6 +15,7 @@ extension DebugScenarios {
         out += arm64Software
         out += arm64SMP
         out += arm64Probe
+        out += arm64Survival
         // Every one ends on its stop count, in about 10 ms on KVM inside QEMU: the
         // deadline is only a ceiling for a backend that stops nothing.
         return out.map { s in
@@ -157,6 +158,27 @@ extension DebugScenarios {
             DebugScenario(name: "smp/highest-slot-vcpu1", guest: .smpCounter, vcpus: 2,
                           points: [.hw("load", on: .vcpu(1)), .hw("jump", on: .vcpu(0))], fillBreakpointSlots: true, maxStops: 6, order: [1, 0]),
         ]
+    }
+
+    /// The value the arm64 survival scenario writes into v31 (and the guest's `expect`).
+    public static let arm64SurvivalWrite = FPWrite(register: SurvivalGuest.arm64HostRegister,
+                                                   value: 0x8877_6655_4433_2211_F0E1_D2C3_B4A5_9687)
+
+    /// The state-survival run on the arm64 `survive` guest (SurvivalGuest.arm64): its V0-V31,
+    /// FPCR, FPSR and its own DBGBVR/DBGBCR/DBGWVR/DBGWCR 0-1 and MDSCR_EL1 must read back as
+    /// written after hardware breakpoints, watchpoints, steps, detaches and vCPU thread moves;
+    /// the host's v31 write must be what it stores. `survive/stepped-setup` first single-steps
+    /// the guest's whole setup (its MSRs of the debug registers and MDSCR_EL1 included) with no
+    /// point armed: KVM then saves and restores the guest's MDSCR_EL1 around each step while
+    /// debug register traps can be off (arch/arm64/kvm/debug.c), the lazy switch at its finest.
+    public static var arm64Survival: [DebugScenario] {
+        var s = DebugScenario(name: "survive/own-state", kind: .survive, guest: .survive,
+                              needs: [.executeBreakpoint, .singleStep, .writeWatchpoint])
+        s.survival = DebugScenario.Survival(hostWrite: arm64SurvivalWrite)
+        var stepped = s
+        stepped.name = "survive/stepped-setup"
+        stepped.survival.entrySteps = SurvivalGuest.arm64SetupInstructions
+        return [s, stepped]
     }
 
     /// The capability probe, then `caps --probe`'s six features (two stops each).

@@ -20,6 +20,8 @@ public struct DebugScenario: Sendable {
     public struct Survival: Sendable, Hashable {
         public var rounds = 3
         public var steps = 3
+        /// Single-steps from the entry first (`SurvivalPlan.entrySteps`).
+        public var entrySteps = 0
         /// Written into an FP/SIMD register (and the guest's `expect`) in the first round.
         public var hostWrite: FPWrite? = nil
         /// Written into a register behind the guest's back in the last round: the guest's check

@@ -15,6 +15,7 @@ extension DebugScenario {
                              result: try at("result"), probe: try at("probe"), expect: try at("expect"))
         p.rounds = survival.rounds
         p.steps = survival.steps
+        p.entrySteps = survival.entrySteps
         p.hostWrite = survival.hostWrite
         p.clobber = survival.clobber
         p.timeout = max(timeout, 20)

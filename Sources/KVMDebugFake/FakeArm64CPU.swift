@@ -43,16 +43,25 @@ final class FakeArm64CPU: FakeCPU {
     /// (KVM's "active-pending" step state).
     private var stepOwed = false
 
-    init(index: Int, entry: UInt64, breakpoints: Int, watchpoints: Int) {
+    /// `sveVQ`: the vCPU was created with SVE of that many quadwords (FakeArm64FPU).
+    init(index: Int, entry: UInt64, breakpoints: Int, watchpoints: Int, sveVQ: Int? = nil) {
         self.index = index
         breakpointSlots = breakpoints
         watchpointSlots = watchpoints
         registers.pc = entry
+        registers.fp = FakeArm64FPU(sveVQ: sveVQ)
+        registers.debug = FakeGuestDebugRegisters(breakpoints: breakpoints, watchpoints: watchpoints)
         // Boot convention: X0 = vCPU index, so an SMP guest can tell its vCPUs apart.
         registers.x[0] = UInt64(index)
     }
 
     var programCounter: UInt64 { registers.pc }
+
+    /// The guest's own debug registers: what its MSRs wrote, what ONE_REG serves.
+    var guestDebug: FakeGuestDebugRegisters {
+        get { registers.debug }
+        set { registers.debug = newValue }
+    }
 
     func setProgramCounter(_ pc: UInt64) { registers.pc = pc }
 
@@ -199,6 +208,7 @@ final class FakeArm64CPU: FakeCPU {
             return .debug(.arm64(esr: Self.esrBreakpoint, far: lastFAR, pc: pc))
         }
         let insn = try FakeArm64Interpreter.decode(UInt32(word), pc: pc)
+        try FakeArm64Interpreter.checkModelled(insn, registers: registers)
         // 2. BRK: with TDE set it goes to the host whether or not USE_SW_BP is set.
         if case .brk(let imm) = insn {
             if control.contains(.enable) {

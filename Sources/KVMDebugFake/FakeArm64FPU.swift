@@ -51,6 +51,15 @@ struct FakeArm64FPU: Sendable, Hashable {
 
     private static func padded(_ b: [UInt8], _ n: Int) -> [UInt8] { b + [UInt8](repeating: 0, count: n - b.count) }
 
+    /// Vn as the A64 FP/SIMD instructions see it (16 bytes): Zn's low 128 bits on an SVE vCPU.
+    func vector(_ n: Int) -> [UInt8] { sveVQ == nil ? v[n] : Array(z[n].prefix(16)) }
+
+    /// Writes Vn (16 bytes) as an FP/SIMD instruction does: on an SVE vCPU the bits of Zn above
+    /// 127 become zero (Arm ARM: a write to a SIMD&FP register zeroes the rest of the Z register).
+    mutating func setVector(_ n: Int, _ bytes: [UInt8]) {
+        if let vq = sveVQ { z[n] = Self.padded(bytes, 16 * vq) } else { v[n] = bytes }
+    }
+
     static let fpRegsOffset = 336
 
     /// Which register `id` names: (vector index or nil for fpsr/fpcr, is-fpcr); nil when the id

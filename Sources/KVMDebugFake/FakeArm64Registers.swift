@@ -3,7 +3,8 @@ import KVMDebugModel
 /// The arm64 registers the fake models: X0-X30, SP (SP_EL1), PC and PSTATE, plus the
 /// EL1 exception registers a guest's own vector table uses (ELR_EL1, SPSR_EL1,
 /// ESR_EL1, FAR_EL1, VBAR_EL1), zero after reset (VBAR_EL1 is UNKNOWN
-/// architecturally; guests set it before relying on it).
+/// architecturally; guests set it before relying on it), and V0-V31/FPCR/FPSR, CPACR_EL1 and the
+/// guest's own debug registers (`FakeArm64ControlRegister`).
 ///
 /// Register number 31 is XZR or SP depending on the instruction, so reads and
 /// writes say which one they mean.
@@ -18,9 +19,45 @@ struct FakeArm64Registers: Sendable, Hashable {
     var pstate: UInt64 = resetPSTATE
     /// The EL1 system registers, by `FakeArm64SystemRegister`.
     var system = [UInt64](repeating: 0, count: FakeArm64SystemRegister.allCases.count)
+    /// V0-V31, FPSR, FPCR (Z/P/FFR with SVE), as ONE_REG serves them.
+    var fp = FakeArm64FPU()
+    /// The guest's own debug registers, as ONE_REG serves them.
+    var debug = FakeGuestDebugRegisters(breakpoints: 0, watchpoints: 0)
+    /// CPACR_EL1: KVM resets it to 0 (sys_regs.c, reset_val), so FPEN traps FP/SIMD at EL1
+    /// until the guest sets it.
+    var cpacr: UInt64 = 0
 
     func read(_ r: FakeArm64SystemRegister) -> UInt64 { system[r.rawValue] }
     mutating func write(_ r: FakeArm64SystemRegister, _ value: UInt64) { system[r.rawValue] = value }
+
+    /// Whether CPACR_EL1.FPEN (bits 21:20) traps FP/SIMD instructions at the current EL:
+    /// 0b11 traps nothing, 0b01 only EL0, 0b00 and 0b10 EL0 and EL1.
+    var floatingPointTraps: Bool {
+        let fpen = (cpacr >> 20) & 3
+        return (pstate >> 2) & 3 == 0 ? fpen != 3 : fpen & 1 == 0
+    }
+
+    /// MRS of `c`; nil for a debug register slot the vCPU does not have (UNDEFINED).
+    func read(_ c: FakeArm64ControlRegister) -> UInt64? {
+        switch c {
+        case .fpcr: return UInt64(fp.fpcr)
+        case .fpsr: return UInt64(fp.fpsr)
+        case .cpacr: return cpacr
+        case .debug: return c.oneRegID.flatMap { debug.getArm64($0) }
+        }
+    }
+
+    /// MSR of `c`; false (nothing written) for a debug register slot the vCPU does not have.
+    /// FPCR and FPSR keep their low 32 bits (bits 63:32 are RES0; KVM's ABI holds 32).
+    mutating func write(_ c: FakeArm64ControlRegister, _ value: UInt64) -> Bool {
+        switch c {
+        case .fpcr: fp.fpcr = UInt32(truncatingIfNeeded: value)
+        case .fpsr: fp.fpsr = UInt32(truncatingIfNeeded: value)
+        case .cpacr: cpacr = value
+        case .debug: return c.oneRegID.map { debug.setArm64($0, value) } ?? false
+        }
+        return true
+    }
 
     /// Xn, with 31 = XZR.
     func read(_ n: Int) -> UInt64 { n == 31 ? 0 : x[n] }

@@ -79,18 +79,19 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         faults = DebugLocked([[FakeFault]](repeating: [], count: vcpus))
         slots = (hardwareBreakpoints, hardwareWatchpoints)
         self.vcpus = (0..<vcpus).map { i in
-            FakeVCPU(index: i, cpu: Self.resetCPU(i, guest: guest, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints, x86AVX: x86AVX),
-                     breakpoints: guest.arch == .arm64 ? hardwareBreakpoints : 0,
-                     watchpoints: guest.arch == .arm64 ? hardwareWatchpoints : 0, sveVQ: arm64SVEQuadwords)
+            FakeVCPU(index: i, cpu: Self.resetCPU(i, guest: guest, breakpoints: hardwareBreakpoints, watchpoints: hardwareWatchpoints,
+                                                  x86AVX: x86AVX, sveVQ: arm64SVEQuadwords))
         }
     }
 
-    /// vCPU `index` as KVM creates it: at the guest's entry, debugging off.
-    private static func resetCPU(_ index: Int, guest: Guest, breakpoints: Int, watchpoints: Int, x86AVX: Bool) -> any FakeCPU {
+    /// vCPU `index` as KVM creates it: at the guest's entry, debugging off, FP/SIMD and the
+    /// guest's own debug registers at their reset values.
+    private static func resetCPU(_ index: Int, guest: Guest, breakpoints: Int, watchpoints: Int, x86AVX: Bool,
+                                 sveVQ: Int?) -> any FakeCPU {
         let cpu: any FakeCPU = guest.arch == .x86_64
             ? FakeX86CPU(index: index, mode: guest.mode, entry: guest.entry, pageTables: X86Boot.tablesBase(for: guest),
                          stack: X86Boot.initialStackPointer(for: guest))
-            : FakeArm64CPU(index: index, entry: guest.entry, breakpoints: breakpoints, watchpoints: watchpoints)
+            : FakeArm64CPU(index: index, entry: guest.entry, breakpoints: breakpoints, watchpoints: watchpoints, sveVQ: sveVQ)
         (cpu as? FakeX86CPU)?.fpu.avx = x86AVX
         return cpu
     }
@@ -106,10 +107,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         memory.clearProtections()
         for v in vcpus {
             v.cpu = Self.resetCPU(v.index, guest: guest, breakpoints: slots.breakpoints, watchpoints: slots.watchpoints,
-                                  x86AVX: capabilities.x86AVX)
-            v.arm64FPU = FakeArm64FPU(sveVQ: capabilities.arm64SVEQuadwords)
-            v.guestDebug = FakeGuestDebugRegisters(breakpoints: guest.arch == .arm64 ? slots.breakpoints : 0,
-                                                   watchpoints: guest.arch == .arm64 ? slots.watchpoints : 0)
+                                  x86AVX: capabilities.x86AVX, sveVQ: capabilities.arm64SVEQuadwords)
             v.installed = nil
             _ = v.kick.consume()
         }

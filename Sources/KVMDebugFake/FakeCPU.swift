@@ -19,6 +19,9 @@ protocol FakeCPU: AnyObject {
     func setRegisterFile(_ file: RegisterFile) throws(DebugError)
     /// KVM_SET_GUEST_DEBUG: KVM's checks, then the whole state replaced.
     func install(_ state: GuestDebugState) throws(DebugError)
+    /// The guest's own debug registers (KVM_GET/SET_DEBUGREGS on x86, the debug system
+    /// register ids on arm64), as the guest's own instructions left them.
+    var guestDebug: FakeGuestDebugRegisters { get set }
     /// `kvm_run.mmio.data` (8 bytes): a store's bytes at its exit; what a load gets on re-entry.
     var mmioData: [UInt8] { get set }
     /// KVM_RUN: interprets until an exit, the budget runs out, or a kick.

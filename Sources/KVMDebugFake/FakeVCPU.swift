@@ -16,22 +16,21 @@ final class FakeVCPU: @unchecked Sendable {
         get { (cpu as? FakeX86CPU)?.fpu ?? FakeX86FPU() }
         set { (cpu as? FakeX86CPU)?.fpu = newValue }
     }
-    /// arm64 V0-31, FPSR, FPCR (ONE_REG fp_regs ids), or Z/P/FFR with SVE; unused on x86.
-    var arm64FPU: FakeArm64FPU
-    /// The guest's own debug registers (KVM_GET/SET_DEBUGREGS, arm64 debug sysreg ids); the x86
-    /// CPU keeps its own (its interpreter runs mov to/from DRn).
-    var guestDebug: FakeGuestDebugRegisters {
-        get { (cpu as? FakeX86CPU)?.guestDebug ?? arm64GuestDebug }
-        set {
-            if let x = cpu as? FakeX86CPU { x.guestDebug = newValue } else { arm64GuestDebug = newValue }
-        }
+    /// arm64 V0-31, FPSR, FPCR (ONE_REG fp_regs ids), or Z/P/FFR with SVE, kept by the arm64
+    /// CPU (its interpreter runs LDR/STR of Q registers and MSR/MRS of FPCR/FPSR); unused on x86.
+    var arm64FPU: FakeArm64FPU {
+        get { (cpu as? FakeArm64CPU)?.registers.fp ?? FakeArm64FPU() }
+        set { (cpu as? FakeArm64CPU)?.registers.fp = newValue }
     }
-    private var arm64GuestDebug: FakeGuestDebugRegisters
+    /// The guest's own debug registers (KVM_GET/SET_DEBUGREGS, arm64 debug sysreg ids), kept by
+    /// the CPU (its interpreter runs mov to/from DRn, MSR/MRS of DBGB*/DBGW*/MDSCR_EL1).
+    var guestDebug: FakeGuestDebugRegisters {
+        get { cpu.guestDebug }
+        set { cpu.guestDebug = newValue }
+    }
 
-    init(index: Int, cpu: any FakeCPU, breakpoints: Int = 0, watchpoints: Int = 0, sveVQ: Int? = nil) {
+    init(index: Int, cpu: any FakeCPU) {
         self.index = index
         self.cpu = cpu
-        arm64FPU = FakeArm64FPU(sveVQ: sveVQ)
-        arm64GuestDebug = FakeGuestDebugRegisters(breakpoints: breakpoints, watchpoints: watchpoints)
     }
 }

@@ -49,6 +49,35 @@ enum A64 {
     static func brk(_ imm: UInt32) -> UInt32 { 0xD420_0000 | (imm & 0xFFFF) << 5 }
     /// MSR VBAR_EL1, Xt.
     static func msrVBAR(_ rt: UInt32) -> UInt32 { 0xD518_C000 | rt }
+    /// MSR / MRS of the system register `encoding` (o0:op1:CRn:CRm:op2, op0 = 2 + o0: bits 19:5).
+    static func msr(_ encoding: UInt32, _ rt: UInt32) -> UInt32 { 0xD510_0000 | encoding << 5 | rt }
+    static func mrs(_ rt: UInt32, _ encoding: UInt32) -> UInt32 { 0xD530_0000 | encoding << 5 | rt }
+    /// System register encodings for `msr`/`mrs`: CPACR_EL1 (3, 0, 1, 0, 2), FPCR (3, 3, 4, 4, 0),
+    /// FPSR (3, 3, 4, 4, 1), MDSCR_EL1 (2, 0, 0, 2, 2), DBGBVR/DBGBCR/DBGWVR/DBGWCR<n>_EL1 (2, 0, 0, n, 4...7).
+    static let cpacrEL1: UInt32 = 0x4082, fpcr: UInt32 = 0x5A20, fpsr: UInt32 = 0x5A21, mdscrEL1: UInt32 = 0x0012
+    static func dbgbvr(_ n: UInt32) -> UInt32 { n << 3 | 4 }
+    static func dbgbcr(_ n: UInt32) -> UInt32 { n << 3 | 5 }
+    static func dbgwvr(_ n: UInt32) -> UInt32 { n << 3 | 6 }
+    static func dbgwcr(_ n: UInt32) -> UInt32 { n << 3 | 7 }
+    /// STR / LDR Qt, [Xn, #offset] (SIMD&FP, unsigned offset, a multiple of 16).
+    static func strQ(_ rt: UInt32, _ rn: UInt32, _ offset: UInt32) -> UInt32 { 0x3D80_0000 | (offset / 16 & 0xFFF) << 10 | rn << 5 | rt }
+    static func ldrQ(_ rt: UInt32, _ rn: UInt32, _ offset: UInt32) -> UInt32 { 0x3DC0_0000 | (offset / 16 & 0xFFF) << 10 | rn << 5 | rt }
+    /// LDR Xt, [Xn], #imm (post-index, imm9).
+    static func ldrPost(_ rt: UInt32, _ rn: UInt32, _ imm: Int32) -> UInt32 {
+        0xF840_0400 | (UInt32(bitPattern: imm) & 0x1FF) << 12 | rn << 5 | rt
+    }
+    /// CMP Xn, Xm (SUBS XZR, Xn, Xm).
+    static func cmpRegister(_ rn: UInt32, _ rm: UInt32) -> UInt32 { 0xEB00_001F | rm << 16 | rn << 5 }
+    /// ADD Xd, Xn, Xm.
+    static func addRegister(_ rd: UInt32, _ rn: UInt32, _ rm: UInt32) -> UInt32 { 0x8B00_0000 | rm << 16 | rn << 5 | rd }
+    /// SUB Xd, Xn, #imm.
+    static func sub(_ rd: UInt32, _ rn: UInt32, _ imm: UInt32) -> UInt32 { 0xD100_0000 | (imm & 0xFFF) << 10 | rn << 5 | rd }
+    /// B.cond (0 EQ, 1 NE, ...).
+    static func bcond(_ cond: UInt32, from: UInt64, to: UInt64) -> UInt32 { 0x5400_0000 | (words(from, to) & 0x7FFFF) << 5 | cond }
+    /// BL to `to`, placed at `from`.
+    static func bl(from: UInt64, to: UInt64) -> UInt32 { 0x9400_0000 | words(from, to) & 0x03FF_FFFF }
+    /// RET (X30).
+    static let ret: UInt32 = 0xD65F_03C0
     /// MRS Xt, ELR_EL1 / MSR ELR_EL1, Xt.
     static func mrsELR(_ rt: UInt32) -> UInt32 { 0xD538_4020 | rt }
     static func msrELR(_ rt: UInt32) -> UInt32 { 0xD518_4020 | rt }

@@ -46,7 +46,7 @@ public enum ScenarioGuest: Sendable, Hashable {
                 return SurvivalGuest.x86(x87: self == .surviveX87)
             case .arm64:
                 guard self == .survive else { throw .unsupported(reason: "survive-x87 is an x86 guest") }
-                throw .unsupported(reason: "no arm64 survive guest yet")
+                return SurvivalGuest.arm64()
             }
         case .bytes, .stride, .branch, .ownBRK:
             guard arch == .arm64 else { throw .unsupported(reason: "the \(name) conformance guest is arm64 only") }

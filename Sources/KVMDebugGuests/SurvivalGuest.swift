@@ -53,7 +53,7 @@ public enum SurvivalGuest {
     public static func bits(_ arch: Arch) -> [String] {
         switch arch {
         case .x86_64: return x86Bits
-        case .arm64: return []
+        case .arm64: return arm64Bits
         }
     }
 

@@ -28,6 +28,9 @@ public struct SurvivalPlan: Sendable {
     /// `detachedSeconds`, move the vCPU thread to the next allowed host CPU, re-arm and stop at `work`.
     public var rounds = 3
     public var steps = 3
+    /// Single-steps from the entry before anything else, with no point armed (the guest's own
+    /// setup then runs under KVM_GUESTDBG_SINGLESTEP alone).
+    public var entrySteps = 0
     public var detachedSeconds = 0.02
     /// Written in the first round, into the register and into `expect`.
     public var hostWrite: FPWrite? = nil
@@ -96,6 +99,7 @@ extension GuestRunner {
             if r.events.isEmpty { report.end = r.timedOut ? "timeout" : "interrupted" }
             return !r.events.isEmpty
         }
+        for _ in 0..<plan.entrySteps { guard try go(.step) else { return report } }
         try session.insert(.hardware(address: plan.work))
         guard try go(.continue) else { return report }
         for k in 0..<plan.rounds {
