@@ -15,6 +15,8 @@ public enum ScenarioGuest: Sendable, Hashable {
     case branch
     /// ConformanceGuests.ownBRKGuest(): a guest with its own BRK and EL1 vector.
     case ownBRK
+    /// ConformanceGuests.pair(): stp/ldp (no valid syndrome) and a str to one page.
+    case pair
 
     /// The guest's name (`Guest.name`).
     public var name: String {
@@ -25,6 +27,7 @@ public enum ScenarioGuest: Sendable, Hashable {
         case .stride: return "stride"
         case .branch: return "branch"
         case .ownBRK: return "own-brk"
+        case .pair: return "pair"
         }
     }
 
@@ -32,12 +35,13 @@ public enum ScenarioGuest: Sendable, Hashable {
     public func make(arch: Arch, mode: CPUMode?) throws(DebugError) -> Guest {
         switch self {
         case .counter, .smpCounter: return try BuiltinGuests.guest(named: name, arch: arch, mode: mode)
-        case .bytes, .stride, .branch, .ownBRK:
+        case .bytes, .stride, .branch, .ownBRK, .pair:
             guard arch == .arm64 else { throw .unsupported(reason: "the \(name) conformance guest is arm64 only") }
             switch self {
             case .bytes: return ConformanceGuests.bytes()
             case .stride: return ConformanceGuests.stride()
             case .branch: return ConformanceGuests.branch()
+            case .pair: return ConformanceGuests.pair()
             default: return ConformanceGuests.ownBRKGuest()
             }
         }

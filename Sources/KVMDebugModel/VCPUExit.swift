@@ -31,6 +31,12 @@ public enum VCPUExit: Sendable, Hashable {
     case io(port: UInt16, isWrite: Bool, size: Int, pc: UInt64)
     /// KVM_EXIT_MMIO (6).
     case mmio(address: UInt64, isWrite: Bool, length: Int, pc: UInt64)
+    /// KVM_EXIT_ARM_NISV (28): an arm64 data abort on memory no writable slot backs whose
+    /// syndrome is not valid (ESR_EL2.ISV = 0: ldp/stp, writeback, SIMD), reported only where
+    /// the VM enabled KVM_CAP_ARM_NISV_TO_USER. `fault_ipa` is the faulting guest-physical
+    /// address (HPFAR's page plus FAR's low 12 bits), `esr_iss` the ESR bits KVM keeps (CM bit 8,
+    /// WnR bit 6, FSC bits 5:0); no size, no data. The instruction has not run: pc is at it.
+    case armNISV(faultIPA: UInt64, esrISS: UInt64, pc: UInt64)
     /// KVM_RUN returned EINTR or KVM_EXIT_INTR (10): kicked by a signal / immediate_exit.
     case interrupted
     /// KVM_EXIT_SHUTDOWN (8): an x86 triple fault. `kvm_run` carries no field; the
@@ -56,6 +62,7 @@ public enum VCPUExit: Sendable, Hashable {
         case .halt: return "guest-halted"
         case .io: return "io"
         case .mmio: return "mmio"
+        case .armNISV: return "arm-nisv"
         case .interrupted: return "interrupted"
         case .shutdown: return "shutdown"
         case .systemEvent: return "system-event"
