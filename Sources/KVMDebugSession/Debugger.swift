@@ -382,6 +382,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         let st = vcpus[vcpu]
         let before = try registers(vcpu: vcpu)
         if before == file { return }
+        try completePendingAccess(vcpu)
         st.registers = nil
         try backend.setRegisters(file, vcpu: vcpu)
         st.registers = file
@@ -795,6 +796,10 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// that belong to protection watchpoints (an access to a protected page, a fetch from a
     /// hole) are completed here and the vCPU runs on, unless a watch matched: then that is the stop.
     private func runOnce(_ vcpu: Int, stepping: Bool, without: [DebugPoint]) throws(DebugError) -> RunEvent {
+        // Used once: the first such exit is the reported access; a later one is the next.
+        var nisvReported = vcpus[vcpu].nisvReportedAt
+        vcpus[vcpu].nisvReportedAt = nil
+        vcpus[vcpu].mmioPending = false
         while true {
             try syncState(vcpu, stepping: stepping, without: without)
             let st = vcpus[vcpu]
@@ -810,9 +815,11 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                                                stepping: stepping, without: without) {
                     return .stop(s)
                 }
-            case .armNISV(let ipa, let iss, _) where protectionUsed.load(ordering: .relaxed):
-                if let e = try unsyndromedAccess(vcpu, address: ipa, isWrite: iss & Self.esrWnR != 0, exit: exit,
-                                                 stepping: stepping, without: without) {
+            case .armNISV(let ipa, let iss, let pc) where protectionUsed.load(ordering: .relaxed):
+                let reported = pc == nisvReported
+                nisvReported = nil
+                if let e = try unsyndromedAccess(vcpu, address: ipa, isWrite: iss & Self.esrWnR != 0, pc: pc, exit: exit,
+                                                 reported: reported, stepping: stepping, without: without) {
                     return e
                 }
             case .internalError(1, _) where protectionUsed.load(ordering: .relaxed):
@@ -880,17 +887,33 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     }
 
     /// arm64 KVM_EXIT_ARM_NISV on a page kvmdbg protected: an access KVM cannot describe (ldp/stp,
-    /// writeback, SIMD: no size, no data; the instruction has not run). The page gets its ordinary
-    /// slot back, this vCPU steps that one instruction (other vCPUs running meanwhile are not
-    /// watched on that page), and the page is protected again. The size being unknown, the access
-    /// is taken to cover `fault_ipa` to the end of its page: watches there match, with the bytes
-    /// before and after the step as old and new. Returns the event to report, or nil to run on.
-    private func unsyndromedAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, exit: VCPUExit, stepping: Bool,
-                                   without: [DebugPoint]) throws(DebugError) -> RunEvent? {
+    /// writeback, SIMD: no size, no data; the instruction has not run). Its size being unknown,
+    /// it is taken to cover `fault_ipa` to the end of its page: a watch there is a stop before
+    /// the access, as an arm64 watchpoint's (pc at the instruction, old value read now, new value
+    /// unknown). Otherwise, or when resuming from that stop (`reported`), the page gets its
+    /// ordinary slot back, this vCPU steps that one instruction (other vCPUs running meanwhile are
+    /// not watched on that page), and the page is protected again. Returns the event to report,
+    /// or nil to run on.
+    private func unsyndromedAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, pc: UInt64, exit: VCPUExit, reported: Bool,
+                                   stepping: Bool, without: [DebugPoint]) throws(DebugError) -> RunEvent? {
         let page = a & ~(PageProtection.pageSize - 1)
         guard lock.withLock({ protection.applied[page] != nil }) else { return .exit(exit) }
         let span = page &+ PageProtection.pageSize &- a
-        let before = try backend.readMemory(a, count: Int(span))
+        if !reported {
+            let found = try accessHits(vcpu, address: a, length: span, isWrite: isWrite, without: without)
+            if !found.isEmpty {
+                let now = try backend.readMemory(a, count: Int(span))
+                let hits = found.map { h in
+                    let old = Array(now[Int(h.physical &- a)..<Int(h.physical &- a &+ h.count)])
+                    // A load gets the bytes as they are; a store's are not known before it runs.
+                    return StopHit(reason: .watchpoint, point: h.point, address: h.address, accessWasWrite: isWrite,
+                                   oldValue: old, newValue: isWrite ? nil : old)
+                }
+                vcpus[vcpu].nisvReportedAt = pc
+                return .stop(Stop(vcpu: vcpu, pc: pc, hits: hits,
+                                  exit: .protection(address: a, isWrite: isWrite, length: Int(span), pc: pc)))
+            }
+        }
         try lock.withLock { () throws(DebugError) in
             protection.lifted[page, default: 0] += 1
             try applyProtection()
@@ -904,22 +927,24 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
         let event = try runOnce(vcpu, stepping: true, without: without)
         guard case .stop(var s) = event else { return event }
-        // A step exit: the instruction retired. Any other stop (a breakpoint or debug-register
-        // watchpoint on it) came first and stands alone; the access comes again on resume.
-        if s.hits.contains(where: { $0.reason == .singleStep }) {
-            let after = try backend.readMemory(a, count: Int(before.count))
-            let found = try accessHits(vcpu, address: a, length: span, isWrite: isWrite, without: without)
-            let hits = found.map { h in
-                let r = Int(h.physical &- a)..<Int(h.physical &- a &+ h.count)
-                return StopHit(reason: .watchpoint, point: h.point, address: h.address, accessWasWrite: isWrite,
-                               oldValue: Array(before[r]), newValue: Array(after[r]))
-            }
-            s.hits = hits + s.hits.filter { h in !hits.contains { $0.point == h.point && h.reason == .watchpoint } }
-            if !hits.isEmpty { s.exit = .protection(address: a, isWrite: isWrite, length: Int(span), pc: s.pc) }
-        }
         // The step was ours: only a user's step reports it.
         if !stepping { s.hits.removeAll { $0.reason == .singleStep } }
         return s.hits.isEmpty ? nil : .stop(s)
+    }
+
+    /// arm64: completes an access KVM still has pending at a protection watch stop (a kick, then
+    /// KVM_RUN: KVM finishes it before it looks at immediate_exit), so a register write is not
+    /// followed by KVM moving the written PC past the access.
+    private func completePendingAccess(_ vcpu: Int) throws(DebugError) {
+        let st = vcpus[vcpu]
+        guard st.mmioPending else { return }
+        st.mmioPending = false
+        backend.kick(vcpu: vcpu)
+        st.forgetRegisters()
+        let e = try backend.run(vcpu: vcpu)
+        guard e == .interrupted else {
+            throw .unsupported(reason: "completing vCPU \(vcpu)'s pending access before a register write gave \(e.name), not a kick: the write was not made")
+        }
     }
 
     /// Completes the guest's access to a protected page exactly as the page would have (a
@@ -929,31 +954,37 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                                  old: [UInt8], stepping: Bool, without: [DebugPoint]) throws(DebugError) -> Stop? {
         var hits = try completeAccess(vcpu, address: a, isWrite: isWrite, length: l, old: old, without: without)
         let exit = DebugExit.protection(address: a, isWrite: isWrite, length: l, pc: pc)
-        let arm64 = backend.arch == .arm64
+        // arm64 reports a watch stop before the access, as its watchpoints do (gdb and lldb step
+        // over it): the access stays pending in KVM, completed by the next KVM_RUN whatever it is
+        // (kvm_handle_mmio_return moves the PC past it; while stepping, kvm_skip_instr leaves the
+        // step active-pending, so the step ends right after it). A store's bytes are already in
+        // memory (written above), a load's value in kvm_run.mmio.data.
+        if backend.arch == .arm64 {
+            if hits.isEmpty { return nil }
+            vcpus[vcpu].mmioPending = true
+            return Stop(vcpu: vcpu, pc: pc, hits: hits, exit: exit)
+        }
         // x86: KVM drops the single-step trap of an instruction whose store exited (x86.c,
         // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"): the store
         // has retired, so a step ends here, reported as the step it was.
-        if isWrite && !arm64 {
+        if isWrite {
             if stepping { hits.append(StopHit(reason: .singleStep)) }
             return hits.isEmpty ? nil : Stop(vcpu: vcpu, pc: pc, hits: hits, exit: exit)
         }
         if hits.isEmpty { return nil }
-        // Report the access trap-like: retired first. x86 loads: KVM ignores register writes
-        // while one is pending, completes it before it looks at immediate_exit, a step's trap
-        // coming with it, and so does the instruction's next access (a read-modify-write's
-        // store, a load's part on the next page), completed here too. arm64 loads and stores:
-        // the next KVM_RUN completes the access and moves whatever PC is current past it
-        // (kvm_handle_mmio_return), before it looks at immediate_exit; while stepping, that
-        // completion leaves the step active-pending (kvm_skip_instr clears SPSR.SS), so the step
-        // exception is taken at re-entry, before any instruction: that run is the step's end.
+        // Report a load trap-like: retired first (KVM ignores register writes while it is
+        // pending). KVM completes it before it looks at immediate_exit; a step's trap comes with
+        // it, and so does the instruction's next access (a read-modify-write's store, a load's
+        // part on the next page), completed here too.
         while true {
-            if !(arm64 && stepping) { backend.kick(vcpu: vcpu) }
+            backend.kick(vcpu: vcpu)
+            // Registers read while matching (a page walk) are stale once the access completes.
+            vcpus[vcpu].forgetRegisters()
             let after = try backend.run(vcpu: vcpu)
             if case .debug(let d) = after, stepping {
                 hits += decode(d, vcpu: vcpu).hits.filter { $0.reason == .singleStep }
             }
-            guard !arm64, case .mmio(let a2, let w2, let l2, _) = after,
-                  let old2 = try? backend.readMemory(a2, count: l2) else { break }
+            guard case .mmio(let a2, let w2, let l2, _) = after, let old2 = try? backend.readMemory(a2, count: l2) else { break }
             hits += try completeAccess(vcpu, address: a2, isWrite: w2, length: l2, old: old2, without: without)
             if w2 {
                 if stepping { hits.append(StopHit(reason: .singleStep)) }
@@ -961,7 +992,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             }
         }
         let at = try backend.programCounter(vcpu: vcpu)
-        return Stop(vcpu: vcpu, pc: at, hits: hits, exit: .protection(address: a, isWrite: isWrite, length: l, pc: at))
+        return Stop(vcpu: vcpu, pc: at, hits: hits, exit: .protection(address: a, isWrite: false, length: l, pc: at))
     }
 
     /// Does the access KVM exited for (writes a store's bytes; supplies a load's) and returns

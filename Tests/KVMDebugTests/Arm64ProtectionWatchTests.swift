@@ -84,34 +84,36 @@ enum Arm64ProtectionGuest {
     }
 
     static let x = "8877665544332211", zero8 = "0000000000000000"
-    /// The four single-register stores, trap-like (pc past the store), old and new bytes exact.
+    /// The four single-register stores, before the access as an arm64 watchpoint (pc at the
+    /// store, which completes on resume), old and new bytes exact.
     static let stores = [
-        "pc=0x1001c at=0x12000 w old=00 new=88",
-        "pc=0x10020 at=0x12002 w old=0000 new=8877",
-        "pc=0x10024 at=0x12004 w old=00000000 new=88776655",
-        "pc=0x10028 at=0x12008 w old=\(zero8) new=\(x)",
+        "pc=0x10018 at=0x12000 w old=00 new=88",
+        "pc=0x1001c at=0x12002 w old=0000 new=8877",
+        "pc=0x10020 at=0x12004 w old=00000000 new=88776655",
+        "pc=0x10024 at=0x12008 w old=\(zero8) new=\(x)",
     ]
 
-    /// Write watches: a read-only slot; the `stp` (KVM_EXIT_ARM_NISV) stepped with the slot back
-    /// and matched from fault_ipa to the page's end, so the watch at +0x18 fires.
+    /// Write watches: a read-only slot; the `stp` (KVM_EXIT_ARM_NISV) matched from fault_ipa to
+    /// the page's end, so the watch at +0x18 fires (its new value unknown before the store),
+    /// then stepped with the slot back on resume.
     @Test func writeWatchesWithSTP() throws {
         try Self.check([.watch(address: 0x12000, length: 16, kind: .write), .watch(address: 0x12018, length: 8, kind: .write)],
-                       Self.stores + ["pc=0x1002c at=0x12018 w old=\(Self.zero8) new=\(Self.x)"])
+                       Self.stores + ["pc=0x10028 at=0x12018 w old=\(Self.zero8) new="])
     }
 
-    /// A read watch: a hole; ldr (KVM_EXIT_MMIO load) reported after it retired with the value
-    /// the guest got; stores and the ldp to the page completed without a stop.
+    /// A read watch: a hole; ldr (KVM_EXIT_MMIO load) reported at the load with the value the
+    /// guest gets; stores and the ldp to the page completed without a stop.
     @Test func readWatch() throws {
-        try Self.check([.watch(address: 0x12008, length: 8, kind: .read)], ["pc=0x10030 at=0x12008 r old=\(Self.x) new=\(Self.x)"])
+        try Self.check([.watch(address: 0x12008, length: 8, kind: .read)], ["pc=0x1002c at=0x12008 r old=\(Self.x) new=\(Self.x)"])
     }
 
     /// An access watch over all 32 bytes: every store and load, ldp/stp by NISV.
     @Test func accessWatchOverEverything() throws {
         try Self.check([.watch(address: 0x12000, length: 32, kind: .access)], Self.stores + [
-            "pc=0x1002c at=0x12010 w old=\(Self.zero8)\(Self.zero8) new=\(Self.x)\(Self.x)",
-            "pc=0x10030 at=0x12008 r old=\(Self.x) new=\(Self.x)",
-            "pc=0x10034 at=0x12010 r old=\(Self.x)\(Self.x) new=\(Self.x)\(Self.x)",
-            "pc=0x10050 at=0x12000 r old=8800887788776655 new=8800887788776655",
+            "pc=0x10028 at=0x12010 w old=\(Self.zero8)\(Self.zero8) new=",
+            "pc=0x1002c at=0x12008 r old=\(Self.x) new=\(Self.x)",
+            "pc=0x10030 at=0x12010 r old=\(Self.x)\(Self.x) new=\(Self.x)\(Self.x)",
+            "pc=0x1004c at=0x12000 r old=8800887788776655 new=8800887788776655",
         ])
     }
 
@@ -119,7 +121,7 @@ enum Arm64ProtectionGuest {
     @Test func sixtyFourBytesHitInTheMiddle() throws {
         let b = try FakeBackend(guest: Arm64ProtectionGuest.guest)
         let (stops, _) = try Arm64ProtectionGuest.run(b, [.watch(address: 0x11FF0, length: 64, kind: .write)])
-        #expect(stops.first == "pc=0x1001c at=0x12000 w old=00 new=88", "\(stops)")
+        #expect(stops.first == "pc=0x10018 at=0x12000 w old=00 new=88", "\(stops)")
         #expect(stops.count == 5, "\(stops)")
     }
 
@@ -175,6 +177,27 @@ enum Arm64ProtectionGuest {
         #expect(try h.run(vcpu: 0) == .interrupted)
         let r = try h.arm64Registers(vcpu: 0)
         #expect(r.x[2] == 0x0807_0605_0403_0201 && r.pc == 0x10030)
+    }
+
+    /// A register write at a stop whose access KVM still has pending completes that access
+    /// first (else KVM would move the written PC past it): the file written is the state, so
+    /// writing back the stop's pc runs the store again, and it stops again.
+    @Test func registerWriteAtAPendingAccess() throws {
+        let b = try FakeBackend(guest: Arm64ProtectionGuest.guest)
+        let d = Debugger(backend: b)
+        d.watchMechanism = .protection
+        try d.insert(.watch(address: 0x12000, length: 1, kind: .write))
+        guard case .stop(let s) = try d.resume(vcpu: 0, mode: .continue) else { Issue.record("no stop"); return }
+        #expect(s.pc == 0x10018)
+        guard case .arm64(var f) = try d.registers(vcpu: 0) else { Issue.record("not arm64"); return }
+        f.x[5] = 0x42
+        try d.setRegisters(.arm64(f), vcpu: 0)
+        guard case .arm64(let g) = try b.registers(vcpu: 0) else { return }
+        #expect(g.pc == 0x10018 && g.x[5] == 0x42, "pc \(hex(g.pc))")
+        guard case .stop(let again) = try d.resume(vcpu: 0, mode: .continue) else { Issue.record("no stop"); return }
+        #expect(again.pc == 0x10018 && again.primary.oldValue == [0x88] && again.primary.newValue == [0x88])
+        d.removeAllPoints()
+        #expect(try d.resume(vcpu: 0, mode: .continue) == .exit(.halt(pc: Arm64ProtectionGuest.good)))
     }
 
     /// Without KVM_CAP_ARM_NISV_TO_USER protection is refused at the insert, with the reason.
