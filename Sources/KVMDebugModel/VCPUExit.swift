@@ -7,8 +7,10 @@ public enum DebugExit: Sendable, Hashable {
     /// watchpoint exits), and the PC read with KVM_GET_ONE_REG.
     case arm64(esr: UInt64, far: UInt64, pc: UInt64)
     /// A `KVM_EXIT_MMIO` on a page kvmdbg protected for a watchpoint (`PageProtection`):
-    /// the guest-physical address, direction and length KVM reported, and the pc after the
-    /// access completed (trap-like, as an x86 data breakpoint).
+    /// the guest-physical address, direction and length KVM reported, and the pc: x86, after the
+    /// access completed (trap-like, as an x86 data breakpoint); arm64, at the access, which
+    /// completes on resume (as an arm64 watchpoint). Length 0: an arm64 KVM_EXIT_ARM_NISV, whose
+    /// size KVM does not give (address = fault_ipa).
     case protection(address: UInt64, isWrite: Bool, length: Int, pc: UInt64)
 
     /// The guest pc at the exit.

@@ -911,7 +911,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 }
                 vcpus[vcpu].nisvReportedAt = pc
                 return .stop(Stop(vcpu: vcpu, pc: pc, hits: hits,
-                                  exit: .protection(address: a, isWrite: isWrite, length: Int(span), pc: pc)))
+                                  exit: .protection(address: a, isWrite: isWrite, length: 0, pc: pc)))
             }
         }
         try lock.withLock { () throws(DebugError) in
