@@ -234,6 +234,10 @@ final class FakeArm64CPU: FakeCPU {
         var dataOffset: UInt64 = 0
         if var access = FakeArm64Interpreter.access(insn, registers: registers) {
             if hardware, let far = debugUnit.watchpointHit(access) {
+                // An access to a page kvmdbg protected takes its stage-2 abort before the
+                // watchpoint, as QEMU's TCG orders them under the arm64 lane's emulated EL2
+                // (measured: the MMIO exit came, the watchpoint did not).
+                if let exit = try stage2Abort(insn, access, pc: pc, memory: memory) { return exit }
                 lastFAR = far
                 return .debug(.arm64(esr: Self.esrWatchpoint | (access.isWrite ? 1 << 6 : 0), far: far, pc: pc))
             }
@@ -280,6 +284,18 @@ final class FakeArm64CPU: FakeCPU {
         return nil
     }
 
+
+    /// The protected-page exit `access` makes, where it is aligned and translates (a stage-1
+    /// fault comes first and is the interpreter's to take); nil otherwise.
+    private func stage2Abort(_ insn: FakeArm64Interpreter.Instruction, _ access: FakeAccess, pc: UInt64,
+                             memory: FakeMemory) throws(DebugError) -> VCPUExit? {
+        let sctlr = registers.read(.sctlrEL1)
+        guard access.address % UInt64(FakeArm64Interpreter.elementSize(insn)) == 0 || (sctlr & 1 != 0 && sctlr & 2 == 0),
+              let pa = try? FakeArm64MMU.translate(access.address, registers: registers, memory: memory) else { return nil }
+        var physical = access
+        physical.address = pa
+        return try protectedAccess(insn, physical, pc: pc, memory: memory)
+    }
 
     /// ESR ISS bits of a stage-2 data abort the fake reports (KVM keeps CM, WnR and FSC for
     /// KVM_EXIT_ARM_NISV: kvm_vcpu_dabt_iss_nisv_sanitized): WnR is bit 6; FSC is given as a
