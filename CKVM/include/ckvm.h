@@ -60,6 +60,11 @@ static inline int ckvm_get_vcpu_mmap_size(int kvm) { return ioctl(kvm, KVM_GET_V
 static inline int ckvm_set_user_memory_region(int vm, const struct kvm_userspace_memory_region *r) {
     return ioctl(vm, KVM_SET_USER_MEMORY_REGION, r);
 }
+/// KVM_ENABLE_CAP on a VM fd with no flags and no arguments (e.g. KVM_CAP_ARM_NISV_TO_USER).
+static inline int ckvm_enable_cap(int vm, unsigned int cap) {
+    struct kvm_enable_cap c = { .cap = cap };
+    return ioctl(vm, KVM_ENABLE_CAP, &c);
+}
 /// KVM_CREATE_VCPU: returns a new vCPU fd.
 static inline int ckvm_create_vcpu(int vm, unsigned long id) { return ioctl(vm, KVM_CREATE_VCPU, id); }
 

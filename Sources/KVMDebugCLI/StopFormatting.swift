@@ -134,9 +134,11 @@ public struct StopFormatter: Sendable {
         case .arm64(let esr, _, let far):
             line += "  (esr=\(hex(esr)) far=\(hex(far)))"
         case .protection(let a, let w, let l):
-            line += "  (protection: \(w ? "store" : "load") of \(l) bytes at physical \(hex(a))"
+            line += "  (protection: \(w ? "store" : "load") of " + (l == 0 ? "unknown size (no valid syndrome: ldp/stp, writeback, SIMD)" : "\(l) bytes") + " at physical \(hex(a))"
             if let old = s.primary.oldValue, let new = s.primary.newValue {
                 line += w ? ", old \(hex(littleEndianValue(old))) new \(hex(littleEndianValue(new)))" : ", value \(hex(littleEndianValue(new)))"
+            } else if let old = s.primary.oldValue {
+                line += ", old \(hex(littleEndianValue(old))), new not known before the store"
             }
             line += ")"
         }

@@ -5,7 +5,8 @@ extension DebugScenarios {
     /// reported, byte-BAS watchpoints of every size at every offset, MASK ranges and
     /// split ranges, stepping over branches, breakpoints and watchpoints, software
     /// breakpoints, the guest's own BRK handed back, per-vCPU tables on 2 vCPUs, the
-    /// capability probe, and the guest's own state surviving being debugged.
+    /// capability probe, the guest's own state surviving being debugged, and watches by memory
+    /// protection.
     public static var arm64: [DebugScenario] {
         var out = arm64Basic
         out += arm64Slots
@@ -16,6 +17,7 @@ extension DebugScenarios {
         out += arm64SMP
         out += arm64Probe
         out += arm64Survival
+        out += arm64Protection
         // Every one ends on its stop count, in about 10 ms on KVM inside QEMU: the
         // deadline is only a ceiling for a backend that stops nothing.
         return out.map { s in
@@ -179,6 +181,28 @@ extension DebugScenarios {
         stepped.name = "survive/stepped-setup"
         stepped.survival.entrySteps = SurvivalGuest.arm64SetupInstructions
         return [s, stepped]
+    }
+
+    /// Watches by memory protection (read-only slots for write watches, holes for read and
+    /// access watches): single-register accesses exit KVM_EXIT_MMIO, stp/ldp KVM_EXIT_ARM_NISV
+    /// (stepped with the slot back); eight watches at once, four by watchpoint registers.
+    static var arm64Protection: [DebugScenario] {
+        [
+            protected(DebugScenario(name: "protection/write-watch", points: [.watch("counter", length: 8, .write)], maxStops: 4)),
+            protected(DebugScenario(name: "protection/read-watch", points: [.watch("data", length: 8, .read)], maxStops: 4)),
+            protected(DebugScenario(name: "protection/access-both", points: [.watch("counter", length: 4, .access), .watch("data", 4, length: 4, .access)],
+                                    maxStops: 6)),
+            protected(DebugScenario(name: "protection/step-with-watch", points: [.watch("counter", length: 8, .write)], steps: 8, maxStops: 20)),
+            protected(DebugScenario(name: "protection/step-with-read-watch", points: [.watch("data", length: 8, .read)], steps: 8, maxStops: 20)),
+            // 64 bytes over page0 + 0x7e0: the store to page0 + 0x800 lands in its middle.
+            protected(DebugScenario(name: "protection/range-64-middle", guest: .stride, points: [.watch("page0", 0x7E0, length: 64, .write)],
+                                    maxStops: 3)),
+            protected(DebugScenario(name: "protection/pair-write", guest: .pair, points: [.watch("pair", 8, length: 8, .write)], maxStops: 3)),
+            protected(DebugScenario(name: "protection/pair-access", guest: .pair, points: [.watch("pair", length: 0x18, .access)], maxStops: 7)),
+            protected(DebugScenario(name: "protection/pair-step", guest: .pair, points: [.watch("pair", length: 0x18, .access)], steps: 7, maxStops: 20)),
+            // Automatic: the four watchpoint registers, then protection for the other four bytes.
+            DebugScenario(name: "protection/eight-watches", points: (0..<8).map { .watch("counter", UInt64($0), length: 1, .write) }, maxStops: 6),
+        ]
     }
 
     /// The capability probe, then `caps --probe`'s six features (two stops each).

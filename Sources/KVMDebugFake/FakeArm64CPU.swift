@@ -37,8 +37,11 @@ final class FakeArm64CPU: FakeCPU {
     private var lastFAR: UInt64 = 0
     /// An MMIO access userspace has not completed yet (KVM finishes it on the next KVM_RUN).
     private var pendingMMIO: (rt: Int, size: Int, isLoad: Bool)?
-    /// `kvm_run.mmio.data` (protection is modelled for x86 only; kept for the protocol).
+    /// `kvm_run.mmio.data`: a store's bytes at its exit; what a load gets on re-entry.
     var mmioData = [UInt8](repeating: 0, count: 8)
+    /// The VM enabled KVM_CAP_ARM_NISV_TO_USER: an access without a valid syndrome to a
+    /// protected page exits KVM_EXIT_ARM_NISV; without it KVM_RUN fails with ENOSYS.
+    var nisvToUser = true
     /// A step exception owed by an access completed at the start of the last KVM_RUN
     /// (KVM's "active-pending" step state).
     private var stepOwed = false
@@ -146,8 +149,13 @@ final class FakeArm64CPU: FakeCPU {
         // immediate_exit, and advances whatever PC is current by 4 (the lane's gotcha 1).
         if let p = pendingMMIO {
             pendingMMIO = nil
-            // No kvm_run.mmio.data in this API: loads from unbacked memory read 0.
-            if p.isLoad { registers.write(p.rt, 0) }
+            // kvm_handle_mmio_return: a load's register gets kvm_run.mmio.data (zero-extended:
+            // the fake has no sign-extending loads), then the PC moves past the instruction.
+            if p.isLoad {
+                var v: UInt64 = 0
+                for (i, b) in mmioData.prefix(p.size).enumerated() { v |= UInt64(b) << UInt64(8 * i) }
+                registers.write(p.rt, v)
+            }
             registers.pc &+= 4
             stepOwed = control.contains(.singleStep)
         }
@@ -196,7 +204,8 @@ final class FakeArm64CPU: FakeCPU {
         // guest (kvm_handle_guest_abort: -ENOEXEC, kvm_inject_pabt) with FAR_EL1 = the pc. A
         // vector table in such a hole takes it again at every entry: the vCPU spins inside
         // KVM_RUN until kicked (the `vbar-hole` crash guest).
-        guard let word = memory.load(fetchPA, size: 4) else {
+        // A protected page left out of the slots (a hole, for a read watch) is such an IPA too.
+        guard memory.protection(at: fetchPA) != .hole, let word = memory.load(fetchPA, size: 4) else {
             registers.write(.farEL1, pc)
             try takeExceptionToEL1(esr: registers.pstate & 0x1F == 0 ? Self.esrPrefetchAbortLower : Self.esrPrefetchAbort)
             budget.retired()
@@ -235,6 +244,10 @@ final class FakeArm64CPU: FakeCPU {
         var dataOffset: UInt64 = 0
         if var access = FakeArm64Interpreter.access(insn, registers: registers) {
             if hardware, let far = debugUnit.watchpointHit(access) {
+                // An access to a page kvmdbg protected takes its stage-2 abort before the
+                // watchpoint, as QEMU's TCG orders them under the arm64 lane's emulated EL2
+                // (measured: the MMIO exit came, the watchpoint did not).
+                if let exit = try stage2Abort(insn, access, pc: pc, memory: memory) { return exit }
                 lastFAR = far
                 return .debug(.arm64(esr: Self.esrWatchpoint | (access.isWrite ? 1 << 6 : 0), far: far, pc: pc))
             }
@@ -260,6 +273,7 @@ final class FakeArm64CPU: FakeCPU {
             }
             dataOffset = pa &- va
             access.address = pa
+            if let exit = try protectedAccess(insn, access, pc: pc, memory: memory) { return exit }
             if !memory.contains(access.address, access.size) {
                 guard case .loadStore(_, let isLoad, _, _, let rt) = insn else {
                     throw .unsupported(reason: "\(access.size)-byte access to \(hex(access.address)) at \(hex(pc)) on vCPU \(index) is outside RAM: the fake completes MMIO only for LDR/STR (unsigned offset)")
@@ -278,5 +292,53 @@ final class FakeArm64CPU: FakeCPU {
             return .debug(.arm64(esr: Self.esrSoftwareStep, far: lastFAR, pc: registers.pc))
         }
         return nil
+    }
+
+
+    /// The protected-page exit `access` makes, where it is aligned and translates (a stage-1
+    /// fault comes first and is the interpreter's to take); nil otherwise.
+    private func stage2Abort(_ insn: FakeArm64Interpreter.Instruction, _ access: FakeAccess, pc: UInt64,
+                             memory: FakeMemory) throws(DebugError) -> VCPUExit? {
+        let sctlr = registers.read(.sctlrEL1)
+        guard access.address % UInt64(FakeArm64Interpreter.elementSize(insn)) == 0 || (sctlr & 1 != 0 && sctlr & 2 == 0),
+              let pa = try? FakeArm64MMU.translate(access.address, registers: registers, memory: memory) else { return nil }
+        var physical = access
+        physical.address = pa
+        return try protectedAccess(insn, physical, pc: pc, memory: memory)
+    }
+
+    /// ESR ISS bits of a stage-2 data abort the fake reports (KVM keeps CM, WnR and FSC for
+    /// KVM_EXIT_ARM_NISV: kvm_vcpu_dabt_iss_nisv_sanitized): WnR is bit 6; FSC is given as a
+    /// level-3 translation fault (0x07), the fake keeping no stage-2 tables to say otherwise.
+    static let issWnR: UInt64 = 1 << 6, issTranslationFaultL3: UInt64 = 0x07
+
+    /// An access to a page kvmdbg protected (a read-only slot, or a hole), as KVM reports it:
+    /// a load from a read-only page runs; otherwise a single-register load or store without
+    /// writeback (ESR_EL2.ISV = 1) exits KVM_EXIT_MMIO at the instruction, a store's bytes in
+    /// `mmioData`, completed on the next KVM_RUN; anything else (ldp/stp, pre/post-index: ISV = 0)
+    /// exits KVM_EXIT_ARM_NISV with the first protected byte, or fails KVM_RUN with ENOSYS when
+    /// the VM did not enable KVM_CAP_ARM_NISV_TO_USER (io_mem_abort, arch/arm64/kvm/mmio.c). Nil: no exit.
+    private func protectedAccess(_ insn: FakeArm64Interpreter.Instruction, _ access: FakeAccess, pc: UInt64,
+                                 memory: FakeMemory) throws(DebugError) -> VCPUExit? {
+        let fragments = memory.protectedFragments(access.address, access.size)
+        guard let first = fragments.first(where: { access.isWrite || $0.protection == .hole }) else { return nil }
+        let single: (isLoad: Bool, rt: Int)?
+        switch insn {
+        case .loadStore(_, let isLoad, _, _, let rt): single = (isLoad, rt)
+        case .loadStoreIndexed(_, let isLoad, _, let index, _, let rt) where index == .offset: single = (isLoad, rt)
+        default: single = nil
+        }
+        if let (isLoad, rt) = single {
+            pendingMMIO = (rt, access.size, isLoad)
+            var data = [UInt8](repeating: 0, count: 8)
+            if !isLoad {
+                let v = registers.read(rt)
+                for i in 0..<access.size { data[i] = UInt8(truncatingIfNeeded: v >> UInt64(8 * i)) }
+            }
+            mmioData = data
+            return .mmio(address: access.address, isWrite: !isLoad, length: access.size, pc: pc)
+        }
+        guard nisvToUser else { throw kvmError("KVM_RUN", FakeErrno.enosys) }
+        return .armNISV(faultIPA: first.address, esrISS: (access.isWrite ? Self.issWnR : 0) | Self.issTranslationFaultL3, pc: pc)
     }
 }

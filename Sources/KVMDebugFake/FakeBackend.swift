@@ -108,6 +108,7 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
         for v in vcpus {
             v.cpu = Self.resetCPU(v.index, guest: guest, breakpoints: slots.breakpoints, watchpoints: slots.watchpoints,
                                   x86AVX: capabilities.x86AVX, sveVQ: capabilities.arm64SVEQuadwords)
+            (v.cpu as? FakeArm64CPU)?.nisvToUser = arm64NISVToUser
             v.installed = nil
             _ = v.kick.consume()
         }
@@ -295,12 +296,22 @@ public final class FakeBackend: DebugBackend, @unchecked Sendable {
 
     // MARK: Page protection (the memory slots KVM_SET_USER_MEMORY_REGION would change)
 
-    public var pageProtectionUnavailable: String? {
-        arch == .x86_64 ? nil : "the fake models protection watchpoints for x86_64 guests only, as kvmdbg serves them"
+    /// arm64: whether the VM has KVM_CAP_ARM_NISV_TO_USER enabled, as kvmdbg's KVM backend
+    /// enables it where the kernel offers it (true by default). Off, an ldp/stp (no valid
+    /// syndrome) to a protected page fails KVM_RUN with ENOSYS, and protection is refused as on such a kernel.
+    public var arm64NISVToUser = true {
+        didSet { for v in vcpus { (v.cpu as? FakeArm64CPU)?.nisvToUser = arm64NISVToUser } }
     }
 
+    public var pageProtectionUnavailable: String? {
+        arch == .arm64 && !arm64NISVToUser
+            ? "this kernel cannot report arm64 accesses without a valid syndrome (KVM_CAP_ARM_NISV_TO_USER is 0): an ldp/stp to a protected page would end KVM_RUN with ENOSYS"
+            : nil
+    }
+
+    /// Changes the page's slot as KVM_SET_USER_MEMORY_REGION would, whatever
+    /// `pageProtectionUnavailable` says (that is the session's policy, not KVM's).
     public func setPageProtection(_ protection: PageProtection, page: UInt64) throws(DebugError) {
-        if let why = pageProtectionUnavailable { throw .unsupported(reason: why) }
         guard memory.setProtection(protection, page: page) else {
             throw .badGuestAddress(address: page, length: PageProtection.pageSize)
         }

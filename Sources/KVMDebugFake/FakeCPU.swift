@@ -41,4 +41,5 @@ enum FakeErrno {
     static let eagain: Int32 = 11
     static let enoent: Int32 = 2
     static let eperm: Int32 = 1
+    static let enosys: Int32 = 38
 }

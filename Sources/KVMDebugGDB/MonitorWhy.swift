@@ -24,8 +24,13 @@ extension GDBEngine {
             case .arm64(let esr, let ec, let far):
                 lines.append("  exitReason=4 esr=\(hex(esr)) ec=\(hex(UInt64(ec))) far=\(hex(far))")
             case .protection(let address, let isWrite, let length):
-                // A protection watchpoint: KVM_EXIT_MMIO on a page kvmdbg protected, completed by kvmdbg.
-                lines.append("  exitReason=6 (KVM_EXIT_MMIO on a protected page) phys_addr=\(hex(address)) len=\(length) is_write=\(isWrite ? 1 : 0)")
+                // A protection watchpoint: KVM_EXIT_MMIO on a page kvmdbg protected, completed by kvmdbg;
+                // length 0: arm64 KVM_EXIT_ARM_NISV (an access without a valid syndrome, size unknown).
+                if length == 0 {
+                    lines.append("  exitReason=28 (KVM_EXIT_ARM_NISV on a protected page) fault_ipa=\(hex(address)) wnr=\(isWrite ? 1 : 0)")
+                } else {
+                    lines.append("  exitReason=6 (KVM_EXIT_MMIO on a protected page) phys_addr=\(hex(address)) len=\(length) is_write=\(isWrite ? 1 : 0)")
+                }
             }
             if let c = lastCaught, c.vcpu == e.vcpu, c.handler == s.pc {
                 lines.append(c.line)

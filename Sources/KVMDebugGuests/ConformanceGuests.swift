@@ -45,6 +45,11 @@ enum A64 {
         }
         return base | (load ? 0x40_0000 : 0) | ((offset >> shift) & 0xFFF) << 10 | rn << 5 | rt
     }
+    /// STP/LDP Xt1, Xt2, [Xn, #offset] (signed offset, no writeback): a pair access, whose data
+    /// abort has no valid syndrome (ESR_EL2.ISV = 0).
+    static func pair(load: Bool, rt: UInt32, rt2: UInt32, rn: UInt32, offset: UInt32) -> UInt32 {
+        (load ? 0xA940_0000 : 0xA900_0000) | ((offset >> 3) & 0x7F) << 15 | rt2 << 10 | rn << 5 | rt
+    }
     /// BRK #imm.
     static func brk(_ imm: UInt32) -> UInt32 { 0xD420_0000 | (imm & 0xFFFF) << 5 }
     /// MSR VBAR_EL1, Xt.
@@ -195,6 +200,35 @@ public enum ConformanceGuests {
                                            GuestSymbol(name: "page0", address: 0x11000, size: 0x1000),
                                            GuestSymbol(name: "page1", address: 0x12000, size: 0x10)],
                      summary: "8-byte stores to 0x11000, 0x11008, 0x11010, 0x11800, 0x11ff8, 0x12000, 0x12008; loads of 0x11800, 0x12008")
+    }
+
+    // MARK: pair
+
+    /// `pair`: the accesses KVM cannot describe to a protected page (no valid syndrome:
+    /// KVM_EXIT_ARM_NISV) beside one it can:
+    /// ```
+    /// 10000        movz x1, #0x1000
+    /// 10004        movk x1, #0x1, lsl #16     x1 = 0x11000 (`pair`)
+    /// 10008        movz x0, #0
+    /// 1000c loop:  add x0, x0, #1
+    /// 10010        stp x0, x0, [x1]           16 bytes at 0x11000
+    /// 10014        ldp x2, x3, [x1]
+    /// 10018        str x0, [x1, #0x10]        8 bytes at 0x11010
+    /// 1001c        b loop
+    /// ```
+    public static func pair() -> Guest {
+        let b = base
+        let w: [UInt32] = [
+            A64.movz(1, 0x1000), A64.movk(1, 0x1, shift: 16), A64.movz(0, 0),
+            A64.add(0, 0, 1),
+            A64.pair(load: false, rt: 0, rt2: 0, rn: 1, offset: 0),
+            A64.pair(load: true, rt: 2, rt2: 3, rn: 1, offset: 0),
+            A64.access(size: 8, load: false, rt: 0, rn: 1, offset: 0x10),
+            A64.b(from: b + 0x1C, to: b + 0xC),
+        ]
+        return guest("pair", w, symbols: [GuestSymbol(name: "loop", address: b + 0xC, size: 4),
+                                         GuestSymbol(name: "pair", address: 0x11000, size: 0x18)],
+                     summary: "stp and ldp of 16 bytes at 0x11000, str of 8 bytes at 0x11010")
     }
 
     // MARK: branch

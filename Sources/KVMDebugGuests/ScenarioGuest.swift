@@ -20,6 +20,8 @@ public enum ScenarioGuest: Sendable, Hashable {
     case survive
     /// `survive-x87`: the same with x87 and MXCSR too (fxrstor/fxsave: needs native CPL0 on x86).
     case surviveX87
+    /// ConformanceGuests.pair(): stp/ldp (no valid syndrome) and a str to one page.
+    case pair
 
     /// The guest's name (`Guest.name`).
     public var name: String {
@@ -32,6 +34,7 @@ public enum ScenarioGuest: Sendable, Hashable {
         case .ownBRK: return "own-brk"
         case .survive: return "survive"
         case .surviveX87: return "survive-x87"
+        case .pair: return "pair"
         }
     }
 
@@ -48,12 +51,13 @@ public enum ScenarioGuest: Sendable, Hashable {
                 guard self == .survive else { throw .unsupported(reason: "survive-x87 is an x86 guest") }
                 return SurvivalGuest.arm64()
             }
-        case .bytes, .stride, .branch, .ownBRK:
+        case .bytes, .stride, .branch, .ownBRK, .pair:
             guard arch == .arm64 else { throw .unsupported(reason: "the \(name) conformance guest is arm64 only") }
             switch self {
             case .bytes: return ConformanceGuests.bytes()
             case .stride: return ConformanceGuests.stride()
             case .branch: return ConformanceGuests.branch()
+            case .pair: return ConformanceGuests.pair()
             default: return ConformanceGuests.ownBRKGuest()
             }
         }

@@ -82,9 +82,9 @@ public final class KVMBackend: DebugBackend {
         capabilities.x86AVX = KVMBackend.hasAVX(built, xsaveSize: xsaveSize)
         capabilities.arm64SVEQuadwords = KVMBackend.sveQuadwords(built)
         let readOnly = vm.check(.readOnlyMemory) ?? sys.check(.readOnlyMemory)
-        if host != .x86_64 {
+        if let why = KVMBackend.nisvRefusal(vm: vm, system: sys, arch: host) {
             slotTable = nil
-            slotRefusal = "protection watchpoints are implemented for x86_64 guests only (an arm64 store to a read-only slot exits before the access, with the PC at it)"
+            slotRefusal = why
         } else if readOnly <= 0 {
             slotTable = nil
             slotRefusal = "this kernel has no read-only memory slots (KVM_CAP_READONLY_MEM is 0)"
@@ -93,6 +93,21 @@ public final class KVMBackend: DebugBackend {
                 id: 0, guestAddress: guest.memoryBase, size: guest.memorySize, hostAddress: UInt64(UInt(bitPattern: mem)))])
             slotRefusal = nil
         }
+    }
+
+    /// arm64: turns on KVM_CAP_ARM_NISV_TO_USER, so a protected page's stp/ldp (no valid
+    /// syndrome) exits KVM_EXIT_ARM_NISV instead of failing KVM_RUN with ENOSYS (io_mem_abort,
+    /// arch/arm64/kvm/mmio.c); returns why protection cannot be offered when the kernel lacks it.
+    /// x86: nothing to do (KVM's emulator decodes every access).
+    private static func nisvRefusal(vm: KVMVM, system sys: KVMSystem, arch: Arch) -> String? {
+        guard arch == .arm64 else { return nil }
+        if (vm.check(.armNISVToUser) ?? sys.check(.armNISVToUser)) <= 0 {
+            return "this kernel cannot report arm64 accesses without a valid syndrome (KVM_CAP_ARM_NISV_TO_USER is 0): an ldp/stp to a protected page would end KVM_RUN with ENOSYS"
+        }
+        do throws(DebugError) { try vm.enableCapability(.armNISVToUser) } catch {
+            return "KVM_ENABLE_CAP(KVM_CAP_ARM_NISV_TO_USER) failed (\(error.message)): an ldp/stp to a protected page would end KVM_RUN with ENOSYS"
+        }
+        return nil
     }
 
     /// Adopts a host VMM's vCPU fds and guest memory. kvmdbg never closes those fds or
@@ -131,7 +146,7 @@ public final class KVMBackend: DebugBackend {
             slotRefusal = nil
         } else {
             slotTable = nil
-            slotRefusal = host != .x86_64 ? "protection watchpoints are implemented for x86_64 guests only"
+            slotRefusal = host != .x86_64 ? "protection watchpoints on adopted arm64 vCPUs are not offered: they need KVM_CAP_ARM_NISV_TO_USER enabled on the VMM's VM, which changes what its own KVM_RUN reports"
                 : vmFD == nil || memorySlots.isEmpty ? "adopted vCPUs: the host VMM did not hand over its VM fd and memory slot table (KVMBackend.init(adopting:memorySlots:slotConsent:))"
                 : "this kernel has no read-only memory slots (KVM_CAP_READONLY_MEM is 0)"
         }

@@ -141,6 +141,9 @@ public final class KVMVCPU {
         case KVM_EXIT_MMIO:
             let m = unsafe run.pointee.mmio
             return .mmio(address: m.phys_addr, isWrite: m.is_write != 0, length: Int(m.len), pc: try programCounter())
+        case KVM_EXIT_ARM_NISV:
+            let n = unsafe run.pointee.arm_nisv
+            return .armNISV(faultIPA: n.fault_ipa, esrISS: n.esr_iss, pc: try programCounter())
         case KVM_EXIT_SHUTDOWN: return .shutdown
         case KVM_EXIT_SYSTEM_EVENT:
             let e = unsafe run.pointee.system_event

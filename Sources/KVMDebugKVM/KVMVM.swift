@@ -38,6 +38,13 @@ public final class KVMVM {
         #endif
     }
 
+    /// Turns on a VM capability that takes no arguments (arm64: KVM_CAP_ARM_NISV_TO_USER, so a
+    /// data abort without a valid syndrome exits KVM_EXIT_ARM_NISV instead of failing KVM_RUN with
+    /// ENOSYS). The corresponding ioctl is `KVM_ENABLE_CAP`.
+    public func enableCapability(_ cap: Capability) throws(DebugError) {
+        try Sys.enableCapability(fd, cap)
+    }
+
     /// Adds guest RAM. The corresponding ioctl is `KVM_SET_USER_MEMORY_REGION`.
     public func setUserMemoryRegion(slot: UInt32, guestAddress: UInt64, size: UInt64,
                                     host: UnsafeMutableRawPointer) throws(DebugError) {

@@ -114,6 +114,10 @@ enum Sys {
         _ = try check(ckvm_set_user_memory_region(vm, &r), "KVM_SET_USER_MEMORY_REGION")
     }
 
+    static func enableCapability(_ vm: Int32, _ cap: Capability) throws(DebugError) {
+        _ = try check(ckvm_enable_cap(vm, UInt32(cap.rawValue)), "KVM_ENABLE_CAP(\(cap.name))")
+    }
+
     static func createVCPU(_ vm: Int32, id: Int) throws(DebugError) -> Int32 {
         try check(ckvm_create_vcpu(vm, UInt(id)), "KVM_CREATE_VCPU")
     }

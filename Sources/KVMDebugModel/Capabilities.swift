@@ -22,6 +22,10 @@ public enum Capability: Int32, Sendable, CaseIterable {
     case xsave2 = 208
     /// KVM_CAP_READONLY_MEM (81): memory slots may carry KVM_MEM_READONLY (protection watchpoints).
     case readOnlyMemory = 81
+    /// KVM_CAP_ARM_NISV_TO_USER (177): arm64 data aborts without a valid syndrome (ESR_EL2.ISV = 0:
+    /// ldp/stp, writeback, SIMD) on memory no writable slot backs can exit KVM_EXIT_ARM_NISV
+    /// once enabled on the VM (KVM_ENABLE_CAP); otherwise KVM_RUN fails with ENOSYS.
+    case armNISVToUser = 177
     /// KVM_CAP_ARM_SVE (170): arm64 vCPUs may be created with SVE (KVM_ARM_VCPU_SVE).
     case armSVE = 170
     /// KVM_CAP_SYNC_REGS (74): the register classes KVM copies into `kvm_run.s.regs` on every
@@ -41,6 +45,7 @@ public enum Capability: Int32, Sendable, CaseIterable {
         case .adjustClock: return "KVM_CAP_ADJUST_CLOCK"
         case .xsave: return "KVM_CAP_XSAVE"
         case .xsave2: return "KVM_CAP_XSAVE2"
+        case .armNISVToUser: return "KVM_CAP_ARM_NISV_TO_USER"
         case .readOnlyMemory: return "KVM_CAP_READONLY_MEM"
         case .armSVE: return "KVM_CAP_ARM_SVE"
         case .syncRegs: return "KVM_CAP_SYNC_REGS"

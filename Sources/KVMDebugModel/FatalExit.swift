@@ -65,6 +65,7 @@ extension VCPUExit {
         case .halt: return "KVM_EXIT_HLT"
         case .io: return "KVM_EXIT_IO"
         case .mmio: return "KVM_EXIT_MMIO"
+        case .armNISV: return "KVM_EXIT_ARM_NISV"
         case .interrupted: return "KVM_EXIT_INTR"
         case .shutdown: return "KVM_EXIT_SHUTDOWN"
         case .systemEvent: return "KVM_EXIT_SYSTEM_EVENT"
@@ -81,6 +82,7 @@ extension VCPUExit {
         case .halt: return 5
         case .io: return 2
         case .mmio: return 6
+        case .armNISV: return 28
         case .interrupted: return 10
         case .shutdown: return 8
         case .systemEvent: return 24
@@ -97,7 +99,7 @@ extension VCPUExit {
     public var endsVCPU: Bool {
         switch self {
         case .shutdown, .systemEvent, .failEntry, .internalError, .unknown: return true
-        case .debug, .halt, .io, .mmio, .interrupted: return false
+        case .debug, .halt, .io, .mmio, .armNISV, .interrupted: return false
         }
     }
 
@@ -106,7 +108,7 @@ extension VCPUExit {
     /// (Protection watchpoints' MMIO exits are handled below the session and never arrive here.)
     public var isFatalStop: Bool {
         switch self {
-        case .io, .mmio: return true
+        case .io, .mmio, .armNISV: return true
         default: return endsVCPU
         }
     }
@@ -114,7 +116,7 @@ extension VCPUExit {
     /// The signal a fatal stop is reported with (see `GuestSignal`); nil for other exits.
     public var signal: GuestSignal? {
         switch self {
-        case .shutdown, .io, .mmio: return .segv
+        case .shutdown, .io, .mmio, .armNISV: return .segv
         case .internalError, .failEntry, .unknown: return .abort
         case .systemEvent(let type, _):
             // SHUTDOWN, RESET: asked for. CRASH, SEV_TERM, TDX_FATAL and anything newer: a failure.
@@ -132,6 +134,8 @@ extension VCPUExit {
         case .shutdown: return "triple fault: an exception while delivering a double fault (x86 shutdown)"
         case .io(_, let w, _, _): return "port \(w ? "output" : "input") nothing handles"
         case .mmio(_, let w, _, _): return "\(w ? "write to" : "read from") guest-physical memory nothing backs (no memslot, or a read-only one)"
+        case .armNISV(_, let iss, _):
+            return "\(iss & 0x40 != 0 ? "write to" : "read from") guest-physical memory nothing writable backs, by an instruction without a valid syndrome (ldp/stp, writeback, SIMD)"
         case .failEntry(let r, _): return "the hardware refused VM entry" + (Self.entryFailure(r).map { ": \($0)" } ?? "")
         case .internalError(let s, _): return Self.suberrorName(s).map { "KVM gave up: \($0)" } ?? "KVM gave up (suberror \(s))"
         case .systemEvent(let t, _): return "the guest asked its VMM for " + (Self.systemEventName(t).map { "\($0)" } ?? "system event \(t)")
@@ -152,6 +156,9 @@ extension VCPUExit {
         case .mmio(let a, let w, let l, let pc):
             f += [ExitField("address", .hex(a)), ExitField("size", .int(l)),
                   ExitField("direction", .text(w ? "write" : "read")), ExitField("pc", .hex(pc))]
+        case .armNISV(let ipa, let iss, let pc):
+            f += [ExitField("faultIPA", .hex(ipa)), ExitField("esrISS", .hex(iss)),
+                  ExitField("direction", .text(iss & 0x40 != 0 ? "write" : "read")), ExitField("pc", .hex(pc))]
         case .failEntry(let r, let cpu):
             f.append(ExitField("hardwareEntryFailureReason", .hex(r)))
             if let cpu { f.append(ExitField("cpu", .int(Int(cpu)))) }

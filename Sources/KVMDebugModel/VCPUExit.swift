@@ -7,8 +7,10 @@ public enum DebugExit: Sendable, Hashable {
     /// watchpoint exits), and the PC read with KVM_GET_ONE_REG.
     case arm64(esr: UInt64, far: UInt64, pc: UInt64)
     /// A `KVM_EXIT_MMIO` on a page kvmdbg protected for a watchpoint (`PageProtection`):
-    /// the guest-physical address, direction and length KVM reported, and the pc after the
-    /// access completed (trap-like, as an x86 data breakpoint).
+    /// the guest-physical address, direction and length KVM reported, and the pc: x86, after the
+    /// access completed (trap-like, as an x86 data breakpoint); arm64, at the access, which
+    /// completes on resume (as an arm64 watchpoint). Length 0: an arm64 KVM_EXIT_ARM_NISV, whose
+    /// size KVM does not give (address = fault_ipa).
     case protection(address: UInt64, isWrite: Bool, length: Int, pc: UInt64)
 
     /// The guest pc at the exit.
@@ -31,6 +33,12 @@ public enum VCPUExit: Sendable, Hashable {
     case io(port: UInt16, isWrite: Bool, size: Int, pc: UInt64)
     /// KVM_EXIT_MMIO (6).
     case mmio(address: UInt64, isWrite: Bool, length: Int, pc: UInt64)
+    /// KVM_EXIT_ARM_NISV (28): an arm64 data abort on memory no writable slot backs whose
+    /// syndrome is not valid (ESR_EL2.ISV = 0: ldp/stp, writeback, SIMD), reported only where
+    /// the VM enabled KVM_CAP_ARM_NISV_TO_USER. `fault_ipa` is the faulting guest-physical
+    /// address (HPFAR's page plus FAR's low 12 bits), `esr_iss` the ESR bits KVM keeps (CM bit 8,
+    /// WnR bit 6, FSC bits 5:0); no size, no data. The instruction has not run: pc is at it.
+    case armNISV(faultIPA: UInt64, esrISS: UInt64, pc: UInt64)
     /// KVM_RUN returned EINTR or KVM_EXIT_INTR (10): kicked by a signal / immediate_exit.
     case interrupted
     /// KVM_EXIT_SHUTDOWN (8): an x86 triple fault. `kvm_run` carries no field; the
@@ -56,6 +64,7 @@ public enum VCPUExit: Sendable, Hashable {
         case .halt: return "guest-halted"
         case .io: return "io"
         case .mmio: return "mmio"
+        case .armNISV: return "arm-nisv"
         case .interrupted: return "interrupted"
         case .shutdown: return "shutdown"
         case .systemEvent: return "system-event"

@@ -243,6 +243,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             for r in ranges.values.first ?? [] where (try? backend.readMemory(r.physical, count: 1)) == nil {
                 throw .badGuestAddress(address: r.physical, length: r.length)
             }
+            if backend.arch == .arm64, let why = arm64HoleRefusal(point, ranges: ranges) { throw .unsupported(reason: why) }
             try _tables.insert(point, on: target, mechanism: .protection)
             protection.add(point, ranges: ranges)
             do throws(DebugError) {
@@ -254,6 +255,40 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 throw error
             }
         }
+    }
+
+    /// arm64: why `point` cannot be served by leaving its pages out of the slots, or nil. KVM
+    /// turns an instruction fetch from memory no slot backs into a prefetch abort it injects
+    /// into the guest (kvm_handle_guest_abort: -ENOEXEC, kvm_inject_pabt), never an exit, so
+    /// code there cannot be stepped through as on x86: execute breakpoints by a hole are
+    /// refused, and a read or access watch is refused on a page where a stopped vCPU's pc or
+    /// exception vectors are known to be (what the session has read; other code on such a page
+    /// would take that abort: see docs/watchpoints.md). Write watches (read-only slots) fetch freely.
+    private func arm64HoleRefusal(_ point: DebugPoint, ranges: [Int: [ProtectedRange]]) -> String? {
+        let why = "on arm64 KVM turns an instruction fetch from a page left out of the memory slots into a prefetch abort injected into the guest, never an exit"
+        guard case .watch(_, _, let kind) = point else { return "a breakpoint by a code-page hole cannot be set: \(why)" }
+        if kind == .write { return nil }
+        let t = translator
+        let mask = ~(PageProtection.pageSize - 1)
+        let pages = Set(ranges.values.joined().flatMap { r in
+            stride(from: r.physical & mask, to: r.physical &+ r.length, by: Int(PageProtection.pageSize))
+        })
+        for v in 0..<backend.vcpuCount {
+            let st = vcpus[v]
+            var code: [(UInt64, String)] = []
+            if let s = st.lastStop { code.append((s.pc, "pc")) }
+            if case .arm64(let r)? = st.registers {
+                code.append((r.pc, "pc"))
+                code.append((r.vbarEL1 & ~0x7FF, "exception vectors (VBAR_EL1)"))
+            }
+            for (va, what) in code {
+                let pa = (try? t.map { (t) throws(DebugError) in try t(va, v, self) } ?? va) ?? va
+                if pages.contains(pa & mask) {
+                    return "a \(kind == .read ? "read" : "access") watch by memory protection would leave page \(hex(pa & mask)) out of the memory slots, and it holds vCPU \(v)'s \(what): \(why); watch it for writes, or by a debug register (--watch-mechanism hardware)"
+                }
+            }
+        }
+        return nil
     }
 
     /// The longest range one protection watch may cover (16 MiB: 4096 pages to translate).
@@ -347,6 +382,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         let st = vcpus[vcpu]
         let before = try registers(vcpu: vcpu)
         if before == file { return }
+        try completePendingAccess(vcpu)
         st.registers = nil
         try backend.setRegisters(file, vcpu: vcpu)
         st.registers = file
@@ -769,19 +805,31 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// that belong to protection watchpoints (an access to a protected page, a fetch from a
     /// hole) are completed here and the vCPU runs on, unless a watch matched: then that is the stop.
     private func runOnce(_ vcpu: Int, stepping: Bool, without: [DebugPoint]) throws(DebugError) -> RunEvent {
+        // Used once: the first such exit is the reported access; a later one is the next.
+        var nisvReported = vcpus[vcpu].nisvReportedAt
+        vcpus[vcpu].nisvReportedAt = nil
+        vcpus[vcpu].mmioPending = false
         while true {
             try syncState(vcpu, stepping: stepping, without: without)
             let st = vcpus[vcpu]
             st.lastStop = nil
             st.forgetRegisters()
-            let exit = try backend.run(vcpu: vcpu)
+            let exit = try runProtected(vcpu)
             switch exit {
             case .debug(let d):
                 return .stop(decode(d, vcpu: vcpu))
             case .mmio(let a, let w, let l, let pc) where protectionUsed.load(ordering: .relaxed):
                 guard let old = try? backend.readMemory(a, count: l) else { return .exit(exit) }
-                if let s = try protectedAccess(vcpu, address: a, isWrite: w, length: l, pc: pc, old: old, stepping: stepping) {
+                if let s = try protectedAccess(vcpu, address: a, isWrite: w, length: l, pc: pc, old: old,
+                                               stepping: stepping, without: without) {
                     return .stop(s)
+                }
+            case .armNISV(let ipa, let iss, let pc) where protectionUsed.load(ordering: .relaxed):
+                let reported = pc == nisvReported
+                nisvReported = nil
+                if let e = try unsyndromedAccess(vcpu, address: ipa, isWrite: iss & Self.esrWnR != 0, pc: pc, exit: exit,
+                                                 reported: reported, stepping: stepping, without: without) {
+                    return e
                 }
             case .internalError(1, _) where protectionUsed.load(ordering: .relaxed):
                 let pages = try holesFetched(vcpu)
@@ -835,19 +883,106 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
 
     // MARK: - Protection watchpoints (KVM_EXIT_MMIO on a protected page)
 
+    /// ESR ISS bit 6, WnR: the aborted access was a write (kept in KVM_EXIT_ARM_NISV's esr_iss).
+    static var esrWnR: UInt64 { 1 << 6 }
+
+    /// KVM_RUN, with arm64's ENOSYS on a protected page explained: KVM fails the run so for an
+    /// access without a valid syndrome when the VM has no KVM_CAP_ARM_NISV_TO_USER (io_mem_abort).
+    private func runProtected(_ vcpu: Int) throws(DebugError) -> VCPUExit {
+        do throws(DebugError) {
+            return try backend.run(vcpu: vcpu)
+        } catch {
+            if case .system("KVM_RUN", 38) = error, backend.arch == .arm64, protectionUsed.load(ordering: .relaxed) {
+                throw .unsupported(reason: "vCPU \(vcpu) made an access without a valid syndrome (ldp/stp, writeback, SIMD) to memory KVM cannot describe, and KVM_RUN failed with ENOSYS: this VM does not report such accesses (KVM_CAP_ARM_NISV_TO_USER), so a protection watchpoint cannot complete it; remove the protection watchpoints or use a kernel that offers the capability")
+            }
+            throw error
+        }
+    }
+
+    /// arm64 KVM_EXIT_ARM_NISV on a page kvmdbg protected: an access KVM cannot describe (ldp/stp,
+    /// writeback, SIMD: no size, no data; the instruction has not run). Its size being unknown,
+    /// it is taken to cover `fault_ipa` to the end of its page: a watch there is a stop before
+    /// the access, as an arm64 watchpoint's (pc at the instruction, old value read now, new value
+    /// unknown). Otherwise, or when resuming from that stop (`reported`), the page gets its
+    /// ordinary slot back, this vCPU steps that one instruction (other vCPUs running meanwhile are
+    /// not watched on that page), and the page is protected again. Returns the event to report,
+    /// or nil to run on.
+    private func unsyndromedAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, pc: UInt64, exit: VCPUExit, reported: Bool,
+                                   stepping: Bool, without: [DebugPoint]) throws(DebugError) -> RunEvent? {
+        let page = a & ~(PageProtection.pageSize - 1)
+        guard lock.withLock({ protection.applied[page] != nil }) else { return .exit(exit) }
+        let span = page &+ PageProtection.pageSize &- a
+        if !reported {
+            let found = try accessHits(vcpu, address: a, length: span, isWrite: isWrite, without: without)
+            if !found.isEmpty {
+                let now = try backend.readMemory(a, count: Int(span))
+                let hits = found.map { h in
+                    let old = Array(now[Int(h.physical &- a)..<Int(h.physical &- a &+ h.count)])
+                    // A load gets the bytes as they are; a store's are not known before it runs.
+                    return StopHit(reason: .watchpoint, point: h.point, address: h.address, accessWasWrite: isWrite,
+                                   oldValue: old, newValue: isWrite ? nil : old)
+                }
+                vcpus[vcpu].nisvReportedAt = pc
+                return .stop(Stop(vcpu: vcpu, pc: pc, hits: hits,
+                                  exit: .protection(address: a, isWrite: isWrite, length: 0, pc: pc)))
+            }
+        }
+        try lock.withLock { () throws(DebugError) in
+            protection.lifted[page, default: 0] += 1
+            try applyProtection()
+        }
+        defer {
+            lock.withLock {
+                protection.lifted[page, default: 1] -= 1
+                if protection.lifted[page] == 0 { protection.lifted[page] = nil }
+                try? applyProtection()
+            }
+        }
+        let event = try runOnce(vcpu, stepping: true, without: without)
+        guard case .stop(var s) = event else { return event }
+        // The step was ours: only a user's step reports it.
+        if !stepping { s.hits.removeAll { $0.reason == .singleStep } }
+        return s.hits.isEmpty ? nil : .stop(s)
+    }
+
+    /// arm64: completes an access KVM still has pending at a protection watch stop (a kick, then
+    /// KVM_RUN: KVM finishes it before it looks at immediate_exit), so a register write is not
+    /// followed by KVM moving the written PC past the access.
+    private func completePendingAccess(_ vcpu: Int) throws(DebugError) {
+        let st = vcpus[vcpu]
+        guard st.mmioPending else { return }
+        st.mmioPending = false
+        backend.kick(vcpu: vcpu)
+        st.forgetRegisters()
+        let e = try backend.run(vcpu: vcpu)
+        guard e == .interrupted else {
+            throw .unsupported(reason: "completing vCPU \(vcpu)'s pending access before a register write gave \(e.name), not a kick: the write was not made")
+        }
+    }
+
     /// Completes the guest's access to a protected page exactly as the page would have (a
     /// store is written, a load gets the page's bytes) and returns the watch stop it makes,
     /// or nil when no watch of this vCPU matched (the vCPU runs on).
     private func protectedAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, length l: Int, pc: UInt64,
-                                 old: [UInt8], stepping: Bool) throws(DebugError) -> Stop? {
-        var hits = try completeAccess(vcpu, address: a, isWrite: isWrite, length: l, old: old)
+                                 old: [UInt8], stepping: Bool, without: [DebugPoint]) throws(DebugError) -> Stop? {
+        var hits = try completeAccess(vcpu, address: a, isWrite: isWrite, length: l, old: old, without: without)
         let exit = DebugExit.protection(address: a, isWrite: isWrite, length: l, pc: pc)
+        // arm64 reports a watch stop before the access, as its watchpoints do (gdb and lldb step
+        // over it): the access stays pending in KVM, completed by the next KVM_RUN whatever it is
+        // (kvm_handle_mmio_return moves the PC past it; while stepping, kvm_skip_instr leaves the
+        // step active-pending, so the step ends right after it). A store's bytes are already in
+        // memory (written above), a load's value in kvm_run.mmio.data.
+        if backend.arch == .arm64 {
+            if hits.isEmpty { return nil }
+            vcpus[vcpu].mmioPending = true
+            return Stop(vcpu: vcpu, pc: pc, hits: hits, exit: exit)
+        }
         // KVM's emulator ends the instruction with __kvm_set_rflags on flags kvm_get_rflags
         // stripped of KVM's TF, which it adds back only at the RIP of the last
         // KVM_SET_GUEST_DEBUG (x86.c): on VMX/SVM the next step would run free (measured on
         // kvm_amd, x86 lane long/survive), so it re-issues the state first.
         if stepping { vcpus[vcpu].stepTrapStale = true }
-        // KVM drops the single-step trap of an instruction whose store exited (x86.c,
+        // x86: KVM drops the single-step trap of an instruction whose store exited (x86.c,
         // complete_emulated_mmio: "FIXME: return into emulator if single-stepping"): the store
         // has retired, so a step ends here, reported as the step it was.
         if isWrite {
@@ -861,12 +996,14 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         // part on the next page), completed here too.
         while true {
             backend.kick(vcpu: vcpu)
+            // Registers read while matching (a page walk) are stale once the access completes.
+            vcpus[vcpu].forgetRegisters()
             let after = try backend.run(vcpu: vcpu)
             if case .debug(let d) = after, stepping {
                 hits += decode(d, vcpu: vcpu).hits.filter { $0.reason == .singleStep }
             }
             guard case .mmio(let a2, let w2, let l2, _) = after, let old2 = try? backend.readMemory(a2, count: l2) else { break }
-            hits += try completeAccess(vcpu, address: a2, isWrite: w2, length: l2, old: old2)
+            hits += try completeAccess(vcpu, address: a2, isWrite: w2, length: l2, old: old2, without: without)
             if w2 {
                 if stepping { hits.append(StopHit(reason: .singleStep)) }
                 break  // a store leaves nothing pending
@@ -879,7 +1016,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     /// Does the access KVM exited for (writes a store's bytes; supplies a load's) and returns
     /// the watch hits it makes on this vCPU, lowest address first.
     private func completeAccess(_ vcpu: Int, address a: UInt64, isWrite: Bool, length l: Int,
-                                old: [UInt8]) throws(DebugError) -> [StopHit] {
+                                old: [UInt8], without: [DebugPoint]) throws(DebugError) -> [StopHit] {
         let new: [UInt8]
         if isWrite {
             // KVM reports the store's bytes; it has not happened. A store over a planted
@@ -894,12 +1031,23 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
             new = old
             backend.setMMIOData(old, vcpu: vcpu)
         }
-        var (found, hardware, t) = lock.withLock { () -> ([ProtectionHit], [DebugPoint], ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)?) in
-            (protection.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite).filter { _tables.isArmed($0.point, on: vcpu) },
-             _tables.hardwarePoints(on: vcpu).filter { $0.isWatch }, translator)
+        return try accessHits(vcpu, address: a, length: UInt64(l), isWrite: isWrite, without: without).map {
+            StopHit(reason: .watchpoint, point: $0.point, address: $0.address, accessWasWrite: isWrite,
+                    oldValue: old, newValue: new)
         }
-        // KVM's emulator does not check data breakpoints: a hardware watch on a page that is
-        // protected for another watch is matched here, as protection would.
+    }
+
+    /// The watches of this vCPU an access to `[a, a+length)` matches, lowest address first:
+    /// protection watches, and debug-register watches not in `without` (being stepped over).
+    private func accessHits(_ vcpu: Int, address a: UInt64, length l: UInt64, isWrite: Bool,
+                            without: [DebugPoint]) throws(DebugError) -> [ProtectionHit] {
+        var (found, hardware, t) = lock.withLock { () -> ([ProtectionHit], [DebugPoint], ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)?) in
+            (protection.hits(vcpu: vcpu, address: a, length: l, isWrite: isWrite).filter { _tables.isArmed($0.point, on: vcpu) },
+             _tables.hardwarePoints(on: vcpu).filter { $0.isWatch && !without.contains($0) }, translator)
+        }
+        // x86: KVM's emulator does not check data breakpoints; arm64: a stage-2 abort may be
+        // taken before the watchpoint. A hardware watch on a page that is protected for
+        // another watch is matched here, as protection would.
         if !hardware.isEmpty {
             var table = ProtectionTable()
             for p in hardware {
@@ -910,14 +1058,11 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                     ?? [ProtectedRange(physical: va, length: n, virtual: va)]
                 table.add(p, ranges: [vcpu: rs])
             }
-            found += table.hits(vcpu: vcpu, address: a, length: UInt64(l), isWrite: isWrite)
+            found += table.hits(vcpu: vcpu, address: a, length: l, isWrite: isWrite)
         }
         // The lowest watched byte first, as DR6's lowest slot is for a hardware stop.
         found.sort { $0.address < $1.address }
-        return found.map {
-            StopHit(reason: .watchpoint, point: $0.point, address: $0.address, accessWasWrite: isWrite,
-                    oldValue: old, newValue: new)
-        }
+        return found
     }
 
     /// After an emulation failure: the hole pages the vCPU was fetching from (the pc's, and the

@@ -22,6 +22,9 @@ struct ProtectedWatch: Sendable {
 struct ProtectionHit: Sendable, Hashable {
     var point: DebugPoint
     var address: UInt64
+    /// The watched bytes the access touched, guest-physical.
+    var physical: UInt64 = 0
+    var count: UInt64 = 0
 }
 
 /// The watches served by protection and the page protection they need: a page under any
@@ -34,6 +37,9 @@ struct ProtectionTable: Sendable {
     /// Pages a vCPU is stepping through with the hole filled in (fetch from a watched page),
     /// with how many vCPUs are doing so.
     var filled: [UInt64: Int] = [:]
+    /// Pages given back their ordinary slot while a vCPU steps one access KVM could not
+    /// describe (arm64 KVM_EXIT_ARM_NISV), with how many vCPUs are doing so.
+    var lifted: [UInt64: Int] = [:]
 
     var isEmpty: Bool { watches.isEmpty }
 
@@ -78,6 +84,7 @@ struct ProtectionTable: Sendable {
             }
         }
         for (page, n) in filled where n > 0 && out[page] == .hole { out[page] = .readOnly }
+        for (page, n) in lifted where n > 0 { out[page] = nil }
         return out
     }
 
@@ -101,7 +108,9 @@ struct ProtectionTable: Sendable {
             for r in rs where r.overlaps(address, length) {
                 // The first watched byte the access touched, as a guest-virtual address.
                 let first = max(address, r.physical)
-                out.append(ProtectionHit(point: w.point, address: max(start, r.virtual &+ (first &- r.physical))))
+                let end = min(address &+ length, r.physical &+ r.length)
+                out.append(ProtectionHit(point: w.point, address: max(start, r.virtual &+ (first &- r.physical)),
+                                         physical: first, count: end &- first))
                 break
             }
         }

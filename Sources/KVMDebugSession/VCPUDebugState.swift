@@ -29,6 +29,12 @@ final class VCPUDebugState: @unchecked Sendable {
     /// the table changes. Guarded by the Debugger's lock.
     var built: [BuiltState] = []
     static let builtLimit = 2
+    /// arm64: the vCPU stopped at a protected access KVM still has pending (KVM_EXIT_MMIO):
+    /// the next KVM_RUN completes it and moves whatever PC is current past it.
+    var mmioPending = false
+    /// arm64: the pc of a KVM_EXIT_ARM_NISV reported as a watch stop; the same exit there on
+    /// the next resume is that access, stepped through without another stop.
+    var nisvReportedAt: UInt64?
     /// The pc was written since the last KVM_SET_GUEST_DEBUG (x86 TF rule).
     var pcWritten = false
     /// A step ran an access KVM emulated and exited for (a protected page): the TF KVM planted

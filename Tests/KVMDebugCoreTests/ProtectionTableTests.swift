@@ -37,17 +37,17 @@ import KVMDebugCore
         t.add(a, ranges: Self.identity(0x2010, 4, vcpus: [1]))
         t.add(r, ranges: Self.identity(0x2020, 1))
         // An 8-byte store over 0x2000..0x2007 touches the write watch, reported at its start.
-        #expect(t.hits(vcpu: 0, address: 0x2000, length: 8, isWrite: true) == [ProtectionHit(point: w, address: 0x2004)])
+        #expect(t.hits(vcpu: 0, address: 0x2000, length: 8, isWrite: true) == [ProtectionHit(point: w, address: 0x2004, physical: 0x2004, count: 2)])
         // The bytes next to it do not.
         #expect(t.hits(vcpu: 0, address: 0x2000, length: 4, isWrite: true).isEmpty)
         #expect(t.hits(vcpu: 0, address: 0x2006, length: 2, isWrite: true).isEmpty)
         // A load never matches a write watch; a store never a read watch.
         #expect(t.hits(vcpu: 0, address: 0x2004, length: 2, isWrite: false).isEmpty)
         #expect(t.hits(vcpu: 0, address: 0x2020, length: 1, isWrite: true).isEmpty)
-        #expect(t.hits(vcpu: 0, address: 0x2020, length: 1, isWrite: false) == [ProtectionHit(point: r, address: 0x2020)])
+        #expect(t.hits(vcpu: 0, address: 0x2020, length: 1, isWrite: false) == [ProtectionHit(point: r, address: 0x2020, physical: 0x2020, count: 1)])
         // The access watch is vCPU 1's only; a hit inside it reports the first byte touched.
         #expect(t.hits(vcpu: 0, address: 0x2012, length: 2, isWrite: false).isEmpty)
-        #expect(t.hits(vcpu: 1, address: 0x2012, length: 2, isWrite: false) == [ProtectionHit(point: a, address: 0x2012)])
+        #expect(t.hits(vcpu: 1, address: 0x2012, length: 2, isWrite: false) == [ProtectionHit(point: a, address: 0x2012, physical: 0x2012, count: 2)])
         t.remove(w, vcpus: [1])
         #expect(t.hits(vcpu: 1, address: 0x2004, length: 2, isWrite: true).isEmpty)
         #expect(!t.hits(vcpu: 0, address: 0x2004, length: 2, isWrite: true).isEmpty)
@@ -61,7 +61,7 @@ import KVMDebugCore
         t.add(w, ranges: [0: [ProtectedRange(physical: 0x9ff8, length: 8, virtual: 0x40_0ff8),
                               ProtectedRange(physical: 0x5000, length: 8, virtual: 0x40_1000)]])
         #expect(t.wanted() == [0x9000: .readOnly, 0x5000: .readOnly])
-        #expect(t.hits(vcpu: 0, address: 0x5002, length: 2, isWrite: true) == [ProtectionHit(point: w, address: 0x40_1002)])
+        #expect(t.hits(vcpu: 0, address: 0x5002, length: 2, isWrite: true) == [ProtectionHit(point: w, address: 0x40_1002, physical: 0x5002, count: 2)])
     }
 
     @Test func tablesKeepProtectedWatchesOutOfTheSlots() throws {

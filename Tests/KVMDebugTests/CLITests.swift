@@ -335,7 +335,7 @@ private let hostArchName = Arch.host?.name ?? "unknown"
         (["--backend", "fake", "--watch", "counter:8:x"], ["watch kind", "'x'"]),
         (["--backend", "fake", "--watch", "counter:0:w"], ["length"]),
         (["--backend", "fake", "--break", "loop@x"], ["vCPU"]),
-        (["--backend", "fake", "--arch", "arm64", "--watch", "0x11001:16:rw", "--watch", "0x11020:64:w",
+        (["--backend", "fake", "--arch", "arm64", "--watch-mechanism", "hardware", "--watch", "0x11001:16:rw", "--watch", "0x11020:64:w",
           "--watch", "0x11080:8:r", "--watch", "0x11100:8:w"], ["no free", "watchpoint", "vCPU 0"]),
     ]
 

@@ -18,3 +18,8 @@ SVE = True
 PAGED = {"unmapped": 0xFFFFFFFFC0001000}
 # Round trips through QEMU's emulated EL2 and a 16550 are slow.
 TIMEOUT = 60
+# Watches served by memory protection (counter/protection-*): fillers at UNUSED_DATA take the
+# 4 watchpoint registers of the fake and of the lane's QEMU `-cpu max`.
+PROTECTION = True
+UNUSED_DATA = 0x1F800
+WATCH_SLOTS = 4

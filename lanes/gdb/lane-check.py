@@ -46,6 +46,9 @@
 #   PAGED      for the paged phase: {"unmapped": an address that does not translate},
 #              or None when the arch has no paged guest
 #   TIMEOUT    seconds gdb waits for one reply (`set remotetimeout`; the lanes are slow)
+#   PROTECTION True: counter adds the protection-* checks (watches served by memory protection),
+#              with UNUSED_DATA (words nothing accesses, for fillers) and WATCH_SLOTS (the
+#              watchpoint registers the fillers take)
 import hashlib
 import importlib.util
 import json
@@ -125,6 +128,7 @@ def on_stop(ev):
                  gdb.BP_WATCHPOINT: "watch", gdb.BP_HARDWARE_WATCHPOINT: "watch",
                  gdb.BP_READ_WATCHPOINT: "rwatch", gdb.BP_ACCESS_WATCHPOINT: "awatch"}
         last_stop["why"] = ",".join(kinds.get(b.type, "bp%d" % b.type) for b in ev.breakpoints)
+        last_stop["numbers"] = [b.number for b in ev.breakpoints]
     elif isinstance(ev, gdb.SignalEvent):
         last_stop["why"] = ev.stop_signal
     else:
@@ -373,6 +377,8 @@ def counter_point_checks():
                 return "%s value=%s" % (r, watch_delta(addr, size, before))
             check("%s-%s-%d" % (kind, sym, size))(one)
 
+    if getattr(P, "PROTECTION", False):
+        protection_checks(s)
 
 def counter_memory_checks():
     s = symbols
@@ -439,6 +445,62 @@ def counter_detach_checks():
             if ran:
                 break
         return "%s in=%s ran=%s" % (r.split("@", 1)[0], "code" if at in ("entry", "loop", "store", "load", "jump") else at, ran)
+
+
+# counter, where P.PROTECTION: watches served by memory protection. Fillers take the
+# P.WATCH_SLOTS watchpoint registers first (words nothing accesses: they never fire), so the
+# watch under test is served by protection (`monitor points` says so: protected=N); the watched
+# word's change over the stop (gdb's Old to New value) is compared as a delta.
+def protection_checks(s):
+    def arm(cmds):
+        # gdb inserts points only when resuming; inserted at once here, `monitor points` can
+        # say which are served by protection. Returns how many.
+        ex("set breakpoint always-inserted on")
+        try:
+            for c in cmds:
+                ex(c)
+            return sum(1 for l in monitor_lines("points") if "memory protection" in l)
+        finally:
+            ex("set breakpoint always-inserted off")
+
+    def fillers():
+        return ["watch *(long*)%#x" % (P.UNUSED_DATA + 8 * i) for i in range(P.WATCH_SLOTS)]
+
+    for kind, sym in (("watch", "counter"), ("rwatch", "data"), ("awatch", "counter"), ("awatch", "data")):
+        def one(kind=kind, sym=sym):
+            n = arm(fillers() + ["%s *(long*)%#x" % (kind, s[sym])])
+            before = value("*(long*)%#x" % s[sym])
+            r = resume()
+            delete_all()
+            return "%s value=%s protected=%d" % (r, watch_delta(s[sym], 8, before), n)
+        check("protection-%s-%s" % (kind, sym))(one)
+
+    @check("protection-eight")
+    def _():
+        # Eight at once: access watches on counter's and data's first four bytes, the registers
+        # taking the first four. Each stop names one; it is deleted and the guest continued
+        # until every one has fired (a store or load hits several: gdb is told one address).
+        n = arm(["awatch *(char*)%#x" % (s[sym] + i) for sym in ("counter", "data") for i in range(4)])
+        numbers = [b.number for b in gdb.breakpoints()]
+        fired = set()
+        for _ in range(16):
+            if fired == set(numbers):
+                break
+            resume()
+            for b in last_stop.get("numbers", []):
+                fired.add(b)
+                gdb.execute("delete %d" % b)
+        delete_all()
+        return "fired=%d/8 protected=%d" % (len(fired & set(numbers)), n)
+
+    @check("protection-range-64")
+    def _():
+        # 64 bytes from counter - 32: the loop's store lands in its middle.
+        n = arm(fillers() + ["watch *(char(*)[64])%#x" % (s["counter"] - 32)])
+        before = value("*(long*)%#x" % s["counter"])
+        r = resume()
+        delete_all()
+        return "%s value=%s protected=%d" % (r, watch_delta(s["counter"], 8, before), n)
 
 
 # smp: two vCPUs; vCPU 1 stores to counters+8. Which vCPU reaches a shared point first is timing.

@@ -12,3 +12,8 @@ WRITTEN = [("xmm1.v2_int64[0]", 0x1122334455667788), ("xmm14.v2_int64[1]", 0x087
            ("dr1", 0x3F1000), ("dr2", 0x3F2000)]
 PAGED = {"unmapped": 0xFFFFFFFF80003000}
 TIMEOUT = 30
+# Watches served by memory protection (counter/protection-*): fillers at UNUSED_DATA (a word
+# of the counter guest's RAM nothing accesses) take DR0-DR3 first.
+PROTECTION = True
+UNUSED_DATA = 0x1F800
+WATCH_SLOTS = 4
