@@ -16,8 +16,19 @@ public func waitUntil(seconds: Double = 60, _ condition: () throws -> Bool) reth
     return try condition()
 }
 
-/// Names the calling thread (at most 15 bytes: the kernel's comm) for `threadIsBlocked`.
-public func nameCurrentThread(_ name: String) { Thread.current.name = name }  // Foundation passes it to pthread_setname_np
+/// Names the calling thread (at most 15 bytes: the kernel's comm) for `threadIsBlocked`, by
+/// writing its /proc comm (pthread_setname_np is not imported without _GNU_SOURCE). Not
+/// Foundation's `Thread.name`: on Linux its setter does nothing while the `Thread` has no
+/// pthread handle yet, which is so when the new thread runs before `start()` has stored what
+/// pthread_create returned, and the thread keeps its creator's name.
+public func nameCurrentThread(_ name: String) {
+    precondition(!name.isEmpty && name.utf8.count <= 15, "a thread name has 1 to 15 bytes: \(name.debugDescription)")
+    let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+    precondition(fd >= 0, "open /proc/thread-self/comm: errno \(errno)")
+    defer { close(fd) }
+    let n = name.withCString { write(fd, $0, name.utf8.count) }
+    precondition(n == name.utf8.count, "naming the thread \(name.debugDescription): errno \(errno)")
+}
 
 /// True when a thread of this process named `name` (`nameCurrentThread`) sleeps in the
 /// kernel (state S in /proc/self/task/TID/stat): e.g. a reader has reached its blocking read.
