@@ -125,8 +125,8 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         try core.moveThread(vcpu, toCPU: cpu)
     }
 
-    /// The host CPU vCPU `vcpu`'s last run returned on (sched_getcpu right after `KVM_RUN`);
-    /// nil before its first run.
+    /// The host CPU vCPU `vcpu`'s thread ran its last command on (getcpu as it reports), once
+    /// `moveVCPUThread` has moved it; nil before that (other threads are not measured).
     public func lastHostCPU(of vcpu: Int) -> Int? { core.lastCPU(vcpu) }
 
     /// The vCPU's registers, read once per stop (`Debugger.registers`).
@@ -334,7 +334,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private var handler: (@Sendable () -> Void)? = nil
     private var closed = false
     var stats = SessionStats()
-    /// Per vCPU: the host CPU its last run returned on (-1: none yet).
+    /// Per vCPU: the host CPU its last run returned on, measured only once its thread was moved
+    /// (-1: not yet), so other rounds pay no getcpu.
     private var hostCPUs: [Int]
     /// Per vCPU: the host CPU its thread moves to before its next command (guarded by `cond`).
     private var wantedCPU: [Int?]
@@ -582,6 +583,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     }
 
     private func vcpuThread(_ v: Int) {
+        var pinned = false
         while true {
             let (c, cpu): (Command, Int?) = cond.withLock {
                 while case .idle = commands[v] { cond.wait(slot: v) }
@@ -594,17 +596,18 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             if let cpu {
                 let r = cposix_pin_self(Int32(cpu))
                 if r != 0 {
-                    report(v, .failure(.system(call: "sched_setaffinity", errno: r)))
+                    report(v, .failure(.system(call: "sched_setaffinity", errno: r)), measuringCPU: pinned)
                     continue
                 }
+                pinned = true
             }
-            runAndReport(v, c)
+            runAndReport(v, c, measuringCPU: pinned)
         }
     }
 
     /// Carries out command `c` for vCPU `v` on this thread and reports it: on v's own
     /// thread, or on the caller of `start` for a lone step.
-    private func runAndReport(_ v: Int, _ c: Command) {
+    private func runAndReport(_ v: Int, _ c: Command, measuringCPU: Bool = false) {
         var result: Result<RunEvent?, DebugError>
         while true {
             result = perform(v, c)
@@ -613,19 +616,20 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             let again = cond.withLock { firstExit == nil && !stopRequested && !closed }
             if !again { break }
         }
-        report(v, result)
+        report(v, result, measuringCPU: measuringCPU)
     }
 
-    /// Reports vCPU `v`'s `result` for the round (or the step-over) it was running.
-    private func report(_ v: Int, _ result: Result<RunEvent?, DebugError>) {
+    /// Reports vCPU `v`'s `result` for the round (or the step-over) it was running; with
+    /// `measuringCPU` (a thread `moveThread` pinned), also the host CPU it ran on.
+    private func report(_ v: Int, _ result: Result<RunEvent?, DebugError>, measuringCPU: Bool) {
         let at = monotonicNanoseconds()
-        let cpu = currentHostCPU()
+        let cpu = measuringCPU ? currentHostCPU() : -1
         do {
             // Who to tell after the unlock: the main waiter (a step-over's, or the round's
             // end), and the handler at the round's end. Other vCPU threads are never woken.
             let (wake, h): (Bool, (@Sendable () -> Void)?) = cond.withLock {
                 reports.append(Report(vcpu: v, result: result, at: at))
-                hostCPUs[v] = cpu
+                if measuringCPU { hostCPUs[v] = cpu }
                 running[v] = false
                 runningCount -= 1
                 guard launched else { return (true, nil) }
