@@ -74,19 +74,13 @@ extension GuestRunner {
     /// thread moved between host CPUs. An exit or a missing stop ends the run early (`end`).
     public func survive(_ plan: SurvivalPlan) throws(DebugError) -> SurvivalReport {
         var report = SurvivalReport()
-        let n = session.vcpuCount
         let deadline = monotonicNanoseconds() &+ UInt64(plan.timeout * 1e9)
         session.stepsOnCallingThread = false
         session.continuesOnCallingThread = false
         let cpus = allowedHostCPUs()
-        func only(_ mode: ResumeMode) -> [ResumeMode?] {
-            var a = [ResumeMode?](repeating: nil, count: n)
-            a[0] = mode
-            return a
-        }
         // One round of vCPU 0 until its next stop; false when the run ended instead.
         func go(_ mode: ResumeMode) throws(DebugError) -> Bool {
-            let r = try session.resume(only(mode), deadline: deadline)
+            let r = try session.resume(onlyVCPU0(mode), deadline: deadline)
             for e in r.events {
                 switch e.event {
                 case .stop(let s): report.stops.append(s)
@@ -131,10 +125,8 @@ extension GuestRunner {
     /// deadline interrupts it; anything it reports instead is kept. False when it exited.
     private func runDetached(_ plan: SurvivalPlan, deadline: UInt64, into report: inout SurvivalReport) throws(DebugError) -> Bool {
         try debugger.disableDebugging()
-        var a = [ResumeMode?](repeating: nil, count: session.vcpuCount)
-        a[0] = .continue
         let until = min(deadline, monotonicNanoseconds() &+ UInt64(plan.detachedSeconds * 1e9))
-        let r = try session.resume(a, deadline: until)
+        let r = try session.resume(onlyVCPU0(.continue), deadline: until)
         for e in r.events {
             switch e.event {
             case .stop(let s):
@@ -147,6 +139,13 @@ extension GuestRunner {
             }
         }
         return true
+    }
+
+    /// Resume actions that run vCPU 0 alone.
+    private func onlyVCPU0(_ mode: ResumeMode) -> [ResumeMode?] {
+        var a = [ResumeMode?](repeating: nil, count: session.vcpuCount)
+        a[0] = mode
+        return a
     }
 
     /// Writes `w` into vCPU 0's FP/SIMD register file (x86 xmm, arm64 v).
@@ -167,11 +166,5 @@ extension GuestRunner {
 
     private func littleEndian(_ v: UInt128) -> [UInt8] {
         littleEndianBytes(UInt64(truncatingIfNeeded: v)) + littleEndianBytes(UInt64(truncatingIfNeeded: v >> 64))
-    }
-
-    private func littleEndianValue(_ b: [UInt8]) -> UInt64 {
-        var v: UInt64 = 0
-        for (i, x) in b.prefix(8).enumerated() { v |= UInt64(x) << UInt64(8 * i) }
-        return v
     }
 }
