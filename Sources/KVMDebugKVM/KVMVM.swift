@@ -28,15 +28,16 @@ public final class KVMVM {
     }
 
     /// x86 KVM copies registers and special registers into `kvm_run` on each exit when asked:
-    /// KVM_CAP_SYNC_REGS reports KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS.
-    private var offersSyncedRegisters: Bool {
+    /// KVM_CAP_SYNC_REGS reports KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS. Asked once per VM, not
+    /// once per vCPU created.
+    private lazy var offersSyncedRegisters: Bool = {
         #if arch(x86_64)
         let both = Int(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)
         return (check(.syncRegs) ?? 0) & both == both
         #else
         return false
         #endif
-    }
+    }()
 
     /// Turns on a VM capability that takes no arguments (arm64: KVM_CAP_ARM_NISV_TO_USER, so a
     /// data abort without a valid syndrome exits KVM_EXIT_ARM_NISV instead of failing KVM_RUN with
