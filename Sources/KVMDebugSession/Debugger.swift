@@ -282,7 +282,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
                 code.append((r.vbarEL1 & ~0x7FF, "exception vectors (VBAR_EL1)"))
             }
             for (va, what) in code {
-                let pa = (try? t.map { (t) throws(DebugError) in try t(va, v, self) } ?? va) ?? va
+                let pa = (try? physical(va, vcpu: v, t)) ?? va
                 if pages.contains(pa & mask) {
                     return "a \(kind == .read ? "read" : "access") watch by memory protection would leave page \(hex(pa & mask)) out of the memory slots, and it holds vCPU \(v)'s \(what): \(why); watch it for writes, or by a debug register (--watch-mechanism hardware)"
                 }
@@ -1065,6 +1065,14 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         return found
     }
 
+    /// `va` as guest-physical for `vcpu` through translator `t` (the caller's copy of
+    /// `translator`), or `va` itself without one (no page walker given).
+    private func physical(_ va: UInt64, vcpu: Int,
+                          _ t: ((UInt64, Int, Debugger<Backend>) throws(DebugError) -> UInt64)?) throws(DebugError) -> UInt64 {
+        guard let t else { return va }
+        return try t(va, vcpu, self)
+    }
+
     /// After an emulation failure: the hole pages the vCPU was fetching from (the pc's, and the
     /// next one for an instruction that may straddle into it), if kvmdbg made them; none: the
     /// guest's own failure, reported as it is.
@@ -1074,7 +1082,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         var pages: [UInt64] = []
         // x86's longest instruction is 15 bytes.
         for va in [pc, pc &+ 14] where pages.isEmpty || va & ~(PageProtection.pageSize - 1) != pc & ~(PageProtection.pageSize - 1) {
-            guard let pa = try? (t.map { (t) throws(DebugError) in try t(va, vcpu, self) } ?? va) else { continue }
+            guard let pa = try? physical(va, vcpu: vcpu, t) else { continue }
             pages.append(pa & ~(PageProtection.pageSize - 1))
         }
         return lock.withLock { pages.filter { protection.applied[$0] == .hole } }
@@ -1085,7 +1093,7 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
     private func holeBreakpoint(_ vcpu: Int, without: [DebugPoint]) throws(DebugError) -> Stop? {
         let pc = try backend.programCounter(vcpu: vcpu)
         let t = lock.withLock { translator }
-        let pa = try t.map { (t) throws(DebugError) in try t(pc, vcpu, self) } ?? pc
+        let pa = try physical(pc, vcpu: vcpu, t)
         guard let p = lock.withLock({ () -> DebugPoint? in
             guard let p = protection.breakpoint(vcpu: vcpu, physical: pa, virtual: pc),
                   _tables.isArmed(p, on: vcpu), !without.contains(p) else { return nil }
