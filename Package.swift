@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "KVMDebugConformance", dependencies: ["KVMDebugCore"]),
         // What only the kvmdbg CLI uses: backend choice, feature probes, point specs, JSON and
         // stop formatting, image files from disk, the signal watcher, scenarios on a chosen backend.
-        .target(name: "KVMDebugCLI", dependencies: ["KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
+        .target(name: "KVMDebugCLI", dependencies: ["CPosix", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // The GDB remote protocol engine (bytes in, bytes out), the serve loop both drivers
         // share and `serve(session:options:driver:)`; Foundation-free, builds with Embedded Swift.
         .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore"]),

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <time.h>
@@ -33,13 +34,19 @@ static inline int cposix_pin_self(int cpu) {
     mask[cpu / (8 * sizeof(unsigned long))] = 1UL << (cpu % (8 * sizeof(unsigned long)));
     return syscall(SYS_sched_setaffinity, 0, sizeof mask, mask) == 0 ? 0 : errno;
 }
-/// sched_getaffinity(0, ...): 1 when the calling thread may run on `cpu`, 0 when not, -1 on error.
-static inline int cposix_cpu_allowed(int cpu) {
+/// sched_getaffinity(0, ...): writes the CPUs the calling thread may run on to `out` (at most
+/// `capacity`, ascending) with one syscall; returns how many, or -1 on error.
+static inline int cposix_allowed_cpus(int *out, int capacity) {
     unsigned long mask[CPOSIX_CPU_WORDS] = {0};
-    if (cpu < 0 || cpu >= 1024) return 0;
+    const int bits = 8 * (int)sizeof(unsigned long);
+    int n = 0;
     if (syscall(SYS_sched_getaffinity, 0, sizeof mask, mask) < 0) return -1;
-    return (mask[cpu / (8 * sizeof(unsigned long))] >> (cpu % (8 * sizeof(unsigned long)))) & 1;
+    for (int cpu = 0; cpu < 1024 && n < capacity; cpu++)
+        if ((mask[cpu / bits] >> (cpu % bits)) & 1) out[n++] = cpu;
+    return n;
 }
+/// prctl(PR_SET_NAME): names the calling thread (15 bytes kept), as ps/top/gdb show it. 0 or an errno.
+static inline int cposix_name_self(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0) == 0 ? 0 : errno; }
 /// getcpu(2): the host CPU the calling thread runs on now, or -1.
 static inline int cposix_current_cpu(void) {
     unsigned cpu = 0;

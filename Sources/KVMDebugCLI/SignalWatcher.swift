@@ -1,3 +1,4 @@
+import CPosix
 import Foundation
 
 /// Delivers SIGINT/SIGTERM (or any signals) to a handler on a thread of its own, by
@@ -27,13 +28,14 @@ public final class SignalWatcher: @unchecked Sendable {
         pthread_sigmask(SIG_BLOCK, &set, nil)
         let watched = set
         thread = Thread {
+            // Named from inside: Foundation drops a name set before start() on Linux.
+            _ = cposix_name_self("kvmdbg-signals")
             var wait = watched
             while true {
                 var sig: Int32 = 0
                 if sigwait(&wait, &sig) == 0 { handler(sig) }
             }
         }
-        thread.name = "kvmdbg-signals"
         thread.stackSize = 1 << 18
         thread.start()
     }

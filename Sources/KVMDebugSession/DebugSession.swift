@@ -364,8 +364,9 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     /// The thread pins itself before its next command (`vcpuThread`): affinity by raw syscall
     /// applies to the calling thread, and a failure is that command's reported error.
     func moveThread(_ v: Int, toCPU cpu: Int) throws(DebugError) {
-        guard cposix_cpu_allowed(Int32(cpu)) == 1 else {
-            throw .unsupported(reason: "host CPU \(cpu) is not in this process's affinity mask (allowed: \(allowedHostCPUs()))")
+        let allowed = allowedHostCPUs()
+        guard allowed.contains(cpu) else {
+            throw .unsupported(reason: "host CPU \(cpu) is not in this process's affinity mask (allowed: \(allowed))")
         }
         cond.withLock { wantedCPU[v] = cpu }
     }

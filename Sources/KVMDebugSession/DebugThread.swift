@@ -33,15 +33,11 @@ final class DebugThread: @unchecked Sendable {
     func join() { _ = unsafe pthread_join(thread, nil) }
 }
 
-/// The host CPUs this thread may run on (sched_getaffinity), in order; at least one.
+/// The host CPUs this thread may run on (one sched_getaffinity), in order; at least one.
 public func allowedHostCPUs() -> [Int] {
-    var out: [Int] = []
-    var cpu = 0
-    while cpu < 1024 {
-        if cposix_cpu_allowed(Int32(cpu)) == 1 { out.append(cpu) }
-        cpu += 1
-    }
-    return out.isEmpty ? [0] : out
+    var cpus = [Int32](repeating: 0, count: 1024)
+    let n = unsafe cpus.withUnsafeMutableBufferPointer { unsafe cposix_allowed_cpus($0.baseAddress, 1024) }
+    return n > 0 ? cpus[..<Int(n)].map(Int.init) : [0]
 }
 
 /// The host CPU the calling thread runs on now (getcpu); -1 when unknown.
