@@ -116,6 +116,10 @@ public struct GDBEngineOptions: Sendable {
     /// itself, with the server user's rights (as QEMU's monitor does). The fuzz harness maps
     /// every FILE to one scratch file: its inputs had written cores into / and the working folder.
     public var corePath: @Sendable (String) -> String = { $0 }
+    /// `--core-dir DIR`: cores go only into DIR, and FILE must be a plain file name there (no
+    /// '/', not '.' or '..'), so a client of a server reachable beyond this user cannot write
+    /// elsewhere with the server's rights. nil: FILE is any path (`corePath` decides).
+    public var coreDirectory: String? = nil
 
     public init(softwareBreakpointsTrap: Bool = true, probe: (@Sendable () -> [String])? = nil,
                 backendDescription: String = "") {

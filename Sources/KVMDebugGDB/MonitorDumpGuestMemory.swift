@@ -10,7 +10,15 @@ extension GDBEngine {
         var args = Array(w.dropFirst())
         if args.first == "-p" { args.removeFirst() }
         guard !args.isEmpty, !args[0].hasPrefix("-") else { return .error("usage: monitor dump-guest-memory [-p] FILE") }
-        let path = options.corePath(args.joined(separator: " "))
+        let file = args.joined(separator: " ")
+        var path = file
+        if let dir = options.coreDirectory {
+            guard !file.contains("/"), file != ".", file != ".." else {
+                return .error("no core written: this server writes cores only into its --core-dir \(dir); give a file name without '/' (got '\(file)')")
+            }
+            path = dir.hasSuffix("/") ? dir + file : dir + "/" + file
+        }
+        path = options.corePath(path)
         let vcpu = lastEvent?.vcpu ?? generalThread
         let signal: UInt8
         switch lastEvent?.event {

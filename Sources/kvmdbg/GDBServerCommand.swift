@@ -31,7 +31,16 @@ struct GDBServerCommand: ParsableCommand {
     @Flag(name: .customLong("memory-map"), help: "Give gdb a memory map (qXfer:memory-map:read): guest RAM with paging off, the mapped ranges with paging on. gdb reads it once per connection and refuses addresses outside it, so use it only while the guest's mappings stay as they are.")
     var memoryMap = false
 
+    @Option(name: .customLong("core-dir"), help: "Write 'monitor dump-guest-memory FILE' cores only into DIR, FILE a plain file name there. Without it FILE is any path this server's user may write, as in QEMU's monitor: give it when the server listens where others can connect.")
+    var coreDir: String?
+
     func run() throws {
+        if let dir = coreDir {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw CLIError("--core-dir \(dir) is not a directory: create it first")
+            }
+        }
         guard let mechanism = WatchMechanismChoice(name: watchMechanism) else {
             throw CLIError("--watch-mechanism must be auto, hardware or protection, not '\(watchMechanism)'")
         }
@@ -52,6 +61,7 @@ struct GDBServerCommand: ParsableCommand {
         options.backendDescription = "backend chosen: \(decision.kind == .kvm ? "kvm" : "fake") (\(decision.why))"
         options.logPackets = logPackets != nil
         options.advertiseMemoryMap = memoryMap
+        options.coreDirectory = coreDir
         if decision.kind == .kvm {
             // Capabilities lie under PVM: ask what really traps. The probe (about 0.9 s: a feature
             // that does not trap is known by its timeout) runs beside the server, so a client is

@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import Glibc
 import KVMDebugCore
 import KVMDebugFake
@@ -125,5 +126,27 @@ import KVMDebugFake
         #expect(failed.hasPrefix("kvmdbg: no core written: open(/nonexistent-dir/core.kvmdbg-tmp.0) failed: ENOENT"), "\(failed)")
         #expect(try monitorOutput(h, "help").contains("monitor dump-guest-memory [-p] FILE"))
         #expect(try monitorOutput(h, "help").contains("monitor why"))
+    }
+
+    /// `--core-dir`: a plain name lands in the directory; a path, '.' or '..' is refused with
+    /// the reason, and nothing is written outside.
+    @Test func aCoreDirectoryKeepsCoresInside() throws {
+        let dir = "/tmp/kvmdbg-core-dir-\(UInt64.random(in: 0...UInt64.max))"
+        #expect(mkdir(dir, 0o700) == 0)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        var options = GDBEngineOptions()
+        options.coreDirectory = dir
+        let h = try Harness(guest: BuiltinGuests.tripleFaultX86(), options: options)
+        _ = try h.reply("c")
+        let out = try monitorOutput(h, "dump-guest-memory guest.core")
+        #expect(out.hasPrefix("core written: \(dir)/guest.core (1 vCPU, "), "\(out)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/guest.core"))
+        let outside = dir + "-outside.core"
+        for bad in [outside, "../x.core", "sub/x.core", ".", ".."] {
+            let failed = try monitorFailure(h, "dump-guest-memory \(bad)")
+            #expect(failed == "kvmdbg: no core written: this server writes cores only into its --core-dir \(dir); give a file name without '/' (got '\(bad)')\n", "\(bad)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: outside))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["guest.core"])
     }
 }
