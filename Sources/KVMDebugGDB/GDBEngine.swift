@@ -250,15 +250,26 @@ public final class GDBEngine<Target: GDBTarget> {
 
     /// A packet for the log: printable ASCII as is, other bytes as \xNN.
     func printable(_ p: ArraySlice<UInt8>) -> String {
-        // Built as bytes and decoded once: appending scalars to a String one by one cost
-        // more than the packet's own work.
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(p.count)
-        for b in p {
-            if b >= 0x20 && b < 0x7F { bytes.append(b) }
-            else { bytes += [UInt8(ascii: "\\"), UInt8(ascii: "x"), GDBHex.digits[Int(b >> 4)], GDBHex.digits[Int(b & 0xF)]] }
+        // Written into the string's own buffer (at most four bytes per byte): appending
+        // scalars, or bytes, one by one cost more than the packet's own work.
+        p.withUnsafeBufferPointer { src in
+            String(unsafeUninitializedCapacity: 4 * src.count) { out in
+                var o = 0
+                for b in src {
+                    if b >= 0x20 && b < 0x7F {
+                        out[o] = b
+                        o += 1
+                    } else {
+                        out[o] = UInt8(ascii: "\\")
+                        out[o + 1] = UInt8(ascii: "x")
+                        out[o + 2] = GDBHex.digits[Int(b >> 4)]
+                        out[o + 3] = GDBHex.digits[Int(b & 0xF)]
+                        o += 4
+                    }
+                }
+                return o
+            }
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

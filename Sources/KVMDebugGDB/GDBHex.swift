@@ -13,12 +13,25 @@ enum GDBHex {
     }
 
     /// Two hex digits per byte, lowercase.
+    ///
+    /// Written into the result's buffer, not appended: every byte of every register, memory and
+    /// console reply passes here, and an append plus two checked lookups per byte was the
+    /// largest single cost of a fuzz input's replies.
     static func encode(_ bytes: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
+        // Zero-filled then written (Array(unsafeUninitializedCapacity:) was not specialized here
+        // and looked its generic metadata up on every call).
+        var out = [UInt8](repeating: 0, count: bytes.count * 2)
+        out.withUnsafeMutableBufferPointer { dst in
+            bytes.withUnsafeBufferPointer { src in
+                digits.withUnsafeBufferPointer { hex in
+                    var o = 0
+                    for b in src {
+                        dst[o] = hex[Int(b >> 4)]
+                        dst[o + 1] = hex[Int(b & 0xF)]
+                        o += 2
+                    }
+                }
+            }
         }
         return out
     }
@@ -52,10 +65,36 @@ enum GDBHex {
 
     /// `count` little-endian bytes of `v`, zero-extended past 8 bytes.
     static func littleEndian(_ v: UInt64, count: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(count)
-        for i in 0..<count { out.append(i < 8 ? UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) : 0) }
+        var out = [UInt8](repeating: 0, count: max(count, 0))
+        out.withUnsafeMutableBufferPointer { dst in
+            var rest = v
+            for i in 0..<min(dst.count, 8) {
+                dst[i] = UInt8(truncatingIfNeeded: rest)
+                rest >>= 8
+            }
+        }
         return out
+    }
+
+    /// The hex digits of `littleEndian(v, count: count)`, appended to `out`.
+    static func appendLittleEndian(_ v: UInt64, count: Int, to out: inout [UInt8]) {
+        var rest = v
+        for _ in 0..<max(count, 0) {
+            let b = UInt8(truncatingIfNeeded: rest)
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+            rest >>= 8
+        }
+    }
+
+    /// `string(v)` as bytes, appended to `out`.
+    static func appendNumber(_ v: UInt64, to out: inout [UInt8]) {
+        var shift = 60
+        while shift > 0 && (v >> UInt64(shift)) & 0xF == 0 { shift -= 4 }
+        while shift >= 0 {
+            out.append(digits[Int((v >> UInt64(shift)) & 0xF)])
+            shift -= 4
+        }
     }
 
     /// The low 8 bytes, little-endian, as a value.

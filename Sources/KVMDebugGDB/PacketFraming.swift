@@ -78,23 +78,41 @@ struct PacketDecoder {
 /// framing of the project: the engine's replies, the refusal of a second client, the fuzz
 /// harnesses, the benchmark's null stub and the tests' raw clients.
 public func framePacket(_ payload: [UInt8]) -> [UInt8] {
-    var out: [UInt8] = [UInt8(ascii: "$")]
-    out.reserveCapacity(payload.count + 4)
-    var sum: UInt8 = 0
-    for b in payload {
-        switch b {
-        case UInt8(ascii: "$"), UInt8(ascii: "#"), UInt8(ascii: "}"), UInt8(ascii: "*"):
-            out.append(UInt8(ascii: "}")); out.append(b ^ 0x20)
-            sum &+= UInt8(ascii: "}") &+ (b ^ 0x20)
-        default:
-            out.append(b)
-            sum &+= b
+    // Counted, then written into the result's buffer with a table lookup per byte (see
+    // `GDBHex.encode`: every reply of the engine is framed here).
+    payload.withUnsafeBufferPointer { src in
+        packetEscapes.withUnsafeBufferPointer { escape in
+            var escapes = 0
+            for b in src { escapes &+= Int(escape[Int(b)]) }
+            var framed = [UInt8](repeating: 0, count: src.count + escapes + 4)
+            framed.withUnsafeMutableBufferPointer { out in
+                out[0] = UInt8(ascii: "$")
+                var o = 1
+                var sum: UInt8 = 0
+                for b in src {
+                    if escape[Int(b)] != 0 {
+                        out[o] = UInt8(ascii: "}")
+                        out[o + 1] = b ^ 0x20
+                        sum &+= UInt8(ascii: "}") &+ (b ^ 0x20)
+                        o += 2
+                    } else {
+                        out[o] = b
+                        sum &+= b
+                        o += 1
+                    }
+                }
+                out[o] = UInt8(ascii: "#")
+                out[o + 1] = GDBHex.digits[Int(sum >> 4)]
+                out[o + 2] = GDBHex.digits[Int(sum & 0xF)]
+            }
+            return framed
         }
     }
-    out.append(UInt8(ascii: "#"))
-    out.append(GDBHex.digits[Int(sum >> 4)])
-    out.append(GDBHex.digits[Int(sum & 0xF)])
-    return out
+}
+
+/// 1 for the bytes a packet escapes (`$ # } *`), else 0.
+private let packetEscapes: [UInt8] = (0..<256).map { b in
+    [UInt8(ascii: "$"), UInt8(ascii: "#"), UInt8(ascii: "}"), UInt8(ascii: "*")].contains(UInt8(b)) ? 1 : 0
 }
 
 /// Undoes `}` escapes (binary data of `X`).
