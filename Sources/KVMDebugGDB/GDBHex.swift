@@ -78,6 +78,11 @@ enum GDBHex {
 
     /// The hex digits of `littleEndian(v, count: count)`, appended to `out`.
     static func appendLittleEndian(_ v: UInt64, count: Int, to out: inout [UInt8]) {
+        appendLittleEndian(UInt128(v), count: count, to: &out)
+    }
+
+    /// The hex digits of `count` little-endian bytes of `v`, zero past 16, appended to `out`.
+    static func appendLittleEndian(_ v: UInt128, count: Int, to out: inout [UInt8]) {
         var rest = v
         for _ in 0..<max(count, 0) {
             let b = UInt8(truncatingIfNeeded: rest)

@@ -342,15 +342,32 @@ enum RegisterLayout {
     /// The register as `g`/`p` send it: hex digits of the little-endian value, or `x` digits
     /// when it cannot be read (GDB's remote protocol, as gdbserver does).
     static func hex(_ r: GDBRegister, in v: RegisterValues) -> [UInt8] {
-        guard let b = bytes(r, in: v) else { return [UInt8](repeating: UInt8(ascii: "x"), count: 2 * r.bytes) }
-        return GDBHex.encode(b)
+        var out: [UInt8] = []
+        appendHex(r, in: v, to: &out)
+        return out
+    }
+
+    /// `hex(r, in: v)` appended to `out`: registers of up to 128 bits straight from their value,
+    /// no byte array between (a `g` reply is some 80 registers).
+    static func appendHex(_ r: GDBRegister, in v: RegisterValues, to out: inout [UInt8]) {
+        switch r.field {
+        case .sveZ, .sveP, .sveFFR:
+            guard let b = bytes(r, in: v) else { break }
+            out += GDBHex.encode(b)
+            return
+        default:
+            guard let value = value(r, in: v) else { break }
+            GDBHex.appendLittleEndian(value, count: r.bytes, to: &out)
+            return
+        }
+        out += [UInt8](repeating: UInt8(ascii: "x"), count: 2 * r.bytes)
     }
 
     /// Every register of `table` in order, as one `g` reply body (hex).
     static func hexAll(_ v: RegisterValues, table: [GDBRegister]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(2 * size(of: table))
-        for r in table { out += hex(r, in: v) }
+        for r in table { appendHex(r, in: v, to: &out) }
         return out
     }
 
