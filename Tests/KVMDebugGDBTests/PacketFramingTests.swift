@@ -31,7 +31,8 @@ import KVMDebugFake
         #expect(GDBHex.encode(all) == Array(all.map { String(format2: $0) }.joined().utf8))
         #expect(GDBHex.encode([]) == [])
         let engine = GDBEngine(target: DebugSession(backend: try FakeBackend(guest: BuiltinGuests.counterX86(.long))))
-        #expect(engine.printable(all[...]) == all.map { $0 >= 0x20 && $0 < 0x7F ? String(UnicodeScalar($0)) : "\\x" + String(format2: $0) }.joined())
+        let logged: [String] = all.map { (b: UInt8) -> String in b >= 0x20 && b < 0x7F ? String(UnicodeScalar(b)) : "\\x" + String(format2: b) }
+        #expect(engine.printable(all[...]) == logged.joined())
         #expect(engine.printable([][...]) == "")
         for v: UInt64 in [0, 1, 0xF, 0x10, 0xABC, 0x8000_0000_0000_0000, .max] {
             var n: [UInt8] = []
@@ -41,7 +42,8 @@ import KVMDebugFake
                 var hex: [UInt8] = [0x41]
                 GDBHex.appendLittleEndian(v, count: count, to: &hex)
                 #expect(hex == [0x41] + GDBHex.encode(GDBHex.littleEndian(v, count: count)))
-                #expect(GDBHex.littleEndian(v, count: count) == (0..<count).map { $0 < 8 ? UInt8(truncatingIfNeeded: v >> UInt64(8 * $0)) : 0 })
+                let bytes: [UInt8] = (0..<count).map { (i: Int) -> UInt8 in i < 8 ? UInt8(truncatingIfNeeded: v >> UInt64(8 * i)) : 0 }
+                #expect(GDBHex.littleEndian(v, count: count) == bytes)
             }
         }
     }
