@@ -13,27 +13,48 @@ enum GDBHex {
     }
 
     /// Two hex digits per byte, lowercase.
-    ///
-    /// Written into the result's buffer, not appended: every byte of every register, memory and
-    /// console reply passes here, and an append plus two checked lookups per byte was the
-    /// largest single cost of a fuzz input's replies.
     static func encode(_ bytes: [UInt8]) -> [UInt8] {
-        // Zero-filled then written (Array(unsafeUninitializedCapacity:) was not specialized here
-        // and looked its generic metadata up on every call).
+        if bytes.isEmpty { return [] }
         var out = [UInt8](repeating: 0, count: bytes.count * 2)
         out.withUnsafeMutableBufferPointer { dst in
-            bytes.withUnsafeBufferPointer { src in
-                digits.withUnsafeBufferPointer { hex in
-                    var o = 0
-                    for b in src {
-                        dst[o] = hex[Int(b >> 4)]
-                        dst[o + 1] = hex[Int(b & 0xF)]
-                        o += 2
-                    }
-                }
-            }
+            bytes.withUnsafeBufferPointer { src in write(src, to: dst.baseAddress!) }
         }
         return out
+    }
+
+    /// `digits` at a fixed address (written once, never freed). The loops that write hex (every byte of every register,
+    /// memory and console reply) index it unchecked and never append: under the fuzzer's
+    /// coverage instrumentation each bounds or capacity check is a traced comparison, and
+    /// per-byte appends with checked lookups were the largest single cost of an input's replies.
+    nonisolated(unsafe) static let digitTable: UnsafePointer<UInt8> = {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 16)
+        p.initialize(from: digits, count: 16)
+        return UnsafePointer(p)
+    }()
+
+    /// Two hex digits per byte of `src` at `dst` (room for 2 * src.count).
+    static func write(_ src: UnsafeBufferPointer<UInt8>, to dst: UnsafeMutablePointer<UInt8>) {
+        let hex = digitTable
+        var o = dst
+        for b in src {
+            o[0] = hex[Int(b >> 4)]
+            o[1] = hex[Int(b & 0xF)]
+            o += 2
+        }
+    }
+
+    /// Two hex digits per byte of `count` little-endian bytes of `v` (zero past 16) at `dst`.
+    static func write(littleEndian v: UInt128, count: Int, to dst: UnsafeMutablePointer<UInt8>) {
+        let hex = digitTable
+        var rest = v
+        var o = dst
+        for _ in 0..<max(count, 0) {
+            let b = UInt8(truncatingIfNeeded: rest)
+            o[0] = hex[Int(b >> 4)]
+            o[1] = hex[Int(b & 0xF)]
+            o += 2
+            rest >>= 8
+        }
     }
 
     /// Bytes from pairs of hex digits; nil on an odd count or a non-digit.
@@ -83,22 +104,20 @@ enum GDBHex {
 
     /// The hex digits of `count` little-endian bytes of `v`, zero past 16, appended to `out`.
     static func appendLittleEndian(_ v: UInt128, count: Int, to out: inout [UInt8]) {
-        var rest = v
-        for _ in 0..<max(count, 0) {
-            let b = UInt8(truncatingIfNeeded: rest)
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
-            rest >>= 8
-        }
+        let n = 2 * max(count, 0)
+        if n == 0 { return }
+        let at = out.count
+        out += repeatElement(0, count: n)
+        out.withUnsafeMutableBufferPointer { dst in write(littleEndian: v, count: count, to: dst.baseAddress! + at) }
     }
 
     /// `string(v)` as bytes, appended to `out`.
     static func appendNumber(_ v: UInt64, to out: inout [UInt8]) {
-        var shift = 60
-        while shift > 0 && (v >> UInt64(shift)) & 0xF == 0 { shift -= 4 }
-        while shift >= 0 {
-            out.append(digits[Int((v >> UInt64(shift)) & 0xF)])
+        let hex = digitTable
+        var shift = (max(64 - v.leadingZeroBitCount, 1) + 3) / 4 * 4
+        while shift > 0 {
             shift -= 4
+            out.append(hex[Int((v >> UInt64(shift)) & 0xF)])
         }
     }
 

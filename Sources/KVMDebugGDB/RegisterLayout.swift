@@ -341,33 +341,24 @@ enum RegisterLayout {
 
     /// The register as `g`/`p` send it: hex digits of the little-endian value, or `x` digits
     /// when it cannot be read (GDB's remote protocol, as gdbserver does).
-    static func hex(_ r: GDBRegister, in v: RegisterValues) -> [UInt8] {
-        var out: [UInt8] = []
-        appendHex(r, in: v, to: &out)
-        return out
-    }
+    static func hex(_ r: GDBRegister, in v: RegisterValues) -> [UInt8] { hexAll(v, table: [r]) }
 
-    /// `hex(r, in: v)` appended to `out`: registers of up to 128 bits straight from their value,
-    /// no byte array between (a `g` reply is some 80 registers).
-    static func appendHex(_ r: GDBRegister, in v: RegisterValues, to out: inout [UInt8]) {
-        switch r.field {
-        case .sveZ, .sveP, .sveFFR:
-            guard let b = bytes(r, in: v) else { break }
-            out += GDBHex.encode(b)
-            return
-        default:
-            guard let value = value(r, in: v) else { break }
-            GDBHex.appendLittleEndian(value, count: r.bytes, to: &out)
-            return
-        }
-        out += [UInt8](repeating: UInt8(ascii: "x"), count: 2 * r.bytes)
-    }
-
-    /// Every register of `table` in order, as one `g` reply body (hex).
+    /// Every register of `table` in order, as one `g` reply body (hex), written into one buffer
+    /// (a `g` reply is some 80 registers; no array per register up to 128 bits).
     static func hexAll(_ v: RegisterValues, table: [GDBRegister]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(2 * size(of: table))
-        for r in table { appendHex(r, in: v, to: &out) }
+        var out = [UInt8](repeating: UInt8(ascii: "x"), count: 2 * size(of: table))
+        out.withUnsafeMutableBufferPointer { dst in
+            guard var o = dst.baseAddress else { return }
+            for r in table {
+                switch r.field {
+                case .sveZ, .sveP, .sveFFR:
+                    if let b = bytes(r, in: v) { b.withUnsafeBufferPointer { GDBHex.write($0, to: o) } }
+                default:
+                    if let value = value(r, in: v) { GDBHex.write(littleEndian: value, count: r.bytes, to: o) }
+                }
+                o += 2 * r.bytes  // left as `x` digits when it cannot be read
+            }
+        }
         return out
     }
 

@@ -48,6 +48,29 @@ import KVMDebugFake
         }
     }
 
+    /// The decoder takes body bytes a run at a time (memchr to the next `#` or `$`): any split of
+    /// a stream gives the same events as one read, restarts, bad checksums and oversize included.
+    @Test func anySplitDecodesTheSame() {
+        let long = [UInt8](repeating: UInt8(ascii: "a"), count: 40)
+        var stream: [UInt8] = framePacket(Array("m1000,4".utf8)) + [0x03] + Array("$abc$".utf8) + framePacket(Array("qC".utf8))
+        stream += Array("$xyz#00+-".utf8) + framePacket(long) + framePacket(Array("X0,1:}]".utf8)) + Array("noise$ab#4".utf8)
+        var whole = PacketDecoder(limit: 32)
+        let expected = whole.feed(stream)
+        let wanted: [WireEvent] = [.packet(Array("m1000,4".utf8)), .interrupt, .packet(Array("qC".utf8)), .badChecksum, .ack, .nak,
+                                   .oversize(40), .packet(Array("X0,1:}]]".utf8))]  // the `}` arrives escaped
+        #expect(expected == wanted)
+        for size in [1, 2, 3, 7, 64] {
+            var d = PacketDecoder(limit: 32)
+            var got: [WireEvent] = []
+            var i = 0
+            while i < stream.count {
+                got += d.feed(Array(stream[i..<min(i + size, stream.count)]))
+                i += size
+            }
+            #expect(got == expected, "reads of \(size)")
+        }
+    }
+
     @Test func halfPacketsAreBufferedAcrossCalls() throws {
         let h = try Harness()
         let bytes = wire("qAttached")
