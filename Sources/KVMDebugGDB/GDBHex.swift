@@ -106,9 +106,10 @@ enum GDBHex {
     static func appendLittleEndian(_ v: UInt128, count: Int, to out: inout [UInt8]) {
         let n = 2 * max(count, 0)
         if n == 0 { return }
-        let at = out.count
-        out += repeatElement(0, count: n)
-        out.withUnsafeMutableBufferPointer { dst in write(littleEndian: v, count: count, to: dst.baseAddress! + at) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n) { digits in
+            write(littleEndian: v, count: count, to: digits.baseAddress!)
+            out.append(contentsOf: UnsafeBufferPointer(digits))
+        }
     }
 
     /// `string(v)` as bytes, appended to `out`.
