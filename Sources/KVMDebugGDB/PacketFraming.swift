@@ -1,6 +1,6 @@
 /// Framing: `$payload#cc`, `+`/`-` acknowledgements, the 0x03 interrupt byte, `}` escapes.
 
-import Glibc
+import CPosix
 
 /// One thing seen on the wire.
 enum WireEvent: Equatable {
