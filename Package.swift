@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "KVMDebugCLI", dependencies: ["CPosix", "KVMDebugCore", "KVMDebugFake", "KVMDebugConformance"]),
         // The GDB remote protocol engine (bytes in, bytes out), the serve loop both drivers
         // share and `serve(session:options:driver:)`; Foundation-free, builds with Embedded Swift.
-        .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore"]),
+        .target(name: "KVMDebugGDB", dependencies: ["KVMDebugCore", "CPosix"]),
         // The threaded GDB driver and its transports (sockets, serial, in-memory pipes).
         .target(name: "KVMDebugGDBServer", dependencies: ["KVMDebugGDB", "KVMDebugCore", "KVMDebugGDBPoll"]),
         // A single-threaded poll(2) GDB driver over one fd (serial line) and the serial opener:

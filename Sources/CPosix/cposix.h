@@ -1,6 +1,7 @@
 // CPosix: the libc the session layer uses (pthreads, CLOCK_MONOTONIC, and the open/write/
-// fsync/rename/unlink that write a core file) and the GDB poll driver uses (poll(2) on its line
-// and wake-up pipe, raw-mode termios for a serial device), as one header Swift can import in
+// fsync/rename/unlink that write a core file), the GDB poll driver uses (poll(2) on its line
+// and wake-up pipe, raw-mode termios for a serial device) and the GDB engine's packet decoder
+// uses (memchr), as one header Swift can import in
 // the full and the Embedded build alike (Embedded Swift has no Glibc module). Nothing here talks to KVM:
 // that is CKVM's. Wrappers only for what Swift cannot import by itself (a macro, a variadic
 // call, raw syscalls whose libc wrappers need _GNU_SOURCE, which the libc module was not built
@@ -13,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <termios.h>

@@ -4,10 +4,11 @@ import KVMDebugFake
 /// The guest and engine options a GDB fuzz input runs against, from its first byte.
 ///
 /// Bits 0-2 the guest, bits 3-4 the vCPU count (1, 2, 4, 3), bit 5 set: software breakpoints
-/// do not trap (Z0 served by hardware slots, as on PVM), bit 6: the engine and session as
-/// `kvmdbg gdbserver --log-packets` runs them (packets logged, a lone continue run on the
-/// calling thread, `DebugSession.continuesOnCallingThread`); bit 7 is left to the input
-/// format (the wire harness's chunking).
+/// do not trap (Z0 served by hardware slots, as on PVM), bit 6: the engine as
+/// `kvmdbg gdbserver --log-packets` runs it (packets logged; the session's
+/// `continuesOnCallingThread` set too, though the fuzzer's sessions run every round on the
+/// calling thread anyway, `GDBFuzzDriver`); bit 7 is left to the input format (the wire
+/// harness's chunking).
 public struct FuzzGuest: Sendable, Hashable {
     public enum Kind: Int, Sendable, CaseIterable {
         case counterX86, counterArm64, pagedX86, pagedArm64, smpX86, smpArm64, counterX86Real, smpX86Real

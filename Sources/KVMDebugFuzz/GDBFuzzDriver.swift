@@ -6,14 +6,16 @@ import KVMDebugGDB
 /// engine over a fresh session on a reused fake VM (`FuzzVMs`), runs every round the engine
 /// asks for, and afterwards checks what was sent and what the session left behind.
 ///
-/// Rounds end by themselves (`RoundBudget`): once one vCPU has retired `FuzzVMs.runBudget`
-/// instructions or made `RoundBudget.runs` KVM_RUNs in the round (stops the debugger swallows
-/// and steps over, such as an emulated read watchpoint's, cost runs, not instructions), the
-/// round is interrupted; the other vCPUs finish the run they are in. A `c` on a guest that
-/// never stops costs a few dozen instructions per vCPU, never a wall-clock wait (with one
-/// vCPU, the same on every run of the input; with several, how far the others get depends
-/// on scheduling); a breakpoint in the guest's loop is still hit. A deadline stays as a last
-/// net against a hang.
+/// Every round runs on the calling thread (`DebugSession.runsRoundsOnCallingThread`): the
+/// launched vCPUs take turns, so an input makes no thread switch and runs the same way every
+/// time, SMP included (with vCPU threads, how far each vCPU got depended on scheduling, and
+/// the thread hand-offs were most of an input's time). Turns end by themselves
+/// (`RoundBudget`): once a vCPU has retired `FuzzVMs.runBudget` instructions or made
+/// `RoundBudget.runs` KVM_RUNs in the round (stops the debugger swallows and steps over, such
+/// as an emulated read watchpoint's, cost runs, not instructions), it is interrupted; the
+/// vCPUs after it still get their turn, each to its own stop or budget. A `c` on a guest that
+/// never stops costs a few dozen instructions per vCPU, never a wall-clock wait; a breakpoint
+/// in the guest's loop is still hit, by every vCPU that runs into it.
 public enum GDBFuzzDriver {
     /// What one input did: the bytes sent back and the first property it broke, if any.
     public struct Outcome: Sendable {
@@ -47,6 +49,7 @@ public enum GDBFuzzDriver {
         options.logPackets = guest.serverMode
         options.corePath = { _ in FuzzScratch.corePath }
         session.continuesOnCallingThread = guest.serverMode
+        session.runsRoundsOnCallingThread = true
         let engine = GDBEngine(target: session, options: options)
         loop: for chunk in chunks {
             var pending = engine.receive(chunk)
@@ -76,7 +79,8 @@ public enum GDBFuzzDriver {
         return outcome
     }
 
-    /// One round: started and waited for (its budgets end it).
+    /// One round: run to its end by `start` (on this thread; the budgets end it), then collected
+    /// by `wait`, whose deadline never comes into play (libFuzzer's -timeout is the net).
     static func runRound(_ session: DebugSession<FakeBackend>, _ modes: [ResumeMode?]) -> StopRound {
         do throws(DebugError) {
             try session.start(modes)
@@ -88,31 +92,29 @@ public enum GDBFuzzDriver {
     }
 }
 
-/// What each vCPU spent in the current round, to end it after a bounded amount of guest work.
+/// What each vCPU spent in the current round, to end its turn after a bounded amount of guest work.
 final class RoundBudget: @unchecked Sendable {
     /// KVM_RUNs one vCPU may make in a round.
     static let runs = 8
-    private let spent: DebugLocked<(instructions: [Int], runs: [Int], ended: Bool)>
+    private let spent: DebugLocked<(instructions: [Int], runs: [Int])>
 
     init(vcpus: Int) {
-        spent = DebugLocked(([Int](repeating: 0, count: vcpus), [Int](repeating: 0, count: vcpus), false))
+        spent = DebugLocked(([Int](repeating: 0, count: vcpus), [Int](repeating: 0, count: vcpus)))
     }
 
     func begin() {
         spent.withLock { s in
             for i in s.instructions.indices { s.instructions[i] = 0; s.runs[i] = 0 }
-            s.ended = false
         }
     }
 
-    /// Adds one run of vCPU `v`; true (once per round) when the round should end.
+    /// Adds one run of vCPU `v`; true once v has spent its budget in this round (and after
+    /// every later run of it), when the round should be interrupted.
     func spend(_ v: Int, instructions: Int) -> Bool {
         spent.withLock { s in
             s.instructions[v] += instructions
             s.runs[v] += 1
-            guard !s.ended, s.instructions[v] >= FuzzVMs.runBudget || s.runs[v] >= Self.runs else { return false }
-            s.ended = true
-            return true
+            return s.instructions[v] >= FuzzVMs.runBudget || s.runs[v] >= Self.runs
         }
     }
 }

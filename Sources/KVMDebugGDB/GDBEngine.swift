@@ -250,17 +250,40 @@ public final class GDBEngine<Target: GDBTarget> {
 
     /// A packet for the log: printable ASCII as is, other bytes as \xNN.
     func printable(_ p: ArraySlice<UInt8>) -> String {
-        // Built as bytes and decoded once: appending scalars to a String one by one cost
-        // more than the packet's own work.
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(p.count)
-        for b in p {
-            if b >= 0x20 && b < 0x7F { bytes.append(b) }
-            else { bytes += [UInt8(ascii: "\\"), UInt8(ascii: "x"), GDBHex.digits[Int(b >> 4)], GDBHex.digits[Int(b & 0xF)]] }
+        // Written into the string's own buffer (at most four bytes per byte): appending
+        // scalars, or bytes, one by one cost more than the packet's own work. Most packets are
+        // all printable: counted without a compare per byte, then taken whole.
+        p.withUnsafeBufferPointer { src in
+            let unprintable = unprintableBytes
+            var others = 0
+            for b in src { others &+= Int(unprintable[Int(b)]) }
+            if others == 0 { return String(decoding: src, as: UTF8.self) }
+            return String(unsafeUninitializedCapacity: 4 * src.count) { out in
+                var o = 0
+                for b in src {
+                    if b >= 0x20 && b < 0x7F {
+                        out[o] = b
+                        o += 1
+                    } else {
+                        out[o] = UInt8(ascii: "\\")
+                        out[o + 1] = UInt8(ascii: "x")
+                        out[o + 2] = GDBHex.digits[Int(b >> 4)]
+                        out[o + 3] = GDBHex.digits[Int(b & 0xF)]
+                        o += 4
+                    }
+                }
+                return o
+            }
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+/// 1 for the bytes `GDBEngine.printable` writes as \xNN, else 0 (written once, never freed).
+private nonisolated(unsafe) let unprintableBytes: UnsafePointer<UInt8> = {
+    let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+    for b in 0..<256 { p[b] = b >= 0x20 && b < 0x7F ? 0 : 1 }
+    return UnsafePointer(p)
+}()
 
 /// A thread as GDB names it in `H`, `T` and `vCont`.
 enum ThreadSelector: Equatable {

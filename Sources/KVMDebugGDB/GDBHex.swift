@@ -14,13 +14,47 @@ enum GDBHex {
 
     /// Two hex digits per byte, lowercase.
     static func encode(_ bytes: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
+        if bytes.isEmpty { return [] }
+        var out = [UInt8](repeating: 0, count: bytes.count * 2)
+        out.withUnsafeMutableBufferPointer { dst in
+            bytes.withUnsafeBufferPointer { src in write(src, to: dst.baseAddress!) }
         }
         return out
+    }
+
+    /// `digits` at a fixed address (written once, never freed). The loops that write hex (every byte of every register,
+    /// memory and console reply) index it unchecked and never append: under the fuzzer's
+    /// coverage instrumentation each bounds or capacity check is a traced comparison, and
+    /// per-byte appends with checked lookups were the largest single cost of an input's replies.
+    nonisolated(unsafe) static let digitTable: UnsafePointer<UInt8> = {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 16)
+        p.initialize(from: digits, count: 16)
+        return UnsafePointer(p)
+    }()
+
+    /// Two hex digits per byte of `src` at `dst` (room for 2 * src.count).
+    static func write(_ src: UnsafeBufferPointer<UInt8>, to dst: UnsafeMutablePointer<UInt8>) {
+        let hex = digitTable
+        var o = dst
+        for b in src {
+            o[0] = hex[Int(b >> 4)]
+            o[1] = hex[Int(b & 0xF)]
+            o += 2
+        }
+    }
+
+    /// Two hex digits per byte of `count` little-endian bytes of `v` (zero past 16) at `dst`.
+    static func write(littleEndian v: UInt128, count: Int, to dst: UnsafeMutablePointer<UInt8>) {
+        let hex = digitTable
+        var rest = v
+        var o = dst
+        for _ in 0..<max(count, 0) {
+            let b = UInt8(truncatingIfNeeded: rest)
+            o[0] = hex[Int(b >> 4)]
+            o[1] = hex[Int(b & 0xF)]
+            o += 2
+            rest >>= 8
+        }
     }
 
     /// Bytes from pairs of hex digits; nil on an odd count or a non-digit.
@@ -52,10 +86,40 @@ enum GDBHex {
 
     /// `count` little-endian bytes of `v`, zero-extended past 8 bytes.
     static func littleEndian(_ v: UInt64, count: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(count)
-        for i in 0..<count { out.append(i < 8 ? UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) : 0) }
+        var out = [UInt8](repeating: 0, count: max(count, 0))
+        out.withUnsafeMutableBufferPointer { dst in
+            var rest = v
+            for i in 0..<min(dst.count, 8) {
+                dst[i] = UInt8(truncatingIfNeeded: rest)
+                rest >>= 8
+            }
+        }
         return out
+    }
+
+    /// The hex digits of `littleEndian(v, count: count)`, appended to `out`.
+    static func appendLittleEndian(_ v: UInt64, count: Int, to out: inout [UInt8]) {
+        appendLittleEndian(UInt128(v), count: count, to: &out)
+    }
+
+    /// The hex digits of `count` little-endian bytes of `v`, zero past 16, appended to `out`.
+    static func appendLittleEndian(_ v: UInt128, count: Int, to out: inout [UInt8]) {
+        let n = 2 * max(count, 0)
+        if n == 0 { return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n) { digits in
+            write(littleEndian: v, count: count, to: digits.baseAddress!)
+            out.append(contentsOf: UnsafeBufferPointer(digits))
+        }
+    }
+
+    /// `string(v)` as bytes, appended to `out`.
+    static func appendNumber(_ v: UInt64, to out: inout [UInt8]) {
+        let hex = digitTable
+        var shift = (max(64 - v.leadingZeroBitCount, 1) + 3) / 4 * 4
+        while shift > 0 {
+            shift -= 4
+            out.append(hex[Int((v >> UInt64(shift)) & 0xF)])
+        }
     }
 
     /// The low 8 bytes, little-endian, as a value.

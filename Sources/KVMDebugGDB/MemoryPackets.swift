@@ -24,12 +24,13 @@ extension GDBEngine {
                 let count = Int(min(length, UInt64(GDBEngine.packetSize / 2)))
                 sendPacket(GDBHex.encode(try target.readMemory(address, count: count, vcpu: generalThread)))
             case UInt8(ascii: "M"):
-                guard let bytes = GDBHex.decode(data), bytes.count == Int(length) else { sendErrno(1); return }
+                // Compared as UInt64: a length past Int.max (fuzzed) is a mismatch, not a trap.
+                guard let bytes = GDBHex.decode(data), UInt64(bytes.count) == length else { sendErrno(1); return }
                 try target.writeMemory(address, bytes, vcpu: generalThread)
                 sendOK()
             default:
                 let bytes = unescape(data)
-                guard bytes.count == Int(length) else { sendErrno(1); return }
+                guard UInt64(bytes.count) == length else { sendErrno(1); return }
                 // X with length 0 is GDB probing whether binary writes work.
                 if !bytes.isEmpty { try target.writeMemory(address, bytes, vcpu: generalThread) }
                 sendOK()

@@ -294,11 +294,12 @@ enum RegisterLayout {
         }
     }
 
-    /// A general register as `g`/`p` send it: little-endian bytes (the stop reply's expedited
-    /// registers). Other banks have no value in `file` and encode as no bytes.
-    static func encode(_ r: GDBRegister, in file: RegisterFile) -> [UInt8] {
-        guard let v = generalValue(r.field, file) else { return [] }
-        return GDBHex.littleEndian(v, count: r.bytes)
+    /// A general register as `g`/`p` send it, little-endian, in hex, appended to `out` (the stop
+    /// reply's expedited registers; no array per register). Other banks have no value in
+    /// `file` and append nothing.
+    static func appendHex(_ r: GDBRegister, in file: RegisterFile, to out: inout [UInt8]) {
+        guard let v = generalValue(r.field, file) else { return }
+        GDBHex.appendLittleEndian(v, count: r.bytes, to: &out)
     }
 
     /// The register's little-endian bytes (`r.bytes` of them), or nil when it cannot be read.
@@ -340,15 +341,24 @@ enum RegisterLayout {
 
     /// The register as `g`/`p` send it: hex digits of the little-endian value, or `x` digits
     /// when it cannot be read (GDB's remote protocol, as gdbserver does).
-    static func hex(_ r: GDBRegister, in v: RegisterValues) -> [UInt8] {
-        guard let b = bytes(r, in: v) else { return [UInt8](repeating: UInt8(ascii: "x"), count: 2 * r.bytes) }
-        return GDBHex.encode(b)
-    }
+    static func hex(_ r: GDBRegister, in v: RegisterValues) -> [UInt8] { hexAll(v, table: [r]) }
 
-    /// Every register of `table` in order, as one `g` reply body (hex).
+    /// Every register of `table` in order, as one `g` reply body (hex), written into one buffer
+    /// (a `g` reply is some 80 registers; no array per register up to 128 bits).
     static func hexAll(_ v: RegisterValues, table: [GDBRegister]) -> [UInt8] {
-        var out: [UInt8] = []
-        for r in table { out += hex(r, in: v) }
+        var out = [UInt8](repeating: UInt8(ascii: "x"), count: 2 * size(of: table))
+        out.withUnsafeMutableBufferPointer { dst in
+            guard var o = dst.baseAddress else { return }
+            for r in table {
+                switch r.field {
+                case .sveZ, .sveP, .sveFFR:
+                    if let b = bytes(r, in: v) { b.withUnsafeBufferPointer { GDBHex.write($0, to: o) } }
+                default:
+                    if let value = value(r, in: v) { GDBHex.write(littleEndian: value, count: r.bytes, to: o) }
+                }
+                o += 2 * r.bytes  // left as `x` digits when it cannot be read
+            }
+        }
         return out
     }
 
@@ -401,10 +411,10 @@ enum RegisterLayout {
 
     private static func generalValue(_ field: RegisterField, _ file: RegisterFile) -> UInt64? {
         switch (field, file) {
-        case (.x86GPR(let i), .x86_64(let x)): return x86GPRs(x)[i]
+        case (.x86GPR(let i), .x86_64(let x)): return x86GPR(x, i)
         case (.x86RIP, .x86_64(let x)): return x.rip
         case (.x86RFLAGS, .x86_64(let x)): return x.rflags
-        case (.x86Selector(let i), .x86_64(let x)): return UInt64(segments(x)[i].selector)
+        case (.x86Selector(let i), .x86_64(let x)): return UInt64(selector(x, i))
         case (.x86FSBase, .x86_64(let x)): return x.fsBase
         case (.x86GSBase, .x86_64(let x)): return x.gsBase
         case (.x86CR0, .x86_64(let x)): return x.cr0
@@ -467,6 +477,30 @@ enum RegisterLayout {
     }
 
     private static func segments(_ x: X86RegisterFile) -> [X86Segment] { [x.cs, x.ss, x.ds, x.es, x.fs, x.gs] }
+
+    /// `x86GPRs(x)[i]` and `segments(x)[i].selector` without building the arrays: a stop reply
+    /// reads four registers, a `g` reply all of them.
+    private static func x86GPR(_ x: X86RegisterFile, _ i: Int) -> UInt64 {
+        switch i {
+        case 0: return x.rax
+        case 1: return x.rbx
+        case 2: return x.rcx
+        case 3: return x.rdx
+        case 4: return x.rsi
+        case 5: return x.rdi
+        case 6: return x.rbp
+        case 7: return x.rsp
+        default: return x86GPRs(x)[i]
+        }
+    }
+
+    private static func selector(_ x: X86RegisterFile, _ i: Int) -> UInt16 {
+        switch i {
+        case 0: return x.cs.selector
+        case 1: return x.ss.selector
+        default: return segments(x)[i].selector
+        }
+    }
 
     private static func setSelector(_ i: Int, _ s: UInt16, _ x: inout X86RegisterFile) {
         switch i {

@@ -93,10 +93,11 @@ extension GDBEngine {
         guard let file = try? target.registers(vcpu: vcpu) else { return [] }
         let table = RegisterLayout.table(for: target.arch)
         var out: [UInt8] = []
+        out.reserveCapacity(96)
         for n in RegisterLayout.expedited(for: target.arch) {
-            out += Array(GDBHex.string(UInt64(n)).utf8)
+            GDBHex.appendNumber(UInt64(n), to: &out)
             out.append(UInt8(ascii: ":"))
-            out += GDBHex.encode(RegisterLayout.encode(table[n], in: file))
+            RegisterLayout.appendHex(table[n], in: file, to: &out)
             out.append(UInt8(ascii: ";"))
         }
         return out

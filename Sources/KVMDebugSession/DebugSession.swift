@@ -111,6 +111,19 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         set { core.continuesOnCallingThread.store(newValue, ordering: .relaxed) }
     }
 
+    /// Every round runs on the thread that calls `start`, which returns once it is over; no vCPU
+    /// thread is ever created. The launched vCPUs take turns: each runs until its own stop, exit
+    /// or kick, and one vCPU's stop does not kick those whose turn is still to come, so a round
+    /// can report several stops, as a concurrent one can (one legal interleaving: each vCPU's run
+    /// whole, in vCPU order). Only for a backend whose every run returns by itself, such as the
+    /// fake with `maxInstructionsPerRun` (nothing else can interrupt the round): the fuzzer's
+    /// sessions, an input costing no thread switch and running the same way every time.
+    /// `moveVCPUThread` is refused (there is no vCPU thread). Set it before the first round.
+    package var runsRoundsOnCallingThread: Bool {
+        get { core.inline }
+        set { core.inline = newValue }
+    }
+
     /// The round `start` began is over and `wait` returns at once; false when no round is open.
     public var isRoundOver: Bool { core.isRoundOver }
 
@@ -320,6 +333,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     private var running: [Bool]
     /// How many of `running` are true.
     private var runningCount = 0
+    /// `inline`: launched vCPUs whose turn is still to come (the round is not over before them).
+    private var queued = 0
     private var reports: [Report] = []
     /// Between `start` and the end of `wait`.
     private var roundOpen = false
@@ -343,6 +358,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     var stepsOnCallingThread = true
     /// See `DebugSession.continuesOnCallingThread`.
     let continuesOnCallingThread = Atomic<Bool>(false)
+    /// See `DebugSession.runsRoundsOnCallingThread` (set before rounds run).
+    var inline = false
 
     init(debugger: Debugger<Backend>) {
         self.debugger = debugger
@@ -364,6 +381,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
     /// The thread pins itself before its next command (`vcpuThread`): affinity by raw syscall
     /// applies to the calling thread, and a failure is that command's reported error.
     func moveThread(_ v: Int, toCPU cpu: Int) throws(DebugError) {
+        if inline { throw .unsupported(reason: "this session runs every round on the calling thread: there is no vCPU thread to move") }
         let allowed = allowedHostCPUs()
         guard allowed.contains(cpu) else {
             throw .unsupported(reason: "host CPU \(cpu) is not in this process's affinity mask (allowed: \(allowed))")
@@ -394,7 +412,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         let interruptedAlready = try cond.withLock { () throws(DebugError) -> Bool in
             if closed { throw .unsupported(reason: "the debug session is closed") }
             if roundOpen { throw .unsupported(reason: "a round is already running; wait for it or interrupt it") }
-            if threads.isEmpty { try spawnThreads() }
+            if threads.isEmpty && !inline { try spawnThreads() }
             roundOpen = true
             roundDone = false
             launched = false
@@ -411,8 +429,8 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         // A lone round on this thread: a step (`stepsOnCallingThread`), or a continue when the
         // caller said another thread watches for interrupts; its step-over runs here too.
         let lone: ResumeMode? = launching.count == 1 ? actions[launching[0]] : nil
-        let here = lone == .step ? stepsOnCallingThread
-            : lone == .continue && continuesOnCallingThread.load(ordering: .relaxed)
+        let here = inline || (lone == .step ? stepsOnCallingThread
+            : lone == .continue && continuesOnCallingThread.load(ordering: .relaxed))
         // Phase 1: vCPUs sitting on a point step past it one at a time, the others held.
         var found = false
         for v in 0..<n where actions[v] == .continue && debugger.needsStepOver(vcpu: v) {
@@ -440,6 +458,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
             if go { runAndReport(v, .go(mode)) } else { finishRound() }
             return
         }
+        if inline { return runInTurn(actions) }
         // Phase 2: everyone asked goes; the first real stop or exit brings the rest to a halt.
         let launchedAny = cond.withLock { () -> Bool in
             // A close() from another thread during phase 1: its .quit must not be overwritten.
@@ -457,6 +476,32 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
         if !launchedAny { finishRound(); return }
         // Each launched thread is woken alone, after the unlock (it needs the lock at once).
         for v in 0..<n where actions[v] != nil { cond.signal(slot: v) }
+    }
+
+    /// Phase 2 of an `inline` round: the launched vCPUs run one after another on this thread.
+    /// Queued vCPUs are not `running`, so an earlier one's stop does not kick them; each still
+    /// runs only until its first kick once the round is ending (`runAndReport`).
+    private func runInTurn(_ actions: [ResumeMode?]) {
+        let launchedAny = cond.withLock { () -> Bool in
+            if closed || stopRequested { return false }
+            queued = actions.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+            launched = true
+            return queued > 0
+        }
+        if !launchedAny { finishRound(); return }
+        for v in 0..<n {
+            guard let mode = actions[v] else { continue }
+            let go = cond.withLock { () -> Bool in
+                queued -= 1
+                if closed { return false }
+                running[v] = true
+                runningCount += 1
+                return true
+            }
+            if go { runAndReport(v, .go(mode)) }
+        }
+        // Closed meanwhile: the turns skipped still end the round.
+        if !cond.withLock({ roundDone }) { finishRound() }
     }
 
     func wait(deadline: UInt64?) throws(DebugError) -> StopRound {
@@ -639,7 +684,7 @@ final class SessionCore<Backend: DebugBackend>: @unchecked Sendable {
                     firstExit = at
                     for u in 0..<n where running[u] { debugger.backend.kick(vcpu: u) }
                 }
-                if runningCount > 0 { return (false, nil) }
+                if runningCount + queued > 0 { return (false, nil) }
                 roundDone = true
                 return (true, handler)
             }

@@ -43,7 +43,7 @@ import KVMTestSupport
         for (name, input) in Self.seeds(.gdb) where name != "kill" {
             #expect(!GDBFuzzHarness.run(input).sent.isEmpty, "\(name): no reply at all")
         }
-        for (name, input) in Self.seeds(.packets) where !name.hasPrefix("guest-stores") {
+        for (name, input) in Self.seeds(.packets) where !name.hasPrefix("guest-stores") && !name.hasPrefix("crash-") {
             let o = PacketFuzzHarness.run(input)
             #expect(o.sent.count > 100, "\(name): \(o.sent.count) bytes of replies")
         }
@@ -232,6 +232,44 @@ import KVMTestSupport
         _ = Arm64PageMap.scan(registers: r, budget: &budget, readTable: { _, n throws(DebugError) in [UInt8](repeating: 3, count: n) },
                               visit: { _ in leaves += 1; return true })
         #expect(leaves == 0 && budget.tables == 0)
+    }
+
+    /// Found by the `packets` target in the first smoke run of the faster harness
+    /// (Fuzz/corpus/packets/crash-write-length-past-int-max): an `X` or `M` packet whose length
+    /// field is past Int.max trapped converting it to Int. Now it is a length mismatch (E01).
+    @Test func aWriteLengthPastIntMaxIsAnError() {
+        for body in ["X1000,eeeeeeeeeeeeeeee:A", "M1000,ffffffffffffffff:00", "X1000,1:A"] {
+            let o = PacketFuzzHarness.run([0] + Array(body.utf8))
+            #expect(o.violation == nil, "\(body): \(o.violation ?? "")")
+            let replies = ReplyProperties.payloads(o.sent).map { String(decoding: $0, as: UTF8.self) }
+            #expect(replies == [body.hasSuffix(",1:A") ? "OK" : "E01"], "\(body): \(replies)")
+        }
+        let replay = Self.corpus(.packets).first { $0.0 == "crash-write-length-past-int-max" }
+        #expect(replay.map { FuzzTarget.packets.run($0.1) } == .some(nil))
+    }
+
+    /// Inputs share reused VMs (`FuzzVMs`, `FakeBackend.reset`) and their rounds run in turn on
+    /// the harness's thread (`runsRoundsOnCallingThread`): what an input gets back depends on
+    /// its bytes alone, not on what ran before it, even on four vCPUs. Each input here changes
+    /// what the other reads (memory, registers, points, a continue past a breakpoint).
+    @Test func repliesDoNotDependOnTheInputBefore() {
+        let smp = FuzzGuest(kind: .smpX86, vcpus: 4).byte
+        let paged = FuzzGuest(kind: .pagedArm64, vcpus: 4).byte
+        let a = "Z0,1006,1\nM2008,8:1122334455667788\nP0=0100000000000000\nvCont;c\nvCont;c\nZ2,3000,8\nvCont;c\n?"
+        let b = "m1000,20\nm2008,8\ng\nvCont;c\nvCont;s:2\nm3000,20\nqfThreadInfo\n?"
+        let c = "monitor translate 0xffffffffc0000000 vcpu 3\nZ1,ffffffffc0000000,4\nvCont;c\nm11000,10\nvCont;c\n?"
+        let inputs = [[smp] + Array(a.utf8), [smp] + Array(b.utf8), [paged] + Array(c.utf8), [paged] + Array(b.utf8)]
+            + Self.corpus(.packets).prefix(12).map(\.1)
+        let alone = inputs.map { PacketFuzzHarness.run($0) }
+        for (i, o) in alone.enumerated() { #expect(o.violation == nil, "input \(i): \(o.violation ?? "")") }
+        // a's first continue is one round in which every vCPU took its turn to the breakpoint:
+        // its next continues are answered with the other vCPUs' stops of that round.
+        #expect(alone[0].rounds >= 1 && alone[1].rounds >= 2, "the continues ran: \(alone[0].rounds), \(alone[1].rounds)")
+        #expect(String(decoding: alone[0].sent, as: UTF8.self).contains("T05thread:2;swbreak:"))
+        for (i, input) in inputs.enumerated().reversed() {
+            #expect(PacketFuzzHarness.run(input).sent == alone[i].sent, "input \(i) run after input \(i + 1)")
+            #expect(PacketFuzzHarness.run(input).sent == alone[i].sent, "input \(i) run after itself")
+        }
     }
 
     /// A few hundred deterministic mutations (byte flips, inserts, splices) of each GDB corpus.

@@ -1,5 +1,6 @@
 import Testing
 import KVMDebugCore
+import KVMDebugFake
 @testable import KVMDebugGDB
 
 @Suite struct PacketFramingTests {
@@ -12,6 +13,62 @@ import KVMDebugCore
         let framed = framePacket(Array("a$b#c}d*".utf8))
         #expect(String(decoding: framed, as: UTF8.self).hasPrefix("$a}\u{04}b}\u{03}c}]d}\u{0A}#"))
         #expect(unescape(framed.dropFirst().dropLast(3)) == Array("a$b#c}d*".utf8))
+    }
+
+    /// The buffer-writing framing, hex and log helpers (written for the fuzzer's speed) against
+    /// plain per-byte definitions, over every byte value and edge-case numbers.
+    @Test func fastHelpersMatchTheirDefinitions() throws {
+        let all = (0...255).map { UInt8($0) }
+        var framed: [UInt8] = [UInt8(ascii: "$")]
+        var sum: UInt8 = 0
+        for b in all {
+            let piece: [UInt8] = [0x24, 0x23, 0x7D, 0x2A].contains(b) ? [0x7D, b ^ 0x20] : [b]
+            framed += piece
+            for p in piece { sum &+= p }
+        }
+        framed += Array("#\(String(format2: sum))".utf8)
+        #expect(framePacket(all) == framed)
+        #expect(GDBHex.encode(all) == Array(all.map { String(format2: $0) }.joined().utf8))
+        #expect(GDBHex.encode([]) == [])
+        let engine = GDBEngine(target: DebugSession(backend: try FakeBackend(guest: BuiltinGuests.counterX86(.long))))
+        let logged: [String] = all.map { (b: UInt8) -> String in b >= 0x20 && b < 0x7F ? String(UnicodeScalar(b)) : "\\x" + String(format2: b) }
+        #expect(engine.printable(all[...]) == logged.joined())
+        #expect(engine.printable([][...]) == "")
+        for v: UInt64 in [0, 1, 0xF, 0x10, 0xABC, 0x8000_0000_0000_0000, .max] {
+            var n: [UInt8] = []
+            GDBHex.appendNumber(v, to: &n)
+            #expect(String(decoding: n, as: UTF8.self) == String(v, radix: 16))
+            for count in [0, 1, 4, 8, 10, 16] {
+                var hex: [UInt8] = [0x41]
+                GDBHex.appendLittleEndian(v, count: count, to: &hex)
+                #expect(hex == [0x41] + GDBHex.encode(GDBHex.littleEndian(v, count: count)))
+                let bytes: [UInt8] = (0..<count).map { (i: Int) -> UInt8 in i < 8 ? UInt8(truncatingIfNeeded: v >> UInt64(8 * i)) : 0 }
+                #expect(GDBHex.littleEndian(v, count: count) == bytes)
+            }
+        }
+    }
+
+    /// The decoder takes body bytes a run at a time (memchr to the next `#` or `$`): any split of
+    /// a stream gives the same events as one read, restarts, bad checksums and oversize included.
+    @Test func anySplitDecodesTheSame() {
+        let long = [UInt8](repeating: UInt8(ascii: "a"), count: 40)
+        var stream: [UInt8] = framePacket(Array("m1000,4".utf8)) + [0x03] + Array("$abc$".utf8) + framePacket(Array("qC".utf8))
+        stream += Array("$xyz#00+-".utf8) + framePacket(long) + framePacket(Array("X0,1:}]".utf8)) + Array("noise$ab#4".utf8)
+        var whole = PacketDecoder(limit: 32)
+        let expected = whole.feed(stream)
+        let wanted: [WireEvent] = [.packet(Array("m1000,4".utf8)), .interrupt, .packet(Array("qC".utf8)), .badChecksum, .ack, .nak,
+                                   .oversize(40), .packet(Array("X0,1:}]]".utf8))]  // the `}` arrives escaped
+        #expect(expected == wanted)
+        for size in [1, 2, 3, 7, 64] {
+            var d = PacketDecoder(limit: 32)
+            var got: [WireEvent] = []
+            var i = 0
+            while i < stream.count {
+                got += d.feed(Array(stream[i..<min(i + size, stream.count)]))
+                i += size
+            }
+            #expect(got == expected, "reads of \(size)")
+        }
     }
 
     @Test func halfPacketsAreBufferedAcrossCalls() throws {
@@ -114,5 +171,13 @@ import KVMDebugCore
         let s = try h.feed([UInt8(ascii: "+")] + wire("qSupported:multiprocess+"))
         #expect(s.acks == [UInt8(ascii: "+")] && s.packets.count == 1)
         #expect(try h.feed(wire("?")).acks == [UInt8(ascii: "+")])
+    }
+}
+
+private extension String {
+    /// Two lowercase hex digits.
+    init(format2 b: UInt8) {
+        let h = String(b, radix: 16)
+        self = b < 16 ? "0" + h : h
     }
 }
