@@ -12,10 +12,11 @@ import Synchronization
 /// The window adapts as KVM's does (`grow_halt_poll_ns` / `shrink_halt_poll_ns` in
 /// virt/kvm/kvm_main.c): bytes that came inside it leave it as it is; bytes that came after it
 /// but within the cap grow it (doubled, from `growStart`); a wait longer than the cap (a user
-/// typing at gdb, a guest running free) halves it, to 0 below `growStart` (KVM's shrink with
-/// `halt_poll_ns_shrink=2`; its default resets to 0, which would cost a scripted loop several
-/// packets to grow back after each pause between its commands). So an interactive session polls
-/// briefly and rarely, and a scripted loop polls up to the cap.
+/// typing at gdb, a guest running free) halves it, to 0 below `growStart` (KVM's
+/// `halt_poll_ns_shrink=2`, its default since "KVM: Enable halt polling shrink parameter by
+/// default"; a reset to 0 would cost a scripted loop several packets to grow back after each
+/// pause between its commands). So an interactive session polls briefly and rarely, and a
+/// scripted loop polls up to the cap.
 public final class ReadPoll: Sendable {
     /// The longest window, in nanoseconds; 0: never poll (read(2) blocks at once, as before).
     public let capNanoseconds: UInt64

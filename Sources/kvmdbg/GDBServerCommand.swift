@@ -28,7 +28,7 @@ struct GDBServerCommand: ParsableCommand {
     @Option(name: .customLong("log-packets"), help: "Write every packet in (<-) and out (->) to FILE, one per line.")
     var logPackets: String?
 
-    @Option(name: .customLong("poll-us"), help: "After a reply, poll the client's socket for up to N microseconds before sleeping in read(2) (adapted per client, as KVM's halt_poll_ns; 0 = never poll, the default). Spares a wake-up per packet while gdb answers fast, at up to N µs of CPU per reply: faster on an idle host, slower when other work keeps both CPUs busy (docs/benchmarks.md).")
+    @Option(name: .customLong("poll-us"), help: "After a reply, poll the client's socket for up to N microseconds before sleeping in read(2) (adapted per client, as KVM's halt_poll_ns; 0 = never poll). Spares a wake-up per packet while gdb answers fast, at up to N µs of CPU per reply: faster on an idle host, slower when other work keeps both CPUs busy (docs/benchmarks.md).")
     var pollMicroseconds: Int = 0
 
     @Flag(name: .customLong("memory-map"), help: "Give gdb a memory map (qXfer:memory-map:read): guest RAM with paging off, the mapped ranges with paging on. gdb reads it once per connection and refuses addresses outside it, so use it only while the guest's mappings stay as they are.")

@@ -109,6 +109,22 @@ import KVMTestSupport
         #expect(c.read().hasPrefix("T02thread:1;"), "a ^C after the rounds still stops it")
     }
 
+    /// The flag end to end: `kvmdbg gdbserver --poll-us 50` serves breakpoint rounds and a ^C.
+    @Test func theCommandServesWithAPollWindow() throws {
+        let binary = try #require(GDBServerCLITests.binary, "build kvmdbg first")
+        let server = try GDBServerProcess(kvmdbg: binary, arguments: ["--guest", "counter", "--backend", "fake", "--listen", "127.0.0.1:0", "--poll-us", "50"])
+        defer { server.stop() }
+        let port = try #require(server.address.split(separator: ":").last.flatMap { UInt16($0) })
+        let c = Connection.tcp(try #require(GDBServerCLITests.Client(port: port)))
+        #expect(c.ask("Z1,1006,1") == "OK")
+        for _ in 0..<20 { #expect(c.ask("vCont;c").hasPrefix("T05thread:1;hwbreak:;")) }
+        #expect(c.ask("z1,1006,1") == "OK")
+        c.send(wire("vCont;c"))
+        usleep(20_000)  // the spacing under test: the guest runs past a 50 µs window
+        c.send([0x03])
+        #expect(c.read().hasPrefix("T02thread:1;"), "the ^C stopped the guest")
+    }
+
     @Test func theCommandRefusesABadPollWindow() throws {
         let binary = try #require(GDBServerCLITests.binary, "build kvmdbg first")
         #expect {
