@@ -59,6 +59,7 @@ extension GDBEngine {
         }
         points.append(PointRecord(id: nextPointID, point: point, target: .all, z: key, count: 1))
         nextPointID += 1
+        pointChange = true
         sendOK()
     }
 
@@ -79,6 +80,7 @@ extension GDBEngine {
             return
         }
         points.remove(at: i)
+        pointChange = false
         sendOK()
     }
 }

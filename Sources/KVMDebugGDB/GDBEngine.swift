@@ -40,6 +40,8 @@ public final class GDBEngine<Target: GDBTarget> {
     /// Points inserted through `Z` or `monitor`, each with its `monitor points` ID.
     var points: [PointRecord] = []
     var nextPointID = 1
+    /// A `Z` (true) or `z` (false) changed the points since the loop last took it (`takePointChange`).
+    var pointChange: Bool? = nil
     /// The event `lastStopReply` reports (nil after a ^C): `monitor why` describes it, and a
     /// fatal exit there refuses every resume. Kept across a new client: the guest stays stopped.
     var lastEvent: VCPUEvent? = nil
@@ -119,6 +121,12 @@ public final class GDBEngine<Target: GDBTarget> {
 
     /// Packets arrived while the round ran: `finish` will handle them (and may start a round).
     public var hasDeferredPackets: Bool { !deferred.isEmpty }
+
+    /// Whether a `Z` (true) or `z` (false) changed the points since the last call; clears it.
+    public func takePointChange() -> Bool? {
+        defer { pointChange = nil }
+        return pointChange
+    }
 
     /// A new client connected while the guest ran free (after a detach): engine state reset (ack mode on).
     public func reset() {

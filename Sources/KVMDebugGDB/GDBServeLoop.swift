@@ -18,6 +18,16 @@ public final class GDBServeLoop<Target: GDBTarget>: @unchecked Sendable {
     public private(set) var roundActive = false
     /// The open round is the guest running on after a detach: its end is nobody's stop.
     public private(set) var freeRunning = false
+    /// After a `Z`/`z` reply, install the vCPUs' next debug state before the next packet
+    /// (`GDBTarget.preinstallDebugState`): its KVM_SET_GUEST_DEBUG then overlaps the client's
+    /// time instead of delaying the resume's stop reply. false: installed by the resume, as before.
+    public var preinstallsDebugState = true
+    /// Whether the resume after the last insert (index 1) or removal (index 0) stepped: the
+    /// guess for the next one. gdb's continue from a breakpoint removes it, steps, inserts it
+    /// again and continues, so an insert is followed by a continue and a removal by a step.
+    private var steppedAfterChange = [true, false]
+    /// The change whose next resume is not seen yet.
+    private var changeAwaitingResume: Bool? = nil
 
     public init(engine: GDBEngine<Target>, target: Target, say: @escaping (String) -> Void, log: ((String) -> Void)? = nil) {
         self.engine = engine
@@ -30,7 +40,13 @@ public final class GDBServeLoop<Target: GDBTarget>: @unchecked Sendable {
     /// that this client's arrival interrupted (`clientArrived`) is over by now, or soon: taken first.
     public func receive<IO: GDBDriverIO>(_ bytes: [UInt8], _ io: IO) -> Bool {
         if roundActive && freeRunning { _ = endRound(io) }
-        return perform(engine.receive(bytes), io)
+        guard perform(engine.receive(bytes), io) else { return false }
+        // The reply left already: the client is busy with it while the vCPUs' state goes in.
+        if let inserted = engine.takePointChange(), preinstallsDebugState, !roundActive {
+            changeAwaitingResume = inserted
+            target.preinstallDebugState(stepping: steppedAfterChange[inserted ? 1 : 0])
+        }
+        return true
     }
 
     /// A new client: the free-running guest is kicked (its round is taken when the client's first
@@ -92,6 +108,10 @@ public final class GDBServeLoop<Target: GDBTarget>: @unchecked Sendable {
             case .log(let line):
                 log?(line)
             case .resume(let modes):
+                if let c = changeAwaitingResume {
+                    steppedAfterChange[c ? 1 : 0] = modes.contains(.step)
+                    changeAwaitingResume = nil
+                }
                 var round: StopRound? = nil
                 do throws(DebugError) {
                     round = try startRound(modes, freeRun: false, io)

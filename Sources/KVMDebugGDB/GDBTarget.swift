@@ -55,6 +55,9 @@ public protocol GDBTarget: CatchTarget {
     func writeCore(to path: String, current: Int, signal: UInt8) throws(DebugError) -> CoreDumpSummary
     /// Software breakpoints the guest stored over (`Debugger.overwrittenSoftwareBreakpoints`).
     var overwrittenSoftwareBreakpoints: [UInt64] { get }
+    /// Installs now, on the stopped vCPUs whose points changed, the debug state their next run
+    /// would (`DebugSession.preinstallDebugState`); the serve loop calls it after a `Z`/`z` reply.
+    func preinstallDebugState(stepping: Bool)
 }
 
 extension GDBTarget {
@@ -72,6 +75,9 @@ extension GDBTarget {
 
     /// Targets that never stop fatally (test doubles) need not say so.
     public func fatalExit(of vcpu: Int) -> VCPUExit? { nil }
+
+    /// Targets whose runs install nothing costly need nothing ahead.
+    public func preinstallDebugState(stepping: Bool) {}
 
     /// Targets that plant no breakpoint instructions have none overwritten.
     public var overwrittenSoftwareBreakpoints: [UInt64] { [] }

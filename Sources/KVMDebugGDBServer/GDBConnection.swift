@@ -8,6 +8,9 @@ import KVMDebugCore
 public protocol GDBConnection: AnyObject, Sendable {
     /// Blocks until bytes arrive; nil at end of stream (the client went away) or after `close`.
     func read() -> [UInt8]?
+    /// `read()`, polling first when `polling` and the connection polls (`ReadPoll`); false:
+    /// blocks at once (a ^C watcher while the guest runs: see `GDBThreadedDriver.readLoop`).
+    func read(polling: Bool) -> [UInt8]?
     /// Writes every byte; false when the client is gone.
     @discardableResult func write(_ bytes: [UInt8]) -> Bool
     /// Closes the stream; a blocked `read` returns nil.
@@ -18,6 +21,9 @@ public protocol GDBConnection: AnyObject, Sendable {
 }
 
 extension GDBConnection {
+    /// A stream that never polls just reads.
+    public func read(polling: Bool) -> [UInt8]? { read() }
+
     /// A stream with no way to tell says no: its client counts as there until a read ends.
     public var hasHungUp: Bool { false }
 }
@@ -57,11 +63,15 @@ public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable 
     private let wakeWriter: Int32
     private let lock = NSLock()
     private var closed = false
+    /// A socket's reads poll first (`ReadPoll`); nil: read(2) blocks at once.
+    private let readPoll: ReadPoll?
 
-    public init(fd: Int32) {
+    /// `poll`: how a socket's reads poll before they block (ignored for a tty).
+    public init(fd: Int32, poll: ReadPoll? = nil) {
         self.fd = fd
         var st = stat()
         let isSocket = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK
+        readPoll = isSocket && (poll?.capNanoseconds ?? 0) > 0 ? poll : nil
         var p: [Int32] = [-1, -1]
         if !isSocket {
             if pipe(&p) == 0 {
@@ -81,8 +91,38 @@ public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable 
 
     private var isClosed: Bool { lock.withLock { closed } }
 
-    public func read() -> [UInt8]? {
+    public func read() -> [UInt8]? { read(polling: true) }
+
+    public func read(polling: Bool) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 4096)
+        guard polling, let poll = readPoll else { return blockingRead(&buffer) }
+        let start = ReadPoll.now()
+        let window = poll.windowNanoseconds
+        if window > 0 {
+            // recv(MSG_DONTWAIT) until bytes, the end of the stream, or the window's end; close()
+            // shuts the socket down, so a closed connection ends it with 0 too. Each try yields
+            // the CPU: without that, polling lost a quarter of hbreak + continue under two
+            // burners (measured; the client woken by the reply just written may be queued on
+            // this CPU, behind a reader that spins).
+            repeat {
+                let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                if n > 0 {
+                    poll.record(waited: ReadPoll.now() &- start)
+                    return Array(buffer[0..<n])
+                }
+                if n == 0 { return nil }
+                let e = errno
+                if e != EAGAIN && e != EWOULDBLOCK && e != EINTR { break }  // read(2) reports it
+                sched_yield()
+            } while ReadPoll.now() &- start < window && !isClosed
+        }
+        let got = blockingRead(&buffer)
+        poll.record(waited: ReadPoll.now() &- start)
+        return got
+    }
+
+    /// read(2) until bytes arrive (a tty's in poll(2) beside the wake pipe).
+    private func blockingRead(_ buffer: inout [UInt8]) -> [UInt8]? {
         while !isClosed {
             if wake >= 0 {
                 var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]

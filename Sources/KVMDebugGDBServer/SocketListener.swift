@@ -13,10 +13,14 @@ public final class SocketListener: GDBListener, @unchecked Sendable {
     private let state = NSLock()
     private var closed = false
     private var failed: DebugError?
+    /// Each client's reads poll for up to this many µs before they block (`ReadPoll`); 0: never.
+    public let pollMicroseconds: Int
 
     /// Listens on `HOST:PORT` (port 0 picks a free one). A non-loopback host is refused unless
     /// `allowNonLoopback` (the user asked for it explicitly: anyone who reaches it owns the guest).
-    public init(tcp hostPort: String, allowNonLoopback: Bool) throws(DebugError) {
+    /// `pollMicroseconds`: see `ReadPoll` (`kvmdbg gdbserver --poll-us`).
+    public init(tcp hostPort: String, allowNonLoopback: Bool, pollMicroseconds: Int = 0) throws(DebugError) {
+        self.pollMicroseconds = pollMicroseconds
         guard let colon = hostPort.lastIndex(of: ":"), let port = UInt16(hostPort[hostPort.index(after: colon)...]) else {
             throw .unsupported(reason: "bad listen address '\(hostPort)': use HOST:PORT, unix:PATH or a serial device path")
         }
@@ -52,7 +56,8 @@ public final class SocketListener: GDBListener, @unchecked Sendable {
     }
 
     /// Listens on a unix-domain socket at `path` (an old socket file there is replaced).
-    public init(unix path: String) throws(DebugError) {
+    public init(unix path: String, pollMicroseconds: Int = 0) throws(DebugError) {
+        self.pollMicroseconds = pollMicroseconds
         let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if s < 0 { throw .system(call: "socket", errno: errno) }
         var addr = sockaddr_un()
@@ -92,7 +97,7 @@ public final class SocketListener: GDBListener, @unchecked Sendable {
                 var one: Int32 = 1
                 setsockopt(c, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             }
-            return FileDescriptorConnection(fd: c)
+            return FileDescriptorConnection(fd: c, poll: pollMicroseconds > 0 ? ReadPoll(microseconds: pollMicroseconds) : nil)
         }
     }
 

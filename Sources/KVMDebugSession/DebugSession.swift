@@ -283,6 +283,16 @@ public final class DebugSession<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
+    /// Installs now, on each vCPU whose points changed, the debug state its next run would
+    /// install (`stepping` as guessed, no point stepped over), so that run issues no
+    /// `KVM_SET_GUEST_DEBUG` unless its state differs. For a server between a reply and the
+    /// client's next packet. Nothing while a round runs; a failure is left to the run, which
+    /// installs the state again and reports it.
+    public func preinstallDebugState(stepping: Bool) {
+        guard !isRunning else { return }
+        debugger.preinstallDebugState(stepping: stepping)
+    }
+
     /// Removes every point and unpatches every software breakpoint (detach, kill, exit).
     public func removeAllPoints() { debugger.removeAllPoints() }
 

@@ -844,6 +844,16 @@ public final class Debugger<Backend: DebugBackend>: @unchecked Sendable {
         }
     }
 
+    /// Installs on every stopped vCPU whose table changed the state a run with `stepping` and no
+    /// point stepped over would install (`DebugSession.preinstallDebugState`). The caller
+    /// guarantees no vCPU runs. Failures are ignored: the next run syncs again and throws.
+    /// The corresponding ioctl is `KVM_SET_GUEST_DEBUG`.
+    public func preinstallDebugState(stepping: Bool) {
+        for v in 0..<backend.vcpuCount where vcpus[v].fatalExit == nil && lock.withLock({ _tables.dirty[v] }) {
+            try? syncState(v, stepping: stepping, without: [])
+        }
+    }
+
     /// Installs the vCPU's debug state if it differs from what it has.
     private func syncState(_ vcpu: Int, stepping: Bool, without: [DebugPoint]) throws(DebugError) {
         let st = vcpus[vcpu]

@@ -28,6 +28,9 @@ struct GDBServerCommand: ParsableCommand {
     @Option(name: .customLong("log-packets"), help: "Write every packet in (<-) and out (->) to FILE, one per line.")
     var logPackets: String?
 
+    @Option(name: .customLong("poll-us"), help: "After a reply, poll the client's socket for up to N microseconds before sleeping in read(2) (adapted per client, as KVM's halt_poll_ns; 0 = never poll). Spares a wake-up per packet while gdb answers fast, at up to N µs of CPU per reply: faster on an idle host, slower when other work keeps both CPUs busy (docs/benchmarks.md).")
+    var pollMicroseconds: Int = 0
+
     @Flag(name: .customLong("memory-map"), help: "Give gdb a memory map (qXfer:memory-map:read): guest RAM with paging off, the mapped ranges with paging on. gdb reads it once per connection and refuses addresses outside it, so use it only while the guest's mappings stay as they are.")
     var memoryMap = false
 
@@ -100,10 +103,13 @@ struct GDBServerCommand: ParsableCommand {
 
     private func makeListener() throws(CLIError) -> GDBListener {
         let spec = listen ?? "127.0.0.1:1234"
+        guard (0...100_000).contains(pollMicroseconds) else {
+            throw CLIError("--poll-us must be 0 (never poll) to 100000 microseconds, not \(pollMicroseconds)")
+        }
         do {
-            if spec.hasPrefix("unix:") { return try SocketListener(unix: String(spec.dropFirst(5))) }
+            if spec.hasPrefix("unix:") { return try SocketListener(unix: String(spec.dropFirst(5)), pollMicroseconds: pollMicroseconds) }
             if spec.hasPrefix("/") { return try SerialListener(device: spec) }
-            let l = try SocketListener(tcp: spec, allowNonLoopback: listen != nil)
+            let l = try SocketListener(tcp: spec, allowNonLoopback: listen != nil, pollMicroseconds: pollMicroseconds)
             if !l.address.hasPrefix("127.") {
                 warn("listening on non-loopback \(l.address): anyone who can reach it controls the guest")
             }
@@ -131,6 +137,8 @@ struct GDBServerCommand: ParsableCommand {
             // The benchmark's baseline: every continue on the vCPU threads, as before lone continues
             // ran on a reader (scripts/bench runs both in one run).
             if ProcessInfo.processInfo.environment["KVMDBG_CONTINUE_ON_VCPU_THREAD"] == "1" { driver.continuesOnReader = false }
+            // The benchmark's A/B of the debug state installed after a Z/z reply rather than by the resume.
+            if ProcessInfo.processInfo.environment["KVMDBG_PREINSTALL_DEBUG_STATE"] == "0" { loop.preinstallsDebugState = false }
             return driver.run()
         }
         if case .listenerFailed(let e) = end { throw e }

@@ -19,11 +19,13 @@ import KVMTestSupport
         private var _end: GDBServeEnd?
         var end: GDBServeEnd? { lock.withLock { _end } }
 
-        init(listener: GDBListener, guest: Guest = BuiltinGuests.counterX86(.long), vcpus: Int = 1) throws {
+        init(listener: GDBListener, guest: Guest = BuiltinGuests.counterX86(.long), vcpus: Int = 1,
+             configure: (GDBServeLoop<DebugSession<FakeBackend>>) -> Void = { _ in }) throws {
             backend = try FakeBackend(guest: guest, vcpus: vcpus)
             session = DebugSession(backend: backend)
             self.listener = listener
             let loop = GDBServeLoop(engine: GDBEngine(target: session), target: session, say: { [said] in said.add($0) })
+            configure(loop)
             let driver = GDBThreadedDriver(loop: loop, listener: listener)
             Thread { [self] in
                 let e = driver.run()

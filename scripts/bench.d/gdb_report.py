@@ -8,8 +8,9 @@ out, reps, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 client = sys.argv[4] if len(sys.argv) > 4 else "gdb"
 state = sys.argv[5] if len(sys.argv) > 5 else "idle"
 # kvmdbg-vcpu: kvmdbg as before issue 23's work, measured in the same run as its baseline: every
-# continue on the vCPU threads (before lone continues ran on a reader) and a stop's registers
-# read with KVM_GET_REGS/KVM_GET_SREGS (before KVM_CAP_SYNC_REGS).
+# continue on the vCPU threads (before lone continues ran on a reader), a stop's registers
+# read with KVM_GET_REGS/KVM_GET_SREGS (before KVM_CAP_SYNC_REGS), no socket polling (--poll-us 0)
+# and the debug state installed by each resume (KVMDBG_PREINSTALL_DEBUG_STATE=0).
 servers = ["kvmdbg", "kvmdbg-vcpu", "qemu", "null"] if client == "gdb" else ["kvmdbg", "qemu"]
 ops = ["stepi", "hbreak_continue", "read_1k", "info_registers", "attach_detach"]
 data = {s: {o: [] for o in ops + ["ctrlc_us"]} for s in servers}

@@ -1,7 +1,8 @@
 # The gdb half of scripts/bench: the same round trips against any remote stub.
 # Run as: gdb -batch -nx -x gdb_roundtrips.py   with BENCH_TARGET=HOST:PORT, BENCH_OUT=FILE,
 # BENCH_N (default 200), BENCH_LOOP (address in the guest's loop), BENCH_MEM (1 KiB read from).
-# Writes {"op": ops_per_second, ...} to BENCH_OUT. Nothing is asserted.
+# Writes {"op": ops_per_second, ...} to BENCH_OUT. Nothing is asserted. BENCH_OPS=short (scripts/bench-ab)
+# measures only stepi and hbreak + continue, BENCH_OPS=continue only hbreak + continue.
 import json
 import os
 import sys
@@ -48,19 +49,25 @@ def attach_detach():
 
 
 meet_in_loop(target, loop)
-mark("stepi")
-result = {"stepi": rate(n, lambda: run("stepi"))}
+result = {}
+if os.environ.get("BENCH_OPS") != "continue":
+    mark("stepi")
+    result["stepi"] = rate(n, lambda: run("stepi"))
 run("hbreak *%#x" % loop)
 mark("hbreak_continue")
 result["hbreak_continue"] = rate(n, lambda: run("continue"))
 run("delete")
-inferior = gdb.selected_inferior()
-mark("read_1k")
-result["read_1k"] = rate(n, lambda: inferior.read_memory(mem, 1024))
-mark("info_registers")
-result["info_registers"] = rate(n, registers)
-mark("attach_detach")
-run("detach")
-result["attach_detach"] = rate(attaches, attach_detach)
+if os.environ.get("BENCH_OPS") not in ("short", "continue"):
+    inferior = gdb.selected_inferior()
+    mark("read_1k")
+    result["read_1k"] = rate(n, lambda: inferior.read_memory(mem, 1024))
+    mark("info_registers")
+    result["info_registers"] = rate(n, registers)
+    mark("attach_detach")
+    run("detach")
+    result["attach_detach"] = rate(attaches, attach_detach)
 with open(os.environ["BENCH_OUT"], "w") as f:
     json.dump(result, f)
+if os.environ.get("BENCH_OPS") == "continue":
+    # Ends the server too (`k`): a profiler attached to it stops with the cycles, not after a free run.
+    gdb.execute("kill", to_string=True)
