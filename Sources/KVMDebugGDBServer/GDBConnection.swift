@@ -96,7 +96,7 @@ public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable 
     public func read(polling: Bool) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 4096)
         guard polling, let poll = readPoll else { return blockingRead(&buffer) }
-        let start = ReadPoll.now()
+        let start = monotonicNanoseconds()
         let window = poll.windowNanoseconds
         if window > 0 {
             // recv(MSG_DONTWAIT) until bytes, the end of the stream, or the window's end; close()
@@ -107,17 +107,17 @@ public final class FileDescriptorConnection: GDBConnection, @unchecked Sendable 
             repeat {
                 let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
                 if n > 0 {
-                    poll.record(waited: ReadPoll.now() &- start)
+                    poll.record(waited: monotonicNanoseconds() &- start)
                     return Array(buffer[0..<n])
                 }
                 if n == 0 { return nil }
                 let e = errno
                 if e != EAGAIN && e != EWOULDBLOCK && e != EINTR { break }  // read(2) reports it
                 sched_yield()
-            } while ReadPoll.now() &- start < window && !isClosed
+            } while monotonicNanoseconds() &- start < window && !isClosed
         }
         let got = blockingRead(&buffer)
-        poll.record(waited: ReadPoll.now() &- start)
+        poll.record(waited: monotonicNanoseconds() &- start)
         return got
     }
 

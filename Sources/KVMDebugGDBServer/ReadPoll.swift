@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 
 /// How long a reader polls its client's socket (reads without blocking, in a loop) before it
@@ -46,12 +43,5 @@ public final class ReadPoll: Sendable {
             next = min(capNanoseconds, max(w * 2, min(Self.growStart, capNanoseconds)))
         }
         window.store(next, ordering: .relaxed)
-    }
-
-    /// CLOCK_MONOTONIC in nanoseconds (the vDSO: no system call).
-    static func now() -> UInt64 {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
     }
 }

@@ -66,6 +66,16 @@ import Testing
         #expect(s.canonicalLine(r).hasSuffix(" result=0x1000000 probe=match differs=xmm14"), "\(s.canonicalLine(r))")
     }
 
+    /// Lets the guest stopped at `work` go on (`release`), runs it to `done` and returns the
+    /// bitmask it wrote to `result`.
+    static func releaseAndReadResult<B: DebugBackend>(_ session: DebugSession<B>, _ g: Guest) throws -> UInt64 {
+        try session.writeMemory(try #require(g.symbol("release")).address, littleEndianBytes(1), vcpu: 0)
+        session.removeAllPoints()
+        try session.insert(.hardware(address: try #require(g.symbol("done")).address))
+        _ = try session.resume([.continue])
+        return littleEndianValue(try session.readMemory(try #require(g.symbol("result")).address, count: 8, vcpu: 0))
+    }
+
     @Test func aGuestDebugRegisterChangedByTheHostIsNamedOnTheFake() throws {
         let s = try Self.scenario("long/survive")
         let g = try s.makeGuest()
@@ -77,12 +87,8 @@ import Testing
         guard case .x86(var dr) = try session.guestDebugRegisters(vcpu: 0) else { Issue.record("not x86"); return }
         dr.dr7 ^= 0x4  // L1 off
         try session.setGuestDebugRegisters(.x86(dr), vcpu: 0)
-        try session.writeMemory(try #require(g.symbol("release")).address, littleEndianBytes(1), vcpu: 0)
-        session.removeAllPoints()
-        try session.insert(.hardware(address: try #require(g.symbol("done")).address))
-        _ = try session.resume([.continue])
-        let result = try session.readMemory(try #require(g.symbol("result")).address, count: 8, vcpu: 0)
-        #expect(SurvivalGuest.mismatches(UInt64(result[3]) << 24, arch: .x86_64) == ["dr7"])
+        let result = try Self.releaseAndReadResult(session, g)
+        #expect(SurvivalGuest.mismatches(result & 0xFF00_0000, arch: .x86_64) == ["dr7"])
     }
 
     /// survive-x87 covers x87 and MXCSR: a host write to st3 or MXCSR is caught.
@@ -98,12 +104,7 @@ import Testing
             #expect(fp.mxcsr == 0xBF80 && fp.fcw == 0x027F && fp.fsw == 0x4700, "fxrstor loaded the image")
             if reg == "mxcsr" { fp.mxcsr = 0x1F80 } else { fp.st[3] ^= 1 }
             try session.setFloatingPointRegisters(.x86_64(fp), vcpu: 0)
-            try session.writeMemory(try #require(g.symbol("release")).address, littleEndianBytes(1), vcpu: 0)
-            session.removeAllPoints()
-            try session.insert(.hardware(address: try #require(g.symbol("done")).address))
-            _ = try session.resume([.continue])
-            let bytes = try session.readMemory(try #require(g.symbol("result")).address, count: 8, vcpu: 0)
-            let result = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(8 * $1.offset) }
+            let result = try Self.releaseAndReadResult(session, g)
             #expect(result == 1 << UInt64(bit), "\(reg): \(SurvivalGuest.mismatches(result, arch: .x86_64))")
         }
     }
